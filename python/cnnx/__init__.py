@@ -1,0 +1,40 @@
+"""cnnx: train and run convolutional neural networks fast on the CPU, with Keras' API.
+
+    import cnnx
+    from cnnx.layers import Input, Conv2D, MaxPooling2D, Flatten, Dense
+    model = cnnx.Sequential([Input((28, 28, 1)), Conv2D(32, 3, activation="relu"), ...])
+"""
+
+from __future__ import annotations
+
+from . import _core
+from . import callbacks, datasets, layers, losses, models, optimizers, utils
+from .models import Sequential
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Sequential",
+    "callbacks",
+    "datasets",
+    "layers",
+    "losses",
+    "models",
+    "optimizers",
+    "utils",
+    "set_num_threads",
+    "get_num_threads",
+    "__version__",
+]
+
+
+def set_num_threads(n: int) -> None:
+    """Sets how many threads cnnx's kernels use (OpenMP; 1 without OpenMP)."""
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"set_num_threads: expected an int >= 1, received {n!r}")
+    _core.set_num_threads(n)
+
+
+def get_num_threads() -> int:
+    """The number of threads cnnx's kernels use."""
+    return int(_core.get_num_threads())

@@ -1,0 +1,310 @@
+"""Layers with Keras' names, arguments and defaults (channels-last).
+
+Each layer turns its Python arguments into plain values and hands them to the C++ core, which
+validates them (``ValueError`` naming the layer, the expected and the received value) and owns
+the weights. Layers are built with their input shape by ``Sequential``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+
+from . import _core
+
+__all__ = ["Layer", "Input", "InputLayer", "Conv2D", "MaxPooling2D", "Flatten", "Dense"]
+
+_name_counts: defaultdict[str, int] = defaultdict(int)
+
+
+def _auto_name(cls_name: str) -> str:
+    """Keras-style unique names: conv2d, conv2d_1, ... (CamelCase -> snake_case)."""
+    base = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", cls_name).lower()
+    base = base.replace("max_pooling2_d", "max_pooling2d").replace("conv2_d", "conv2d")
+    n = _name_counts[base]
+    _name_counts[base] += 1
+    return base if n == 0 else f"{base}_{n}"
+
+
+def _int_tuple(value: Any, n: int, arg: str, layer: str) -> tuple[int, ...]:
+    """Accept an int or a tuple/list of n ints, as Keras does for kernel_size, strides, ..."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return (int(value),) * n
+    if isinstance(value, (tuple, list)) and len(value) == n and all(
+        isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value
+    ):
+        return tuple(int(v) for v in value)
+    raise TypeError(f"{layer}: expected {arg} to be an int or a tuple of {n} ints, received {arg}={value!r}")
+
+
+def _activation_name(value: Any, layer: str) -> str:
+    if value is None:
+        return "linear"
+    if isinstance(value, str):
+        return value
+    raise TypeError(f"{layer}: expected activation to be a string such as 'relu' or None, received {value!r}")
+
+
+def _string(value: Any, arg: str, layer: str) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{layer}: expected {arg} to be a string, received {arg}={value!r}")
+    return value.lower()
+
+
+def _check_data_format(data_format: Any, layer: str) -> None:
+    if data_format not in (None, "channels_last"):
+        raise ValueError(
+            f"{layer}: cnnx is channels-last; expected data_format=None or 'channels_last', "
+            f"received data_format={data_format!r}"
+        )
+
+
+def _shape_tuple(shape: Any, arg: str, who: str) -> tuple[int, ...]:
+    if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
+        shape = (int(shape),)
+    if not isinstance(shape, (tuple, list)) or not all(
+        isinstance(d, (int, np.integer)) and not isinstance(d, bool) for d in shape
+    ):
+        raise TypeError(f"{who}: expected {arg} to be a tuple of ints such as (28, 28, 1), received {arg}={shape!r}")
+    shape = tuple(int(d) for d in shape)
+    if not shape or any(d <= 0 for d in shape):
+        raise ValueError(f"{who}: expected {arg} with positive dimensions such as (28, 28, 1), received {arg}={shape!r}")
+    return shape
+
+
+class InputLayer:
+    """The model's input: ``Input((28, 28, 1))`` as the first element of a ``Sequential``."""
+
+    def __init__(self, shape: Any = None, batch_size: int | None = None, name: str | None = None, **kwargs: Any):
+        if "input_shape" in kwargs and shape is None:
+            shape = kwargs.pop("input_shape")
+        if kwargs:
+            raise TypeError(f"Input: unrecognized keyword arguments: {sorted(kwargs)}")
+        if shape is None:
+            raise ValueError("Input: expected shape, e.g. Input((28, 28, 1)), received shape=None")
+        self.shape = (None, *_shape_tuple(shape, "shape", "Input"))
+        self.batch_size = batch_size
+        self.name = name or _auto_name("InputLayer")
+
+    def __repr__(self) -> str:
+        return f"<Input shape={self.shape}>"
+
+
+def Input(shape: Any = None, batch_size: int | None = None, name: str | None = None, **kwargs: Any) -> InputLayer:
+    """Keras' ``keras.Input``: declares the per-sample input shape (channels-last)."""
+    return InputLayer(shape, batch_size=batch_size, name=name, **kwargs)
+
+
+class Layer:
+    """Base class: name, weights (as numpy arrays in Keras' shapes), config and shapes."""
+
+    def __init__(self, name: str | None = None, input_shape: Any = None, trainable: bool = True, **kwargs: Any):
+        cls = type(self).__name__
+        kwargs.pop("dtype", None)  # float32 is the only dtype; accept Keras' argument
+        if kwargs:
+            raise TypeError(f"Unrecognized keyword arguments passed to {cls}: {kwargs}")
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"{cls}: expected name to be a string, received name={name!r}")
+        if not trainable:
+            raise ValueError(f"{cls}: trainable=False is not supported yet")
+        self.name = name or _auto_name(cls)
+        self._input_shape_arg = None if input_shape is None else _shape_tuple(input_shape, "input_shape", cls)
+        self._core: Any = None
+
+    # -- state -----------------------------------------------------------------------------
+    @property
+    def built(self) -> bool:
+        return bool(self._core.built)
+
+    @property
+    def input_shape(self) -> tuple:
+        self._require_built("input_shape")
+        return (None, *self._core.input_shape)
+
+    @property
+    def output_shape(self) -> tuple:
+        self._require_built("output_shape")
+        return (None, *self._core.output_shape)
+
+    def build(self, input_shape: Any) -> None:
+        """Builds the weights for ``input_shape`` (with or without the leading batch dim None)."""
+        shape = tuple(input_shape)
+        if shape and shape[0] is None:
+            shape = shape[1:]
+        self._core.build(list(_shape_tuple(shape, "input_shape", self._where)), _core_seed())
+
+    def compute_output_shape(self, input_shape: Any) -> tuple:
+        self.build(input_shape)
+        return self.output_shape
+
+    def __call__(self, x: Any, training: bool = False) -> np.ndarray:
+        """Runs this layer alone on a batch (builds it on first use), like calling a Keras layer."""
+        from .models import _as_float_array
+
+        x = _as_float_array(x, "x", self._where)
+        if x.ndim < 2:
+            raise ValueError(f"{self._where}: expected a batch with a leading batch axis, received shape {x.shape}")
+        if not self.built:
+            self.build(x.shape[1:])
+        return self._core.forward(x, bool(training))
+
+    # -- weights ---------------------------------------------------------------------------
+    def get_weights(self) -> list[np.ndarray]:
+        return list(self._core.get_weights()) if self.built else []
+
+    def set_weights(self, weights: list) -> None:
+        arrays = [np.ascontiguousarray(w, dtype=np.float32) for w in weights]
+        self._core.set_weights(arrays)
+
+    @property
+    def weights(self) -> list[np.ndarray]:
+        return self.get_weights()
+
+    def count_params(self) -> int:
+        self._require_built("count_params()")
+        return int(self._core.count_params())
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "trainable": True}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Layer":
+        return cls(**config)
+
+    # -- helpers ---------------------------------------------------------------------------
+    @property
+    def _where(self) -> str:
+        return f"{type(self).__name__} '{self.name}'"
+
+    def _require_built(self, what: str) -> None:
+        if not self.built:
+            raise ValueError(f"{self._where}: {what} is not available before the layer is built")
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def _core_seed() -> int:
+    """A fresh seed from the core's global generator (seeded by cnnx.utils.set_random_seed)."""
+    return int(_core.next_seed())
+
+
+class Conv2D(Layer):
+    """2-D convolution, ``keras.layers.Conv2D``: kernel (kh, kw, cin, filters), bias (filters,)."""
+
+    def __init__(
+        self,
+        filters: int,
+        kernel_size: Any,
+        strides: Any = (1, 1),
+        padding: str = "valid",
+        data_format: str | None = None,
+        dilation_rate: Any = (1, 1),
+        activation: Any = None,
+        use_bias: bool = True,
+        kernel_initializer: str = "glorot_uniform",
+        bias_initializer: str = "zeros",
+        **kwargs: Any,
+    ):
+        super().__init__(**kwargs)
+        w = f"Conv2D '{self.name}'"
+        if not isinstance(filters, (int, np.integer)) or isinstance(filters, bool):
+            raise TypeError(f"{w}: expected filters to be a positive integer, received filters={filters!r}")
+        _check_data_format(data_format, w)
+        self.filters = int(filters)
+        self.kernel_size = _int_tuple(kernel_size, 2, "kernel_size", w)
+        self.strides = _int_tuple(strides, 2, "strides", w)
+        self.dilation_rate = _int_tuple(dilation_rate, 2, "dilation_rate", w)
+        self.padding = _string(padding, "padding", w)
+        self.activation = _activation_name(activation, w)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = _string(kernel_initializer, "kernel_initializer", w)
+        self.bias_initializer = _string(bias_initializer, "bias_initializer", w)
+        self._core = _core.Conv2D(
+            self.name, self.filters, self.kernel_size, self.strides, self.padding, self.dilation_rate,
+            self.activation, self.use_bias, self.kernel_initializer, self.bias_initializer,
+        )
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "filters": self.filters, "kernel_size": self.kernel_size, "strides": self.strides,
+            "padding": self.padding, "data_format": "channels_last", "dilation_rate": self.dilation_rate,
+            "activation": self.activation, "use_bias": self.use_bias,
+            "kernel_initializer": self.kernel_initializer, "bias_initializer": self.bias_initializer,
+        }
+
+
+class MaxPooling2D(Layer):
+    """2-D max pooling, ``keras.layers.MaxPooling2D``; ``strides=None`` means the pool size."""
+
+    def __init__(
+        self,
+        pool_size: Any = (2, 2),
+        strides: Any = None,
+        padding: str = "valid",
+        data_format: str | None = None,
+        **kwargs: Any,
+    ):
+        super().__init__(**kwargs)
+        w = f"MaxPooling2D '{self.name}'"
+        _check_data_format(data_format, w)
+        self.pool_size = _int_tuple(pool_size, 2, "pool_size", w)
+        self.strides = self.pool_size if strides is None else _int_tuple(strides, 2, "strides", w)
+        self.padding = _string(padding, "padding", w)
+        self._core = _core.MaxPooling2D(self.name, self.pool_size, self.strides, self.padding)
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "pool_size": self.pool_size, "strides": self.strides, "padding": self.padding,
+            "data_format": "channels_last",
+        }
+
+
+class Flatten(Layer):
+    """Flattens each sample to 1-D in channels-last order, ``keras.layers.Flatten``."""
+
+    def __init__(self, data_format: str | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        _check_data_format(data_format, f"Flatten '{self.name}'")
+        self._core = _core.Flatten(self.name)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "data_format": "channels_last"}
+
+
+class Dense(Layer):
+    """Fully-connected layer on the last axis, ``keras.layers.Dense``: kernel (in, units)."""
+
+    def __init__(
+        self,
+        units: int,
+        activation: Any = None,
+        use_bias: bool = True,
+        kernel_initializer: str = "glorot_uniform",
+        bias_initializer: str = "zeros",
+        **kwargs: Any,
+    ):
+        super().__init__(**kwargs)
+        w = f"Dense '{self.name}'"
+        if not isinstance(units, (int, np.integer)) or isinstance(units, bool):
+            raise TypeError(f"{w}: expected units to be a positive integer, received units={units!r}")
+        self.units = int(units)
+        self.activation = _activation_name(activation, w)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = _string(kernel_initializer, "kernel_initializer", w)
+        self.bias_initializer = _string(bias_initializer, "bias_initializer", w)
+        self._core = _core.Dense(
+            self.name, self.units, self.activation, self.use_bias, self.kernel_initializer, self.bias_initializer
+        )
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "units": self.units, "activation": self.activation, "use_bias": self.use_bias,
+            "kernel_initializer": self.kernel_initializer, "bias_initializer": self.bias_initializer,
+        }

@@ -1,0 +1,392 @@
+"""``Sequential``: composes layers and drives the core's one-call-per-batch training step.
+
+Python validates and converts the data (one pass, before training), shuffles indices and
+reports progress; the forward pass, loss, backward pass and optimizer update of each batch run
+in C++ with the GIL released.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from . import _core
+from . import losses as losses_mod
+from . import optimizers as optimizers_mod
+from .callbacks import CallbackList, History, ProgbarLogger
+from .layers import InputLayer, Layer, _auto_name
+
+__all__ = ["Sequential"]
+
+_ACCURACY_NAMES = ("accuracy", "acc", "categorical_accuracy", "sparse_categorical_accuracy")
+
+
+def _as_float_array(x: Any, arg: str, who: str) -> np.ndarray:
+    """float32, C-contiguous, converting numbers (uint8 pixels, float64, ints) like Keras does."""
+    if isinstance(x, np.ndarray):
+        if x.dtype.kind not in "biuf":
+            raise TypeError(f"{who}: expected {arg} to be a numeric array, received dtype {x.dtype}")
+        return np.ascontiguousarray(x, dtype=np.float32)
+    if x is None:
+        raise TypeError(f"{who}: expected {arg} to be a numpy array, received None")
+    try:
+        arr = np.asarray(x)
+    except (ValueError, TypeError) as e:
+        raise TypeError(f"{who}: expected {arg} to be a numpy array, received {type(x).__name__}: {e}") from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{who}: expected {arg} to be a numeric array, received {type(x).__name__} of dtype {arr.dtype}")
+    return np.ascontiguousarray(arr, dtype=np.float32)
+
+
+def _check_finite(a: np.ndarray, arg: str, who: str) -> None:
+    if not np.isfinite(a).all():
+        bad = int(np.argwhere(~np.isfinite(a.reshape(len(a), -1)).any(axis=1))[0, 0]) if a.ndim else 0
+        raise ValueError(f"{who}: {arg} contains NaN or infinity (first in sample {bad}); expected finite values")
+
+
+def _shape(shape: tuple) -> str:
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+class Sequential:
+    """A linear stack of layers with Keras' ``Sequential`` API."""
+
+    def __init__(self, layers: list | None = None, name: str | None = None):
+        self.name = name or _auto_name("Sequential")
+        self._layers: list[Layer] = []
+        self._input_shape: tuple[int, ...] | None = None  # one sample, no batch dim
+        self._output_shape: tuple[int, ...] | None = None
+        self._core = _core.Sequential()
+        self.optimizer: optimizers_mod.Optimizer | None = None
+        self.loss: losses_mod.Loss | None = None
+        self._metrics: list[str] = []
+        self.compiled = False
+        self.stop_training = False
+        self.history: History | None = None
+        if layers is not None:
+            if not isinstance(layers, (list, tuple)):
+                raise TypeError(f"Sequential: expected a list of layers, received {type(layers).__name__}")
+            for layer in layers:
+                self.add(layer)
+
+    # -- composition -------------------------------------------------------------------------
+    def add(self, layer: Any) -> None:
+        """Appends a layer; an ``Input`` may only come first. Builds it when the input is known."""
+        if isinstance(layer, InputLayer):
+            if self._layers or self._input_shape is not None:
+                raise ValueError("Sequential.add: an Input can only be the first element of a Sequential model")
+            self._input_shape = tuple(layer.shape[1:])
+            self._output_shape = self._input_shape
+            return
+        if not isinstance(layer, Layer):
+            raise TypeError(f"Sequential.add: expected a cnnx Layer instance, received {layer!r}")
+        if self._core.built:
+            raise ValueError("Sequential.add: the model is already built; add every layer before training it")
+        if any(layer is l for l in self._layers):
+            raise ValueError(f"Sequential.add: layer '{layer.name}' is already in this model")
+        if not self._layers and self._input_shape is None and layer._input_shape_arg is not None:
+            self._input_shape = layer._input_shape_arg
+            self._output_shape = self._input_shape
+        self._core.add(layer._core)
+        self._layers.append(layer)
+        if self._output_shape is not None:
+            # Build now, as Keras does when the input is known, so weights and shapes exist and
+            # a shape mismatch is reported at the layer that causes it.
+            layer.build(self._output_shape)
+            self._output_shape = tuple(layer._core.output_shape)
+
+    @property
+    def layers(self) -> list[Layer]:
+        return list(self._layers)
+
+    @property
+    def built(self) -> bool:
+        return bool(self._core.built)
+
+    def build(self, input_shape: Any = None) -> None:
+        """Builds every layer for ``input_shape`` ((None, h, w, c) or (h, w, c))."""
+        if input_shape is not None:
+            shape = tuple(input_shape)
+            if shape and shape[0] is None:
+                shape = shape[1:]
+            if self._input_shape is not None and tuple(shape) != self._input_shape:
+                raise ValueError(
+                    f"Sequential '{self.name}': expected input shape {_shape((None, *self._input_shape))}, "
+                    f"received {_shape((None, *shape))}"
+                )
+            if self._input_shape is None:
+                self._input_shape = tuple(int(d) for d in shape)
+                self._output_shape = self._input_shape
+                for layer in self._layers:
+                    layer.build(self._output_shape)
+                    self._output_shape = tuple(layer._core.output_shape)
+        if self._input_shape is None:
+            raise ValueError(
+                f"Sequential '{self.name}': the input shape is unknown; start the model with "
+                "Input((h, w, c)), pass input_shape= to the first layer, or call fit() with data"
+            )
+        if not self._layers:
+            raise ValueError(f"Sequential '{self.name}': cannot build a model with no layers")
+        self._core.build(list(self._input_shape))
+
+    @property
+    def input_shape(self) -> tuple:
+        if self._input_shape is None:
+            raise ValueError(f"Sequential '{self.name}': the input shape is not known yet")
+        return (None, *self._input_shape)
+
+    @property
+    def output_shape(self) -> tuple:
+        self._require_built("output_shape")
+        return (None, *self._output_shape)
+
+    # -- compile -----------------------------------------------------------------------------
+    def compile(self, optimizer: Any = "rmsprop", loss: Any = None, metrics: list | None = None, **kwargs: Any) -> None:
+        """Sets the optimizer (name or object), the loss and the metrics (``["accuracy"]``)."""
+        if kwargs:
+            raise TypeError(f"compile: unsupported arguments {sorted(kwargs)}")
+        if loss is None:
+            raise ValueError("compile: expected a loss such as 'categorical_crossentropy', received loss=None")
+        opt = optimizers_mod.get(optimizer)
+        loss_obj = losses_mod.get(loss)
+        names = []
+        for m in metrics or []:
+            if not isinstance(m, str) or m.lower() not in _ACCURACY_NAMES:
+                raise ValueError(f"compile: unknown metric {m!r}; expected one of {list(_ACCURACY_NAMES)}")
+            names.append(m)
+        self._core.compile(loss_obj._core, opt._core)
+        self.optimizer, self.loss, self._metrics = opt, loss_obj, names
+        self.compiled = True
+
+    # -- data checks ------------------------------------------------------------------------
+    def _prepare_x(self, x: Any, who: str) -> np.ndarray:
+        x = _as_float_array(x, "x", who)
+        if x.ndim == 0 or x.shape[0] == 0:
+            raise ValueError(f"{who}: expected at least one sample, received x with shape {x.shape}")
+        if self._input_shape is None:
+            if not self._layers:
+                raise ValueError(f"{who}: the model has no layers")
+            self.build((None, *x.shape[1:]))
+        expected = (None, *self._input_shape)
+        if x.ndim != len(expected) or tuple(x.shape[1:]) != self._input_shape:
+            first = self._layers[0]
+            hint = ""
+            if x.ndim == len(expected) - 1 and tuple(x.shape[1:]) == self._input_shape[:-1]:
+                hint = "; add the channel axis, e.g. x[..., None]"
+            raise ValueError(
+                f"{who}: input of layer '{first.name}' ({type(first).__name__}) expected shape "
+                f"{_shape(expected)}, received {_shape(x.shape)}{hint}"
+            )
+        if not self._core.built:
+            self.build()
+        return x
+
+    def _prepare_y(self, y: Any, n: int, who: str) -> np.ndarray:
+        y = _as_float_array(y, "y", who)
+        if y.ndim == 0 or y.shape[0] != n:
+            got = "a scalar" if y.ndim == 0 else f"{y.shape[0]} samples (shape {y.shape})"
+            raise ValueError(f"{who}: expected y to have {n} samples to match x, received {got}")
+        _check_finite(y, "y", who)
+        return y
+
+    def _require_compiled(self, what: str) -> None:
+        if not self.compiled:
+            raise ValueError(f"Sequential '{self.name}': call compile() before {what}()")
+
+    def _require_built(self, what: str) -> None:
+        if self._output_shape is None or self._input_shape is None:
+            raise ValueError(
+                f"Sequential '{self.name}': {what} is not available before the model is built; "
+                "start it with Input((h, w, c)) or call build()"
+            )
+
+    def _logs(self, loss_sum: float, correct: int, rows: int, samples: int, prefix: str = "") -> dict:
+        logs = {prefix + "loss": loss_sum / max(samples, 1)}
+        for m in self._metrics:
+            logs[prefix + m] = correct / max(rows, 1)
+        return logs
+
+    # -- training ----------------------------------------------------------------------------
+    def fit(
+        self,
+        x: Any = None,
+        y: Any = None,
+        batch_size: int | None = None,
+        epochs: int = 1,
+        verbose: Any = "auto",
+        callbacks: list | None = None,
+        validation_split: float = 0.0,
+        validation_data: Any = None,
+        shuffle: bool = True,
+        initial_epoch: int = 0,
+    ) -> History:
+        """Trains for ``epochs`` passes over (x, y); returns a ``History``."""
+        who = "fit"
+        self._require_compiled(who)
+        batch_size = self._check_batch_size(batch_size, who)
+        if not isinstance(epochs, (int, np.integer)) or epochs < 0:
+            raise ValueError(f"fit: expected epochs to be a non-negative integer, received epochs={epochs!r}")
+        verbose = 1 if verbose == "auto" else int(verbose)
+        x = self._prepare_x(x, who)
+        _check_finite(x, "x", who)
+        y = self._prepare_y(y, len(x), who)
+        if validation_data is None and validation_split:
+            if not 0.0 < float(validation_split) < 1.0:
+                raise ValueError(f"fit: expected validation_split in (0, 1), received {validation_split!r}")
+            split = int(len(x) * (1.0 - float(validation_split)))
+            if split == 0 or split == len(x):
+                raise ValueError(f"fit: validation_split={validation_split} leaves no training or validation samples")
+            x, y, validation_data = x[:split], y[:split], (x[split:], y[split:])
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise ValueError("fit: expected validation_data=(x_val, y_val)")
+            vx = self._prepare_x(validation_data[0], "fit (validation_data)")
+            _check_finite(vx, "x_val", "fit (validation_data)")
+            vy = self._prepare_y(validation_data[1], len(vx), "fit (validation_data)")
+            validation_data = (vx, vy)
+
+        n = len(x)
+        steps = (n + batch_size - 1) // batch_size
+        history = History()
+        cbs = [history] + list(callbacks or [])
+        if verbose:
+            cbs.append(ProgbarLogger(verbose))
+        cb = CallbackList(cbs, self, {"epochs": int(epochs), "steps": steps, "verbose": verbose})
+        self.stop_training = False
+        self.history = history
+        cb.on_train_begin({})
+        for epoch in range(int(initial_epoch), int(epochs)):
+            cb.on_epoch_begin(epoch, {})
+            order = np.random.permutation(n) if shuffle else np.arange(n)
+            order = order.astype(np.int64)
+            loss_sum, correct, rows, seen = 0.0, 0, 0, 0
+            for step in range(steps):
+                cb.on_train_batch_begin(step, {})
+                idx = order[step * batch_size : (step + 1) * batch_size]
+                b_loss, b_correct, b_rows = self._core.train_step(x, y, idx)
+                loss_sum += b_loss * len(idx)
+                correct += b_correct
+                rows += b_rows
+                seen += len(idx)
+                cb.on_train_batch_end(step, self._logs(loss_sum, correct, rows, seen))
+                if self.stop_training:
+                    break
+            logs = self._logs(loss_sum, correct, rows, seen)
+            if validation_data is not None:
+                logs.update(self._evaluate_arrays(*validation_data, batch_size, prefix="val_"))
+            cb.on_epoch_end(epoch, logs)
+            if self.stop_training:
+                break
+        cb.on_train_end({})
+        return history
+
+    def train_on_batch(self, x: Any, y: Any, return_dict: bool = False) -> Any:
+        """One optimizer step on exactly this batch; returns the loss (and metrics)."""
+        self._require_compiled("train_on_batch")
+        x = self._prepare_x(x, "train_on_batch")
+        _check_finite(x, "x", "train_on_batch")
+        y = self._prepare_y(y, len(x), "train_on_batch")
+        loss, correct, rows = self._core.train_step(x, y, np.arange(len(x), dtype=np.int64))
+        return self._result(self._logs(loss * len(x), correct, rows, len(x)), return_dict)
+
+    # -- evaluation and inference ------------------------------------------------------------
+    def _evaluate_arrays(self, x: np.ndarray, y: np.ndarray, batch_size: int, prefix: str = "") -> dict:
+        loss_sum, correct, rows = 0.0, 0, 0
+        for start in range(0, len(x), batch_size):
+            b_loss, b_correct, b_rows = self._core.test_step(x[start : start + batch_size], y[start : start + batch_size])
+            loss_sum += b_loss * len(x[start : start + batch_size])
+            correct += b_correct
+            rows += b_rows
+        return self._logs(loss_sum, correct, rows, len(x), prefix)
+
+    def evaluate(
+        self, x: Any = None, y: Any = None, batch_size: int | None = None, verbose: Any = "auto",
+        return_dict: bool = False,
+    ) -> Any:
+        """Loss (and metrics) over (x, y), in batches; Keras' return convention."""
+        who = "evaluate"
+        self._require_compiled(who)
+        batch_size = self._check_batch_size(batch_size, who)
+        verbose = 1 if verbose == "auto" else int(verbose)
+        x = self._prepare_x(x, who)
+        y = self._prepare_y(y, len(x), who)
+        start = time.perf_counter()
+        logs = self._evaluate_arrays(x, y, batch_size)
+        if verbose:
+            from .callbacks import _format_logs, _format_time
+
+            steps = (len(x) + batch_size - 1) // batch_size
+            elapsed = time.perf_counter() - start
+            print(f"{steps}/{steps} - {_format_time(elapsed)} - {_format_logs(logs)}", flush=True)
+        return self._result(logs, return_dict)
+
+    def test_on_batch(self, x: Any, y: Any, return_dict: bool = False) -> Any:
+        self._require_compiled("test_on_batch")
+        x = self._prepare_x(x, "test_on_batch")
+        y = self._prepare_y(y, len(x), "test_on_batch")
+        return self._result(self._evaluate_arrays(x, y, len(x)), return_dict)
+
+    def predict(self, x: Any, batch_size: int | None = None, verbose: Any = "auto") -> np.ndarray:
+        """Model outputs for x, computed in batches of ``batch_size`` (default 32)."""
+        batch_size = self._check_batch_size(batch_size, "predict")
+        x = self._prepare_x(x, "predict")
+        return self._core.predict(x, batch_size)
+
+    def predict_on_batch(self, x: Any) -> np.ndarray:
+        x = self._prepare_x(x, "predict_on_batch")
+        return self._core.predict(x, len(x))
+
+    def __call__(self, x: Any, training: bool = False) -> np.ndarray:
+        return self.predict_on_batch(x)
+
+    def _result(self, logs: dict, return_dict: bool) -> Any:
+        if return_dict:
+            return logs
+        values = [logs["loss"]] + [logs[m] for m in self._metrics]
+        return values[0] if len(values) == 1 else values
+
+    @staticmethod
+    def _check_batch_size(batch_size: Any, who: str) -> int:
+        if batch_size is None:
+            return 32
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"{who}: expected batch_size to be a positive integer, received batch_size={batch_size!r}")
+        return int(batch_size)
+
+    # -- weights and description ---------------------------------------------------------------
+    def get_weights(self) -> list[np.ndarray]:
+        return [w for layer in self._layers for w in layer.get_weights()]
+
+    def set_weights(self, weights: list) -> None:
+        weights = list(weights)
+        expected = sum(len(layer.get_weights()) for layer in self._layers)
+        if len(weights) != expected:
+            raise ValueError(f"Sequential '{self.name}': expected a list of {expected} weight arrays, received {len(weights)}")
+        i = 0
+        for layer in self._layers:
+            k = len(layer.get_weights())
+            layer.set_weights(weights[i : i + k])
+            i += k
+
+    def count_params(self) -> int:
+        self._require_built("count_params()")
+        return sum(layer.count_params() for layer in self._layers)
+
+    def summary(self, line_length: int | None = None, print_fn: Any = None) -> None:
+        """Prints a Keras 3 style table: layer (type), output shape, params, then totals."""
+        from ._summary import format_summary
+
+        text = format_summary(self)
+        (print_fn or print)(text)
+
+    def get_config(self) -> dict:
+        return {
+            "name": self.name,
+            "input_shape": None if self._input_shape is None else (None, *self._input_shape),
+            "layers": [{"class_name": type(l).__name__, "config": l.get_config()} for l in self._layers],
+        }
+
+    def __repr__(self) -> str:
+        return f"<Sequential name={self.name}, layers={len(self._layers)}, built={self.built}>"

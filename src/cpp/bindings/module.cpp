@@ -1,0 +1,327 @@
+// PYBIND11_MODULE(_core): numpy <-> raw pointers, exceptions, GIL release. No math here.
+// Arrays arrive already validated and converted by the Python layer (float32, C-contiguous);
+// the checks below are the last line of defence so that a direct _core call cannot crash.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstring>
+#include <mutex>
+
+#include "cnnx/cnnx.hpp"
+#include "kernels/gemm.hpp"
+
+namespace py = pybind11;
+using namespace cnnx;
+
+namespace {
+
+using FloatArray = py::array_t<float, py::array::c_style>;
+using IndexArray = py::array_t<std::int64_t, py::array::c_style>;
+
+Shape array_shape(const py::array& a) { return Shape(a.shape(), a.shape() + a.ndim()); }
+
+FloatArray as_float_array(const py::handle& obj, const std::string& what) {
+  if (!py::isinstance<FloatArray>(obj))
+    throw TypeError(what + ": expected a C-contiguous float32 numpy array, received " +
+                    std::string(py::str(py::type::of(obj).attr("__name__"))));
+  return py::reinterpret_borrow<FloatArray>(obj);
+}
+
+FloatArray to_numpy(const Tensor& t) {
+  FloatArray out(t.shape());
+  std::memcpy(out.mutable_data(), t.data(), sizeof(float) * t.size());
+  return out;
+}
+
+py::list get_weights(Layer& layer) {
+  py::list out;
+  for (const auto& p : layer.params()) out.append(to_numpy(p.value));
+  return out;
+}
+
+void set_weights(Layer& layer, const py::list& weights) {
+  auto& params = layer.params();
+  if (!layer.built())
+    throw ValueError(layer.class_name() + " '" + layer.name() + "': set_weights() called before the layer was built");
+  if (weights.size() != params.size())
+    throw ValueError(layer.class_name() + " '" + layer.name() + "': expected a list of " +
+                     std::to_string(params.size()) + " weight arrays, received " + std::to_string(weights.size()));
+  std::vector<FloatArray> arrays;
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    FloatArray a = as_float_array(weights[i], layer.name() + ".set_weights");
+    if (array_shape(a) != params[i].value.shape())
+      throw ValueError(layer.class_name() + " '" + layer.name() + "': expected " + params[i].name + " of shape " +
+                       shape_str(params[i].value.shape()) + ", received " + shape_str(array_shape(a)));
+    arrays.push_back(a);
+  }
+  for (std::size_t i = 0; i < params.size(); ++i)
+    std::memcpy(params[i].value.data(), arrays[i].data(), sizeof(float) * params[i].value.size());
+}
+
+// Sequential plus a lock: the step runs without the GIL, so two Python threads must not drive
+// the same model at once.
+struct Model {
+  Sequential seq;
+  std::mutex mutex;
+};
+
+Batch make_batch(const Model& m, const FloatArray& x, const FloatArray& y, std::int64_t n) {
+  const Shape& in = m.seq.input_shape();
+  Shape xs = array_shape(x);
+  Shape expect{x.ndim() > 0 ? xs[0] : 0};
+  expect.insert(expect.end(), in.begin(), in.end());
+  if (xs != expect) throw ValueError("Sequential: expected x of shape " + shape_str(expect) + ", received " + shape_str(xs));
+  if (y.ndim() < 1 || y.shape(0) != xs[0])
+    throw ValueError("Sequential: expected y with " + std::to_string(xs[0]) + " samples, received " +
+                     (y.ndim() < 1 ? std::string("a scalar") : std::to_string(y.shape(0))));
+  Batch b;
+  b.x = x.data();
+  b.y = y.data();
+  b.count = xs[0];
+  b.target_dim = b.count > 0 ? y.size() / b.count : 0;
+  b.n = n;
+  return b;
+}
+
+py::tuple result_tuple(const StepResult& r) { return py::make_tuple(r.loss, r.correct, r.rows); }
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "cnnx compiled core (private; use the cnnx package)";
+
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const cnnx::TypeError& e) {
+      PyErr_SetString(PyExc_TypeError, e.what());
+    } catch (const cnnx::IndexError& e) {
+      PyErr_SetString(PyExc_IndexError, e.what());
+    } catch (const cnnx::Error& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+    }
+  });
+
+  m.def("set_num_threads", &set_num_threads, py::arg("n"));
+  m.def("get_num_threads", &get_num_threads);
+  m.def("set_random_seed", [](std::uint64_t s) { set_random_seed(s); }, py::arg("seed"));
+  m.def("next_seed", [] { return next_seed(); });
+  m.def("get_isa", [] { return std::string(kernels::isa_name(kernels::active_isa())); });
+  m.def("best_isa", [] { return std::string(kernels::isa_name(kernels::best_supported_isa())); });
+  m.def("set_isa", [](const std::string& name) {
+    for (auto isa : {kernels::Isa::generic, kernels::Isa::avx2, kernels::Isa::avx512})
+      if (name == kernels::isa_name(isa)) return kernels::set_isa(isa);
+    throw ValueError("set_isa: expected 'avx512', 'avx2' or 'generic', received '" + name + "'");
+  }, py::arg("isa"));
+
+  // C = A @ B through the blocked GEMM or the reference; transposes via strides (tests).
+  auto bind_gemm = [&m](const char* name, bool ref) {
+    m.def(name, [ref](const FloatArray& a, const FloatArray& b, bool trans_a, bool trans_b) {
+      if (a.ndim() != 2 || b.ndim() != 2) throw ValueError("gemm: expected 2-D arrays");
+      const std::int64_t m_ = trans_a ? a.shape(1) : a.shape(0), k = trans_a ? a.shape(0) : a.shape(1);
+      const std::int64_t kb = trans_b ? b.shape(1) : b.shape(0), n = trans_b ? b.shape(0) : b.shape(1);
+      if (k != kb) throw ValueError("gemm: inner dimensions differ: " + std::to_string(k) + " vs " + std::to_string(kb));
+      FloatArray c({m_, n});
+      const std::int64_t rs_a = trans_a ? 1 : a.shape(1), cs_a = trans_a ? a.shape(1) : 1;
+      const std::int64_t rs_b = trans_b ? 1 : b.shape(1), cs_b = trans_b ? b.shape(1) : 1;
+      float* cp = c.mutable_data();
+      {
+        py::gil_scoped_release release;
+        (ref ? kernels::gemm_ref : kernels::gemm)(m_, n, k, a.data(), rs_a, cs_a, b.data(), rs_b, cs_b, 0.0f, cp, n);
+      }
+      return c;
+    }, py::arg("a"), py::arg("b"), py::arg("trans_a") = false, py::arg("trans_b") = false);
+  };
+  bind_gemm("gemm", false);
+  bind_gemm("gemm_ref", true);
+
+  py::class_<Layer, std::shared_ptr<Layer>>(m, "Layer")
+      .def_property_readonly("name", &Layer::name)
+      .def_property_readonly("class_name", &Layer::class_name)
+      .def_property_readonly("built", &Layer::built)
+      .def_property_readonly("input_shape", &Layer::input_shape)
+      .def_property_readonly("output_shape", &Layer::output_shape)
+      .def("build", [](Layer& l, const Shape& s, std::uint64_t seed) { return l.build(s, seed); })
+      .def("count_params", &Layer::count_params)
+      .def("weight_names", [](Layer& l) {
+        std::vector<std::string> out;
+        for (auto& p : l.params()) out.push_back(p.name);
+        return out;
+      })
+      .def("get_weights", &get_weights)
+      .def("set_weights", &set_weights)
+      .def("get_gradients", [](Layer& l) {
+        py::list out;
+        for (const auto& p : l.params()) out.append(to_numpy(p.grad));
+        return out;
+      })
+      // Forward / backward of this layer alone on a batch (tests and inspection).
+      .def("forward", [](Layer& l, const FloatArray& x, bool training) {
+        if (!l.built()) throw ValueError(l.name() + ": build the layer before calling it");
+        Shape xs = array_shape(x);
+        Shape expect{xs.empty() ? 0 : xs[0]};
+        expect.insert(expect.end(), l.input_shape().begin(), l.input_shape().end());
+        if (xs != expect) throw ValueError(l.class_name() + " '" + l.name() + "': expected input of shape " + shape_str(expect) + ", received " + shape_str(xs));
+        Shape ys{xs[0]};
+        ys.insert(ys.end(), l.output_shape().begin(), l.output_shape().end());
+        FloatArray y(ys);
+        float* yp = y.mutable_data();
+        {
+          py::gil_scoped_release release;
+          l.reserve(xs[0]);
+          l.forward(x.data(), yp, xs[0], training);
+        }
+        return y;
+      }, py::arg("x"), py::arg("training") = false)
+      .def("backward", [](Layer& l, const FloatArray& x, const FloatArray& y, const FloatArray& dy) {
+        const std::int64_t n = x.ndim() ? x.shape(0) : 0;
+        if (n <= 0 || y.size() != dy.size() || y.size() != n * shape_size(l.output_shape()) ||
+            x.size() != n * shape_size(l.input_shape()))
+          throw ValueError(l.class_name() + " '" + l.name() + "': backward expects x, y, dy from one forward call");
+        Shape xs = array_shape(x);
+        FloatArray dx(xs);
+        std::vector<float> g(dy.data(), dy.data() + dy.size());
+        float* dxp = dx.mutable_data();
+        {
+          py::gil_scoped_release release;
+          l.backward(x.data(), y.data(), g.data(), dxp, n);
+        }
+        return dx;
+      });
+
+  py::class_<Conv2D, Layer, std::shared_ptr<Conv2D>>(m, "Conv2D")
+      .def(py::init([](std::string name, std::int64_t filters, std::pair<std::int64_t, std::int64_t> k,
+                       std::pair<std::int64_t, std::int64_t> s, std::string padding,
+                       std::pair<std::int64_t, std::int64_t> d, std::string activation, bool use_bias,
+                       std::string kinit, std::string binit) {
+             Conv2DConfig c;
+             c.filters = filters;
+             std::tie(c.kernel_h, c.kernel_w) = k;
+             std::tie(c.stride_h, c.stride_w) = s;
+             std::tie(c.dilation_h, c.dilation_w) = d;
+             c.padding = padding;
+             c.activation = activation;
+             c.use_bias = use_bias;
+             c.kernel_initializer = kinit;
+             c.bias_initializer = binit;
+             return std::make_shared<Conv2D>(name, c);
+           }),
+           py::arg("name"), py::arg("filters"), py::arg("kernel_size"), py::arg("strides"), py::arg("padding"),
+           py::arg("dilation_rate"), py::arg("activation"), py::arg("use_bias"), py::arg("kernel_initializer"),
+           py::arg("bias_initializer"));
+
+  py::class_<MaxPooling2D, Layer, std::shared_ptr<MaxPooling2D>>(m, "MaxPooling2D")
+      .def(py::init([](std::string name, std::pair<std::int64_t, std::int64_t> pool,
+                       std::pair<std::int64_t, std::int64_t> strides, std::string padding) {
+             MaxPooling2DConfig c;
+             std::tie(c.pool_h, c.pool_w) = pool;
+             std::tie(c.stride_h, c.stride_w) = strides;
+             c.padding = padding;
+             return std::make_shared<MaxPooling2D>(name, c);
+           }),
+           py::arg("name"), py::arg("pool_size"), py::arg("strides"), py::arg("padding"));
+
+  py::class_<Dense, Layer, std::shared_ptr<Dense>>(m, "Dense")
+      .def(py::init([](std::string name, std::int64_t units, std::string activation, bool use_bias,
+                       std::string kinit, std::string binit) {
+             DenseConfig c;
+             c.units = units;
+             c.activation = activation;
+             c.use_bias = use_bias;
+             c.kernel_initializer = kinit;
+             c.bias_initializer = binit;
+             return std::make_shared<Dense>(name, c);
+           }),
+           py::arg("name"), py::arg("units"), py::arg("activation"), py::arg("use_bias"),
+           py::arg("kernel_initializer"), py::arg("bias_initializer"));
+
+  py::class_<Flatten, Layer, std::shared_ptr<Flatten>>(m, "Flatten").def(py::init<std::string>(), py::arg("name"));
+
+  py::class_<Loss, std::shared_ptr<Loss>>(m, "Loss")
+      .def_property_readonly("name", &Loss::name)
+      // Mean loss and dL/d(output) of a [rows, classes] output (tests).
+      .def("compute", [](const Loss& l, const FloatArray& out, const FloatArray& target, bool fused) {
+        if (out.ndim() != 2) throw ValueError(l.name() + ": expected a 2-D output");
+        const std::int64_t rows = out.shape(0), classes = out.shape(1);
+        l.check_targets({classes}, rows ? target.size() / rows : 0);
+        if (target.size() != rows * (l.sparse_targets() ? 1 : classes))
+          throw ValueError(l.name() + ": expected targets for " + std::to_string(rows) + " rows");
+        FloatArray grad({rows, classes});
+        const double v = l.compute(out.data(), target.data(), rows, classes, grad.mutable_data(), fused);
+        return py::make_tuple(v, grad);
+      }, py::arg("output"), py::arg("target"), py::arg("fused_softmax") = false);
+  m.def("make_crossentropy", [](bool sparse, bool from_logits) { return std::shared_ptr<Loss>(make_crossentropy(sparse, from_logits)); },
+        py::arg("sparse"), py::arg("from_logits"));
+
+  py::class_<Optimizer, std::shared_ptr<Optimizer>>(m, "Optimizer")
+      .def_property_readonly("name", &Optimizer::name)
+      .def_readwrite("learning_rate", &Optimizer::learning_rate)
+      .def_readwrite("iterations", &Optimizer::iterations);
+  py::class_<SGD, Optimizer, std::shared_ptr<SGD>>(m, "SGD")
+      .def(py::init<double, double, bool>(), py::arg("learning_rate"), py::arg("momentum"), py::arg("nesterov"))
+      .def_readonly("momentum", &SGD::momentum)
+      .def_readonly("nesterov", &SGD::nesterov);
+  py::class_<Adam, Optimizer, std::shared_ptr<Adam>>(m, "Adam")
+      .def(py::init<double, double, double, double>(), py::arg("learning_rate"), py::arg("beta_1"),
+           py::arg("beta_2"), py::arg("epsilon"))
+      .def_readonly("beta_1", &Adam::beta_1)
+      .def_readonly("beta_2", &Adam::beta_2)
+      .def_readonly("epsilon", &Adam::epsilon);
+
+  py::class_<RMSprop, Optimizer, std::shared_ptr<RMSprop>>(m, "RMSprop")
+      .def(py::init<double, double, double, double>(), py::arg("learning_rate"), py::arg("rho"),
+           py::arg("momentum"), py::arg("epsilon"))
+      .def_readonly("rho", &RMSprop::rho)
+      .def_readonly("momentum", &RMSprop::momentum)
+      .def_readonly("epsilon", &RMSprop::epsilon);
+
+  py::class_<Model>(m, "Sequential")
+      .def(py::init<>())
+      .def("add", [](Model& s, std::shared_ptr<Layer> l) { s.seq.add(std::move(l)); })
+      .def("build", [](Model& s, const Shape& shape) { s.seq.build(shape); })
+      .def_property_readonly("built", [](Model& s) { return s.seq.built(); })
+      .def_property_readonly("output_shape", [](Model& s) { return s.seq.output_shape(); })
+      .def("compile", [](Model& s, std::shared_ptr<Loss> l, std::shared_ptr<Optimizer> o) { s.seq.compile(l, o); })
+      .def("train_step", [](Model& s, const FloatArray& x, const FloatArray& y, const IndexArray& index) {
+        if (index.ndim() != 1) throw ValueError("train_step: expected a 1-D index array");
+        Batch b = make_batch(s, x, y, index.shape(0));
+        b.index = index.data();
+        StepResult r;
+        {
+          py::gil_scoped_release release;
+          std::lock_guard<std::mutex> lock(s.mutex);
+          r = s.seq.train_step(b);
+        }
+        return result_tuple(r);
+      }, py::arg("x"), py::arg("y"), py::arg("index"))
+      .def("test_step", [](Model& s, const FloatArray& x, const FloatArray& y) {
+        Batch b = make_batch(s, x, y, x.ndim() ? x.shape(0) : 0);
+        StepResult r;
+        {
+          py::gil_scoped_release release;
+          std::lock_guard<std::mutex> lock(s.mutex);
+          r = s.seq.test_step(b);
+        }
+        return result_tuple(r);
+      }, py::arg("x"), py::arg("y"))
+      .def("predict", [](Model& s, const FloatArray& x, std::int64_t batch_size) {
+        if (!s.seq.built()) throw ValueError("Sequential: build the model before predicting");
+        const Shape& in = s.seq.input_shape();
+        Shape xs = array_shape(x);
+        Shape expect{xs.empty() ? 0 : xs[0]};
+        expect.insert(expect.end(), in.begin(), in.end());
+        if (xs != expect) throw ValueError("Sequential: expected x of shape " + shape_str(expect) + ", received " + shape_str(xs));
+        Shape os{xs[0]};
+        const Shape& o = s.seq.output_shape();
+        os.insert(os.end(), o.begin(), o.end());
+        FloatArray out(os);
+        float* op = out.mutable_data();
+        {
+          py::gil_scoped_release release;
+          std::lock_guard<std::mutex> lock(s.mutex);
+          s.seq.predict(x.data(), xs[0], op, batch_size);
+        }
+        return out;
+      }, py::arg("x"), py::arg("batch_size"));
+}

@@ -1,0 +1,122 @@
+// Optimizer updates, element-wise, following Keras 3's update_step formulas so that a step can
+// be checked against them exactly. Threading: each parameter's update is an OpenMP loop when
+// large enough (conv kernels, dense kernels); small biases stay serial.
+#include "cnnx/optimizers.hpp"
+
+#include <cmath>
+
+#include "cnnx/error.hpp"
+#include "cnnx/parallel.hpp"
+
+namespace cnnx {
+namespace {
+
+void check_rate(double lr, const std::string& who) {
+  if (!(lr >= 0.0) || !std::isfinite(lr))
+    throw ValueError(who + ": expected learning_rate >= 0, received " + std::to_string(lr));
+}
+
+constexpr std::int64_t kParallelMin = 1 << 14;
+
+}  // namespace
+
+void Optimizer::apply(const std::vector<Param*>& params) {
+  check_rate(learning_rate, name());
+  const int k = slots_per_param();
+  if (slots_.size() != params.size()) {
+    slots_.assign(params.size(), {});
+    for (std::size_t i = 0; i < params.size(); ++i)
+      for (int s = 0; s < k; ++s) {
+        slots_[i].emplace_back(params[i]->value.shape());
+        slots_[i].back().zero();
+      }
+  }
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    if (!params[i]->trainable) continue;
+    update_step(params[i]->value.data(), params[i]->grad.data(), slots_[i], params[i]->value.size());
+  }
+  ++iterations;
+}
+
+SGD::SGD(double lr, double m, bool nest) : momentum(m), nesterov(nest) {
+  check_rate(lr, "SGD");
+  if (!(m >= 0.0 && m <= 1.0)) throw ValueError("SGD: expected momentum in [0, 1], received " + std::to_string(m));
+  learning_rate = lr;
+}
+
+void SGD::update_step(float* var, const float* grad, std::vector<Tensor>& slots, std::int64_t n) {
+  const float lr = float(learning_rate), mom = float(momentum);
+  const bool par = n >= kParallelMin && !in_parallel_region();
+  const int nt = get_num_threads();
+  (void)par; (void)nt;
+  if (slots.empty()) {
+#pragma omp parallel for schedule(static) if (par) num_threads(nt)
+    for (std::int64_t i = 0; i < n; ++i) var[i] -= lr * grad[i];
+    return;
+  }
+  float* m = slots[0].data();
+  const bool nest = nesterov;
+#pragma omp parallel for schedule(static) if (par) num_threads(nt)
+  for (std::int64_t i = 0; i < n; ++i) {
+    m[i] = mom * m[i] - lr * grad[i];
+    var[i] += nest ? mom * m[i] - lr * grad[i] : m[i];
+  }
+}
+
+Adam::Adam(double lr, double b1, double b2, double eps) : beta_1(b1), beta_2(b2), epsilon(eps) {
+  check_rate(lr, "Adam");
+  if (!(b1 >= 0.0 && b1 < 1.0)) throw ValueError("Adam: expected beta_1 in [0, 1), received " + std::to_string(b1));
+  if (!(b2 >= 0.0 && b2 < 1.0)) throw ValueError("Adam: expected beta_2 in [0, 1), received " + std::to_string(b2));
+  if (!(eps >= 0.0)) throw ValueError("Adam: expected epsilon >= 0, received " + std::to_string(eps));
+  learning_rate = lr;
+}
+
+void Adam::update_step(float* var, const float* grad, std::vector<Tensor>& slots, std::int64_t n) {
+  const double t = double(iterations + 1);
+  // Keras folds both bias corrections into the step size.
+  const float alpha = float(learning_rate * std::sqrt(1.0 - std::pow(beta_2, t)) / (1.0 - std::pow(beta_1, t)));
+  const float b1 = float(beta_1), b2 = float(beta_2), eps = float(epsilon);
+  float* m = slots[0].data();
+  float* v = slots[1].data();
+  const bool par = n >= kParallelMin && !in_parallel_region();
+  const int nt = get_num_threads();
+  (void)par; (void)nt;
+#pragma omp parallel for schedule(static) if (par) num_threads(nt)
+  for (std::int64_t i = 0; i < n; ++i) {
+    const float g = grad[i];
+    m[i] += (g - m[i]) * (1.0f - b1);
+    v[i] += (g * g - v[i]) * (1.0f - b2);
+    var[i] -= alpha * m[i] / (std::sqrt(v[i]) + eps);
+  }
+}
+
+RMSprop::RMSprop(double lr, double r, double m, double eps) : rho(r), momentum(m), epsilon(eps) {
+  check_rate(lr, "RMSprop");
+  if (!(r >= 0.0 && r < 1.0)) throw ValueError("RMSprop: expected rho in [0, 1), received " + std::to_string(r));
+  if (!(m >= 0.0 && m <= 1.0)) throw ValueError("RMSprop: expected momentum in [0, 1], received " + std::to_string(m));
+  if (!(eps >= 0.0)) throw ValueError("RMSprop: expected epsilon >= 0, received " + std::to_string(eps));
+  learning_rate = lr;
+}
+
+void RMSprop::update_step(float* var, const float* grad, std::vector<Tensor>& slots, std::int64_t n) {
+  const float lr = float(learning_rate), r = float(rho), mom = float(momentum), eps = float(epsilon);
+  float* v = slots[0].data();
+  float* m = slots.size() > 1 ? slots[1].data() : nullptr;
+  const bool par = n >= kParallelMin && !in_parallel_region();
+  const int nt = get_num_threads();
+  (void)par; (void)nt;
+#pragma omp parallel for schedule(static) if (par) num_threads(nt)
+  for (std::int64_t i = 0; i < n; ++i) {
+    const float g = grad[i];
+    v[i] = r * v[i] + (1.0f - r) * g * g;
+    const float step = lr * g / std::sqrt(v[i] + eps);  // Keras 3: eps inside the sqrt
+    if (m) {
+      m[i] = mom * m[i] + step;
+      var[i] -= m[i];
+    } else {
+      var[i] -= step;
+    }
+  }
+}
+
+}  // namespace cnnx

@@ -1,0 +1,42 @@
+// Thread-count state. We keep our own count rather than calling omp_set_num_threads so that a
+// host application embedding cnnx keeps its own OpenMP setting.
+#include "cnnx/parallel.hpp"
+
+#include <string>
+
+#include "cnnx/error.hpp"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace cnnx {
+namespace {
+int g_num_threads = 0;  // 0: not yet read from OpenMP
+}
+
+int get_num_threads() {
+#ifdef _OPENMP
+  if (g_num_threads <= 0) g_num_threads = omp_get_max_threads();
+  return g_num_threads;
+#else
+  return 1;
+#endif
+}
+
+void set_num_threads(int n) {
+  if (n < 1) throw ValueError("set_num_threads: expected n >= 1, received " + std::to_string(n));
+#ifdef _OPENMP
+  g_num_threads = n;
+#endif
+}
+
+bool in_parallel_region() {
+#ifdef _OPENMP
+  return omp_in_parallel() != 0;
+#else
+  return false;
+#endif
+}
+
+}  // namespace cnnx

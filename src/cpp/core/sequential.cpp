@@ -1,0 +1,185 @@
+// Sequential: the training step in one call. Buffers: outputs_[i] holds layer i's output for
+// the current batch (backward needs them), two ping-pong gradient buffers sized for the largest
+// activation carry dL/d(activation) backward. All are sized by reserve() for the largest batch
+// seen, then reused: the steady-state step allocates nothing.
+#include "cnnx/sequential.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "cnnx/error.hpp"
+#include "cnnx/random.hpp"
+
+namespace cnnx {
+
+void Sequential::add(std::shared_ptr<Layer> layer) {
+  if (!layer) throw TypeError("Sequential.add: expected a Layer, received None");
+  if (built_) throw ValueError("Sequential.add: the model is already built; add layers before building it");
+  for (const auto& l : layers_)
+    if (l.get() == layer.get() || l->name() == layer->name())
+      throw ValueError("Sequential.add: the model already has a layer named '" + layer->name() +
+                       "'; layer names must be unique");
+  layers_.push_back(std::move(layer));
+}
+
+void Sequential::build(const Shape& input_shape) {
+  if (built_) {
+    if (input_shape != input_shape_)
+      throw ValueError("Sequential: already built for input shape " + shape_str(input_shape_) + ", received " +
+                       shape_str(input_shape));
+    return;
+  }
+  if (layers_.empty()) throw ValueError("Sequential: cannot build a model with no layers");
+  Shape shape = input_shape;
+  for (auto& layer : layers_) shape = layer->build(shape, next_seed());
+  input_shape_ = input_shape;
+  outputs_.resize(layers_.size());
+  built_ = true;
+  configure_fusion();
+}
+
+const Shape& Sequential::output_shape() const {
+  if (!built_) throw ValueError("Sequential: the model is not built yet");
+  return layers_.back()->output_shape();
+}
+
+void Sequential::compile(std::shared_ptr<Loss> loss, std::shared_ptr<Optimizer> optimizer) {
+  if (!loss) throw TypeError("Sequential.compile: expected a loss, received None");
+  if (!optimizer) throw TypeError("Sequential.compile: expected an optimizer, received None");
+  loss_ = std::move(loss);
+  optimizer_ = std::move(optimizer);
+  configure_fusion();
+}
+
+void Sequential::configure_fusion() {
+  if (!built_ || !loss_) return;
+  fuse_softmax_ = loss_->can_fuse_softmax() && layers_.back()->activation() == Activation::softmax;
+  for (auto& l : layers_) l->set_output_grad_is_preactivation(false);
+  layers_.back()->set_output_grad_is_preactivation(fuse_softmax_);
+}
+
+void Sequential::reserve(std::int64_t batch) {
+  if (!built_) throw ValueError("Sequential: build the model before running it");
+  if (batch <= capacity_) return;
+  std::int64_t largest = shape_size(input_shape_);
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    const std::int64_t size = shape_size(layers_[i]->output_shape());
+    outputs_[i].resize(batch * size);
+    largest = std::max(largest, size);
+    layers_[i]->reserve(batch);
+  }
+  input_.resize(batch * shape_size(input_shape_));
+  grad_a_.resize(batch * largest);
+  grad_b_.resize(batch * largest);
+  capacity_ = batch;
+}
+
+std::vector<Param*> Sequential::trainable_params() {
+  std::vector<Param*> out;
+  for (auto& l : layers_)
+    for (auto& p : l->params())
+      if (p.trainable) out.push_back(&p);
+  return out;
+}
+
+void Sequential::check_batch(const Batch& b) const {
+  if (!built_) throw ValueError("Sequential: build the model before training it");
+  if (!loss_) throw ValueError("Sequential: call compile() before training or evaluating the model");
+  if (b.n <= 0) throw ValueError("Sequential: expected a batch of at least 1 sample, received 0");
+  loss_->check_targets(output_shape(), b.target_dim);
+  if (!b.index && b.n > b.count)
+    throw IndexError("Sequential: batch of " + std::to_string(b.n) + " samples but only " + std::to_string(b.count) +
+                     " given");
+  if (b.index)
+    for (std::int64_t i = 0; i < b.n; ++i)
+      if (b.index[i] < 0 || b.index[i] >= b.count)
+        throw IndexError("Sequential: sample index " + std::to_string(b.index[i]) + " out of range for " +
+                         std::to_string(b.count) + " samples");
+}
+
+const float* Sequential::gather(const Batch& b) {
+  const std::int64_t xs = shape_size(input_shape_), ys = b.target_dim;
+  if (!b.index) {
+    targets_.resize(b.n * ys);
+    std::memcpy(targets_.data(), b.y, sizeof(float) * b.n * ys);
+    return b.x;
+  }
+  targets_.resize(b.n * ys);
+  for (std::int64_t i = 0; i < b.n; ++i) {
+    std::memcpy(input_.data() + i * xs, b.x + b.index[i] * xs, sizeof(float) * xs);
+    std::memcpy(targets_.data() + i * ys, b.y + b.index[i] * ys, sizeof(float) * ys);
+  }
+  return input_.data();
+}
+
+void Sequential::forward(const float* x, std::int64_t n, bool training) {
+  const float* in = x;
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    layers_[i]->forward(in, outputs_[i].data(), n, training);
+    in = outputs_[i].data();
+  }
+}
+
+StepResult Sequential::score(const Batch& b, float* grad) {
+  const Shape& out_shape = output_shape();
+  const std::int64_t classes = out_shape.back();
+  const std::int64_t rows = b.n * shape_size(out_shape) / classes;
+  const float* out = outputs_.back().data();
+  const float* y = targets_.data();
+  StepResult r;
+  r.loss = loss_->compute(out, y, rows, classes, grad, fuse_softmax_);
+  r.rows = rows;
+  const bool sparse = loss_->sparse_targets();
+  for (std::int64_t i = 0; i < rows; ++i) {
+    const float* o = out + i * classes;
+    const std::int64_t pred = std::max_element(o, o + classes) - o;
+    std::int64_t truth;
+    if (sparse) {
+      truth = static_cast<std::int64_t>(y[i]);
+    } else {
+      const float* t = y + i * classes;
+      truth = std::max_element(t, t + classes) - t;
+    }
+    r.correct += pred == truth;
+  }
+  return r;
+}
+
+StepResult Sequential::train_step(const Batch& b) {
+  check_batch(b);
+  reserve(b.n);
+  const float* x = gather(b);
+  forward(x, b.n, true);
+  float* dy = grad_a_.data();
+  float* dx = grad_b_.data();
+  StepResult r = score(b, dy);
+  for (std::size_t i = layers_.size(); i-- > 0;) {
+    const float* in = i == 0 ? x : outputs_[i - 1].data();
+    layers_[i]->backward(in, outputs_[i].data(), dy, i == 0 ? nullptr : dx, b.n);
+    std::swap(dy, dx);
+  }
+  optimizer_->apply(trainable_params());
+  return r;
+}
+
+StepResult Sequential::test_step(const Batch& b) {
+  check_batch(b);
+  reserve(b.n);
+  forward(gather(b), b.n, false);
+  return score(b, nullptr);
+}
+
+void Sequential::predict(const float* x, std::int64_t n, float* out, std::int64_t chunk) {
+  if (!built_) throw ValueError("Sequential: build the model before predicting");
+  if (chunk <= 0) throw ValueError("Sequential.predict: expected batch_size >= 1, received " + std::to_string(chunk));
+  const std::int64_t xs = shape_size(input_shape_), os = shape_size(output_shape());
+  reserve(std::min(n, chunk));
+  for (std::int64_t start = 0; start < n; start += chunk) {
+    const std::int64_t m = std::min(chunk, n - start);
+    forward(x + start * xs, m, false);
+    std::memcpy(out + start * os, outputs_.back().data(), sizeof(float) * m * os);
+  }
+}
+
+}  // namespace cnnx

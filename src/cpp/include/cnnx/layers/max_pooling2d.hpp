@@ -1,0 +1,36 @@
+// MaxPooling2D: Keras' keras.layers.MaxPooling2D on NHWC input.
+#pragma once
+
+#include <vector>
+
+#include "cnnx/conv_geometry.hpp"
+#include "cnnx/layer.hpp"
+
+namespace cnnx {
+
+struct MaxPooling2DConfig {
+  std::int64_t pool_h = 2, pool_w = 2;
+  std::int64_t stride_h = 0, stride_w = 0;  // 0: same as the pool size (Keras' strides=None)
+  std::string padding = "valid";
+};
+
+class MaxPooling2D : public Layer {
+ public:
+  MaxPooling2D(std::string name, MaxPooling2DConfig config);
+  std::string class_name() const override { return "MaxPooling2D"; }
+  const MaxPooling2DConfig& config() const { return cfg_; }
+
+  void reserve(std::int64_t batch) override;
+  void forward(const float* x, float* y, std::int64_t n, bool training) override;
+  void backward(const float* x, const float* y, float* dy, float* dx, std::int64_t n) override;
+
+ protected:
+  Shape do_build(const Shape& input_shape, Rng& rng) override;
+
+ private:
+  MaxPooling2DConfig cfg_;
+  kernels::ConvGeometry geom_{};
+  std::vector<std::int32_t> argmax_;  // per output element: offset of the max within its sample
+};
+
+}  // namespace cnnx

@@ -1,0 +1,72 @@
+// Optimizers with Keras 3's names, defaults and update formulas. State ("slots": momentum,
+// Adam's m and v) lives in the optimizer, one Tensor per slot per parameter, created on the
+// first step from the parameters it is given.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cnnx/layer.hpp"
+
+namespace cnnx {
+
+class Optimizer {
+ public:
+  virtual ~Optimizer() = default;
+  virtual std::string name() const = 0;
+  // One step over `params` (same list, same order every call). Applies `learning_rate`.
+  void apply(const std::vector<Param*>& params);
+
+  double learning_rate = 0.01;
+  std::int64_t iterations = 0;  // completed steps, as Keras' optimizer.iterations
+
+  // Slot tensors per parameter, for saving and restoring optimizer state.
+  std::vector<std::vector<Tensor>>& slots() { return slots_; }
+
+ protected:
+  virtual int slots_per_param() const = 0;
+  virtual void update_step(float* var, const float* grad, std::vector<Tensor>& slots, std::int64_t n) = 0;
+
+ private:
+  std::vector<std::vector<Tensor>> slots_;
+};
+
+class SGD : public Optimizer {
+ public:
+  SGD(double learning_rate = 0.01, double momentum = 0.0, bool nesterov = false);
+  std::string name() const override { return "SGD"; }
+  double momentum;
+  bool nesterov;
+
+ protected:
+  int slots_per_param() const override { return momentum != 0.0 ? 1 : 0; }
+  void update_step(float* var, const float* grad, std::vector<Tensor>& slots, std::int64_t n) override;
+};
+
+class Adam : public Optimizer {
+ public:
+  Adam(double learning_rate = 0.001, double beta_1 = 0.9, double beta_2 = 0.999, double epsilon = 1e-7);
+  std::string name() const override { return "Adam"; }
+  double beta_1, beta_2, epsilon;
+
+ protected:
+  int slots_per_param() const override { return 2; }
+  void update_step(float* var, const float* grad, std::vector<Tensor>& slots, std::int64_t n) override;
+};
+
+// Keras' RMSprop (its default optimizer): v = rho v + (1 - rho) g^2, step lr g / sqrt(v + eps),
+// with optional momentum on the step.
+class RMSprop : public Optimizer {
+ public:
+  RMSprop(double learning_rate = 0.001, double rho = 0.9, double momentum = 0.0, double epsilon = 1e-7);
+  std::string name() const override { return "RMSprop"; }
+  double rho, momentum, epsilon;
+
+ protected:
+  int slots_per_param() const override { return momentum != 0.0 ? 2 : 1; }
+  void update_step(float* var, const float* grad, std::vector<Tensor>& slots, std::int64_t n) override;
+};
+
+}  // namespace cnnx

@@ -1,0 +1,14 @@
+// Thread control for the whole core. cnnx uses OpenMP at one level only: a kernel that is
+// already inside a parallel region runs serially. Without OpenMP everything runs on one thread.
+#pragma once
+
+namespace cnnx {
+
+// Number of threads the next kernels will use (>= 1). Defaults to OpenMP's default.
+int get_num_threads();
+// n >= 1; throws cnnx::ValueError otherwise.
+void set_num_threads(int n);
+// True when called from inside an OpenMP parallel region (kernels then stay serial).
+bool in_parallel_region();
+
+}  // namespace cnnx

@@ -1,0 +1,80 @@
+// Sequential: a linear stack of layers that owns every buffer a training step needs.
+// build() fixes the per-sample input shape and builds each layer in turn; reserve() sizes the
+// activation, gradient and layer workspaces for a batch size once, so train_step() and
+// predict() allocate nothing in steady state. One call = one batch; callers (the Python
+// bindings) release the GIL around it.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "cnnx/layer.hpp"
+#include "cnnx/losses.hpp"
+#include "cnnx/optimizers.hpp"
+#include "cnnx/tensor.hpp"
+
+namespace cnnx {
+
+struct StepResult {
+  double loss = 0.0;          // mean loss over the batch
+  std::int64_t correct = 0;   // rows whose argmax matches the target (accuracy numerator)
+  std::int64_t rows = 0;      // accuracy denominator
+};
+
+// A view of a dataset held by the caller: x [count, input_shape...], y [count, target_dim].
+struct Batch {
+  const float* x = nullptr;
+  const float* y = nullptr;
+  std::int64_t count = 0;          // rows in x and y
+  std::int64_t target_dim = 0;     // floats per sample in y
+  const std::int64_t* index = nullptr;  // samples to use, or nullptr for rows [0, n)
+  std::int64_t n = 0;              // batch size
+};
+
+class Sequential {
+ public:
+  void add(std::shared_ptr<Layer> layer);
+  const std::vector<std::shared_ptr<Layer>>& layers() const { return layers_; }
+
+  void build(const Shape& input_shape);
+  bool built() const { return built_; }
+  const Shape& input_shape() const { return input_shape_; }
+  const Shape& output_shape() const;
+
+  void compile(std::shared_ptr<Loss> loss, std::shared_ptr<Optimizer> optimizer);
+  bool compiled() const { return loss_ != nullptr; }
+  Loss& loss() { return *loss_; }
+  Optimizer& optimizer() { return *optimizer_; }
+
+  // Forward, loss, backward and optimizer update for one batch.
+  StepResult train_step(const Batch& batch);
+  // Loss and accuracy without updating (evaluate / validation).
+  StepResult test_step(const Batch& batch);
+  // Inference on x [n, input_shape...] into out [n, output_shape...], in chunks of `chunk`.
+  void predict(const float* x, std::int64_t n, float* out, std::int64_t chunk = 256);
+
+  void reserve(std::int64_t batch);
+  std::vector<Param*> trainable_params();
+
+ private:
+  void configure_fusion();
+  void check_batch(const Batch& b) const;
+  const float* gather(const Batch& b);
+  void forward(const float* x, std::int64_t n, bool training);
+  StepResult score(const Batch& b, float* grad);
+
+  std::vector<std::shared_ptr<Layer>> layers_;
+  Shape input_shape_;
+  bool built_ = false;
+  std::shared_ptr<Loss> loss_;
+  std::shared_ptr<Optimizer> optimizer_;
+  bool fuse_softmax_ = false;
+  std::int64_t capacity_ = 0;
+  Buffer input_;                 // gathered batch of inputs
+  Buffer targets_;               // gathered batch of targets
+  std::vector<Buffer> outputs_;  // outputs_[i]: output of layer i
+  Buffer grad_a_, grad_b_;       // ping-pong gradients flowing backward
+};
+
+}  // namespace cnnx

@@ -1,0 +1,299 @@
+// Blocked GEMM driver: C = beta * C + A * B through (rs, cs) strides (contract in gemm.hpp).
+//
+// Layout: the classic five loops around a micro-kernel (Goto / BLIS). Per (jc, pc) block, B is
+// packed into a KC x NC panel of NR-wide slivers (k-major, zero-padded), and per (ic) block each
+// thread packs its own MC x KC panel of A into MR-high slivers. The micro-kernel
+// (gemm_ukernel.hpp) then reads both panels with unit stride whatever the original strides
+// were, which is what lets one routine serve A, A^T, B and B^T. Block and tile sizes come from
+// gemm_config.hpp, per ISA.
+//
+// Threading: one OpenMP parallel region per call, entered only when the problem is worth it
+// (m*n*k >= 64^3) and we are not already inside a parallel region. Every thread walks the jc
+// and pc loops; the threads pack the shared B panel together (static sliver ranges) between
+// two barriers. The C block is then split statically:
+//   - M split (the usual case): each thread takes a contiguous range of MR-row tiles and packs
+//     only its own rows of A. This covers conv forward (M = batch * pixels) and the weight
+//     gradient (M = kh*kw*cin, N = cout, huge K).
+//   - N split (fewer than two MR tiles per thread): each thread packs the whole (small) A block
+//     and takes a contiguous range of the jr slivers.
+// K is never split: every C element is summed over the same kc blocks in the same order by a
+// single thread, so the result does not depend on the thread count.
+//
+// Memory: packing buffers are 64-byte aligned, grow-only and thread_local, so steady-state calls
+// allocate nothing. The shared B panel belongs to the calling thread; that is safe because a
+// gemm() called inside someone else's parallel region runs serially on its own thread.
+#include "kernels/gemm.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cstddef>
+#include <new>
+
+#include "cnnx/parallel.hpp"
+#include "kernels/gemm_config.hpp"
+#include "kernels/gemm_ukernel.hpp"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace cnnx::kernels {
+namespace {
+
+using std::int64_t;
+
+// Grow-only 64-byte-aligned float buffer: aligned so the kernels' vector loads never split
+// cache lines; grow-only so repeated calls of the same shapes never touch the allocator.
+class PackBuffer {
+ public:
+  PackBuffer() = default;
+  PackBuffer(const PackBuffer&) = delete;
+  PackBuffer& operator=(const PackBuffer&) = delete;
+  ~PackBuffer() { release(); }
+
+  float* get(std::size_t count) {
+    if (count > capacity_) {
+      release();
+      data_ = static_cast<float*>(::operator new(count * sizeof(float), std::align_val_t{64}));
+      capacity_ = count;
+    }
+    return data_;
+  }
+
+ private:
+  void release() {
+    if (data_ != nullptr) ::operator delete(data_, std::align_val_t{64});
+    data_ = nullptr;
+    capacity_ = 0;
+  }
+  float* data_ = nullptr;
+  std::size_t capacity_ = 0;
+};
+
+thread_local PackBuffer t_pack_a;
+thread_local PackBuffer t_pack_b;
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Packs rows [0, mc) x columns [0, kc) of A (already offset to the block) into MR-high slivers:
+// sliver s holds A(s*mr + i, p) at [s*mr*kc + p*mr + i]. Rows past mc are zero so the kernel
+// can run full tiles. The source is walked in its own memory order (whole columns, or whole
+// rows) so the hardware prefetchers see sequential streams: for the weight gradient A comes
+// straight from a DRAM-sized im2col buffer, and sliver-by-sliver reads with a stride of a row
+// left the copy waiting on memory for a third of the run time.
+// MR is a template parameter so the copies of full slivers compile to fixed-length moves.
+template <int MR>
+void pack_a_panel(int64_t mc, int64_t kc, const float* a, int64_t rs, int64_t cs, float* dst) {
+  constexpr int mr = MR;
+  const int64_t tail = mc % mr;
+  if (tail != 0) std::fill(dst + (mc - tail) * kc, dst + (mc - tail + mr) * kc, 0.0f);
+  if (rs == 1) {  // columns contiguous: deal each column out to all slivers
+    for (int64_t p = 0; p < kc; ++p) {
+      const float* col = a + p * cs;
+      for (int64_t i0 = 0; i0 < mc; i0 += mr) {
+        float* out = dst + i0 * kc + p * mr;
+        if (i0 + mr <= mc) {
+          for (int i = 0; i < mr; ++i) out[i] = col[i0 + i];
+        } else {
+          for (int64_t i = 0; i < mc - i0; ++i) out[i] = col[i0 + i];
+        }
+      }
+    }
+    return;
+  }
+  for (int64_t i0 = 0; i0 < mc; i0 += mr) {  // rows contiguous (or general): sliver by sliver
+    const int64_t rows = std::min<int64_t>(mr, mc - i0);
+    const float* src = a + i0 * rs;
+    float* out = dst + i0 * kc;
+    if (rows == mr) {
+      for (int64_t p = 0; p < kc; ++p)
+        for (int i = 0; i < mr; ++i) out[p * mr + i] = src[i * rs + p * cs];
+    } else {
+      for (int64_t p = 0; p < kc; ++p)
+        for (int64_t i = 0; i < rows; ++i) out[p * mr + i] = src[i * rs + p * cs];
+    }
+  }
+}
+
+// Packs slivers [s0, s1) of the kc x nc block of B into NR-wide slivers: sliver s holds
+// B(p, s*nr + j) at [s*nr*kc + p*nr + j]. Columns past nc are zero. Taking a sliver range lets
+// the threads split the packing without overlapping writes. As for A, rows of a row-major B
+// are read whole, one after the other.
+template <int NR>
+void pack_b_panel(int64_t kc, int64_t nc, const float* b, int64_t rs, int64_t cs, int64_t s0,
+                  int64_t s1, float* dst) {
+  constexpr int nr = NR;
+  if (s0 >= s1) return;
+  if (s1 * nr > nc) std::fill(dst + (s1 - 1) * nr * kc, dst + s1 * nr * kc, 0.0f);
+  if (cs == 1) {  // rows contiguous
+    for (int64_t p = 0; p < kc; ++p) {
+      const float* row = b + p * rs;
+      for (int64_t s = s0; s < s1; ++s) {
+        float* out = dst + s * nr * kc + p * nr;
+        if ((s + 1) * nr <= nc) {
+          for (int j = 0; j < nr; ++j) out[j] = row[s * nr + j];
+        } else {
+          for (int64_t j = 0; j < nc - s * nr; ++j) out[j] = row[s * nr + j];
+        }
+      }
+    }
+    return;
+  }
+  for (int64_t s = s0; s < s1; ++s) {  // columns contiguous (or general): sliver by sliver
+    const int64_t cols = std::min<int64_t>(nr, nc - s * nr);
+    const float* src = b + s * nr * cs;
+    float* out = dst + s * nr * kc;
+    for (int64_t j = 0; j < cols; ++j)
+      for (int64_t p = 0; p < kc; ++p) out[p * nr + j] = src[j * cs + p * rs];
+  }
+}
+
+// A micro-kernel with the packing routines instantiated for its tile.
+struct Kernel {
+  Ukernel uk;
+  void (*pack_a)(int64_t mc, int64_t kc, const float* a, int64_t rs, int64_t cs, float* dst);
+  void (*pack_b)(int64_t kc, int64_t nc, const float* b, int64_t rs, int64_t cs, int64_t s0,
+                 int64_t s1, float* dst);
+};
+
+const Kernel& kernel_for(Isa isa) {
+  static const Kernel kAvx512{
+      {kMrAvx512, kNrAvx512, kMcAvx512, kKcAvx512, kNcAvx512, ukernel_avx512},
+      pack_a_panel<kMrAvx512>, pack_b_panel<kNrAvx512>};
+  static const Kernel kAvx2{{kMrAvx2, kNrAvx2, kMcAvx2, kKcAvx2, kNcAvx2, ukernel_avx2},
+                            pack_a_panel<kMrAvx2>, pack_b_panel<kNrAvx2>};
+  static const Kernel kGeneric{
+      {kMrGeneric, kNrGeneric, kMcGeneric, kKcGeneric, kNcGeneric, ukernel_generic},
+      pack_a_panel<kMrGeneric>, pack_b_panel<kNrGeneric>};
+  switch (isa) {
+    case Isa::avx512: return kAvx512;
+    case Isa::avx2: return kAvx2;
+    default: return kGeneric;
+  }
+}
+
+// C(0:rows, 0:cols) = beta * C + tile, for edge tiles computed into a local buffer.
+void merge_edge(int64_t rows, int64_t cols, const float* tile, int nr, float beta, float* c,
+                int64_t ldc) {
+  for (int64_t i = 0; i < rows; ++i, c += ldc, tile += nr) {
+    for (int64_t j = 0; j < cols; ++j) c[j] = beta == 0.0f ? tile[j] : beta * c[j] + tile[j];
+  }
+}
+
+struct Problem {
+  int64_t m, n, k;
+  const float* a;
+  int64_t rs_a, cs_a;
+  const float* b;
+  int64_t rs_b, cs_b;
+  float beta;
+  float* c;
+  int64_t ldc;
+};
+
+// Runs this thread's share of the five loops; with nthreads == 1 it is the whole GEMM.
+// Each thread packs into its own buffers, so the threads never wait for each other: on a
+// shared 2-core machine a spinning barrier whose partner thread has been descheduled costs a
+// whole scheduler time slice, and with one barrier per KC block that made 2-thread runs 50x
+// slower than 1-thread runs whenever another process was busy. The price is that with an M
+// split every thread packs the whole B block (KC x NC), small next to its own A rows.
+// Returns false if a packing buffer could not be allocated (exceptions must not leave an
+// OpenMP region).
+bool gemm_thread(const Problem& pr, const Kernel& kern, int tid, int nthreads) {
+  const Ukernel& uk = kern.uk;
+  const int mr = uk.mr, nr = uk.nr;
+  const int64_t m_tiles = ceil_div(pr.m, mr);
+  const bool split_m = m_tiles >= 2 * nthreads;
+  // This thread's rows of C (M split) or all of them (N split).
+  const int64_t row0 = split_m ? m_tiles * tid / nthreads * mr : 0;
+  const int64_t row1 = split_m ? std::min(pr.m, m_tiles * (tid + 1) / nthreads * mr) : pr.m;
+  if (row0 >= row1) return true;
+  float* ap = nullptr;
+  float* bp = nullptr;
+  try {
+    ap = t_pack_a.get(static_cast<std::size_t>(uk.mc) * uk.kc);
+    bp = t_pack_b.get(static_cast<std::size_t>(uk.kc) * uk.nc);
+  } catch (const std::bad_alloc&) {
+    return false;
+  }
+  alignas(64) float edge[kMaxMr * kMaxNr];
+
+  for (int64_t jc = 0; jc < pr.n; jc += uk.nc) {  // 5th loop around the micro-kernel
+    const int64_t nc = std::min<int64_t>(uk.nc, pr.n - jc);
+    const int64_t slivers = ceil_div(nc, nr);
+    // The B slivers (jr range) this thread packs and computes.
+    const int64_t js0 = split_m ? 0 : slivers * tid / nthreads;
+    const int64_t js1 = split_m ? slivers : slivers * (tid + 1) / nthreads;
+    if (js0 >= js1) continue;
+    for (int64_t pc = 0; pc < pr.k; pc += uk.kc) {  // 4th loop around the micro-kernel
+      const int64_t kc = std::min<int64_t>(uk.kc, pr.k - pc);
+      const float beta = pc == 0 ? pr.beta : 1.0f;  // later k blocks accumulate onto C
+      kern.pack_b(kc, nc, pr.b + pc * pr.rs_b + jc * pr.cs_b, pr.rs_b, pr.cs_b, js0, js1, bp);
+
+      for (int64_t ic = row0; ic < row1; ic += uk.mc) {  // 3rd loop around the micro-kernel
+        const int64_t mc = std::min<int64_t>(uk.mc, row1 - ic);
+        kern.pack_a(mc, kc, pr.a + ic * pr.rs_a + pc * pr.cs_a, pr.rs_a, pr.cs_a, ap);
+
+        for (int64_t js = js0; js < js1; ++js) {  // 2nd loop around the micro-kernel
+          const int64_t jr = js * nr;
+          const int64_t cols = std::min<int64_t>(nr, nc - jr);
+          const float* bsliver = bp + js * nr * kc;
+          for (int64_t ir = 0; ir < mc; ir += mr) {  // 1st loop around the micro-kernel
+            const int64_t rows = std::min<int64_t>(mr, mc - ir);
+            const float* asliver = ap + ir * kc;
+            float* cij = pr.c + (ic + ir) * pr.ldc + jc + jr;
+            if (rows == mr && cols == nr) {
+              uk.fn(kc, asliver, bsliver, beta, cij, pr.ldc);
+            } else {
+              uk.fn(kc, asliver, bsliver, 0.0f, edge, nr);
+              merge_edge(rows, cols, edge, nr, beta, cij, pr.ldc);
+            }
+          }
+        }
+      }
+    }
+  }
+  return true;
+}
+
+// k == 0: the product is empty, C = beta * C (and beta == 0 writes zeros without reading).
+void scale_c(int64_t m, int64_t n, float beta, float* c, int64_t ldc) {
+  for (int64_t i = 0; i < m; ++i, c += ldc) {
+    for (int64_t j = 0; j < n; ++j) c[j] = beta == 0.0f ? 0.0f : beta * c[j];
+  }
+}
+
+}  // namespace
+
+void gemm(int64_t m, int64_t n, int64_t k,
+          const float* a, int64_t rs_a, int64_t cs_a,
+          const float* b, int64_t rs_b, int64_t cs_b,
+          float beta, float* c, int64_t ldc) {
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0) {
+    scale_c(m, n, beta, c, ldc);
+    return;
+  }
+  const Kernel& kern = kernel_for(active_isa());
+  const Problem pr{m, n, k, a, rs_a, cs_a, b, rs_b, cs_b, beta, c, ldc};
+  int nthreads = 1;
+  if (!in_parallel_region() && static_cast<double>(m) * n * k >= 64.0 * 64.0 * 64.0) {
+    nthreads = get_num_threads();
+  }
+  bool ok = true;
+#ifdef _OPENMP
+  if (nthreads > 1) {
+    std::atomic<bool> all_ok{true};
+#pragma omp parallel num_threads(nthreads)
+    if (!gemm_thread(pr, kern, omp_get_thread_num(), omp_get_num_threads())) all_ok = false;
+    ok = all_ok;
+  } else {
+    ok = gemm_thread(pr, kern, 0, 1);
+  }
+#else
+  ok = gemm_thread(pr, kern, 0, 1);
+#endif
+  if (!ok) throw std::bad_alloc();
+}
+
+}  // namespace cnnx::kernels

@@ -1,0 +1,49 @@
+// Block sizes and micro-kernel descriptions for the GEMM (kernels/gemm.cpp), all in one place.
+//
+// Layout: the driver copies A into panels of MC x KC (MR-row slivers, each stored k-major) and B
+// into panels of KC x NC (NR-column slivers, each stored k-major); see gemm_ukernel.hpp.
+//
+// Why these sizes (Sapphire Rapids: L1d 48 KB, L2 2 MB per core, shared L3):
+//   KC  one packed B sliver (KC x NR) must stay in L1 while the kernel sweeps all the A slivers
+//       of the panel past it, next to one streaming A sliver (MR x KC).
+//   MC  the packed A panel (MC x KC) lives in L2; about half of L2 leaves room for the B and
+//       C traffic. MC is a multiple of MR so only the last panel of a matrix has a short sliver.
+//   NC  the packed B panel (KC x NC) lives in L3 and is shared by all threads; it is large so
+//       that A is packed as few times as possible (once for every N <= NC).
+// Each ISA gets its own numbers because the tile, hence the sliver sizes, differ.
+//
+// Threading: these are per-thread sizes; each thread owns an A panel, all threads share one B
+// panel. The numbers were tuned with the timing mode of tests/cpp/gemm_check.cpp.
+#pragma once
+
+#include <cstdint>
+
+namespace cnnx::kernels {
+
+// C(0:mr, 0:nr) = beta * C + Ap * Bp over kc, full tile only; see gemm_ukernel.hpp.
+using UkernelFn = void (*)(std::int64_t kc, const float* ap, const float* bp, float beta,
+                           float* c, std::int64_t ldc);
+
+struct Ukernel {
+  int mr;  // rows of C per call (A sliver height)
+  int nr;  // columns of C per call (B sliver width)
+  int mc;  // rows of A per packed panel, a multiple of mr
+  int kc;  // depth of one packed panel
+  int nc;  // columns of B per packed panel, a multiple of nr
+  UkernelFn fn;
+};
+
+// Micro-tiles: 14 x 32 (AVX-512, 28 zmm accumulators), 6 x 16 (AVX2, 12 ymm accumulators),
+// 4 x 8 (generic, 8 xmm accumulators at SSE2). The reasons sit with each kernel.
+inline constexpr int kMrAvx512 = 14, kNrAvx512 = 32;
+inline constexpr int kMrAvx2 = 6, kNrAvx2 = 16;
+inline constexpr int kMrGeneric = 4, kNrGeneric = 8;
+
+inline constexpr int kMcAvx512 = 14 * 24, kKcAvx512 = 384, kNcAvx512 = 32 * 128;
+inline constexpr int kMcAvx2 = 6 * 24, kKcAvx2 = 256, kNcAvx2 = 16 * 256;
+inline constexpr int kMcGeneric = 4 * 32, kKcGeneric = 256, kNcGeneric = 8 * 512;
+
+// Largest tile of any kernel: the size of the driver's on-stack edge buffer.
+inline constexpr int kMaxMr = 16, kMaxNr = 32;
+
+}  // namespace cnnx::kernels

@@ -1,0 +1,21 @@
+// im2col / col2im for NHWC images.
+// Layout: x is [n, h, w, c]; the column matrix is [n*oh*ow, kh*kw*c] with columns ordered
+// (ky, kx, ci) -- the same order as a Keras kernel (kh, kw, cin, cout) flattened to
+// [kh*kw*cin, cout], so convolution is one row-major GEMM col x kernel with no transpose, and
+// each (ky, kx) tap copies c contiguous floats.
+// Threading: im2col parallel over output rows (n*oh); col2im parallel over images, because
+// taps of neighbouring outputs overlap within an image (scatter-add would race).
+#pragma once
+
+#include <cstdint>
+
+#include "cnnx/conv_geometry.hpp"
+
+namespace cnnx::kernels {
+
+
+void im2col_nhwc(const float* x, std::int64_t n, const ConvGeometry& g, float* col);
+// x = sum of the column entries that read it (x is overwritten, not accumulated into).
+void col2im_nhwc(const float* col, std::int64_t n, const ConvGeometry& g, float* x);
+
+}  // namespace cnnx::kernels
