@@ -42,7 +42,7 @@ def _as_float_array(x: Any, arg: str, who: str) -> np.ndarray:
 
 def _check_finite(a: np.ndarray, arg: str, who: str) -> None:
     if not np.isfinite(a).all():
-        bad = int(np.argwhere(~np.isfinite(a.reshape(len(a), -1)).any(axis=1))[0, 0]) if a.ndim else 0
+        bad = int(np.argmax((~np.isfinite(a.reshape(len(a), -1))).any(axis=1))) if a.ndim else 0
         raise ValueError(f"{who}: {arg} contains NaN or infinity (first in sample {bad}); expected finite values")
 
 

@@ -1,15 +1,16 @@
 // Standalone check of the GEMM: every ISA this CPU supports against gemm_ref, plus a timing
 // mode. Plain main(); exit status 0 = all checks passed.
 //
-// Build (from the repo root; the ukernel files need their own ISA flags, nothing else does):
-//   B=/tmp/cnnx_gemm_check && mkdir -p $B && \
-//   g++ -O3 -std=c++17 -Isrc/cpp/include -Isrc/cpp -mavx512f -mfma \
-//       -c src/cpp/kernels/gemm_ukernel_avx512.cpp -o $B/ukernel_avx512.o && \
-//   g++ -O3 -std=c++17 -Isrc/cpp/include -Isrc/cpp -mavx2 -mfma \
-//       -c src/cpp/kernels/gemm_ukernel_avx2.cpp -o $B/ukernel_avx2.o && \
-//   g++ -O3 -std=c++17 -fopenmp -Isrc/cpp/include -Isrc/cpp tests/cpp/gemm_check.cpp \
-//       src/cpp/kernels/gemm.cpp src/cpp/kernels/gemm_ref.cpp src/cpp/kernels/dispatch.cpp \
-//       src/cpp/kernels/gemm_ukernel_generic.cpp src/cpp/core/parallel.cpp \
+// Build (from the repo root; the ukernel files need their own ISA flags, nothing else does),
+// three commands, each on one line:
+//   B=/tmp/cnnx_gemm_check; mkdir -p $B
+//   g++ -O3 -std=c++17 -Isrc/cpp/include -Isrc/cpp -mavx512f -mfma
+//       -c src/cpp/kernels/gemm_ukernel_avx512.cpp -o $B/ukernel_avx512.o
+//   g++ -O3 -std=c++17 -Isrc/cpp/include -Isrc/cpp -mavx2 -mfma
+//       -c src/cpp/kernels/gemm_ukernel_avx2.cpp -o $B/ukernel_avx2.o
+//   g++ -O3 -std=c++17 -fopenmp -Isrc/cpp/include -Isrc/cpp tests/cpp/gemm_check.cpp
+//       src/cpp/kernels/gemm.cpp src/cpp/kernels/gemm_ref.cpp src/cpp/kernels/dispatch.cpp
+//       src/cpp/kernels/gemm_ukernel_generic.cpp src/cpp/core/parallel.cpp
 //       $B/ukernel_avx512.o $B/ukernel_avx2.o -o $B/gemm_check
 // (Drop -fopenmp to check the serial build.)
 //

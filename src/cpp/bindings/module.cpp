@@ -67,6 +67,7 @@ struct Model {
 };
 
 Batch make_batch(const Model& m, const FloatArray& x, const FloatArray& y, std::int64_t n) {
+  if (!m.seq.built()) throw ValueError("Sequential: build the model before training or evaluating it");
   const Shape& in = m.seq.input_shape();
   Shape xs = array_shape(x);
   Shape expect{x.ndim() > 0 ? xs[0] : 0};

@@ -8,20 +8,19 @@
 // gemm_config.hpp, per ISA.
 //
 // Threading: one OpenMP parallel region per call, entered only when the problem is worth it
-// (m*n*k >= 64^3) and we are not already inside a parallel region. Every thread walks the jc
-// and pc loops; the threads pack the shared B panel together (static sliver ranges) between
-// two barriers. The C block is then split statically:
+// (m*n*k >= 64^3) and we are not already inside a parallel region. The C matrix is split
+// statically and each thread runs all five loops on its part with its own packing buffers:
 //   - M split (the usual case): each thread takes a contiguous range of MR-row tiles and packs
-//     only its own rows of A. This covers conv forward (M = batch * pixels) and the weight
-//     gradient (M = kh*kw*cin, N = cout, huge K).
+//     its own rows of A and the whole B block. This covers conv forward (M = batch * pixels)
+//     and the weight gradient (M = kh*kw*cin, N = cout, huge K).
 //   - N split (fewer than two MR tiles per thread): each thread packs the whole (small) A block
-//     and takes a contiguous range of the jr slivers.
-// K is never split: every C element is summed over the same kc blocks in the same order by a
-// single thread, so the result does not depend on the thread count.
+//     and its own range of B slivers.
+// There are no barriers inside the region (see gemm_thread for why). K is never split: every
+// C element is summed over the same kc blocks, in the same order, by one thread, so the result
+// does not depend on the thread count.
 //
-// Memory: packing buffers are 64-byte aligned, grow-only and thread_local, so steady-state calls
-// allocate nothing. The shared B panel belongs to the calling thread; that is safe because a
-// gemm() called inside someone else's parallel region runs serially on its own thread.
+// Memory: packing buffers are 64-byte aligned, grow-only and thread_local (OpenMP reuses its
+// threads), so steady-state calls allocate nothing.
 #include "kernels/gemm.hpp"
 
 #include <algorithm>
@@ -217,6 +216,9 @@ bool gemm_thread(const Problem& pr, const Kernel& kern, int tid, int nthreads) {
     return false;
   }
   alignas(64) float edge[kMaxMr * kMaxNr];
+  // K blocks of equal depth (<= KC): K = 288 with KC = 256 would otherwise run a 32-deep block
+  // whose C loads and stores cost as much as its FMAs.
+  const int64_t kc_block = ceil_div(pr.k, ceil_div(pr.k, uk.kc));
 
   for (int64_t jc = 0; jc < pr.n; jc += uk.nc) {  // 5th loop around the micro-kernel
     const int64_t nc = std::min<int64_t>(uk.nc, pr.n - jc);
@@ -225,8 +227,8 @@ bool gemm_thread(const Problem& pr, const Kernel& kern, int tid, int nthreads) {
     const int64_t js0 = split_m ? 0 : slivers * tid / nthreads;
     const int64_t js1 = split_m ? slivers : slivers * (tid + 1) / nthreads;
     if (js0 >= js1) continue;
-    for (int64_t pc = 0; pc < pr.k; pc += uk.kc) {  // 4th loop around the micro-kernel
-      const int64_t kc = std::min<int64_t>(uk.kc, pr.k - pc);
+    for (int64_t pc = 0; pc < pr.k; pc += kc_block) {  // 4th loop around the micro-kernel
+      const int64_t kc = std::min<int64_t>(kc_block, pr.k - pc);
       const float beta = pc == 0 ? pr.beta : 1.0f;  // later k blocks accumulate onto C
       kern.pack_b(kc, nc, pr.b + pc * pr.rs_b + jc * pr.cs_b, pr.rs_b, pr.cs_b, js0, js1, bp);
 
@@ -291,6 +293,7 @@ void gemm(int64_t m, int64_t n, int64_t k,
     ok = gemm_thread(pr, kern, 0, 1);
   }
 #else
+  (void)nthreads;
   ok = gemm_thread(pr, kern, 0, 1);
 #endif
   if (!ok) throw std::bad_alloc();

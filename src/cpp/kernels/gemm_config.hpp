@@ -8,12 +8,14 @@
 //       of the panel past it, next to one streaming A sliver (MR x KC).
 //   MC  the packed A panel (MC x KC) lives in L2; about half of L2 leaves room for the B and
 //       C traffic. MC is a multiple of MR so only the last panel of a matrix has a short sliver.
-//   NC  the packed B panel (KC x NC) lives in L3 and is shared by all threads; it is large so
-//       that A is packed as few times as possible (once for every N <= NC).
+//   NC  the packed B panel (KC x NC, 6 MB for AVX-512) lives in L2/L3; it is large so that A
+//       is packed as few times as possible (once for every N <= NC, i.e. every layer we have).
 // Each ISA gets its own numbers because the tile, hence the sliver sizes, differ.
 //
-// Threading: these are per-thread sizes; each thread owns an A panel, all threads share one B
-// panel. The numbers were tuned with the timing mode of tests/cpp/gemm_check.cpp.
+// Threading: these are per-thread sizes; each thread owns its A and B panels. The AVX-512
+// numbers were tuned with the timing mode of tests/cpp/gemm_check.cpp (KC 256..512 and MC
+// 224..672 were all within the machine's run-to-run noise; KC = 384 was best on the conv
+// shapes). The driver evens out the K blocks, so KC is an upper bound.
 #pragma once
 
 #include <cstdint>

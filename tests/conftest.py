@@ -1,0 +1,106 @@
+"""Plain numpy references (float64) shared by the tests, and common fixtures.
+
+Conventions follow Keras/TensorFlow: NHWC, kernels (kh, kw, cin, cout), "same" padding puts the
+odd pixel at the bottom/right, max-pool ignores padded positions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+
+def pad_amounts(size: int, k: int, s: int, d: int, padding: str) -> tuple[int, int, int]:
+    span = d * (k - 1) + 1
+    if padding == "same":
+        out = -(-size // s)
+        total = max((out - 1) * s + span - size, 0)
+        return out, total // 2, total - total // 2
+    return (size - span) // s + 1, 0, 0
+
+
+def np_conv2d(x, kernel, bias=None, strides=(1, 1), padding="valid", dilation=(1, 1)):
+    x = np.asarray(x, np.float64)
+    kernel = np.asarray(kernel, np.float64)
+    n, h, w, c = x.shape
+    kh, kw, _, cout = kernel.shape
+    oh, pt, pb = pad_amounts(h, kh, strides[0], dilation[0], padding)
+    ow, pl, pr = pad_amounts(w, kw, strides[1], dilation[1], padding)
+    xp = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)))
+    out = np.zeros((n, oh, ow, cout))
+    for ky in range(kh):
+        for kx in range(kw):
+            y0, x0 = ky * dilation[0], kx * dilation[1]
+            patch = xp[:, y0 : y0 + (oh - 1) * strides[0] + 1 : strides[0], x0 : x0 + (ow - 1) * strides[1] + 1 : strides[1], :]
+            out += patch @ kernel[ky, kx]
+    if bias is not None:
+        out += np.asarray(bias, np.float64)
+    return out
+
+
+def np_max_pool(x, pool=(2, 2), strides=None, padding="valid"):
+    x = np.asarray(x, np.float64)
+    strides = strides or pool
+    n, h, w, c = x.shape
+    oh, pt, pb = pad_amounts(h, pool[0], strides[0], 1, padding)
+    ow, pl, pr = pad_amounts(w, pool[1], strides[1], 1, padding)
+    xp = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)), constant_values=-np.inf)
+    out = np.full((n, oh, ow, c), -np.inf)
+    for ky in range(pool[0]):
+        for kx in range(pool[1]):
+            out = np.maximum(out, xp[:, ky : ky + (oh - 1) * strides[0] + 1 : strides[0], kx : kx + (ow - 1) * strides[1] + 1 : strides[1], :])
+    return out
+
+
+def np_dense(x, kernel, bias=None):
+    out = np.asarray(x, np.float64) @ np.asarray(kernel, np.float64)
+    return out if bias is None else out + np.asarray(bias, np.float64)
+
+
+def np_softmax(z):
+    z = np.asarray(z, np.float64)
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def np_activation(name, z):
+    z = np.asarray(z, np.float64)
+    return {
+        "linear": lambda v: v,
+        "relu": lambda v: np.maximum(v, 0.0),
+        "sigmoid": lambda v: 1.0 / (1.0 + np.exp(-v)),
+        "tanh": np.tanh,
+        "softmax": np_softmax,
+    }[name](z)
+
+
+def numeric_grad(f, arr, indices, eps=1e-6):
+    """Central differences of scalar f() w.r.t. arr.flat[i] for each sampled i (arr is float64)."""
+    out = []
+    flat = arr.reshape(-1)
+    for i in indices:
+        old = flat[i]
+        flat[i] = old + eps
+        fp = f()
+        flat[i] = old - eps
+        fm = f()
+        flat[i] = old
+        out.append((fp - fm) / (2 * eps))
+    return np.array(out)
+
+
+def sample_indices(rng, size, count=25):
+    return rng.choice(size, size=min(size, count), replace=False)
+
+
+def distinct_values(rng, shape, spacing=0.01):
+    """Values all at least `spacing` apart (a shuffled grid): no max-pool ties, no ReLU kinks
+    within finite-difference reach when offset from zero."""
+    n = int(np.prod(shape))
+    v = (np.arange(n) - n / 2 + 0.5) * spacing
+    return rng.permutation(v).reshape(shape)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)

@@ -1,0 +1,132 @@
+"""Conv2D: forward against the numpy reference, backward against finite differences of it."""
+
+import itertools
+
+import numpy as np
+import pytest
+from conftest import np_activation, np_conv2d, numeric_grad, sample_indices
+
+from cnnx.layers import Conv2D
+
+CASES = [
+    # batch, h, w, cin, filters, k, stride, padding
+    (n, 5, 7, cin, 4, k, s, p)
+    for n, cin, k, s, p in itertools.product((1, 3), (1, 3), (1, 3, 5), (1, 2), ("valid", "same"))
+    if not (p == "valid" and k == 5 and s == 2 and cin == 3)  # keep the grid small but complete
+]
+
+
+def make(rng, n, h, w, cin, filters, k, stride, padding, dilation=1, activation=None):
+    layer = Conv2D(filters, k, strides=stride, padding=padding, dilation_rate=dilation, activation=activation)
+    layer.build((h, w, cin))
+    kernel = rng.normal(size=(k if isinstance(k, int) else k[0], k if isinstance(k, int) else k[1], cin, filters))
+    bias = rng.normal(size=filters)
+    layer.set_weights([kernel, bias])
+    x = rng.normal(size=(n, h, w, cin)).astype(np.float32)
+    return layer, x
+
+
+@pytest.mark.parametrize("n,h,w,cin,filters,k,stride,padding", CASES)
+def test_forward_matches_numpy(rng, n, h, w, cin, filters, k, stride, padding):
+    layer, x = make(rng, n, h, w, cin, filters, k, stride, padding)
+    kernel, bias = layer.get_weights()
+    got = layer(x)
+    want = np_conv2d(x, kernel, bias, (stride, stride), padding)
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("dilation,padding", [(2, "valid"), (2, "same"), ((1, 2), "same")])
+def test_dilated_forward(rng, dilation, padding):
+    layer, x = make(rng, 2, 9, 8, 3, 5, 3, 1, padding, dilation=dilation)
+    d = (dilation, dilation) if isinstance(dilation, int) else dilation
+    want = np_conv2d(x, *layer.get_weights(), (1, 1), padding, d)
+    np.testing.assert_allclose(layer(x), want, rtol=1e-4, atol=1e-4)
+
+
+def test_rectangular_kernel_and_strides(rng):
+    layer = Conv2D(6, (2, 3), strides=(2, 1), padding="same")
+    x = rng.normal(size=(3, 7, 5, 2)).astype(np.float32)
+    got = layer(x)
+    want = np_conv2d(x, *layer.get_weights(), (2, 1), "same")
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("activation", ["relu", "sigmoid", "tanh"])
+def test_fused_activation(rng, activation):
+    layer, x = make(rng, 2, 6, 6, 3, 4, 3, 1, "same", activation=activation)
+    want = np_activation(activation, np_conv2d(x, *layer.get_weights(), (1, 1), "same"))
+    np.testing.assert_allclose(layer(x), want, rtol=1e-4, atol=1e-5)
+
+
+def check_gradients(rng, layer, x, activation="linear", stride=1, padding="valid", dilation=(1, 1)):
+    """Core backward (float32) vs central differences of the float64 numpy reference."""
+    y = layer(x, training=True)
+    r = rng.normal(size=y.shape)
+    dx = layer._core.backward(x, y, r.astype(np.float32))
+    dkernel, dbias = layer._core.get_gradients()
+    x64 = x.astype(np.float64)
+    kernel, bias = (w.astype(np.float64) for w in layer.get_weights())
+    s = (stride, stride) if isinstance(stride, int) else stride
+
+    def loss():
+        return float((np_activation(activation, np_conv2d(x64, kernel, bias, s, padding, dilation)) * r).sum())
+
+    for arr, got in ((x64, dx), (kernel, dkernel), (bias, dbias)):
+        idx = sample_indices(rng, arr.size)
+        want = numeric_grad(loss, arr, idx)
+        np.testing.assert_allclose(got.reshape(-1)[idx], want, rtol=2e-3, atol=2e-3)
+
+
+@pytest.mark.parametrize("n,h,w,cin,filters,k,stride,padding", CASES[::3])
+def test_backward_finite_differences(rng, n, h, w, cin, filters, k, stride, padding):
+    layer, x = make(rng, n, h, w, cin, filters, k, stride, padding)
+    check_gradients(rng, layer, x, stride=stride, padding=padding)
+
+
+def test_backward_relu_and_dilation(rng):
+    layer, x = make(rng, 2, 8, 7, 3, 5, 3, 1, "same", dilation=2, activation="relu")
+    check_gradients(rng, layer, x, activation="relu", padding="same", dilation=(2, 2))
+
+
+def test_backward_one_by_one_shortcut(rng):
+    # 1x1, stride 1, valid: the layer skips im2col and reads x directly.
+    layer, x = make(rng, 3, 4, 5, 7, 6, 1, 1, "valid")
+    check_gradients(rng, layer, x)
+
+
+def test_no_bias(rng):
+    layer = Conv2D(3, 3, use_bias=False)
+    x = rng.normal(size=(2, 5, 5, 2)).astype(np.float32)
+    y = layer(x)
+    (kernel,) = layer.get_weights()
+    np.testing.assert_allclose(y, np_conv2d(x, kernel), rtol=1e-4, atol=1e-5)
+    assert layer.count_params() == 3 * 3 * 2 * 3
+
+
+def test_article_first_layer_has_320_params():
+    layer = Conv2D(32, 3, padding="same", activation="relu")
+    layer.build((28, 28, 1))
+    assert layer.count_params() == 320
+    kernel, bias = layer.get_weights()
+    assert kernel.shape == (3, 3, 1, 32) and bias.shape == (32,)
+    assert layer.output_shape == (None, 28, 28, 32)
+
+
+def test_glorot_uniform_limits():
+    layer = Conv2D(64, 3)
+    layer.build((10, 10, 32))
+    kernel, bias = layer.get_weights()
+    limit = np.sqrt(6.0 / (9 * 32 + 9 * 64))
+    assert np.abs(kernel).max() <= limit
+    assert np.abs(kernel).max() > 0.95 * limit
+    assert abs(kernel.std() - limit / np.sqrt(3)) < 0.05 * limit
+    assert not bias.any()
+
+
+def test_he_normal_std():
+    layer = Conv2D(64, 3, kernel_initializer="he_normal")
+    layer.build((10, 10, 32))
+    kernel = layer.get_weights()[0]
+    assert abs(kernel.std() - np.sqrt(2.0 / (9 * 32))) < 0.05 * np.sqrt(2.0 / (9 * 32))
+    assert np.abs(kernel).max() <= 2.0 * np.sqrt(2.0 / (9 * 32)) / 0.87962566103423978 + 1e-6

@@ -1,0 +1,90 @@
+"""Cross-entropy losses: values against numpy, gradients against finite differences."""
+
+import numpy as np
+import pytest
+from conftest import np_softmax, numeric_grad, sample_indices
+
+from cnnx import _core, losses
+
+
+def one_hot(labels, classes):
+    return np.eye(classes)[labels]
+
+
+def np_ce(p, y):
+    p = np.clip(p / p.sum(axis=-1, keepdims=True), 1e-7, 1 - 1e-7)
+    return float(-(y * np.log(p)).sum(axis=-1).mean())
+
+
+@pytest.mark.parametrize("rows,classes", [(1, 2), (3, 10), (7, 13)])
+def test_from_logits_value_and_gradient(rng, rows, classes):
+    z = rng.normal(size=(rows, classes)) * 3
+    y = one_hot(rng.integers(0, classes, rows), classes)
+    loss = _core.make_crossentropy(False, True)
+    value, grad = loss.compute(z.astype(np.float32), y.astype(np.float32), False)
+
+    def f():
+        return float(-(y * np.log(np_softmax(z))).sum(axis=-1).mean())
+
+    assert value == pytest.approx(f(), rel=1e-5)
+    idx = sample_indices(rng, z.size)
+    np.testing.assert_allclose(grad.reshape(-1)[idx], numeric_grad(f, z, idx), rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_fused_softmax_gradient_is_dz(rng, sparse):
+    # With a softmax output, the model asks for dL/dz of the softmax input: p - y (over rows).
+    rows, classes = 5, 10
+    z = rng.normal(size=(rows, classes))
+    labels = rng.integers(0, classes, rows)
+    y = one_hot(labels, classes)
+    target = labels.astype(np.float32) if sparse else y.astype(np.float32)
+    p = np_softmax(z)
+    value, grad = _core.make_crossentropy(sparse, False).compute(p.astype(np.float32), target, True)
+
+    def f():
+        return float(-(y * np.log(np_softmax(z))).sum(axis=-1).mean())
+
+    assert value == pytest.approx(f(), rel=1e-5)
+    idx = sample_indices(rng, z.size)
+    np.testing.assert_allclose(grad.reshape(-1)[idx], numeric_grad(f, z, idx), rtol=1e-4, atol=1e-6)
+
+
+def test_probability_path_matches_keras_formula(rng):
+    # Output not a softmax: Keras normalises by the row sum and clips to [1e-7, 1 - 1e-7].
+    rows, classes = 4, 6
+    p = rng.uniform(0.05, 1.0, size=(rows, classes))
+    y = one_hot(rng.integers(0, classes, rows), classes)
+    value, grad = _core.make_crossentropy(False, False).compute(p.astype(np.float32), y.astype(np.float32), False)
+    assert value == pytest.approx(np_ce(p, y), rel=1e-5)
+    idx = sample_indices(rng, p.size)
+    np.testing.assert_allclose(grad.reshape(-1)[idx], numeric_grad(lambda: np_ce(p, y), p, idx), rtol=1e-3, atol=1e-6)
+
+
+def test_saturated_softmax_gives_finite_loss():
+    p = np.zeros((2, 3), np.float32)
+    p[:, 0] = 1.0  # softmax underflowed: log(0) must not appear
+    y = np.array([[0, 1, 0], [1, 0, 0]], np.float32)
+    value, grad = _core.make_crossentropy(False, False).compute(p, y, True)
+    assert np.isfinite(value) and value > 10
+    assert np.isfinite(grad).all()
+    z = np.array([[1000.0, -1000.0, 0.0]], np.float32)
+    value, grad = _core.make_crossentropy(False, True).compute(z, np.array([[0, 1, 0]], np.float32), False)
+    assert value == pytest.approx(2000.0, rel=1e-6)
+    assert np.isfinite(grad).all()
+
+
+def test_sparse_equals_categorical(rng):
+    p = np_softmax(rng.normal(size=(6, 4))).astype(np.float32)
+    labels = rng.integers(0, 4, 6)
+    a = losses.CategoricalCrossentropy()(one_hot(labels, 4), p)
+    b = losses.SparseCategoricalCrossentropy()(labels, p)
+    assert a == pytest.approx(b, rel=1e-6)
+    assert a == pytest.approx(np_ce(p.astype(np.float64), one_hot(labels, 4)), rel=1e-5)
+
+
+@pytest.mark.parametrize("bad", [-1, 4, 1.5])
+def test_sparse_label_out_of_range(bad):
+    p = np.full((1, 4), 0.25, np.float32)
+    with pytest.raises(ValueError, match=r"expected integer labels in \[0, 3\]"):
+        losses.SparseCategoricalCrossentropy()(np.array([bad], np.float32), p)
