@@ -6,7 +6,7 @@ import sys
 import time
 from typing import Any
 
-__all__ = ["Callback", "CallbackList", "History", "ProgbarLogger"]
+__all__ = ["Callback", "CallbackList", "History", "LearningRateScheduler", "ProgbarLogger"]
 
 
 class Callback:
@@ -66,6 +66,30 @@ class History(Callback):
         self.epoch.append(epoch)
         for k, v in (logs or {}).items():
             self.history.setdefault(k, []).append(v)
+
+
+class LearningRateScheduler(Callback):
+    """Sets the optimizer's learning rate at the start of each epoch from
+    ``schedule(epoch, lr) -> new_lr`` (``keras.callbacks.LearningRateScheduler``)."""
+
+    def __init__(self, schedule: Any, verbose: int = 0):
+        super().__init__()
+        if not callable(schedule):
+            raise TypeError(f"LearningRateScheduler: expected a callable schedule(epoch, lr), received {schedule!r}")
+        self.schedule = schedule
+        self.verbose = verbose
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        lr = self.schedule(epoch, float(self.model.optimizer.learning_rate))
+        if isinstance(lr, bool) or not isinstance(lr, (int, float)):
+            raise ValueError(f"LearningRateScheduler: the schedule must return a float, received {lr!r}")
+        self.model.optimizer.learning_rate = float(lr)
+        if self.verbose:
+            print(f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning rate to {float(lr)}.")
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if logs is not None:
+            logs["learning_rate"] = float(self.model.optimizer.learning_rate)
 
 
 def _format_logs(logs: dict) -> str:

@@ -168,9 +168,9 @@ def _checkout_directories():
     # its sources: python/cnnx/datasets/mnist.py -> ../../../data/mnist.
     here = pathlib.Path(__file__).resolve()
     directories.append(here.parents[3] / "data" / "mnist")
-    # An editable install that copies or links the package elsewhere
-    # still records the source tree in its PEP 610 direct_url.json.
-    source = _editable_source_root()
+    # `pip install .` (editable or not) records the source tree it was
+    # built from in its PEP 610 direct_url.json.
+    source = _source_root()
     if source is not None:
         candidate = source / "data" / "mnist"
         if candidate not in directories:
@@ -178,14 +178,14 @@ def _checkout_directories():
     return directories
 
 
-def _editable_source_root():
-    """Returns the source directory of an editable install, or `None`."""
+def _source_root():
+    """Returns the local source directory cnnx was installed from, or `None`."""
     try:
         from importlib import metadata
 
         text = metadata.distribution("cnnx").read_text("direct_url.json")
         info = json.loads(text) if text else {}
-        if not info.get("dir_info", {}).get("editable"):
+        if "dir_info" not in info:
             return None
         url = urllib.parse.urlparse(info["url"])
         if url.scheme != "file":

@@ -5,11 +5,13 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <chrono>
 #include <cstring>
 #include <mutex>
 
 #include "cnnx/cnnx.hpp"
 #include "kernels/gemm.hpp"
+#include "kernels/peak_probe.hpp"
 
 namespace py = pybind11;
 using namespace cnnx;
@@ -107,6 +109,11 @@ PYBIND11_MODULE(_core, m) {
   m.def("set_num_threads", &set_num_threads, py::arg("n"));
   m.def("get_num_threads", &get_num_threads);
   m.def("set_random_seed", [](std::uint64_t s) { set_random_seed(s); }, py::arg("seed"));
+  m.def("peak_gflops", [](int threads, double seconds) {
+    if (threads < 1 || !(seconds > 0.0)) throw ValueError("peak_gflops: expected threads >= 1 and seconds > 0");
+    py::gil_scoped_release release;
+    return kernels::measure_peak_gflops(threads, seconds);
+  }, py::arg("threads"), py::arg("seconds") = 0.5);
   m.def("next_seed", [] { return next_seed(); });
   m.def("get_isa", [] { return std::string(kernels::isa_name(kernels::active_isa())); });
   m.def("best_isa", [] { return std::string(kernels::isa_name(kernels::best_supported_isa())); });
@@ -175,6 +182,26 @@ PYBIND11_MODULE(_core, m) {
         }
         return y;
       }, py::arg("x"), py::arg("training") = false)
+      // Median-free raw timing of this layer inside C++ (benchmarks): seconds per call of
+      // forward, or of forward + backward, on a batch shaped like x. No Python in the loop.
+      .def("time_step", [](Layer& l, const FloatArray& x, int repeats, bool backward, bool need_dx) {
+        if (!l.built()) throw ValueError(l.name() + ": build the layer before timing it");
+        const std::int64_t n = x.ndim() ? x.shape(0) : 0;
+        if (n <= 0 || x.size() != n * shape_size(l.input_shape()) || repeats < 1)
+          throw ValueError(l.name() + ": time_step expects a batch shaped like the layer input and repeats >= 1");
+        Buffer y(n * shape_size(l.output_shape())), dy(n * shape_size(l.output_shape())), dx(x.size());
+        for (std::int64_t i = 0; i < dy.size(); ++i) dy.data()[i] = float((i * 7919) % 13) * 0.01f - 0.06f;
+        py::gil_scoped_release release;
+        l.reserve(n);
+        auto once = [&] {
+          l.forward(x.data(), y.data(), n, backward);
+          if (backward) l.backward(x.data(), y.data(), dy.data(), need_dx ? dx.data() : nullptr, n);
+        };
+        once();
+        const auto t0 = std::chrono::steady_clock::now();
+        for (int r = 0; r < repeats; ++r) once();
+        return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / repeats;
+      }, py::arg("x"), py::arg("repeats"), py::arg("backward"), py::arg("need_dx") = true)
       .def("backward", [](Layer& l, const FloatArray& x, const FloatArray& y, const FloatArray& dy) {
         const std::int64_t n = x.ndim() ? x.shape(0) : 0;
         if (n <= 0 || y.size() != dy.size() || y.size() != n * shape_size(l.output_shape()) ||
@@ -306,6 +333,16 @@ PYBIND11_MODULE(_core, m) {
         }
         return result_tuple(r);
       }, py::arg("x"), py::arg("y"))
+      .def("set_profiling", [](Model& s, bool on) {
+        std::lock_guard<std::mutex> lock(s.mutex);
+        s.seq.set_profiling(on);
+      })
+      .def("profile", [](Model& s) {
+        py::list out;
+        for (const auto& p : s.seq.profile())
+          out.append(py::make_tuple(p.name, p.forward_seconds, p.backward_seconds, p.forward_calls, p.backward_calls));
+        return out;
+      })
       .def("predict", [](Model& s, const FloatArray& x, std::int64_t batch_size) {
         if (!s.seq.built()) throw ValueError("Sequential: build the model before predicting");
         const Shape& in = s.seq.input_shape();

@@ -5,6 +5,7 @@
 #include "cnnx/sequential.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 
@@ -12,6 +13,19 @@
 #include "cnnx/random.hpp"
 
 namespace cnnx {
+namespace {
+double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+}  // namespace
+
+void Sequential::set_profiling(bool on) {
+  profiling_ = on;
+  profile_.clear();
+  if (!on) return;
+  for (const auto& l : layers_) profile_.push_back({l->name()});
+  profile_.push_back({"loss + optimizer"});
+}
 
 void Sequential::add(std::shared_ptr<Layer> layer) {
   if (!layer) throw TypeError("Sequential.add: expected a Layer, received None");
@@ -116,7 +130,12 @@ const float* Sequential::gather(const Batch& b) {
 void Sequential::forward(const float* x, std::int64_t n, bool training) {
   const float* in = x;
   for (std::size_t i = 0; i < layers_.size(); ++i) {
+    const double t0 = profiling_ ? now_seconds() : 0.0;
     layers_[i]->forward(in, outputs_[i].data(), n, training);
+    if (profiling_) {
+      profile_[i].forward_seconds += now_seconds() - t0;
+      ++profile_[i].forward_calls;
+    }
     in = outputs_[i].data();
   }
 }
@@ -153,13 +172,25 @@ StepResult Sequential::train_step(const Batch& b) {
   forward(x, b.n, true);
   float* dy = grad_a_.data();
   float* dx = grad_b_.data();
+  double t0 = profiling_ ? now_seconds() : 0.0;
   StepResult r = score(b, dy);
+  double loss_seconds = profiling_ ? now_seconds() - t0 : 0.0;
   for (std::size_t i = layers_.size(); i-- > 0;) {
     const float* in = i == 0 ? x : outputs_[i - 1].data();
+    if (profiling_) t0 = now_seconds();
     layers_[i]->backward(in, outputs_[i].data(), dy, i == 0 ? nullptr : dx, b.n);
+    if (profiling_) {
+      profile_[i].backward_seconds += now_seconds() - t0;
+      ++profile_[i].backward_calls;
+    }
     std::swap(dy, dx);
   }
+  if (profiling_) t0 = now_seconds();
   optimizer_->apply(trainable_params());
+  if (profiling_) {
+    profile_.back().backward_seconds += loss_seconds + now_seconds() - t0;
+    ++profile_.back().backward_calls;
+  }
   return r;
 }
 

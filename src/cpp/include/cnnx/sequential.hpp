@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "cnnx/layer.hpp"
@@ -15,6 +16,13 @@
 #include "cnnx/tensor.hpp"
 
 namespace cnnx {
+
+// Wall time spent per layer since profiling was switched on (for benchmarks/profile.py).
+struct LayerProfile {
+  std::string name;
+  double forward_seconds = 0.0, backward_seconds = 0.0;
+  std::int64_t forward_calls = 0, backward_calls = 0;
+};
 
 struct StepResult {
   double loss = 0.0;          // mean loss over the batch
@@ -57,6 +65,11 @@ class Sequential {
   void reserve(std::int64_t batch);
   std::vector<Param*> trainable_params();
 
+  // Per-layer timing; the last entry is the loss + optimizer update. Off by default (it reads
+  // the clock twice per layer, which is cheap but not free).
+  void set_profiling(bool on);
+  const std::vector<LayerProfile>& profile() const { return profile_; }
+
  private:
   void configure_fusion();
   void check_batch(const Batch& b) const;
@@ -75,6 +88,8 @@ class Sequential {
   Buffer targets_;               // gathered batch of targets
   std::vector<Buffer> outputs_;  // outputs_[i]: output of layer i
   Buffer grad_a_, grad_b_;       // ping-pong gradients flowing backward
+  bool profiling_ = false;
+  std::vector<LayerProfile> profile_;
 };
 
 }  // namespace cnnx
