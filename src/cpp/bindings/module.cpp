@@ -136,7 +136,10 @@ PYBIND11_MODULE(_core, m) {
       float* cp = c.mutable_data();
       {
         py::gil_scoped_release release;
-        (ref ? kernels::gemm_ref : kernels::gemm)(m_, n, k, a.data(), rs_a, cs_a, b.data(), rs_b, cs_b, 0.0f, cp, n);
+        if (ref)
+          kernels::gemm_ref(m_, n, k, a.data(), rs_a, cs_a, b.data(), rs_b, cs_b, 0.0f, cp, n);
+        else
+          kernels::gemm(m_, n, k, a.data(), rs_a, cs_a, b.data(), rs_b, cs_b, 0.0f, cp, n);
       }
       return c;
     }, py::arg("a"), py::arg("b"), py::arg("trans_a") = false, py::arg("trans_b") = false);

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "cnnx/error.hpp"
+#include "cnnx/layers/max_pooling2d.hpp"
 #include "cnnx/random.hpp"
 
 namespace cnnx {
@@ -66,11 +67,21 @@ void Sequential::compile(std::shared_ptr<Loss> loss, std::shared_ptr<Optimizer> 
   configure_fusion();
 }
 
+// Two gradient shortcuts, both exact: softmax + cross-entropy hands the last layer dL/dz = p - y,
+// and a MaxPooling2D after a ReLU layer applies the ReLU derivative in its scatter (pool.hpp).
 void Sequential::configure_fusion() {
-  if (!built_ || !loss_) return;
-  fuse_softmax_ = loss_->can_fuse_softmax() && layers_.back()->activation() == Activation::softmax;
+  if (!built_) return;
   for (auto& l : layers_) l->set_output_grad_is_preactivation(false);
-  layers_.back()->set_output_grad_is_preactivation(fuse_softmax_);
+  for (std::size_t i = 0; i + 1 < layers_.size(); ++i) {
+    auto* pool = dynamic_cast<MaxPooling2D*>(layers_[i + 1].get());
+    if (!pool) continue;
+    const bool fuse = layers_[i]->activation() == Activation::relu;
+    pool->set_fuse_relu_backward(fuse);
+    layers_[i]->set_output_grad_is_preactivation(fuse);
+  }
+  if (!loss_) return;
+  fuse_softmax_ = loss_->can_fuse_softmax() && layers_.back()->activation() == Activation::softmax;
+  if (fuse_softmax_) layers_.back()->set_output_grad_is_preactivation(true);
 }
 
 void Sequential::reserve(std::int64_t batch) {

@@ -179,6 +179,17 @@ void merge_edge(int64_t rows, int64_t cols, const float* tile, int nr, float bet
   }
 }
 
+// The epilogue on a finished rows x cols tile of C (columns j0.. of the whole matrix).
+void apply_epilogue(const GemmEpilogue& ep, int64_t rows, int64_t cols, int64_t j0, float* c, int64_t ldc) {
+  const float* bias = ep.bias ? ep.bias + j0 : nullptr;
+  for (int64_t i = 0; i < rows; ++i, c += ldc) {
+    if (bias)
+      for (int64_t j = 0; j < cols; ++j) c[j] += bias[j];
+    if (ep.relu)
+      for (int64_t j = 0; j < cols; ++j) c[j] = c[j] > 0.0f ? c[j] : 0.0f;
+  }
+}
+
 struct Problem {
   int64_t m, n, k;
   const float* a;
@@ -188,6 +199,8 @@ struct Problem {
   float beta;
   float* c;
   int64_t ldc;
+  GemmEpilogue ep;
+  bool has_ep;
 };
 
 // Runs this thread's share of the five loops; with nthreads == 1 it is the whole GEMM.
@@ -230,6 +243,7 @@ bool gemm_thread(const Problem& pr, const Kernel& kern, int tid, int nthreads) {
     for (int64_t pc = 0; pc < pr.k; pc += kc_block) {  // 4th loop around the micro-kernel
       const int64_t kc = std::min<int64_t>(kc_block, pr.k - pc);
       const float beta = pc == 0 ? pr.beta : 1.0f;  // later k blocks accumulate onto C
+      const bool last_k = pc + kc >= pr.k;
       kern.pack_b(kc, nc, pr.b + pc * pr.rs_b + jc * pr.cs_b, pr.rs_b, pr.cs_b, js0, js1, bp);
 
       for (int64_t ic = row0; ic < row1; ic += uk.mc) {  // 3rd loop around the micro-kernel
@@ -250,6 +264,7 @@ bool gemm_thread(const Problem& pr, const Kernel& kern, int tid, int nthreads) {
               uk.fn(kc, asliver, bsliver, 0.0f, edge, nr);
               merge_edge(rows, cols, edge, nr, beta, cij, pr.ldc);
             }
+            if (last_k && pr.has_ep) apply_epilogue(pr.ep, rows, cols, jc + jr, cij, pr.ldc);
           }
         }
       }
@@ -271,13 +286,22 @@ void gemm(int64_t m, int64_t n, int64_t k,
           const float* a, int64_t rs_a, int64_t cs_a,
           const float* b, int64_t rs_b, int64_t cs_b,
           float beta, float* c, int64_t ldc) {
+  gemm(m, n, k, a, rs_a, cs_a, b, rs_b, cs_b, beta, c, ldc, GemmEpilogue{});
+}
+
+void gemm(int64_t m, int64_t n, int64_t k,
+          const float* a, int64_t rs_a, int64_t cs_a,
+          const float* b, int64_t rs_b, int64_t cs_b,
+          float beta, float* c, int64_t ldc, const GemmEpilogue& ep) {
   if (m <= 0 || n <= 0) return;
+  const bool has_ep = ep.bias != nullptr || ep.relu;
   if (k <= 0) {
     scale_c(m, n, beta, c, ldc);
+    if (has_ep) apply_epilogue(ep, m, n, 0, c, ldc);
     return;
   }
   const Kernel& kern = kernel_for(active_isa());
-  const Problem pr{m, n, k, a, rs_a, cs_a, b, rs_b, cs_b, beta, c, ldc};
+  const Problem pr{m, n, k, a, rs_a, cs_a, b, rs_b, cs_b, beta, c, ldc, ep, has_ep};
   int nthreads = 1;
   if (!in_parallel_region() && static_cast<double>(m) * n * k >= 64.0 * 64.0 * 64.0) {
     nthreads = get_num_threads();

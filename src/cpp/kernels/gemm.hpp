@@ -30,6 +30,19 @@ void gemm(std::int64_t m, std::int64_t n, std::int64_t k,
           const float* b, std::int64_t rs_b, std::int64_t cs_b,
           float beta, float* c, std::int64_t ldc);
 
+// What to do to each element of C once its sum is complete, while the tile is still in L1:
+// C(i, j) = act(C(i, j) + bias[j]). Saves the separate bias and activation passes over a
+// conv output that is several MB (larger than L2) per batch.
+struct GemmEpilogue {
+  const float* bias = nullptr;  // per column of C, or nullptr
+  bool relu = false;
+};
+
+void gemm(std::int64_t m, std::int64_t n, std::int64_t k,
+          const float* a, std::int64_t rs_a, std::int64_t cs_a,
+          const float* b, std::int64_t rs_b, std::int64_t cs_b,
+          float beta, float* c, std::int64_t ldc, const GemmEpilogue& epilogue);
+
 // Naive triple loop with the same contract, kept for tests.
 void gemm_ref(std::int64_t m, std::int64_t n, std::int64_t k,
               const float* a, std::int64_t rs_a, std::int64_t cs_a,

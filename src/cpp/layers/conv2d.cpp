@@ -4,6 +4,7 @@
 // [kh*kw*cin, cout] matrix the GEMM wants. y [n*oh*ow, cout] is NHWC with no reshuffle.
 // Backward: dK = col^T x dz, db = column sums of dz, dcol = dz x K^T, dx = col2im(dcol); the
 // transposes are strides into the same buffers (see kernels/gemm.hpp), never copies.
+// Bias and ReLU are fused into the GEMM's tile stores (kernels::GemmEpilogue).
 // Threading: inside im2col/col2im and the GEMM (one OpenMP level).
 // Workspace: col_ and dcol_ are sized once per batch size by reserve(); 1x1 stride-1 unpadded
 // convolutions skip im2col and read x directly.
@@ -87,13 +88,12 @@ void Conv2D::forward(const float* x, float* y, std::int64_t n, bool training) {
     kernels::im2col_nhwc(x, n, g, col_.data());
     col = col_.data();
   }
-  float beta = 0.0f;
-  if (cfg_.use_bias) {  // the bias is the GEMM's initial C, so it costs no extra pass over y
-    kernels::broadcast_rows(params()[1].value.data(), rows, cout, y);
-    beta = 1.0f;
-  }
-  kernels::gemm(rows, cout, patch, col, patch, 1, params()[0].value.data(), cout, 1, beta, y, cout);
-  kernels::activation_forward(act_, y, rows, cout);
+  // Bias and ReLU are applied by the GEMM to each tile as it is finished, while it is in L1.
+  kernels::GemmEpilogue ep;
+  ep.bias = cfg_.use_bias ? params()[1].value.data() : nullptr;
+  ep.relu = act_ == Activation::relu;
+  kernels::gemm(rows, cout, patch, col, patch, 1, params()[0].value.data(), cout, 1, 0.0f, y, cout, ep);
+  if (act_ != Activation::relu) kernels::activation_forward(act_, y, rows, cout);
 }
 
 void Conv2D::backward(const float* x, const float* y, float* dy, float* dx, std::int64_t n) {

@@ -1,6 +1,6 @@
 // Dense forward, backward side by side. Layout: x [rows, in] with rows = n * (all sample dims
 // but the last); kernel (in, units) as in Keras, which is the row-major [K, N] GEMM operand.
-// y = x W + b (bias preloaded into C, GEMM with beta = 1), dW = x^T dz, db = sum_rows dz,
+// y = act(x W + b) (bias and ReLU in the GEMM epilogue), dW = x^T dz, db = sum_rows dz,
 // dx = dz W^T -- transposes are strides, not copies. Threading: inside the GEMM.
 #include "cnnx/layers/dense.hpp"
 
@@ -40,13 +40,11 @@ Shape Dense::do_build(const Shape& in, Rng& rng) {
 void Dense::forward(const float* x, float* y, std::int64_t n, bool training) {
   (void)training;
   const std::int64_t rows = n * rows_per_sample_, units = cfg_.units;
-  float beta = 0.0f;
-  if (cfg_.use_bias) {
-    kernels::broadcast_rows(params()[1].value.data(), rows, units, y);
-    beta = 1.0f;
-  }
-  kernels::gemm(rows, units, in_features_, x, in_features_, 1, params()[0].value.data(), units, 1, beta, y, units);
-  kernels::activation_forward(act_, y, rows, units);
+  kernels::GemmEpilogue ep;
+  ep.bias = cfg_.use_bias ? params()[1].value.data() : nullptr;
+  ep.relu = act_ == Activation::relu;
+  kernels::gemm(rows, units, in_features_, x, in_features_, 1, params()[0].value.data(), units, 1, 0.0f, y, units, ep);
+  if (act_ != Activation::relu) kernels::activation_forward(act_, y, rows, units);
 }
 
 void Dense::backward(const float* x, const float* y, float* dy, float* dx, std::int64_t n) {

@@ -49,8 +49,8 @@ void MaxPooling2D::forward(const float* x, float* y, std::int64_t n, bool traini
 }
 
 void MaxPooling2D::backward(const float* x, const float* y, float* dy, float* dx, std::int64_t n) {
-  (void)x; (void)y;
-  if (dx) kernels::max_pool_backward(dy, argmax_.data(), n, geom_, dx);
+  (void)x;
+  if (dx) kernels::max_pool_backward(dy, argmax_.data(), n, geom_, dx, fuse_relu_backward_ ? y : nullptr);
 }
 
 }  // namespace cnnx

@@ -19,6 +19,9 @@ class MaxPooling2D : public Layer {
   MaxPooling2D(std::string name, MaxPooling2DConfig config);
   std::string class_name() const override { return "MaxPooling2D"; }
   const MaxPooling2DConfig& config() const { return cfg_; }
+  // Set by the model when the previous layer ends in ReLU: backward then applies the ReLU
+  // derivative itself (see kernels/pool.hpp) and the previous layer skips it.
+  void set_fuse_relu_backward(bool v) { fuse_relu_backward_ = v; }
 
   void reserve(std::int64_t batch) override;
   void forward(const float* x, float* y, std::int64_t n, bool training) override;
@@ -30,7 +33,8 @@ class MaxPooling2D : public Layer {
  private:
   MaxPooling2DConfig cfg_;
   kernels::ConvGeometry geom_{};
-  std::vector<std::int32_t> argmax_;  // per output element: offset of the max within its sample
+  std::vector<std::int32_t> argmax_;
+  bool fuse_relu_backward_ = false;  // per output element: offset of the max within its sample
 };
 
 }  // namespace cnnx

@@ -1,0 +1,55 @@
+"""Whole-model gradients: the training step's parameter gradients (with the fused paths --
+softmax + cross-entropy, ReLU folded into the following max-pool, bias and ReLU in the GEMM
+epilogue) against central differences of a float64 numpy model."""
+
+import numpy as np
+import pytest
+from conftest import np_activation, np_conv2d, np_dense, np_max_pool, numeric_grad, sample_indices
+
+import cnnx
+from cnnx import Sequential
+from cnnx.layers import Conv2D, Dense, Flatten, Input, MaxPooling2D
+
+
+def np_forward(x, weights, pool_padding):
+    k1, b1, k2, b2, w, b = weights
+    h = np_activation("relu", np_conv2d(x, k1, b1, (1, 1), "same"))
+    h = np_max_pool(h, (2, 2), None, pool_padding)
+    h = np_activation("relu", np_conv2d(h, k2, b2, (2, 2), "valid"))
+    return np_softmax_dense(h.reshape(len(h), -1), w, b)
+
+
+def np_softmax_dense(h, w, b):
+    return np_activation("softmax", np_dense(h, w, b))
+
+
+@pytest.mark.parametrize("pool_padding,sparse", [("valid", False), ("same", True)])
+def test_train_step_gradients(rng, pool_padding, sparse):
+    model = Sequential([
+        Input((9, 7, 2)),
+        Conv2D(4, 3, padding="same", activation="relu"),
+        MaxPooling2D(2, padding=pool_padding),
+        Conv2D(5, 2, strides=2, activation="relu"),
+        Flatten(),
+        Dense(3, activation="softmax"),
+    ])
+    model.compile(optimizer=cnnx.optimizers.SGD(learning_rate=0.0),
+                  loss="sparse_categorical_crossentropy" if sparse else "categorical_crossentropy")
+    weights = [w + rng.normal(scale=0.1, size=w.shape) for w in model.get_weights()]
+    model.set_weights(weights)
+    x = rng.normal(size=(3, 9, 7, 2)).astype(np.float32)
+    labels = np.array([0, 2, 1])
+    y = labels if sparse else np.eye(3)[labels]
+    model.train_on_batch(x, y)  # lr = 0: gradients computed, weights unchanged
+    grads = [g for layer in model.layers for g in layer._core.get_gradients()]
+    w64 = [w.astype(np.float64) for w in model.get_weights()]
+    x64 = x.astype(np.float64)
+    onehot = np.eye(3)[labels]
+
+    def loss():
+        p = np_forward(x64, w64, pool_padding)
+        return float(-(onehot * np.log(p)).sum(axis=1).mean())
+
+    for arr, got in zip(w64, grads):
+        idx = sample_indices(rng, arr.size, count=20)
+        np.testing.assert_allclose(got.reshape(-1)[idx], numeric_grad(loss, arr, idx), rtol=2e-3, atol=1e-5)
