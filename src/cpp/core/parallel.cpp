@@ -11,9 +11,11 @@
 #endif
 
 namespace cnnx {
+#ifdef _OPENMP
 namespace {
 int g_num_threads = 0;  // 0: not yet read from OpenMP
 }
+#endif
 
 int get_num_threads() {
 #ifdef _OPENMP
@@ -36,6 +38,14 @@ bool in_parallel_region() {
   return omp_in_parallel() != 0;
 #else
   return false;
+#endif
+}
+
+int thread_index() {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
 #endif
 }
 

@@ -5,15 +5,18 @@
 // Backward: dK = col^T x dz, db = column sums of dz, dcol = dz x K^T, dx = col2im(dcol); the
 // transposes are strides into the same buffers (see kernels/gemm.hpp), never copies.
 // Bias and ReLU are fused into the GEMM's tile stores (kernels::GemmEpilogue).
-// Threading: inside im2col/col2im and the GEMM (one OpenMP level).
-// Workspace: col_ and dcol_ are sized once per batch size by reserve(); 1x1 stride-1 unpadded
-// convolutions skip im2col and read x directly.
+// Threading and workspace: the batch is cut into fixed chunks of images whose im2col panel fits
+// in L2 (see chunk_images); threads take whole chunks and run serial kernels on per-thread
+// panels (one OpenMP level). Backward recomputes each chunk's im2col rather than keeping a
+// whole-batch column matrix. A single chunk (batch 1) instead runs the threaded GEMM. 1x1
+// stride-1 unpadded convolutions skip im2col and read x directly.
 #include "cnnx/layers/conv2d.hpp"
 
 #include <cstring>
 
 #include "cnnx/error.hpp"
 #include "cnnx/initializers.hpp"
+#include "cnnx/parallel.hpp"
 #include "kernels/activations.hpp"
 #include "kernels/gemm.hpp"
 #include "kernels/im2col.hpp"
@@ -71,48 +74,125 @@ Shape Conv2D::do_build(const Shape& in, Rng& rng) {
   return {g.oh, g.ow, cfg_.filters};
 }
 
-void Conv2D::reserve(std::int64_t batch) {
-  const auto& g = geom_;
-  if (g.is_identity()) return;
-  col_.resize(batch * g.oh * g.ow * g.patch());
-  dcol_.resize(batch * g.oh * g.ow * g.patch());
+// Images per chunk: about kChunkRows output pixels, so that a chunk's im2col panel
+// (rows x kh*kw*cin floats, e.g. 588 x 288 for the article's conv2) and its gradient stay in
+// L2 instead of streaming a whole-batch column matrix (14 MB for that layer) through DRAM
+// twice. It depends only on the layer's geometry, never on the thread count, so the weight
+// gradient (summed chunk by chunk in chunk order) is identical on any number of threads.
+namespace {
+constexpr std::int64_t kChunkRows = 512;
 }
 
-void Conv2D::forward(const float* x, float* y, std::int64_t n, bool training) {
-  (void)training;
+std::int64_t Conv2D::chunk_images() const {
+  return std::max<std::int64_t>(1, kChunkRows / (geom_.oh * geom_.ow));
+}
+
+void Conv2D::ensure_workspace(std::int64_t n) {
   const auto& g = geom_;
-  const std::int64_t rows = n * g.oh * g.ow, patch = g.patch(), cout = cfg_.filters;
-  const float* col = x;
-  if (!g.is_identity()) {
-    if (col_.size() < rows * patch) col_.resize(rows * patch);  // first use at a new batch size
-    kernels::im2col_nhwc(x, n, g, col_.data());
-    col = col_.data();
+  if (g.is_identity()) return;
+  const std::int64_t ci = std::min(n, chunk_images());
+  const std::int64_t chunks = (n + ci - 1) / ci;
+  const std::size_t threads = chunks > 1 ? static_cast<std::size_t>(get_num_threads()) : 1;
+  if (col_.size() < threads) {
+    col_.resize(threads);
+    dcol_.resize(threads);
   }
+  const std::int64_t panel = ci * g.oh * g.ow * g.patch();
+  for (std::size_t t = 0; t < threads; ++t) {
+    if (col_[t].size() < panel) col_[t].resize(panel);
+    if (dcol_[t].size() < panel) dcol_[t].resize(panel);
+  }
+  const std::int64_t dw = g.patch() * cfg_.filters;
+  if (chunks > 1 && dw_partial_.size() < chunks * dw) dw_partial_.resize(chunks * dw);
+  if (chunks > 1 && db_partial_.size() < chunks * cfg_.filters) db_partial_.resize(chunks * cfg_.filters);
+}
+
+void Conv2D::reserve(std::int64_t batch) { ensure_workspace(batch); }
+
+void Conv2D::forward(const float* x, float* y, std::int64_t n, bool training) {
+  (void)training;  // nothing is kept: backward recomputes each chunk's im2col in cache
+  const auto& g = geom_;
+  const std::int64_t patch = g.patch(), cout = cfg_.filters, pix = g.oh * g.ow, in_size = g.h * g.w * g.c;
   // Bias and ReLU are applied by the GEMM to each tile as it is finished, while it is in L1.
   kernels::GemmEpilogue ep;
   ep.bias = cfg_.use_bias ? params()[1].value.data() : nullptr;
   ep.relu = act_ == Activation::relu;
-  kernels::gemm(rows, cout, patch, col, patch, 1, params()[0].value.data(), cout, 1, 0.0f, y, cout, ep);
-  if (act_ != Activation::relu) kernels::activation_forward(act_, y, rows, cout);
+  const float* kernel = params()[0].value.data();
+  if (g.is_identity()) {
+    kernels::gemm(n * pix, cout, patch, x, patch, 1, kernel, cout, 1, 0.0f, y, cout, ep);
+  } else {
+    ensure_workspace(n);
+    const std::int64_t ci = std::min(n, chunk_images()), chunks = (n + ci - 1) / ci;
+    // One chunk: let im2col and the GEMM use the threads. Several: one chunk per thread at a
+    // time, each running serial kernels on its own L2-resident panel.
+    const bool par = chunks > 1 && !in_parallel_region();
+    const int nt = get_num_threads();
+    (void)par; (void)nt;
+#pragma omp parallel for schedule(static) if (par) num_threads(nt)
+    for (std::int64_t c = 0; c < chunks; ++c) {
+      const std::int64_t i0 = c * ci, m = std::min(ci, n - i0);
+      float* col = col_[static_cast<std::size_t>(chunks > 1 ? thread_index() : 0)].data();
+      kernels::im2col_nhwc(x + i0 * in_size, m, g, col);
+      kernels::gemm(m * pix, cout, patch, col, patch, 1, kernel, cout, 1, 0.0f, y + i0 * pix * cout, cout, ep);
+    }
+  }
+  if (act_ != Activation::relu) kernels::activation_forward(act_, y, n * pix, cout);
 }
 
 void Conv2D::backward(const float* x, const float* y, float* dy, float* dx, std::int64_t n) {
   const auto& g = geom_;
-  const std::int64_t rows = n * g.oh * g.ow, patch = g.patch(), cout = cfg_.filters;
+  const std::int64_t patch = g.patch(), cout = cfg_.filters, pix = g.oh * g.ow, in_size = g.h * g.w * g.c;
+  const std::int64_t rows = n * pix;
   if (!dy_is_preactivation_) kernels::activation_backward(act_, y, dy, rows, cout);
-  // col_ still holds im2col(x) from the forward of this batch.
-  const float* col = g.is_identity() ? x : col_.data();
-  kernels::gemm(patch, cout, rows, col, 1, patch, dy, cout, 1, 0.0f, params()[0].grad.data(), cout);
-  if (cfg_.use_bias) kernels::column_sums(dy, rows, cout, params()[1].grad.data());
-  if (!dx) return;
+  float* dkernel = params()[0].grad.data();
+  float* dbias = cfg_.use_bias ? params()[1].grad.data() : nullptr;
   const float* kernel = params()[0].value.data();
-  if (g.is_identity()) {
-    kernels::gemm(rows, patch, cout, dy, cout, 1, kernel, 1, cout, 0.0f, dx, patch);
+  if (g.is_identity()) {  // the column matrix is x itself
+    kernels::gemm(patch, cout, rows, x, 1, patch, dy, cout, 1, 0.0f, dkernel, cout);
+    if (dbias) kernels::column_sums(dy, rows, cout, dbias);
+    if (dx) kernels::gemm(rows, patch, cout, dy, cout, 1, kernel, 1, cout, 0.0f, dx, patch);
     return;
   }
-  if (dcol_.size() < rows * patch) dcol_.resize(rows * patch);
-  kernels::gemm(rows, patch, cout, dy, cout, 1, kernel, 1, cout, 0.0f, dcol_.data(), patch);
-  kernels::col2im_nhwc(dcol_.data(), n, g, dx);
+  ensure_workspace(n);
+  const std::int64_t ci = std::min(n, chunk_images()), chunks = (n + ci - 1) / ci;
+  const std::int64_t dw = patch * cout;
+  const bool par = chunks > 1 && !in_parallel_region();
+  const int nt = get_num_threads();
+  (void)par; (void)nt;
+  // Per chunk: dK_c = col_c^T dz_c, db_c = column sums of dz_c, dx_c = col2im(dz_c K^T). With
+  // one chunk the partials are the results themselves.
+#pragma omp parallel for schedule(static) if (par) num_threads(nt)
+  for (std::int64_t c = 0; c < chunks; ++c) {
+    const std::int64_t i0 = c * ci, m = std::min(ci, n - i0), r = m * pix;
+    const std::size_t t = static_cast<std::size_t>(chunks > 1 ? thread_index() : 0);
+    float* col = col_[t].data();
+    const float* dz = dy + i0 * pix * cout;
+    kernels::im2col_nhwc(x + i0 * in_size, m, g, col);
+    float* dk = chunks > 1 ? dw_partial_.data() + c * dw : dkernel;
+    kernels::gemm(patch, cout, r, col, 1, patch, dz, cout, 1, 0.0f, dk, cout);
+    if (dbias) kernels::column_sums(dz, r, cout, chunks > 1 ? db_partial_.data() + c * cout : dbias);
+    if (dx) {
+      float* dcol = dcol_[t].data();
+      kernels::gemm(r, patch, cout, dz, cout, 1, kernel, 1, cout, 0.0f, dcol, patch);
+      kernels::col2im_nhwc(dcol, m, g, dx + i0 * in_size);
+    }
+  }
+  if (chunks == 1) return;
+  // Chunk partials summed in chunk order: the same bits whatever the thread count.
+  const float* part = dw_partial_.data();
+#pragma omp parallel for schedule(static) if (par) num_threads(nt)
+  for (std::int64_t j = 0; j < dw; ++j) {
+    float s = 0.0f;
+    for (std::int64_t c = 0; c < chunks; ++c) s += part[c * dw + j];
+    dkernel[j] = s;
+  }
+  if (dbias) {
+    for (std::int64_t j = 0; j < cout; ++j) {
+      float s = 0.0f;
+      for (std::int64_t c = 0; c < chunks; ++c) s += db_partial_.data()[c * cout + j];
+      dbias[j] = s;
+    }
+  }
 }
 
 }  // namespace cnnx

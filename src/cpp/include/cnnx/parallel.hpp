@@ -10,5 +10,7 @@ int get_num_threads();
 void set_num_threads(int n);
 // True when called from inside an OpenMP parallel region (kernels then stay serial).
 bool in_parallel_region();
+// Index of the calling thread inside a parallel region (0 outside one or without OpenMP).
+int thread_index();
 
 }  // namespace cnnx

@@ -1,6 +1,8 @@
 // Conv2D: Keras' keras.layers.Conv2D on NHWC input, as im2col + one GEMM per batch.
 #pragma once
 
+#include <vector>
+
 #include "cnnx/conv_geometry.hpp"
 #include "cnnx/layer.hpp"
 #include "cnnx/tensor.hpp"
@@ -37,8 +39,12 @@ class Conv2D : public Layer {
   Conv2DConfig cfg_;
   Activation act_;
   kernels::ConvGeometry geom_{};
-  Buffer col_;                  // im2col of the last training forward, reused by backward
-  Buffer dcol_;                 // dL/dcol in backward before col2im
+  std::int64_t chunk_images() const;
+  void ensure_workspace(std::int64_t n);
+  // Per-thread im2col panels for one chunk of images, sized to stay in L2 (see conv2d.cpp).
+  std::vector<Buffer> col_, dcol_;
+  // Per-chunk weight and bias gradient partials, summed in chunk order.
+  Buffer dw_partial_, db_partial_;
 };
 
 }  // namespace cnnx
