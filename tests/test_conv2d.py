@@ -130,3 +130,36 @@ def test_he_normal_std():
     kernel = layer.get_weights()[0]
     assert abs(kernel.std() - np.sqrt(2.0 / (9 * 32))) < 0.05 * np.sqrt(2.0 / (9 * 32))
     assert np.abs(kernel).max() <= 2.0 * np.sqrt(2.0 / (9 * 32)) / 0.87962566103423978 + 1e-6
+
+
+@pytest.mark.parametrize("n,h,w,cin,k,stride,padding", [
+    (21, 6, 5, 3, 3, 1, "same"),    # 30 pixels: chunks of 16 images, the last one partial
+    (3, 24, 25, 2, 3, 2, "valid"),  # 132 output pixels: chunks of 2 images
+    (3, 30, 30, 1, 5, 1, "same"),   # 900 pixels: one image per chunk
+])
+def test_chunked_batches(rng, n, h, w, cin, k, stride, padding):
+    """Batches that span several L2-sized chunks, with a partial last chunk."""
+    layer, x = make(rng, n, h, w, cin, 7, k, stride, padding, activation="relu")
+    want = np_activation("relu", np_conv2d(x, *layer.get_weights(), (stride, stride), padding))
+    np.testing.assert_allclose(layer(x), want, rtol=1e-4, atol=1e-4)
+    check_gradients(rng, layer, x, activation="relu", stride=stride, padding=padding)
+
+
+def test_gradients_identical_on_any_thread_count(rng):
+    import cnnx
+
+    layer, x = make(rng, 37, 9, 9, 5, 16, 3, 1, "same", activation="relu")
+    y = layer(x, training=True)
+    dy = rng.normal(size=y.shape).astype(np.float32)
+    before = cnnx.get_num_threads()
+    results = []
+    try:
+        for threads in (1, 2, 3):
+            cnnx.set_num_threads(threads)
+            dx = layer._core.backward(x, layer(x, training=True), dy)
+            results.append([dx, *layer._core.get_gradients()])
+    finally:
+        cnnx.set_num_threads(before)
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            np.testing.assert_array_equal(a, b)

@@ -10,6 +10,11 @@ namespace cnnx::kernels {
 
 namespace {
 
+bool is_2x2_unpadded(const ConvGeometry& g) {
+  return g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.pad_top == 0 && g.pad_left == 0 &&
+         2 * g.oh <= g.h && 2 * g.ow <= g.w;
+}
+
 // 2x2 windows, stride 2, no padding: four loads per channel, select without branches. Ties keep
 // the earlier tap (strict >), as in the general path.
 void max_pool_2x2(const float* xi, const ConvGeometry& g, float* yi, std::int32_t* ai) {
@@ -46,8 +51,7 @@ void max_pool_forward(const float* x, std::int64_t n, const ConvGeometry& g, flo
   const std::int64_t in_size = g.h * g.w * g.c, out_size = g.oh * g.ow * g.c;
   const bool par = n > 1 && n * out_size >= (1 << 13) && !in_parallel_region();
   const int nt = get_num_threads();
-  const bool fast = g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.pad_top == 0 && g.pad_left == 0 &&
-                    2 * g.oh <= g.h && 2 * g.ow <= g.w;
+  const bool fast = is_2x2_unpadded(g);
   (void)par; (void)nt;
 #pragma omp parallel for schedule(static) if (par) num_threads(nt)
   for (std::int64_t img = 0; img < n; ++img) {
@@ -90,6 +94,41 @@ void max_pool_forward(const float* x, std::int64_t n, const ConvGeometry& g, flo
   }
 }
 
+namespace {
+
+// 2x2 / stride 2 windows do not overlap, so every input pixel is written exactly once (its
+// window's gradient or zero) in one pass: no memset followed by a scatter.
+template <bool kRelu>
+void max_pool_2x2_backward(const float* dyi, const std::int32_t* ai, const ConvGeometry& g, float* dxi,
+                           const float* yi) {
+  const std::int64_t c = g.c, row = g.w * c;
+  for (std::int64_t iy = 2 * g.oh; iy < g.h; ++iy) std::memset(dxi + iy * row, 0, sizeof(float) * row);
+  for (std::int64_t oy = 0; oy < g.oh; ++oy) {
+    if (2 * g.ow < g.w)
+      for (std::int64_t iy = 2 * oy; iy < 2 * oy + 2; ++iy)
+        std::memset(dxi + iy * row + 2 * g.ow * c, 0, sizeof(float) * (g.w - 2 * g.ow) * c);
+    for (std::int64_t ox = 0; ox < g.ow; ++ox) {
+      const std::int32_t base = static_cast<std::int32_t>((2 * oy) * row + (2 * ox) * c);
+      float* p0 = dxi + base;
+      float* p1 = p0 + c;
+      float* p2 = p0 + row;
+      float* p3 = p2 + c;
+      const std::int64_t o = (oy * g.ow + ox) * c;
+      const std::int32_t o1 = static_cast<std::int32_t>(c), o2 = static_cast<std::int32_t>(row), o3 = o1 + o2;
+      for (std::int64_t ci = 0; ci < c; ++ci) {
+        const float d = (!kRelu || yi[o + ci] > 0.0f) ? dyi[o + ci] : 0.0f;
+        const std::int32_t off = ai[o + ci] - base - static_cast<std::int32_t>(ci);
+        p0[ci] = off == 0 ? d : 0.0f;
+        p1[ci] = off == o1 ? d : 0.0f;
+        p2[ci] = off == o2 ? d : 0.0f;
+        p3[ci] = off == o3 ? d : 0.0f;
+      }
+    }
+  }
+}
+
+}  // namespace
+
 void max_pool_backward(const float* dy, const std::int32_t* argmax, std::int64_t n, const ConvGeometry& g, float* dx,
                        const float* relu_y) {
   const std::int64_t in_size = g.h * g.w * g.c, out_size = g.oh * g.ow * g.c;
@@ -99,6 +138,13 @@ void max_pool_backward(const float* dy, const std::int32_t* argmax, std::int64_t
 #pragma omp parallel for schedule(static) if (par) num_threads(nt)
   for (std::int64_t img = 0; img < n; ++img) {
     float* dxi = dx + img * in_size;
+    if (is_2x2_unpadded(g)) {
+      if (relu_y)
+        max_pool_2x2_backward<true>(dy + img * out_size, argmax + img * out_size, g, dxi, relu_y + img * out_size);
+      else
+        max_pool_2x2_backward<false>(dy + img * out_size, argmax + img * out_size, g, dxi, nullptr);
+      continue;
+    }
     std::memset(dxi, 0, sizeof(float) * in_size);
     const float* dyi = dy + img * out_size;
     const std::int32_t* ai = argmax + img * out_size;

@@ -83,8 +83,11 @@ namespace {
 constexpr std::int64_t kChunkRows = 512;
 }
 
+// A power of two, so power-of-two batches split into equal chunks for 2, 4, 8... threads.
 std::int64_t Conv2D::chunk_images() const {
-  return std::max<std::int64_t>(1, kChunkRows / (geom_.oh * geom_.ow));
+  std::int64_t ci = 1;
+  while (2 * ci * geom_.oh * geom_.ow <= kChunkRows) ci *= 2;
+  return ci;
 }
 
 void Conv2D::ensure_workspace(std::int64_t n) {
