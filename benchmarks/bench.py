@@ -170,9 +170,10 @@ class Table:
             parts = [c.ljust(w) if l else c.rjust(w) for c, w, l in zip(cells, widths, left)]
             return ("| " + " | ".join(parts) + " |") if markdown else "  ".join(parts).rstrip()
 
-        rule = ("|" + "|".join((":" if not l else "") + "-" * (w + 1) + ("-" if l else ":")
-                               for w, l in zip(widths, left)) + "|") if markdown \
-            else "  ".join("-" * w for w in widths)
+        if markdown:
+            rule = "|" + "|".join("-" * (w + 2) if l else "-" * (w + 1) + ":" for w, l in zip(widths, left)) + "|"
+        else:
+            rule = "  ".join("-" * w for w in widths)
         return "\n".join([line(self.COLS), rule, *(line(r) for r in self.rows)])
 
 
@@ -370,18 +371,26 @@ def main() -> None:
     cnnx.utils.set_random_seed(0)
     if torch:
         torch.manual_seed(0)
-    table = Table()
+    table, warnings, peaks = Table(), [], {}
     for threads in args.threads:
         cnnx.set_num_threads(threads)
         if torch:
             torch.set_num_threads(threads)
-        peak = cnnx._core.peak_gflops(threads, budget.peak)
-        table.add("peak probe (cnnx GEMM micro-kernel)", threads, peak, None, "GFLOP/s")
+        peak = peaks[threads] = cnnx._core.peak_gflops(threads, budget.peak)
+        table.add("peak probe, cnnx._core.peak_gflops", threads, peak, None, "GFLOP/s")
         bench_layers(table, torch, threads, peak, budget, repeats)
         for batch in args.batch_sizes:
             for opt in ("adam", "sgd"):
                 bench_training(table, torch, threads, batch, opt, budget, repeats)
         bench_inference(table, torch, threads, budget, repeats)
+        # The machine is shared: a peak that moved during the run, or that does not scale with
+        # the threads, means another process took cores and these rows are not trustworthy.
+        after = cnnx._core.peak_gflops(threads, budget.peak)
+        if abs(after - peak) > 0.2 * peak:
+            warnings.append(f"{threads} threads: the peak moved from {peak:.0f} to {after:.0f} GFLOP/s during the run")
+        if 1 in peaks and threads > 1 and peak < 0.8 * threads * peaks[1]:
+            warnings.append(f"{threads} threads: the peak is only {peak / peaks[1]:.1f}x the 1-thread peak "
+                            "(busy machine or fewer free cores)")
     if args.rss:
         bench_rss(table, torch is not None, max(args.threads))
 
@@ -391,6 +400,8 @@ def main() -> None:
     else:
         print("\n".join(header) + "\n")
     print(table.render(args.markdown))
+    for w in warnings:
+        print(f"\nWARNING: {w}; rerun on an idle machine.")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "cnnx/error.hpp"
+#include "cnnx/layers/conv2d.hpp"
 #include "cnnx/layers/max_pooling2d.hpp"
 #include "cnnx/random.hpp"
 
@@ -71,6 +72,16 @@ void Sequential::compile(std::shared_ptr<Loss> loss, std::shared_ptr<Optimizer> 
 // and a MaxPooling2D after a ReLU layer applies the ReLU derivative in its scatter (pool.hpp).
 void Sequential::configure_fusion() {
   if (!built_) return;
+  // Conv2D (ReLU or linear) + MaxPooling2D run as one pass per chunk of images (conv2d.hpp).
+  fused_pool_.assign(layers_.size(), false);
+  for (std::size_t i = 0; i + 1 < layers_.size(); ++i) {
+    auto* conv = dynamic_cast<Conv2D*>(layers_[i].get());
+    auto* pool = dynamic_cast<MaxPooling2D*>(layers_[i + 1].get());
+    if (!conv) continue;
+    const bool fuse = pool && (conv->activation() == Activation::relu || conv->activation() == Activation::linear);
+    conv->set_fused_pool(fuse ? &pool->geometry() : nullptr);
+    fused_pool_[i] = fuse;
+  }
   for (auto& l : layers_) l->set_output_grad_is_preactivation(false);
   for (std::size_t i = 0; i + 1 < layers_.size(); ++i) {
     auto* pool = dynamic_cast<MaxPooling2D*>(layers_[i + 1].get());
@@ -90,7 +101,7 @@ void Sequential::reserve(std::int64_t batch) {
   std::int64_t largest = shape_size(input_shape_);
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     const std::int64_t size = shape_size(layers_[i]->output_shape());
-    outputs_[i].resize(batch * size);
+    if (!fused_pool_[i]) outputs_[i].resize(batch * size);  // a fused conv's output stays in L2
     largest = std::max(largest, size);
     layers_[i]->reserve(batch);
   }
@@ -142,11 +153,17 @@ void Sequential::forward(const float* x, std::int64_t n, bool training) {
   const float* in = x;
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     const double t0 = profiling_ ? now_seconds() : 0.0;
-    layers_[i]->forward(in, outputs_[i].data(), n, training);
+    if (fused_pool_[i]) {  // conv + pool in one pass; the time is booked to the conv
+      auto* pool = static_cast<MaxPooling2D*>(layers_[i + 1].get());
+      static_cast<Conv2D*>(layers_[i].get())->forward_pooled(in, n, outputs_[i + 1].data(), pool->argmax_for(n));
+    } else {
+      layers_[i]->forward(in, outputs_[i].data(), n, training);
+    }
     if (profiling_) {
       profile_[i].forward_seconds += now_seconds() - t0;
       ++profile_[i].forward_calls;
     }
+    if (fused_pool_[i]) ++i;
     in = outputs_[i].data();
   }
 }
@@ -187,9 +204,18 @@ StepResult Sequential::train_step(const Batch& b) {
   StepResult r = score(b, dy);
   double loss_seconds = profiling_ ? now_seconds() - t0 : 0.0;
   for (std::size_t i = layers_.size(); i-- > 0;) {
-    const float* in = i == 0 ? x : outputs_[i - 1].data();
-    if (profiling_) t0 = now_seconds();
-    layers_[i]->backward(in, outputs_[i].data(), dy, i == 0 ? nullptr : dx, b.n);
+    if (i > 0 && fused_pool_[i - 1]) {  // backward of the pool and its conv in one pass
+      --i;
+      auto* pool = static_cast<MaxPooling2D*>(layers_[i + 1].get());
+      if (profiling_) t0 = now_seconds();
+      static_cast<Conv2D*>(layers_[i].get())
+          ->backward_pooled(i == 0 ? x : outputs_[i - 1].data(), outputs_[i + 1].data(), dy, pool->argmax_for(b.n),
+                            i == 0 ? nullptr : dx, b.n);
+    } else {
+      const float* in = i == 0 ? x : outputs_[i - 1].data();
+      if (profiling_) t0 = now_seconds();
+      layers_[i]->backward(in, outputs_[i].data(), dy, i == 0 ? nullptr : dx, b.n);
+    }
     if (profiling_) {
       profile_[i].backward_seconds += now_seconds() - t0;
       ++profile_[i].backward_calls;

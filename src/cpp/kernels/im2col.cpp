@@ -28,7 +28,8 @@ void im2col_nhwc(const float* x, std::int64_t n, const ConvGeometry& g, float* c
             std::memset(out, 0, sizeof(float) * g.c);
           } else {
             const float* src = xi + (iy * g.w + ix) * g.c;
-            for (std::int64_t ci = 0; ci < g.c; ++ci) out[ci] = src[ci];
+            if (g.c == 1) *out = *src;  // the first layer of a grayscale network
+            else std::memcpy(out, src, sizeof(float) * g.c);
           }
           out += g.c;
         }
@@ -55,8 +56,9 @@ void col2im_nhwc(const float* col, std::int64_t n, const ConvGeometry& g, float*
           for (std::int64_t kx = 0; kx < g.kw; ++kx) {
             const std::int64_t ix = ox * g.sw - g.pad_left + kx * g.dw;
             if (iy >= 0 && iy < g.h && ix >= 0 && ix < g.w) {
-              float* dst = xi + (iy * g.w + ix) * g.c;
-              for (std::int64_t ci = 0; ci < g.c; ++ci) dst[ci] += in[ci];
+              float* __restrict__ dst = xi + (iy * g.w + ix) * g.c;
+              const float* __restrict__ src = in;
+              for (std::int64_t ci = 0; ci < g.c; ++ci) dst[ci] += src[ci];
             }
             in += g.c;
           }

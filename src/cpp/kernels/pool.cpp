@@ -99,25 +99,30 @@ namespace {
 // 2x2 / stride 2 windows do not overlap, so every input pixel is written exactly once (its
 // window's gradient or zero) in one pass: no memset followed by a scatter.
 template <bool kRelu>
-void max_pool_2x2_backward(const float* dyi, const std::int32_t* ai, const ConvGeometry& g, float* dxi,
-                           const float* yi) {
+void max_pool_2x2_backward(const float* __restrict__ dyi, const std::int32_t* __restrict__ ai, const ConvGeometry& g,
+                           float* __restrict__ dxi, const float* __restrict__ yi) {
   const std::int64_t c = g.c, row = g.w * c;
   for (std::int64_t iy = 2 * g.oh; iy < g.h; ++iy) std::memset(dxi + iy * row, 0, sizeof(float) * row);
+  const std::int32_t o1 = static_cast<std::int32_t>(c), o2 = static_cast<std::int32_t>(row), o3 = o1 + o2;
   for (std::int64_t oy = 0; oy < g.oh; ++oy) {
     if (2 * g.ow < g.w)
       for (std::int64_t iy = 2 * oy; iy < 2 * oy + 2; ++iy)
         std::memset(dxi + iy * row + 2 * g.ow * c, 0, sizeof(float) * (g.w - 2 * g.ow) * c);
     for (std::int64_t ox = 0; ox < g.ow; ++ox) {
       const std::int32_t base = static_cast<std::int32_t>((2 * oy) * row + (2 * ox) * c);
-      float* p0 = dxi + base;
-      float* p1 = p0 + c;
-      float* p2 = p0 + row;
-      float* p3 = p2 + c;
+      float* __restrict__ p0 = dxi + base;
+      float* __restrict__ p1 = dxi + base + o1;
+      float* __restrict__ p2 = dxi + base + o2;
+      float* __restrict__ p3 = dxi + base + o3;
       const std::int64_t o = (oy * g.ow + ox) * c;
-      const std::int32_t o1 = static_cast<std::int32_t>(c), o2 = static_cast<std::int32_t>(row), o3 = o1 + o2;
+      const float* __restrict__ d_in = dyi + o;
+      const float* __restrict__ y_in = kRelu ? yi + o : dyi + o;
+      const std::int32_t* __restrict__ a_in = ai + o;
+      // Branch-free selects on same-width int/float lanes, so the loop vectorises.
       for (std::int64_t ci = 0; ci < c; ++ci) {
-        const float d = (!kRelu || yi[o + ci] > 0.0f) ? dyi[o + ci] : 0.0f;
-        const std::int32_t off = ai[o + ci] - base - static_cast<std::int32_t>(ci);
+        const float dv = d_in[ci], yv = y_in[ci];  // unconditional loads: no branch to vectorise
+        const float d = (!kRelu || yv > 0.0f) ? dv : 0.0f;
+        const std::int32_t off = a_in[ci] - base - static_cast<std::int32_t>(ci);
         p0[ci] = off == 0 ? d : 0.0f;
         p1[ci] = off == o1 ? d : 0.0f;
         p2[ci] = off == o2 ? d : 0.0f;

@@ -20,6 +20,7 @@
 #include "kernels/activations.hpp"
 #include "kernels/gemm.hpp"
 #include "kernels/im2col.hpp"
+#include "kernels/pool.hpp"
 #include "kernels/reduce.hpp"
 
 namespace cnnx {
@@ -92,18 +93,19 @@ std::int64_t Conv2D::chunk_images() const {
 
 void Conv2D::ensure_workspace(std::int64_t n) {
   const auto& g = geom_;
-  if (g.is_identity()) return;
   const std::int64_t ci = std::min(n, chunk_images());
   const std::int64_t chunks = (n + ci - 1) / ci;
   const std::size_t threads = chunks > 1 ? static_cast<std::size_t>(get_num_threads()) : 1;
   if (col_.size() < threads) {
     col_.resize(threads);
     dcol_.resize(threads);
+    z_.resize(threads);
   }
-  const std::int64_t panel = ci * g.oh * g.ow * g.patch();
+  const std::int64_t panel = g.is_identity() ? 0 : ci * g.oh * g.ow * g.patch();
   for (std::size_t t = 0; t < threads; ++t) {
     if (col_[t].size() < panel) col_[t].resize(panel);
     if (dcol_[t].size() < panel) dcol_[t].resize(panel);
+    if (pool_ && z_[t].size() < ci * g.oh * g.ow * cfg_.filters) z_[t].resize(ci * g.oh * g.ow * cfg_.filters);
   }
   const std::int64_t dw = g.patch() * cfg_.filters;
   if (chunks > 1 && dw_partial_.size() < chunks * dw) dw_partial_.resize(chunks * dw);
@@ -112,69 +114,106 @@ void Conv2D::ensure_workspace(std::int64_t n) {
 
 void Conv2D::reserve(std::int64_t batch) { ensure_workspace(batch); }
 
+void Conv2D::set_fused_pool(const kernels::ConvGeometry* pool) {
+  if (pool && act_ != Activation::relu && act_ != Activation::linear)
+    throw ValueError(where() + ": only a ReLU or linear convolution can be fused with the pooling after it");
+  pool_ = pool;
+  for (auto& z : z_) z = Buffer();
+}
+
 void Conv2D::forward(const float* x, float* y, std::int64_t n, bool training) {
   (void)training;  // nothing is kept: backward recomputes each chunk's im2col in cache
+  if (pool_) throw ValueError(where() + ": fused with its pooling layer; the model calls forward_pooled");
+  run_forward(x, n, y, nullptr);
+  if (act_ != Activation::relu) kernels::activation_forward(act_, y, n * geom_.oh * geom_.ow, cfg_.filters);
+}
+
+void Conv2D::forward_pooled(const float* x, std::int64_t n, float* pooled, std::int32_t* argmax) {
+  run_forward(x, n, pooled, argmax);
+}
+
+// One chunk: one thread, serial kernels, the panel in L2. One chunk only (batch 1): the
+// threads go to im2col and the GEMM instead.
+void Conv2D::run_forward(const float* x, std::int64_t n, float* out, std::int32_t* argmax) {
   const auto& g = geom_;
   const std::int64_t patch = g.patch(), cout = cfg_.filters, pix = g.oh * g.ow, in_size = g.h * g.w * g.c;
-  // Bias and ReLU are applied by the GEMM to each tile as it is finished, while it is in L1.
-  kernels::GemmEpilogue ep;
+  kernels::GemmEpilogue ep;  // bias and ReLU applied to each tile as it is finished, in L1
   ep.bias = cfg_.use_bias ? params()[1].value.data() : nullptr;
   ep.relu = act_ == Activation::relu;
   const float* kernel = params()[0].value.data();
-  if (g.is_identity()) {
-    kernels::gemm(n * pix, cout, patch, x, patch, 1, kernel, cout, 1, 0.0f, y, cout, ep);
-  } else {
-    ensure_workspace(n);
-    const std::int64_t ci = std::min(n, chunk_images()), chunks = (n + ci - 1) / ci;
-    // One chunk: let im2col and the GEMM use the threads. Several: one chunk per thread at a
-    // time, each running serial kernels on its own L2-resident panel.
-    const bool par = chunks > 1 && !in_parallel_region();
-    const int nt = get_num_threads();
-    (void)par; (void)nt;
-#pragma omp parallel for schedule(static) if (par) num_threads(nt)
-    for (std::int64_t c = 0; c < chunks; ++c) {
-      const std::int64_t i0 = c * ci, m = std::min(ci, n - i0);
-      float* col = col_[static_cast<std::size_t>(chunks > 1 ? thread_index() : 0)].data();
-      kernels::im2col_nhwc(x + i0 * in_size, m, g, col);
-      kernels::gemm(m * pix, cout, patch, col, patch, 1, kernel, cout, 1, 0.0f, y + i0 * pix * cout, cout, ep);
-    }
-  }
-  if (act_ != Activation::relu) kernels::activation_forward(act_, y, n * pix, cout);
-}
-
-void Conv2D::backward(const float* x, const float* y, float* dy, float* dx, std::int64_t n) {
-  const auto& g = geom_;
-  const std::int64_t patch = g.patch(), cout = cfg_.filters, pix = g.oh * g.ow, in_size = g.h * g.w * g.c;
-  const std::int64_t rows = n * pix;
-  if (!dy_is_preactivation_) kernels::activation_backward(act_, y, dy, rows, cout);
-  float* dkernel = params()[0].grad.data();
-  float* dbias = cfg_.use_bias ? params()[1].grad.data() : nullptr;
-  const float* kernel = params()[0].value.data();
-  if (g.is_identity()) {  // the column matrix is x itself
-    kernels::gemm(patch, cout, rows, x, 1, patch, dy, cout, 1, 0.0f, dkernel, cout);
-    if (dbias) kernels::column_sums(dy, rows, cout, dbias);
-    if (dx) kernels::gemm(rows, patch, cout, dy, cout, 1, kernel, 1, cout, 0.0f, dx, patch);
-    return;
-  }
   ensure_workspace(n);
   const std::int64_t ci = std::min(n, chunk_images()), chunks = (n + ci - 1) / ci;
-  const std::int64_t dw = patch * cout;
+  const std::int64_t pooled_size = pool_ ? pool_->oh * pool_->ow * cout : 0;
   const bool par = chunks > 1 && !in_parallel_region();
   const int nt = get_num_threads();
   (void)par; (void)nt;
-  // Per chunk: dK_c = col_c^T dz_c, db_c = column sums of dz_c, dx_c = col2im(dz_c K^T). With
-  // one chunk the partials are the results themselves.
+#pragma omp parallel for schedule(static) if (par) num_threads(nt)
+  for (std::int64_t c = 0; c < chunks; ++c) {
+    const std::int64_t i0 = c * ci, m = std::min(ci, n - i0);
+    const std::size_t t = static_cast<std::size_t>(chunks > 1 ? thread_index() : 0);
+    const float* col = x + i0 * in_size;  // a 1x1 stride-1 convolution's columns are x itself
+    if (!g.is_identity()) {
+      kernels::im2col_nhwc(x + i0 * in_size, m, g, col_[t].data());
+      col = col_[t].data();
+    }
+    float* z = pool_ ? z_[t].data() : out + i0 * pix * cout;
+    kernels::gemm(m * pix, cout, patch, col, patch, 1, kernel, cout, 1, 0.0f, z, cout, ep);
+    if (pool_) kernels::max_pool_forward(z, m, *pool_, out + i0 * pooled_size, argmax + i0 * pooled_size);
+  }
+}
+
+void Conv2D::backward(const float* x, const float* y, float* dy, float* dx, std::int64_t n) {
+  if (pool_) throw ValueError(where() + ": fused with its pooling layer; the model calls backward_pooled");
+  if (!dy_is_preactivation_) kernels::activation_backward(act_, y, dy, n * geom_.oh * geom_.ow, cfg_.filters);
+  run_backward(x, dy, nullptr, nullptr, dx, n);
+}
+
+void Conv2D::backward_pooled(const float* x, const float* pooled, const float* dpooled, const std::int32_t* argmax,
+                             float* dx, std::int64_t n) {
+  run_backward(x, dpooled, pooled, argmax, dx, n);
+}
+
+// Per chunk: dz_c (given, or scattered from the pooled gradient into an L2 scratch, with the
+// ReLU derivative read off the pooled output), then dK_c = col_c^T dz_c, db_c = column sums of
+// dz_c, dx_c = col2im(dz_c K^T). With one chunk the partials are the results themselves.
+void Conv2D::run_backward(const float* x, const float* dz_all, const float* pooled, const std::int32_t* argmax,
+                          float* dx, std::int64_t n) {
+  const auto& g = geom_;
+  const std::int64_t patch = g.patch(), cout = cfg_.filters, pix = g.oh * g.ow, in_size = g.h * g.w * g.c;
+  float* dkernel = params()[0].grad.data();
+  float* dbias = cfg_.use_bias ? params()[1].grad.data() : nullptr;
+  const float* kernel = params()[0].value.data();
+  ensure_workspace(n);
+  const std::int64_t ci = std::min(n, chunk_images()), chunks = (n + ci - 1) / ci;
+  const std::int64_t dw = patch * cout;
+  const std::int64_t pooled_size = pool_ ? pool_->oh * pool_->ow * cout : 0;
+  const bool relu_mask = act_ == Activation::relu;
+  const bool par = chunks > 1 && !in_parallel_region();
+  const int nt = get_num_threads();
+  (void)par; (void)nt;
 #pragma omp parallel for schedule(static) if (par) num_threads(nt)
   for (std::int64_t c = 0; c < chunks; ++c) {
     const std::int64_t i0 = c * ci, m = std::min(ci, n - i0), r = m * pix;
     const std::size_t t = static_cast<std::size_t>(chunks > 1 ? thread_index() : 0);
-    float* col = col_[t].data();
-    const float* dz = dy + i0 * pix * cout;
-    kernels::im2col_nhwc(x + i0 * in_size, m, g, col);
+    const float* dz = dz_all + i0 * pix * cout;
+    if (pool_) {
+      float* z = z_[t].data();
+      kernels::max_pool_backward(dz_all + i0 * pooled_size, argmax + i0 * pooled_size, m, *pool_, z,
+                                 relu_mask ? pooled + i0 * pooled_size : nullptr);
+      dz = z;
+    }
+    const float* col = x + i0 * in_size;
+    if (!g.is_identity()) {
+      kernels::im2col_nhwc(x + i0 * in_size, m, g, col_[t].data());
+      col = col_[t].data();
+    }
     float* dk = chunks > 1 ? dw_partial_.data() + c * dw : dkernel;
     kernels::gemm(patch, cout, r, col, 1, patch, dz, cout, 1, 0.0f, dk, cout);
     if (dbias) kernels::column_sums(dz, r, cout, chunks > 1 ? db_partial_.data() + c * cout : dbias);
-    if (dx) {
+    if (!dx) continue;
+    if (g.is_identity()) {
+      kernels::gemm(r, patch, cout, dz, cout, 1, kernel, 1, cout, 0.0f, dx + i0 * in_size, patch);
+    } else {
       float* dcol = dcol_[t].data();
       kernels::gemm(r, patch, cout, dz, cout, 1, kernel, 1, cout, 0.0f, dcol, patch);
       kernels::col2im_nhwc(dcol, m, g, dx + i0 * in_size);

@@ -83,6 +83,7 @@ class Sequential {
   std::shared_ptr<Loss> loss_;
   std::shared_ptr<Optimizer> optimizer_;
   bool fuse_softmax_ = false;
+  std::vector<bool> fused_pool_;  // fused_pool_[i]: layer i is a Conv2D running with pool i+1
   std::int64_t capacity_ = 0;
   Buffer input_;                 // gathered batch of inputs
   Buffer targets_;               // gathered batch of targets

@@ -32,6 +32,16 @@ class Conv2D : public Layer {
   void forward(const float* x, float* y, std::int64_t n, bool training) override;
   void backward(const float* x, const float* y, float* dy, float* dx, std::int64_t n) override;
 
+  // Fusion with a following max-pooling layer (set by the model; nullptr undoes it). Each
+  // chunk's convolution output then goes straight from L2 into the pooling kernel and never
+  // reaches memory; likewise its gradient in backward. Only for ReLU or linear activations,
+  // whose derivative the pooled output determines.
+  void set_fused_pool(const kernels::ConvGeometry* pool);
+  bool fused_pool() const { return pool_ != nullptr; }
+  void forward_pooled(const float* x, std::int64_t n, float* pooled, std::int32_t* argmax);
+  void backward_pooled(const float* x, const float* pooled, const float* dpooled, const std::int32_t* argmax,
+                       float* dx, std::int64_t n);
+
  protected:
   Shape do_build(const Shape& input_shape, Rng& rng) override;
 
@@ -41,6 +51,11 @@ class Conv2D : public Layer {
   kernels::ConvGeometry geom_{};
   std::int64_t chunk_images() const;
   void ensure_workspace(std::int64_t n);
+  void run_forward(const float* x, std::int64_t n, float* out, std::int32_t* argmax);
+  void run_backward(const float* x, const float* dz, const float* pooled, const std::int32_t* argmax, float* dx,
+                    std::int64_t n);
+  const kernels::ConvGeometry* pool_ = nullptr;
+  std::vector<Buffer> z_;  // per-thread convolution output of one chunk, when fused
   // Per-thread im2col panels for one chunk of images, sized to stay in L2 (see conv2d.cpp).
   std::vector<Buffer> col_, dcol_;
   // Per-chunk weight and bias gradient partials, summed in chunk order.

@@ -22,6 +22,13 @@ class MaxPooling2D : public Layer {
   // Set by the model when the previous layer ends in ReLU: backward then applies the ReLU
   // derivative itself (see kernels/pool.hpp) and the previous layer skips it.
   void set_fuse_relu_backward(bool v) { fuse_relu_backward_ = v; }
+  const kernels::ConvGeometry& geometry() const { return geom_; }
+  // The argmax storage for a batch of n, for a convolution fused with this layer.
+  std::int32_t* argmax_for(std::int64_t n) {
+    const auto need = static_cast<std::size_t>(n * geom_.oh * geom_.ow * geom_.c);
+    if (argmax_.size() < need) argmax_.resize(need);
+    return argmax_.data();
+  }
 
   void reserve(std::int64_t batch) override;
   void forward(const float* x, float* y, std::int64_t n, bool training) override;

@@ -1,7 +1,7 @@
 """Where the time goes: per-layer forward/backward wall time of the article's network training
 step, measured inside the core (Sequential profiling).
 
-    python benchmarks/profile.py [--batch-size 64] [--steps 50] [--threads N] [--optimizer adam]
+    python benchmarks/profile_step.py [--batch-size 64] [--steps 50] [--threads N] [--optimizer adam]
 """
 
 import argparse
