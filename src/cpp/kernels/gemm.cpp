@@ -157,12 +157,12 @@ struct Kernel {
 
 const Kernel& kernel_for(Isa isa) {
   static const Kernel kAvx512{
-      {kMrAvx512, kNrAvx512, kMcAvx512, kKcAvx512, kNcAvx512, ukernel_avx512},
+      {kMrAvx512, kNrAvx512, kMcAvx512, kKcAvx512, kNcAvx512, ukernel_avx512, ukernel_avx512_rows},
       pack_a_panel<kMrAvx512>, pack_b_panel<kNrAvx512>};
-  static const Kernel kAvx2{{kMrAvx2, kNrAvx2, kMcAvx2, kKcAvx2, kNcAvx2, ukernel_avx2},
+  static const Kernel kAvx2{{kMrAvx2, kNrAvx2, kMcAvx2, kKcAvx2, kNcAvx2, ukernel_avx2, nullptr},
                             pack_a_panel<kMrAvx2>, pack_b_panel<kNrAvx2>};
   static const Kernel kGeneric{
-      {kMrGeneric, kNrGeneric, kMcGeneric, kKcGeneric, kNcGeneric, ukernel_generic},
+      {kMrGeneric, kNrGeneric, kMcGeneric, kKcGeneric, kNcGeneric, ukernel_generic, nullptr},
       pack_a_panel<kMrGeneric>, pack_b_panel<kNrGeneric>};
   switch (isa) {
     case Isa::avx512: return kAvx512;
@@ -248,7 +248,23 @@ bool gemm_thread(const Problem& pr, const Kernel& kern, int tid, int nthreads) {
 
       for (int64_t ic = row0; ic < row1; ic += uk.mc) {  // 3rd loop around the micro-kernel
         const int64_t mc = std::min<int64_t>(uk.mc, row1 - ic);
-        kern.pack_a(mc, kc, pr.a + ic * pr.rs_a + pc * pr.cs_a, pr.rs_a, pr.cs_a, ap);
+        // A with contiguous columns (rs_a == 1) is read in place by full slivers; only the
+        // ragged last sliver is packed (zero-padded). Otherwise the whole block is packed.
+        const bool direct_a = pr.rs_a == 1 && pr.cs_a >= mr;
+        // A with contiguous rows (cs_a == 1): full slivers are broadcast from the rows in place
+        // when the ISA has a kernel for it.
+        const bool rows_a = !direct_a && pr.cs_a == 1 && uk.fn_rows != nullptr;
+        if (rows_a) {
+          if (mc % mr != 0) {
+            const int64_t last = mc - mc % mr;
+            kern.pack_a(mc - last, kc, pr.a + (ic + last) * pr.rs_a + pc, pr.rs_a, 1, ap + last * kc);
+          }
+        } else if (!direct_a) {
+          kern.pack_a(mc, kc, pr.a + ic * pr.rs_a + pc * pr.cs_a, pr.rs_a, pr.cs_a, ap);
+        } else if (mc % mr != 0) {
+          const int64_t last = mc - mc % mr;
+          kern.pack_a(mc - last, kc, pr.a + (ic + last) * pr.rs_a + pc * pr.cs_a, pr.rs_a, pr.cs_a, ap + last * kc);
+        }
 
         for (int64_t js = js0; js < js1; ++js) {  // 2nd loop around the micro-kernel
           const int64_t jr = js * nr;
@@ -256,12 +272,22 @@ bool gemm_thread(const Problem& pr, const Kernel& kern, int tid, int nthreads) {
           const float* bsliver = bp + js * nr * kc;
           for (int64_t ir = 0; ir < mc; ir += mr) {  // 1st loop around the micro-kernel
             const int64_t rows = std::min<int64_t>(mr, mc - ir);
-            const float* asliver = ap + ir * kc;
+            const bool in_place = direct_a && rows == mr;
+            const float* asliver = in_place ? pr.a + (ic + ir) + pc * pr.cs_a : ap + ir * kc;
+            const int64_t a_step = in_place ? pr.cs_a : mr;
             float* cij = pr.c + (ic + ir) * pr.ldc + jc + jr;
-            if (rows == mr && cols == nr) {
-              uk.fn(kc, asliver, bsliver, beta, cij, pr.ldc);
+            if (rows_a && rows == mr) {
+              const float* arows = pr.a + (ic + ir) * pr.rs_a + pc;
+              if (cols == nr) {
+                uk.fn_rows(kc, arows, pr.rs_a, bsliver, beta, cij, pr.ldc);
+              } else {
+                uk.fn_rows(kc, arows, pr.rs_a, bsliver, 0.0f, edge, nr);
+                merge_edge(rows, cols, edge, nr, beta, cij, pr.ldc);
+              }
+            } else if (rows == mr && cols == nr) {
+              uk.fn(kc, asliver, a_step, bsliver, beta, cij, pr.ldc);
             } else {
-              uk.fn(kc, asliver, bsliver, 0.0f, edge, nr);
+              uk.fn(kc, asliver, a_step, bsliver, 0.0f, edge, nr);
               merge_edge(rows, cols, edge, nr, beta, cij, pr.ldc);
             }
             if (last_k && pr.has_ep) apply_epilogue(pr.ep, rows, cols, jc + jr, cij, pr.ldc);

@@ -23,8 +23,13 @@
 namespace cnnx::kernels {
 
 // C(0:mr, 0:nr) = beta * C + Ap * Bp over kc, full tile only; see gemm_ukernel.hpp.
-using UkernelFn = void (*)(std::int64_t kc, const float* ap, const float* bp, float beta,
+using UkernelFn = void (*)(std::int64_t kc, const float* ap, std::int64_t a_step, const float* bp, float beta,
                            float* c, std::int64_t ldc);
+
+// The same tile with A read in place from a row-major matrix (A(i, p) = a[i * lda + p]); see
+// gemm_ukernel.hpp. nullptr where an ISA has no such kernel (the driver then packs A).
+using UkernelRowsFn = void (*)(std::int64_t kc, const float* a, std::int64_t lda, const float* bp, float beta,
+                               float* c, std::int64_t ldc);
 
 struct Ukernel {
   int mr;  // rows of C per call (A sliver height)
@@ -33,6 +38,7 @@ struct Ukernel {
   int kc;  // depth of one packed panel
   int nc;  // columns of B per packed panel, a multiple of nr
   UkernelFn fn;
+  UkernelRowsFn fn_rows;
 };
 
 // Micro-tiles: 14 x 32 (AVX-512, 28 zmm accumulators), 6 x 16 (AVX2, 12 ymm accumulators),

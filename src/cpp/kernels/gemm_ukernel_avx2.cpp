@@ -13,7 +13,7 @@
 
 namespace cnnx::kernels {
 
-void ukernel_avx2(std::int64_t kc, const float* ap, const float* bp, float beta, float* c,
+void ukernel_avx2(std::int64_t kc, const float* ap, std::int64_t a_step, const float* bp, float beta, float* c,
                   std::int64_t ldc) {
   constexpr int kMr = kMrAvx2;
   static_assert(kNrAvx2 == 16, "the tile is two ymm registers wide");
@@ -21,7 +21,7 @@ void ukernel_avx2(std::int64_t kc, const float* ap, const float* bp, float beta,
 #pragma GCC unroll 6
   for (int i = 0; i < kMr; ++i) lo[i] = hi[i] = _mm256_setzero_ps();
 
-  for (std::int64_t p = 0; p < kc; ++p, ap += kMr, bp += 16) {
+  for (std::int64_t p = 0; p < kc; ++p, ap += a_step, bp += 16) {
     const __m256 b0 = _mm256_load_ps(bp);
     const __m256 b1 = _mm256_load_ps(bp + 8);
 #pragma GCC unroll 6

@@ -16,7 +16,7 @@
 
 namespace cnnx::kernels {
 
-void ukernel_avx512(std::int64_t kc, const float* ap, const float* bp, float beta, float* c,
+void ukernel_avx512(std::int64_t kc, const float* ap, std::int64_t a_step, const float* bp, float beta, float* c,
                     std::int64_t ldc) {
   constexpr int kMr = kMrAvx512;
   static_assert(kNrAvx512 == 32, "the tile is two zmm registers wide");
@@ -24,7 +24,7 @@ void ukernel_avx512(std::int64_t kc, const float* ap, const float* bp, float bet
 #pragma GCC unroll 14
   for (int i = 0; i < kMr; ++i) lo[i] = hi[i] = _mm512_setzero_ps();
 
-  for (std::int64_t p = 0; p < kc; ++p, ap += kMr, bp += 32) {
+  for (std::int64_t p = 0; p < kc; ++p, ap += a_step, bp += 32) {
     const __m512 b0 = _mm512_load_ps(bp);
     const __m512 b1 = _mm512_load_ps(bp + 16);
 #pragma GCC unroll 14
@@ -39,6 +39,36 @@ void ukernel_avx512(std::int64_t kc, const float* ap, const float* bp, float bet
 #pragma GCC unroll 14
   for (int i = 0; i < kMr; ++i, c += ldc) {
     if (beta != 0.0f) {  // beta == 0 must not read C
+      lo[i] = _mm512_fmadd_ps(vbeta, _mm512_loadu_ps(c), lo[i]);
+      hi[i] = _mm512_fmadd_ps(vbeta, _mm512_loadu_ps(c + 16), hi[i]);
+    }
+    _mm512_storeu_ps(c, lo[i]);
+    _mm512_storeu_ps(c + 16, hi[i]);
+  }
+}
+
+void ukernel_avx512_rows(std::int64_t kc, const float* a, std::int64_t lda, const float* bp, float beta, float* c,
+                         std::int64_t ldc) {
+  constexpr int kMr = kMrAvx512;
+  __m512 lo[kMr], hi[kMr];
+#pragma GCC unroll 14
+  for (int i = 0; i < kMr; ++i) lo[i] = hi[i] = _mm512_setzero_ps();
+
+  for (std::int64_t p = 0; p < kc; ++p, ++a, bp += 32) {
+    const __m512 b0 = _mm512_load_ps(bp);
+    const __m512 b1 = _mm512_load_ps(bp + 16);
+#pragma GCC unroll 14
+    for (int i = 0; i < kMr; ++i) {
+      const __m512 av = _mm512_set1_ps(a[i * lda]);
+      lo[i] = _mm512_fmadd_ps(av, b0, lo[i]);
+      hi[i] = _mm512_fmadd_ps(av, b1, hi[i]);
+    }
+  }
+
+  const __m512 vbeta = _mm512_set1_ps(beta);
+#pragma GCC unroll 14
+  for (int i = 0; i < kMr; ++i, c += ldc) {
+    if (beta != 0.0f) {
       lo[i] = _mm512_fmadd_ps(vbeta, _mm512_loadu_ps(c), lo[i]);
       hi[i] = _mm512_fmadd_ps(vbeta, _mm512_loadu_ps(c + 16), hi[i]);
     }

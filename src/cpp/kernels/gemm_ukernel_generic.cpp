@@ -11,11 +11,11 @@
 
 namespace cnnx::kernels {
 
-void ukernel_generic(std::int64_t kc, const float* ap, const float* bp, float beta, float* c,
+void ukernel_generic(std::int64_t kc, const float* ap, std::int64_t a_step, const float* bp, float beta, float* c,
                      std::int64_t ldc) {
   constexpr int kMr = kMrGeneric, kNr = kNrGeneric;
   float acc[kMr][kNr] = {};
-  for (std::int64_t p = 0; p < kc; ++p, ap += kMr, bp += kNr) {
+  for (std::int64_t p = 0; p < kc; ++p, ap += a_step, bp += kNr) {
     for (int i = 0; i < kMr; ++i) {
       const float a = ap[i];
       for (int j = 0; j < kNr; ++j) acc[i][j] += a * bp[j];
