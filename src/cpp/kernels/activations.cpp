@@ -60,15 +60,23 @@ void activation_forward(Activation act, float* y, std::int64_t rows, std::int64_
     }
     return;
   }
+  // One branch-free loop per activation (a switch inside the loop kept gcc from vectorising it
+  // and cost a mispredicted branch on every other ReLU element).
+  switch (act) {
+    case Activation::relu:
 #pragma omp parallel for schedule(static) if (par) num_threads(nt)
-  for (std::int64_t i = 0; i < n; ++i) {
-    const float z = y[i];
-    switch (act) {
-      case Activation::relu: y[i] = z > 0.0f ? z : 0.0f; break;
-      case Activation::sigmoid: y[i] = 1.0f / (1.0f + std::exp(-z)); break;
-      case Activation::tanh: y[i] = std::tanh(z); break;
-      default: break;
-    }
+      for (std::int64_t i = 0; i < n; ++i) y[i] = y[i] > 0.0f ? y[i] : 0.0f;
+      break;
+    case Activation::sigmoid:
+#pragma omp parallel for schedule(static) if (par) num_threads(nt)
+      for (std::int64_t i = 0; i < n; ++i) y[i] = 1.0f / (1.0f + std::exp(-y[i]));
+      break;
+    case Activation::tanh:
+#pragma omp parallel for schedule(static) if (par) num_threads(nt)
+      for (std::int64_t i = 0; i < n; ++i) y[i] = std::tanh(y[i]);
+      break;
+    default:
+      break;
   }
 }
 
@@ -89,15 +97,21 @@ void activation_backward(Activation act, const float* y, float* g, std::int64_t 
     }
     return;
   }
+  switch (act) {
+    case Activation::relu:
 #pragma omp parallel for schedule(static) if (par) num_threads(nt)
-  for (std::int64_t i = 0; i < n; ++i) {
-    const float v = y[i];
-    switch (act) {
-      case Activation::relu: g[i] = v > 0.0f ? g[i] : 0.0f; break;
-      case Activation::sigmoid: g[i] *= v * (1.0f - v); break;
-      case Activation::tanh: g[i] *= 1.0f - v * v; break;
-      default: break;
-    }
+      for (std::int64_t i = 0; i < n; ++i) g[i] = y[i] > 0.0f ? g[i] : 0.0f;
+      break;
+    case Activation::sigmoid:
+#pragma omp parallel for schedule(static) if (par) num_threads(nt)
+      for (std::int64_t i = 0; i < n; ++i) g[i] *= y[i] * (1.0f - y[i]);
+      break;
+    case Activation::tanh:
+#pragma omp parallel for schedule(static) if (par) num_threads(nt)
+      for (std::int64_t i = 0; i < n; ++i) g[i] *= 1.0f - y[i] * y[i];
+      break;
+    default:
+      break;
   }
 }
 
