@@ -191,6 +191,14 @@ void Conv2D::run_backward(const float* x, const float* dz_all, const float* pool
   const bool par = chunks > 1 && !in_parallel_region();
   const int nt = get_num_threads();
   (void)par; (void)nt;
+  // K^T once per batch, row-major, so each chunk's dX GEMM packs it with plain row copies
+  // instead of transposing the kernel again in every chunk.
+  if (dx) {
+    kernel_t_.resize(dw);
+    float* kt = kernel_t_.data();
+    for (std::int64_t p = 0; p < patch; ++p)
+      for (std::int64_t co = 0; co < cout; ++co) kt[co * patch + p] = kernel[p * cout + co];
+  }
 #pragma omp parallel for schedule(static) if (par) num_threads(nt)
   for (std::int64_t c = 0; c < chunks; ++c) {
     const std::int64_t i0 = c * ci, m = std::min(ci, n - i0), r = m * pix;
@@ -212,10 +220,10 @@ void Conv2D::run_backward(const float* x, const float* dz_all, const float* pool
     if (dbias) kernels::column_sums(dz, r, cout, chunks > 1 ? db_partial_.data() + c * cout : dbias);
     if (!dx) continue;
     if (g.is_identity()) {
-      kernels::gemm(r, patch, cout, dz, cout, 1, kernel, 1, cout, 0.0f, dx + i0 * in_size, patch);
+      kernels::gemm(r, patch, cout, dz, cout, 1, kernel_t_.data(), patch, 1, 0.0f, dx + i0 * in_size, patch);
     } else {
       float* dcol = dcol_[t].data();
-      kernels::gemm(r, patch, cout, dz, cout, 1, kernel, 1, cout, 0.0f, dcol, patch);
+      kernels::gemm(r, patch, cout, dz, cout, 1, kernel_t_.data(), patch, 1, 0.0f, dcol, patch);
       kernels::col2im_nhwc(dcol, m, g, dx + i0 * in_size);
     }
   }

@@ -60,6 +60,7 @@ class Conv2D : public Layer {
   std::vector<Buffer> col_, dcol_;
   // Per-chunk weight and bias gradient partials, summed in chunk order.
   Buffer dw_partial_, db_partial_;
+  Buffer kernel_t_;  // the kernel transposed, [cout, kh*kw*cin], for the input gradient
 };
 
 }  // namespace cnnx
