@@ -31,9 +31,6 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-# benchmarks/profile.py would shadow the standard library's profile module, which torch imports
-# (via cProfile): search this directory last.
-sys.path = [p for p in sys.path if Path(p or ".").resolve() != HERE] + [str(HERE)]
 
 import numpy as np  # noqa: E402
 

@@ -10,18 +10,7 @@ import time
 import numpy as np
 
 import cnnx
-from cnnx import Sequential
-from cnnx.layers import Conv2D, Dense, Flatten, Input, MaxPooling2D
-
-
-def article_model():
-    return Sequential([
-        Input((28, 28, 1)),
-        Conv2D(32, 3, padding="same", activation="relu"), MaxPooling2D(2),
-        Conv2D(64, 3, padding="same", activation="relu"), MaxPooling2D(2),
-        Conv2D(128, 3, padding="same", activation="relu"), MaxPooling2D(2),
-        Flatten(), Dense(100, activation="relu"), Dense(10, activation="softmax"),
-    ])
+from bench import cnnx_model  # the article's network, shared with the side-by-side benchmark
 
 
 def main() -> None:
@@ -38,9 +27,7 @@ def main() -> None:
     n = args.batch_size * 8
     x = rng.random((n, 28, 28, 1), dtype=np.float32)
     y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, n)]
-    model = article_model()
-    model.compile(optimizer=args.optimizer, loss="categorical_crossentropy")
-    model.build()
+    model = cnnx_model(cnnx.optimizers.get(args.optimizer))
     core = model._core
     batches = [np.arange(i * args.batch_size, (i + 1) * args.batch_size, dtype=np.int64) for i in range(8)]
     for idx in batches:  # warm-up: workspaces sized, pages touched

@@ -10,14 +10,8 @@ the difference in peak RSS is the framework (its import, weights, workspaces, au
 import argparse
 import json
 import resource
-import sys
 import time
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-# Search this directory (bench.py) last: its profile.py would shadow the standard library's,
-# which torch imports.
-sys.path = [p for p in sys.path if Path(p or ".").resolve() != HERE] + [str(HERE)]
 
 import numpy as np  # noqa: E402
 

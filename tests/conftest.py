@@ -101,6 +101,23 @@ def distinct_values(rng, shape, spacing=0.01):
     return rng.permutation(v).reshape(shape)
 
 
+def check_layer_gradients(rng, layer, x, reference, rtol=2e-3, atol=2e-3):
+    """A built layer's backward (float32, in the core) against central differences of
+    `reference(x, *weights)` in float64, for dL/dx and every weight, with L = sum(y * r)."""
+    y = layer(x, training=True)
+    r = rng.normal(size=y.shape)
+    dx = layer._core.backward(x, y, r.astype(np.float32))
+    x64 = x.astype(np.float64)
+    weights = [w.astype(np.float64) for w in layer.get_weights()]
+
+    def loss():
+        return float((reference(x64, *weights) * r).sum())
+
+    for arr, got in zip([x64, *weights], [dx, *layer._core.get_gradients()]):
+        idx = sample_indices(rng, arr.size)
+        np.testing.assert_allclose(got.reshape(-1)[idx], numeric_grad(loss, arr, idx), rtol=rtol, atol=atol)
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)

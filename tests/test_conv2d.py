@@ -4,7 +4,7 @@ import itertools
 
 import numpy as np
 import pytest
-from conftest import np_activation, np_conv2d, numeric_grad, sample_indices
+from conftest import check_layer_gradients, np_activation, np_conv2d
 
 from cnnx.layers import Conv2D
 
@@ -60,22 +60,10 @@ def test_fused_activation(rng, activation):
 
 
 def check_gradients(rng, layer, x, activation="linear", stride=1, padding="valid", dilation=(1, 1)):
-    """Core backward (float32) vs central differences of the float64 numpy reference."""
-    y = layer(x, training=True)
-    r = rng.normal(size=y.shape)
-    dx = layer._core.backward(x, y, r.astype(np.float32))
-    dkernel, dbias = layer._core.get_gradients()
-    x64 = x.astype(np.float64)
-    kernel, bias = (w.astype(np.float64) for w in layer.get_weights())
     s = (stride, stride) if isinstance(stride, int) else stride
-
-    def loss():
-        return float((np_activation(activation, np_conv2d(x64, kernel, bias, s, padding, dilation)) * r).sum())
-
-    for arr, got in ((x64, dx), (kernel, dkernel), (bias, dbias)):
-        idx = sample_indices(rng, arr.size)
-        want = numeric_grad(loss, arr, idx)
-        np.testing.assert_allclose(got.reshape(-1)[idx], want, rtol=2e-3, atol=2e-3)
+    check_layer_gradients(
+        rng, layer, x, lambda x64, k, b: np_activation(activation, np_conv2d(x64, k, b, s, padding, dilation))
+    )
 
 
 @pytest.mark.parametrize("n,h,w,cin,filters,k,stride,padding", CASES[::3])

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import np_activation, np_dense, numeric_grad, sample_indices
+from conftest import check_layer_gradients, np_activation, np_dense
 
 from cnnx.layers import Dense, Flatten
 
@@ -34,19 +34,8 @@ def test_backward_finite_differences(rng, activation, shape):
     x = rng.normal(size=shape).astype(np.float32)
     layer.build(shape[1:])
     layer.set_weights([layer.get_weights()[0], rng.normal(size=5)])
-    y = layer(x, training=True)
-    r = rng.normal(size=y.shape)
-    dx = layer._core.backward(x, y, r.astype(np.float32))
-    dkernel, dbias = layer._core.get_gradients()
-    x64 = x.astype(np.float64)
-    kernel, bias = (w.astype(np.float64) for w in layer.get_weights())
-
-    def loss():
-        return float((np_activation(activation, np_dense(x64, kernel, bias)) * r).sum())
-
-    for arr, got in ((x64, dx), (kernel, dkernel), (bias, dbias)):
-        idx = sample_indices(rng, arr.size)
-        np.testing.assert_allclose(got.reshape(-1)[idx], numeric_grad(loss, arr, idx), rtol=1e-3, atol=1e-3)
+    check_layer_gradients(rng, layer, x, lambda x64, k, b: np_activation(activation, np_dense(x64, k, b)),
+                          rtol=1e-3, atol=1e-3)
 
 
 def test_flatten_order_and_backward(rng):
