@@ -6,7 +6,7 @@ from typing import Any
 
 from . import _core
 
-__all__ = ["Loss", "CategoricalCrossentropy", "SparseCategoricalCrossentropy", "get"]
+__all__ = ["Loss", "CategoricalCrossentropy", "SparseCategoricalCrossentropy", "get", "from_config"]
 
 
 class Loss:
@@ -66,3 +66,12 @@ def get(identifier: Any) -> Loss:
             )
         return cls()
     raise TypeError(f"Could not interpret loss identifier: expected a string or a Loss, received {identifier!r}")
+
+
+def from_config(entry: dict) -> Loss:
+    """A loss from ``{"class_name": ..., "config": get_config()}``."""
+    cls = {"CategoricalCrossentropy": CategoricalCrossentropy,
+           "SparseCategoricalCrossentropy": SparseCategoricalCrossentropy}.get(str(entry.get("class_name")))
+    if cls is None:
+        raise ValueError(f"unknown loss class {entry.get('class_name')!r}")
+    return cls(from_logits=bool(dict(entry.get("config", {})).get("from_logits", False)))

@@ -18,7 +18,7 @@ from . import optimizers as optimizers_mod
 from .callbacks import CallbackList, History, ProgbarLogger
 from .layers import InputLayer, Layer, _auto_name
 
-__all__ = ["Sequential"]
+__all__ = ["Sequential", "load_model"]
 
 _ACCURACY_NAMES = ("accuracy", "acc", "categorical_accuracy", "sparse_categorical_accuracy")
 
@@ -388,5 +388,59 @@ class Sequential:
             "layers": [{"class_name": type(l).__name__, "config": l.get_config()} for l in self._layers],
         }
 
+    @classmethod
+    def from_config(cls, config: dict) -> "Sequential":
+        """Rebuilds the architecture from ``get_config()`` (weights freshly initialised)."""
+        from . import layers as layers_mod
+
+        model = cls(name=config.get("name"))
+        if config.get("input_shape"):
+            model.add(layers_mod.Input(tuple(config["input_shape"])[1:]))
+        for entry in config.get("layers", []):
+            layer_cls = getattr(layers_mod, str(entry.get("class_name")), None)
+            if not (isinstance(layer_cls, type) and issubclass(layer_cls, Layer)):
+                raise ValueError(f"Sequential.from_config: unknown layer class {entry.get('class_name')!r}")
+            model.add(layer_cls.from_config(dict(entry.get("config", {}))))
+        return model
+
+    def _compile_config(self) -> dict:
+        return {
+            "optimizer": {"class_name": type(self.optimizer).__name__, "config": self.optimizer.get_config()},
+            "loss": {"class_name": type(self.loss).__name__, "config": self.loss.get_config()},
+            "metrics": list(self._metrics),
+        }
+
+    def _compile_from_config(self, config: dict) -> None:
+        opt = optimizers_mod.from_config(config["optimizer"])
+        loss = losses_mod.from_config(config["loss"])
+        self.compile(optimizer=opt, loss=loss, metrics=config.get("metrics") or None)
+
+    # -- saving ----------------------------------------------------------------------------------
+    def save(self, filepath: Any) -> None:
+        """Writes architecture, weights, optimizer state and compile config to one file
+        (safetensors container; see docs/model-format.md). The write is atomic."""
+        from .saving import save_model
+
+        save_model(self, filepath)
+
+    def save_weights(self, filepath: Any) -> None:
+        """Writes the weights alone (same container)."""
+        from .saving import save_weights
+
+        save_weights(self, filepath)
+
+    def load_weights(self, filepath: Any) -> None:
+        """Loads weights saved by ``save_weights`` (or ``save``) into this model, layer by layer."""
+        from .saving import load_weights
+
+        load_weights(self, filepath)
+
     def __repr__(self) -> str:
         return f"<Sequential name={self.name}, layers={len(self._layers)}, built={self.built}>"
+
+
+def load_model(filepath: Any, compile: bool = True) -> Sequential:
+    """``cnnx.models.load_model``: rebuilds a model written by ``model.save``."""
+    from .saving import load_model as _load
+
+    return _load(filepath, compile=compile)

@@ -6,7 +6,7 @@ from typing import Any
 
 from . import _core
 
-__all__ = ["Optimizer", "SGD", "Adam", "RMSprop", "get"]
+__all__ = ["Optimizer", "SGD", "Adam", "RMSprop", "get", "from_config"]
 
 
 def _rate(value: Any, who: str) -> float:
@@ -97,3 +97,12 @@ def get(identifier: Any) -> Optimizer:
             )
         return cls()
     raise TypeError(f"Could not interpret optimizer identifier: expected a string or an Optimizer, received {identifier!r}")
+
+
+def from_config(entry: dict) -> Optimizer:
+    """An optimizer from ``{"class_name": ..., "config": get_config()}``."""
+    cls = {"SGD": SGD, "Adam": Adam, "RMSprop": RMSprop}.get(str(entry.get("class_name")))
+    if cls is None:
+        raise ValueError(f"unknown optimizer class {entry.get('class_name')!r}")
+    config = {k: v for k, v in dict(entry.get("config", {})).items() if k != "name"}
+    return cls(**config)

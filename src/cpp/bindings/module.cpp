@@ -336,6 +336,32 @@ PYBIND11_MODULE(_core, m) {
         }
         return result_tuple(r);
       }, py::arg("x"), py::arg("y"))
+      // Optimizer state, one list of slot arrays per trainable parameter (saving / loading).
+      .def("get_optimizer_slots", [](Model& s) {
+        if (!s.seq.compiled()) throw ValueError("Sequential: the model is not compiled");
+        py::list out;
+        for (const auto& per_param : s.seq.optimizer().slots()) {
+          py::list l;
+          for (const auto& t : per_param) l.append(to_numpy(t));
+          out.append(l);
+        }
+        return out;
+      })
+      .def("set_optimizer_slots", [](Model& s, const py::list& slots) {
+        if (!s.seq.compiled()) throw ValueError("Sequential: the model is not compiled");
+        std::vector<std::vector<Tensor>> values;
+        for (const auto& per_param : slots) {
+          values.emplace_back();
+          for (const auto& a : per_param) {
+            FloatArray arr = as_float_array(a, "set_optimizer_slots");
+            Tensor t(array_shape(arr));
+            std::memcpy(t.data(), arr.data(), sizeof(float) * t.size());
+            values.back().push_back(std::move(t));
+          }
+        }
+        std::lock_guard<std::mutex> lock(s.mutex);
+        s.seq.optimizer().set_slots(s.seq.trainable_params(), std::move(values));
+      })
       .def("set_profiling", [](Model& s, bool on) {
         std::lock_guard<std::mutex> lock(s.mutex);
         s.seq.set_profiling(on);

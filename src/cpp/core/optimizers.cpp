@@ -23,7 +23,13 @@ constexpr std::int64_t kParallelMin = 1 << 14;
 void Optimizer::apply(const std::vector<Param*>& params) {
   check_rate(learning_rate, name());
   const int k = slots_per_param();
-  if (slots_.size() != params.size()) {
+  // (Re)create the slots when the parameter list is not the one they were made for, e.g. an
+  // optimizer object reused for a second model: never step with mismatched state.
+  bool fresh = slots_.size() != params.size();
+  for (std::size_t i = 0; !fresh && i < params.size(); ++i)
+    fresh = static_cast<int>(slots_[i].size()) != k ||
+            (k > 0 && slots_[i][0].size() != params[i]->value.size());
+  if (fresh) {
     slots_.assign(params.size(), {});
     for (std::size_t i = 0; i < params.size(); ++i)
       for (int s = 0; s < k; ++s) {
@@ -36,6 +42,22 @@ void Optimizer::apply(const std::vector<Param*>& params) {
     update_step(params[i]->value.data(), params[i]->grad.data(), slots_[i], params[i]->value.size());
   }
   ++iterations;
+}
+
+void Optimizer::set_slots(const std::vector<Param*>& params, std::vector<std::vector<Tensor>> slots) {
+  if (slots.size() != params.size())
+    throw ValueError(name() + ": expected optimizer state for " + std::to_string(params.size()) +
+                     " parameters, received " + std::to_string(slots.size()));
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    if (static_cast<int>(slots[i].size()) != slots_per_param())
+      throw ValueError(name() + ": expected " + std::to_string(slots_per_param()) + " state tensors for parameter " +
+                       params[i]->name + ", received " + std::to_string(slots[i].size()));
+    for (const auto& t : slots[i])
+      if (t.shape() != params[i]->value.shape())
+        throw ValueError(name() + ": expected state of shape " + shape_str(params[i]->value.shape()) +
+                         " for parameter " + params[i]->name + ", received " + shape_str(t.shape()));
+  }
+  slots_ = std::move(slots);
 }
 
 SGD::SGD(double lr, double m, bool nest) : momentum(m), nesterov(nest) {

@@ -22,8 +22,13 @@ class Optimizer {
   double learning_rate = 0.01;
   std::int64_t iterations = 0;  // completed steps, as Keras' optimizer.iterations
 
-  // Slot tensors per parameter, for saving and restoring optimizer state.
-  std::vector<std::vector<Tensor>>& slots() { return slots_; }
+  // Slot tensors per parameter, for saving and restoring optimizer state. Empty until the
+  // first step (or set_slots).
+  const std::vector<std::vector<Tensor>>& slots() const { return slots_; }
+  int slot_count() const { return slots_per_param(); }
+  // Restores saved slots for `params`; throws ValueError naming the slot whose count or shape
+  // does not match.
+  void set_slots(const std::vector<Param*>& params, std::vector<std::vector<Tensor>> slots);
 
  protected:
   virtual int slots_per_param() const = 0;

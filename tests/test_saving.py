@@ -1,0 +1,154 @@
+"""One model file: round trip, resuming training, atomic writes, and refusing bad files."""
+
+import os
+
+import numpy as np
+import pytest
+
+import cnnx
+from cnnx import Sequential
+from cnnx.layers import Conv2D, Dense, Flatten, Input, MaxPooling2D
+
+
+def small_model(optimizer="adam"):
+    model = Sequential([Input((10, 10, 1)), Conv2D(4, 3, padding="same", activation="relu"), MaxPooling2D(2),
+                        Conv2D(6, 3, activation="relu"), Flatten(), Dense(3, activation="softmax")])
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+@pytest.fixture
+def data(rng):
+    x = rng.random((96, 10, 10, 1), dtype=np.float32)
+    y = rng.integers(0, 3, 96)
+    return x, y
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "rmsprop", cnnx.optimizers.SGD(0.05, momentum=0.9, nesterov=True)])
+def test_round_trip(tmp_path, data, optimizer):
+    x, y = data
+    model = small_model(optimizer)
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    path = tmp_path / "m.cnnx"
+    model.save(path)
+    loaded = cnnx.models.load_model(path)
+    assert loaded.get_config() == model.get_config()
+    assert [l.name for l in loaded.layers] == [l.name for l in model.layers]
+    for a, b in zip(model.get_weights(), loaded.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+    assert loaded.optimizer.get_config() == model.optimizer.get_config()
+    assert loaded.optimizer.iterations == model.optimizer.iterations == 6
+    for sa, sb in zip(model._core.get_optimizer_slots(), loaded._core.get_optimizer_slots()):
+        for a, b in zip(sa, sb):
+            np.testing.assert_array_equal(a, b)
+    assert loaded.evaluate(x, y, verbose=0) == model.evaluate(x, y, verbose=0)
+
+
+def test_resume_equals_training_in_one_go(tmp_path, data):
+    x, y = data
+    cnnx.utils.set_random_seed(21)
+    straight = small_model()
+    straight.fit(x, y, batch_size=16, epochs=4, verbose=0)
+
+    cnnx.utils.set_random_seed(21)
+    first = small_model()
+    first.fit(x, y, batch_size=16, epochs=2, verbose=0)
+    first.save(tmp_path / "half.cnnx")
+    resumed = cnnx.models.load_model(tmp_path / "half.cnnx")
+    resumed.fit(x, y, batch_size=16, epochs=4, initial_epoch=2, verbose=0)
+    for a, b in zip(straight.get_weights(), resumed.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_uncompiled_model_and_weights_only(tmp_path, data):
+    x, _ = data
+    model = Sequential([Input((10, 10, 1)), Conv2D(2, 3), Flatten(), Dense(2)])
+    model.save(tmp_path / "plain.cnnx")
+    loaded = cnnx.models.load_model(tmp_path / "plain.cnnx")
+    assert not loaded.compiled
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+
+    trained = small_model()
+    trained.save_weights(tmp_path / "w.cnnx")
+    fresh = small_model()
+    fresh.load_weights(tmp_path / "w.cnnx")
+    np.testing.assert_array_equal(fresh.predict(x), trained.predict(x))
+    with pytest.raises(ValueError, match="not a whole model"):
+        cnnx.models.load_model(tmp_path / "w.cnnx")
+    with pytest.raises(ValueError, match="holds weights for 2 layers, the model has 3"):
+        fresh.load_weights(tmp_path / "plain.cnnx")
+
+
+def saved_bytes(tmp_path):
+    path = tmp_path / "good.cnnx"
+    small_model().save(path)
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize(
+    "damage,message",
+    [
+        (lambda b: b[: len(b) // 2], "truncated"),
+        (lambda b: b"", "the file is empty"),
+        (lambda b: b[:5], "truncated"),
+        (lambda b: b[:20] + bytes([b[20] ^ 0x5A]) + b[21:], "header is not valid JSON|malformed|does not match|checksum"),
+        (lambda b: b[:-10] + bytes([b[-10] ^ 0x01]) + b[-9:], "SHA-256 checksum"),
+        (lambda b: b + b"extra", "unexpected bytes"),
+        (lambda b: b"\x89PNG\r\n\x1a\n" + bytes(100), "header length field"),
+        (lambda b: b"\x02\x00\x00\x00\x00\x00\x00\x00{}", "not a cnnx model file"),
+    ],
+    ids=["cut-in-half", "empty", "5-bytes", "flipped-header-byte", "flipped-data-byte", "trailing-bytes",
+         "png", "foreign-safetensors"],
+)
+def test_bad_files_are_refused(tmp_path, damage, message):
+    good = saved_bytes(tmp_path)
+    bad = tmp_path / "bad.cnnx"
+    bad.write_bytes(damage(good))
+    with pytest.raises(ValueError, match=message):
+        cnnx.models.load_model(bad)
+
+
+def test_every_single_flipped_header_byte_is_refused_or_harmless(tmp_path, data):
+    """No byte flip in the header can crash the process: it is refused, or (a flip inside a
+    string the loader does not interpret) gives the same model."""
+    x, _ = data
+    good = saved_bytes(tmp_path)
+    n = int.from_bytes(good[:8], "little")
+    bad = tmp_path / "flip.cnnx"
+    for i in range(8, 8 + n, 7):
+        bad.write_bytes(good[:i] + bytes([good[i] ^ 0x20]) + good[i + 1 :])
+        try:
+            cnnx.models.load_model(bad).predict(x)
+        except (ValueError, TypeError):
+            pass
+
+
+def test_save_is_atomic(tmp_path, data, monkeypatch):
+    x, y = data
+    model = small_model()
+    path = tmp_path / "m.cnnx"
+    model.save(path)
+    before = path.read_bytes()
+    model.fit(x, y, epochs=1, verbose=0)
+
+    def crash(*args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError, match="disk full"):
+        model.save(path)
+    assert path.read_bytes() == before  # the previous file is intact
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.cnnx"]  # no temp file left behind
+
+
+def test_readable_by_safetensors(tmp_path):
+    """The container is plain safetensors: another reader sees the same tensors."""
+    st = pytest.importorskip("safetensors.numpy")
+    model = small_model()
+    model.save(tmp_path / "m.cnnx")
+    tensors = st.load_file(str(tmp_path / "m.cnnx"))
+    expected = {f"weights/{l.name}/{w}": a for l in model.layers for w, a in zip(l._core.weight_names(), l.get_weights())}
+    assert sorted(tensors) == sorted(expected)
+    for name, array in expected.items():
+        np.testing.assert_array_equal(tensors[name], array)
