@@ -40,8 +40,14 @@ def format_summary(model: Any) -> str:
         if i + 1 < len(rows):
             out.append(line("├", "┼", "┤", "─"))
     out.append(line("└", "┴", "┘", "─"))
-    total = sum(l.count_params() for l in model.layers if l.built)
+    total = trainable = 0
+    for layer in model.layers:
+        if not layer.built:
+            continue
+        for w, t in zip(layer.get_weights(), layer._core.weight_trainable()):
+            total += w.size
+            trainable += w.size if t else 0
     out.append(f" Total params: {total:,} ({_bytes(total)})")
-    out.append(f" Trainable params: {total:,} ({_bytes(total)})")
-    out.append(f" Non-trainable params: 0 ({_bytes(0)})")
+    out.append(f" Trainable params: {trainable:,} ({_bytes(trainable)})")
+    out.append(f" Non-trainable params: {total - trainable:,} ({_bytes(total - trainable)})")
     return "\n".join(out)

@@ -163,7 +163,7 @@ def save_model(model: Any, path: str | os.PathLike) -> None:
     if model.compiled:
         meta["compile_config"] = json.dumps(model._compile_config())
         meta["optimizer_iterations"] = str(model.optimizer.iterations)
-        params = [(layer.name, wname) for layer in model.layers for wname in layer._core.weight_names()]
+        params = _trainable_weights(model)
         slots = model._core.get_optimizer_slots()
         if slots:
             for (lname, wname), per_param in zip(params, slots):
@@ -195,7 +195,7 @@ def _rebuild(path: Any, tensors: dict[str, np.ndarray], meta: dict[str, str], co
         model._compile_from_config(json.loads(meta["compile_config"]))
         model.build()
         model.optimizer._core.iterations = int(meta.get("optimizer_iterations", "0"))
-        params = [(layer.name, wname) for layer in model.layers for wname in layer._core.weight_names()]
+        params = _trainable_weights(model)
         slot_count = sum(1 for name in tensors if name.startswith("optimizer/"))
         if slot_count:
             slots = []
@@ -207,6 +207,12 @@ def _rebuild(path: Any, tensors: dict[str, np.ndarray], meta: dict[str, str], co
                 slots.append(per_param)
             model._core.set_optimizer_slots(slots)
     return model
+
+
+def _trainable_weights(model: Any) -> list[tuple[str, str]]:
+    """(layer, weight) names of the trainable weights, in the order the optimizer keeps them."""
+    return [(layer.name, wname) for layer in model.layers
+            for wname, trainable in zip(layer._core.weight_names(), layer._core.weight_trainable()) if trainable]
 
 
 def _assign_weights(model: Any, tensors: dict[str, np.ndarray], path: str) -> None:

@@ -160,6 +160,11 @@ PYBIND11_MODULE(_core, m) {
         for (auto& p : l.params()) out.push_back(p.name);
         return out;
       })
+      .def("weight_trainable", [](Layer& l) {
+        std::vector<bool> out;
+        for (auto& p : l.params()) out.push_back(p.trainable);
+        return out;
+      })
       .def("get_weights", &get_weights)
       .def("set_weights", &set_weights)
       .def("get_gradients", [](Layer& l) {
