@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from typing import Any
 
-__all__ = ["Callback", "CallbackList", "History", "LearningRateScheduler", "ProgbarLogger"]
+__all__ = [
+    "Callback",
+    "CallbackList",
+    "CSVLogger",
+    "EarlyStopping",
+    "History",
+    "LearningRateScheduler",
+    "ModelCheckpoint",
+    "ProgbarLogger",
+    "ReduceLROnPlateau",
+    "TerminateOnNaN",
+]
 
 
 class Callback:
@@ -90,6 +102,203 @@ class LearningRateScheduler(Callback):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if logs is not None:
             logs["learning_rate"] = float(self.model.optimizer.learning_rate)
+
+
+def _monitor_mode(monitor: str, mode: str, who: str) -> str:
+    """Keras' rule: 'auto' maximises accuracy-like metrics and minimises everything else."""
+    if mode not in ("auto", "min", "max"):
+        raise ValueError(f"{who}: expected mode 'auto', 'min' or 'max', received mode={mode!r}")
+    if mode != "auto":
+        return mode
+    return "max" if ("acc" in monitor or monitor.startswith("fmeasure")) else "min"
+
+
+def _monitored(logs: dict | None, monitor: str, who: str) -> float | None:
+    value = (logs or {}).get(monitor)
+    if value is None:
+        import warnings
+
+        warnings.warn(f"{who}: metric {monitor!r} is not in the logs (available: {sorted(logs or {})}); "
+                      "skipping this epoch", RuntimeWarning, stacklevel=3)
+        return None
+    return float(value)
+
+
+class EarlyStopping(Callback):
+    """Stops training when `monitor` has stopped improving (``keras.callbacks.EarlyStopping``);
+    with restore_best_weights=True the model ends with the weights of its best epoch."""
+
+    def __init__(self, monitor: str = "val_loss", min_delta: float = 0.0, patience: int = 0, verbose: int = 0,
+                 mode: str = "auto", baseline: float | None = None, restore_best_weights: bool = False,
+                 start_from_epoch: int = 0):
+        super().__init__()
+        self.monitor, self.patience, self.verbose = monitor, int(patience), verbose
+        self.mode = _monitor_mode(monitor, mode, "EarlyStopping")
+        self.min_delta = abs(float(min_delta))
+        self.baseline, self.restore_best_weights = baseline, bool(restore_best_weights)
+        self.start_from_epoch = int(start_from_epoch)
+
+    def _improved(self, current: float, reference: float) -> bool:
+        if self.mode == "min":
+            return current + self.min_delta < reference
+        return current - self.min_delta > reference
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.wait = 0
+        self.stopped_epoch = 0
+        self.best = float("inf") if self.mode == "min" else float("-inf")
+        self.best_weights = None
+        self.best_epoch = 0
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        current = _monitored(logs, self.monitor, "EarlyStopping")
+        if current is None or epoch < self.start_from_epoch:
+            return
+        if self.restore_best_weights and self.best_weights is None:
+            self.best_weights = self.model.get_weights()
+        self.wait += 1
+        if self._improved(current, self.best):
+            self.best, self.best_epoch = current, epoch
+            if self.restore_best_weights:
+                self.best_weights = self.model.get_weights()
+            if self.baseline is None or self._improved(current, self.baseline):
+                self.wait = 0
+            return
+        if self.wait >= self.patience and epoch > 0:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        if self.stopped_epoch > 0 and self.verbose:
+            print(f"Epoch {self.stopped_epoch + 1}: early stopping")
+        if self.restore_best_weights and self.best_weights is not None:
+            if self.verbose:
+                print(f"Restoring model weights from the end of the best epoch: {self.best_epoch + 1}.")
+            self.model.set_weights(self.best_weights)
+
+
+class ModelCheckpoint(Callback):
+    """Saves the model (or its weights) after each epoch, or only when `monitor` improves
+    (``keras.callbacks.ModelCheckpoint``). `filepath` may hold fields such as {epoch:02d} and
+    {val_loss:.4f}. Each save is atomic (cnnx.saving)."""
+
+    def __init__(self, filepath: str, monitor: str = "val_loss", verbose: int = 0, save_best_only: bool = False,
+                 save_weights_only: bool = False, mode: str = "auto", save_freq: str = "epoch",
+                 initial_value_threshold: float | None = None):
+        super().__init__()
+        if save_freq != "epoch":
+            raise ValueError(f"ModelCheckpoint: only save_freq='epoch' is supported, received {save_freq!r}")
+        self.filepath, self.monitor, self.verbose = str(filepath), monitor, verbose
+        self.save_best_only, self.save_weights_only = bool(save_best_only), bool(save_weights_only)
+        self.mode = _monitor_mode(monitor, mode, "ModelCheckpoint")
+        default = float("inf") if self.mode == "min" else float("-inf")
+        self.best = default if initial_value_threshold is None else float(initial_value_threshold)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs or {}
+        path = self.filepath.format(epoch=epoch + 1, **logs)
+        if self.save_best_only:
+            current = _monitored(logs, self.monitor, "ModelCheckpoint")
+            if current is None:
+                return
+            better = current < self.best if self.mode == "min" else current > self.best
+            if not better:
+                return
+            if self.verbose:
+                print(f"\nEpoch {epoch + 1}: {self.monitor} improved from {self.best:.5f} to {current:.5f}, "
+                      f"saving model to {path}")
+            self.best = current
+        elif self.verbose:
+            print(f"\nEpoch {epoch + 1}: saving model to {path}")
+        if self.save_weights_only:
+            self.model.save_weights(path)
+        else:
+            self.model.save(path)
+
+
+class ReduceLROnPlateau(Callback):
+    """Multiplies the learning rate by `factor` when `monitor` has not improved for `patience`
+    epochs (``keras.callbacks.ReduceLROnPlateau``)."""
+
+    def __init__(self, monitor: str = "val_loss", factor: float = 0.1, patience: int = 10, verbose: int = 0,
+                 mode: str = "auto", min_delta: float = 1e-4, cooldown: int = 0, min_lr: float = 0.0):
+        super().__init__()
+        if not 0.0 <= float(factor) < 1.0:
+            raise ValueError(f"ReduceLROnPlateau: expected 0 <= factor < 1, received factor={factor!r}")
+        self.monitor, self.factor, self.patience, self.verbose = monitor, float(factor), int(patience), verbose
+        self.mode = _monitor_mode(monitor, mode, "ReduceLROnPlateau")
+        self.min_delta, self.cooldown, self.min_lr = abs(float(min_delta)), int(cooldown), float(min_lr)
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.best = float("inf") if self.mode == "min" else float("-inf")
+        self.wait = 0
+        self.cooldown_counter = 0
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs if logs is not None else {}
+        logs["learning_rate"] = float(self.model.optimizer.learning_rate)
+        current = _monitored(logs, self.monitor, "ReduceLROnPlateau")
+        if current is None:
+            return
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.wait = 0
+        improved = current < self.best - self.min_delta if self.mode == "min" else current > self.best + self.min_delta
+        if improved:
+            self.best = current
+            self.wait = 0
+        elif self.cooldown_counter <= 0:
+            self.wait += 1
+            if self.wait >= self.patience:
+                old = float(self.model.optimizer.learning_rate)
+                if old > self.min_lr:
+                    new = max(old * self.factor, self.min_lr)
+                    self.model.optimizer.learning_rate = new
+                    if self.verbose:
+                        print(f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new}.")
+                    self.cooldown_counter = self.cooldown
+                    self.wait = 0
+
+
+class CSVLogger(Callback):
+    """Writes one CSV row per epoch: epoch, then the logs (``keras.callbacks.CSVLogger``)."""
+
+    def __init__(self, filename: str, separator: str = ",", append: bool = False):
+        super().__init__()
+        self.filename, self.sep, self.append = str(filename), separator, bool(append)
+        self.keys: list[str] | None = None
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        import os
+
+        self._has_header = self.append and os.path.exists(self.filename) and os.path.getsize(self.filename) > 0
+        self._file = open(self.filename, "a" if self.append else "w", newline="")
+        self.keys = None
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        import csv
+
+        logs = logs or {}
+        if self.keys is None:
+            self.keys = sorted(logs)
+            self._writer = csv.writer(self._file, delimiter=self.sep)
+            if not self._has_header:
+                self._writer.writerow(["epoch", *self.keys])
+        self._writer.writerow([epoch, *(logs.get(k, "NA") for k in self.keys)])
+        self._file.flush()
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        self._file.close()
+
+
+class TerminateOnNaN(Callback):
+    """Stops training as soon as a batch loss is NaN or infinite."""
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(loss):
+            print(f"Batch {batch}: Invalid loss, terminating training")
+            self.model.stop_training = True
 
 
 def _format_logs(logs: dict) -> str:

@@ -23,6 +23,37 @@ __all__ = ["Sequential", "load_model"]
 _ACCURACY_NAMES = ("accuracy", "acc", "categorical_accuracy", "sparse_categorical_accuracy")
 
 
+class _StopOnInterrupt:
+    """Within fit: Ctrl-C (SIGINT) asks training to stop after the batch that is running, so the
+    model is never left half-updated; a second Ctrl-C interrupts at once as usual. Only in the
+    main thread (the only place Python delivers signals)."""
+
+    def __init__(self, model: Any):
+        self.requested = False
+        self._previous: Any = None
+
+    def __enter__(self) -> "_StopOnInterrupt":
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.getsignal(signal.SIGINT)
+
+            def handler(signum: int, frame: Any) -> None:
+                if self.requested:  # second Ctrl-C: give up waiting
+                    raise KeyboardInterrupt
+                self.requested = True
+
+            signal.signal(signal.SIGINT, handler)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        import signal
+
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
 def _as_float_array(x: Any, arg: str, who: str) -> np.ndarray:
     """float32, C-contiguous, converting numbers (uint8 pixels, float64, ints) like Keras does."""
     if isinstance(x, np.ndarray):
@@ -250,12 +281,18 @@ class Sequential:
         n = len(x)
         steps = (n + batch_size - 1) // batch_size
         history = History()
-        cbs = [history] + list(callbacks or [])
+        cbs = list(callbacks or []) + [history]  # History and the progress bar go last, as in Keras
         if verbose:
             cbs.append(ProgbarLogger(verbose))
         cb = CallbackList(cbs, self, {"epochs": int(epochs), "steps": steps, "verbose": verbose})
         self.stop_training = False
         self.history = history
+        with _StopOnInterrupt(self) as interrupt:
+            self._fit_epochs(x, y, batch_size, epochs, initial_epoch, shuffle, steps, validation_data, cb, interrupt)
+        return history
+
+    def _fit_epochs(self, x, y, batch_size, epochs, initial_epoch, shuffle, steps, validation_data, cb, interrupt):
+        n = len(x)
         cb.on_train_begin({})
         for epoch in range(int(initial_epoch), int(epochs)):
             cb.on_epoch_begin(epoch, {})
@@ -271,8 +308,13 @@ class Sequential:
                 rows += b_rows
                 seen += len(idx)
                 cb.on_train_batch_end(step, self._logs(loss_sum, correct, rows, seen))
-                if self.stop_training:
+                if self.stop_training or interrupt.requested:
                     break
+            if interrupt.requested:
+                print(f"\nTraining interrupted (Ctrl-C) at epoch {epoch + 1}, batch {step + 1}; "
+                      "the model keeps the weights of the last completed batch.", flush=True)
+                self.stop_training = True
+                break
             logs = self._logs(loss_sum, correct, rows, seen)
             if validation_data is not None:
                 logs.update(self._evaluate_arrays(*validation_data, batch_size, prefix="val_"))
@@ -280,7 +322,6 @@ class Sequential:
             if self.stop_training:
                 break
         cb.on_train_end({})
-        return history
 
     def train_on_batch(self, x: Any, y: Any, return_dict: bool = False) -> Any:
         """One optimizer step on exactly this batch; returns the loss (and metrics)."""
