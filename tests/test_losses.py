@@ -88,3 +88,72 @@ def test_sparse_label_out_of_range(bad):
     p = np.full((1, 4), 0.25, np.float32)
     with pytest.raises(ValueError, match=r"expected integer labels in \[0, 3\]"):
         losses.SparseCategoricalCrossentropy()(np.array([bad], np.float32), p)
+
+
+def np_sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def np_bce(p, t):
+    p = np.clip(p, 1e-7, 1 - 1e-7)
+    return float(-(t * np.log(p) + (1 - t) * np.log(1 - p)).mean(axis=-1).mean())
+
+
+@pytest.mark.parametrize("mode", ["probabilities", "fused", "logits"])
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.2])
+def test_binary_crossentropy(rng, mode, label_smoothing):
+    rows, classes = 5, 3
+    z = rng.normal(size=(rows, classes)) * 2
+    t = rng.integers(0, 2, (rows, classes)).astype(np.float64)
+    ts = t * (1 - label_smoothing) + 0.5 * label_smoothing
+    loss = _core.make_binary_crossentropy(mode == "logits", label_smoothing)
+    out = z if mode == "logits" else np_sigmoid(z)
+    value, grad = loss.compute(out.astype(np.float32), t.astype(np.float32), mode == "fused")
+    # Gradient with respect to what the core differentiates: z for logits and fused, p otherwise.
+    wrt = out.copy() if mode == "probabilities" else z.copy()
+
+    def f():
+        p = wrt if mode == "probabilities" else np_sigmoid(wrt)
+        return np_bce(p, ts)
+
+    assert value == pytest.approx(f(), rel=1e-5)
+    idx = sample_indices(rng, wrt.size)
+    np.testing.assert_allclose(grad.reshape(-1)[idx], numeric_grad(f, wrt, idx), rtol=1e-4, atol=1e-7)
+
+
+@pytest.mark.parametrize("name,ref", [("mse", lambda d: (d**2).mean(axis=-1).mean()),
+                                      ("mae", lambda d: np.abs(d).mean(axis=-1).mean())])
+def test_regression_losses(rng, name, ref):
+    p = rng.normal(size=(4, 3))
+    t = rng.normal(size=(4, 3))
+    loss = losses.get(name)
+    value, grad = loss._core.compute(p.astype(np.float32), t.astype(np.float32))
+    assert value == pytest.approx(ref(p - t), rel=1e-5)
+    idx = sample_indices(rng, p.size)
+    np.testing.assert_allclose(grad.reshape(-1)[idx], numeric_grad(lambda: ref(p - t), p, idx), rtol=1e-4, atol=1e-7)
+
+
+def test_label_smoothing_categorical(rng):
+    z = rng.normal(size=(3, 4))
+    y = one_hot([0, 3, 1], 4)
+    ys = y * 0.9 + 0.1 / 4
+    value = losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1)(y, z)
+    assert value == pytest.approx(float(-(ys * np.log(np_softmax(z))).sum(axis=1).mean()), rel=1e-5)
+    with pytest.raises(ValueError, match="label_smoothing"):
+        losses.CategoricalCrossentropy(label_smoothing=1.5)
+
+
+def test_sample_weights_scale_rows(rng):
+    p = np_softmax(rng.normal(size=(4, 5))).astype(np.float32)
+    labels = np.array([0, 1, 2, 3], np.float32)
+    w = np.array([1.0, 0.0, 2.0, 0.5], np.float32)
+    loss = losses.SparseCategoricalCrossentropy()
+    per_row = -np.log(p[np.arange(4), labels.astype(int)].astype(np.float64))
+    assert loss(labels, p, sample_weight=w) == pytest.approx(float((per_row * w).sum() / 4), rel=1e-5)
+    _, grad = loss._core.compute(p, labels, True, w)
+    assert not grad[1].any()  # a zero weight removes that row's gradient
+
+
+def test_binary_targets_checked():
+    with pytest.raises(ValueError, match=r"expected targets in \[0, 1\], received 2"):
+        losses.BinaryCrossentropy()(np.array([[2.0]]), np.array([[0.5]]))

@@ -20,7 +20,25 @@ from .layers import InputLayer, Layer, _auto_name
 
 __all__ = ["Sequential", "load_model"]
 
-_ACCURACY_NAMES = ("accuracy", "acc", "categorical_accuracy", "sparse_categorical_accuracy")
+_ACCURACY_NAMES = ("accuracy", "acc", "categorical_accuracy", "sparse_categorical_accuracy", "binary_accuracy")
+_TOP_K_NAMES = ("top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy")
+
+
+class _Tally:
+    """Running sums of one pass (epoch, evaluation) from the core's per-batch results."""
+
+    def __init__(self) -> None:
+        self.loss = 0.0
+        self.correct = self.rows = self.top_k = self.samples = self.k_rows = 0
+
+    def add(self, result: tuple, n: int, rows_per_sample: int) -> None:
+        loss, correct, rows, top_k = result
+        self.loss += loss * n
+        self.correct += correct
+        self.rows += rows
+        self.top_k += top_k
+        self.samples += n
+        self.k_rows += n * rows_per_sample
 
 
 class _StopOnInterrupt:
@@ -184,12 +202,38 @@ class Sequential:
         loss_obj = losses_mod.get(loss)
         names = []
         for m in metrics or []:
-            if not isinstance(m, str) or m.lower() not in _ACCURACY_NAMES:
-                raise ValueError(f"compile: unknown metric {m!r}; expected one of {list(_ACCURACY_NAMES)}")
+            if not isinstance(m, str) or m.lower() not in _ACCURACY_NAMES + _TOP_K_NAMES:
+                raise ValueError(f"compile: unknown metric {m!r}; expected one of {list(_ACCURACY_NAMES + _TOP_K_NAMES)}")
             names.append(m)
+        kinds = {self._accuracy_kind(m, loss_obj) for m in names if m.lower() in _ACCURACY_NAMES}
+        if len(kinds) > 1 and None not in kinds:
+            raise ValueError(f"compile: metrics {names} mix binary and categorical accuracy; use one of them")
         self._core.compile(loss_obj._core, opt._core)
         self.optimizer, self.loss, self._metrics = opt, loss_obj, names
         self.compiled = True
+        self._configure_metrics()
+
+    def _accuracy_kind(self, metric: str, loss: Any) -> str | None:
+        """Keras' choice for an accuracy metric: binary for binary cross-entropy or a single
+        output unit, argmax otherwise; None while the output width is still unknown."""
+        metric = metric.lower()
+        if metric == "binary_accuracy":
+            return "binary"
+        if metric in ("categorical_accuracy", "sparse_categorical_accuracy"):
+            return "argmax"
+        if isinstance(loss, losses_mod.BinaryCrossentropy):
+            return "binary"
+        if self._output_shape is None:
+            return None
+        return "binary" if self._output_shape[-1] == 1 else "argmax"
+
+    def _configure_metrics(self) -> None:
+        if not self.compiled:
+            return
+        kind = next((self._accuracy_kind(m, self.loss) for m in self._metrics if m.lower() in _ACCURACY_NAMES), None)
+        threshold = 0.0 if isinstance(self.loss, losses_mod.BinaryCrossentropy) and self.loss.from_logits else 0.5
+        top_k = 5 if any(m.lower() in _TOP_K_NAMES for m in self._metrics) else 0
+        self._core.set_metrics(kind or "argmax", threshold, top_k)
 
     # -- data checks ------------------------------------------------------------------------
     def _prepare_x(self, x: Any, who: str) -> np.ndarray:
@@ -212,6 +256,7 @@ class Sequential:
             )
         if not self._core.built:
             self.build()
+            self._configure_metrics()
         return x
 
     def _prepare_y(self, y: Any, n: int, who: str) -> np.ndarray:
@@ -233,11 +278,40 @@ class Sequential:
                 "start it with Input((h, w, c)) or call build()"
             )
 
-    def _logs(self, loss_sum: float, correct: int, rows: int, samples: int, prefix: str = "") -> dict:
-        logs = {prefix + "loss": loss_sum / max(samples, 1)}
+    def _logs(self, t: _Tally, prefix: str = "") -> dict:
+        logs = {prefix + "loss": t.loss / max(t.samples, 1)}
         for m in self._metrics:
-            logs[prefix + m] = correct / max(rows, 1)
+            if m.lower() in _TOP_K_NAMES:
+                logs[prefix + m] = t.top_k / max(t.k_rows, 1)
+            else:
+                logs[prefix + m] = t.correct / max(t.rows, 1)
         return logs
+
+    @property
+    def _rows_per_sample(self) -> int:
+        return int(np.prod(self._output_shape[:-1], dtype=np.int64)) if self._output_shape else 1
+
+    def _prepare_weights(self, sample_weight: Any, class_weight: Any, y: np.ndarray, n: int, who: str) -> Any:
+        """Per-sample loss weights from sample_weight or class_weight (Keras: not both)."""
+        if sample_weight is not None and class_weight is not None:
+            raise ValueError(f"{who}: pass sample_weight or class_weight, not both")
+        if class_weight is not None:
+            if not isinstance(class_weight, dict):
+                raise TypeError(f"{who}: expected class_weight to be a dict {{class: weight}}, received {class_weight!r}")
+            flat = y.reshape(len(y), -1)
+            labels = flat[:, 0] if flat.shape[1] == 1 else flat.argmax(axis=1)
+            table = np.ones(int(max(labels.max(), max(class_weight, default=0))) + 1, np.float32)
+            for cls, w in class_weight.items():
+                table[int(cls)] = float(w)
+            return np.ascontiguousarray(table[labels.astype(np.int64)])
+        if sample_weight is None:
+            return None
+        w = _as_float_array(sample_weight, "sample_weight", who)
+        if w.shape != (n,):
+            raise ValueError(f"{who}: expected sample_weight of shape ({n},), received {w.shape}")
+        if not np.isfinite(w).all() or (w < 0).any():
+            raise ValueError(f"{who}: expected finite, non-negative sample weights")
+        return w
 
     # -- training ----------------------------------------------------------------------------
     def fit(
@@ -251,6 +325,8 @@ class Sequential:
         validation_split: float = 0.0,
         validation_data: Any = None,
         shuffle: bool = True,
+        class_weight: dict | None = None,
+        sample_weight: Any = None,
         initial_epoch: int = 0,
     ) -> History:
         """Trains for ``epochs`` passes over (x, y); returns a ``History``."""
@@ -263,20 +339,28 @@ class Sequential:
         x = self._prepare_x(x, who)
         _check_finite(x, "x", who)
         y = self._prepare_y(y, len(x), who)
+        weights = self._prepare_weights(sample_weight, class_weight, y, len(x), who)
         if validation_data is None and validation_split:
             if not 0.0 < float(validation_split) < 1.0:
                 raise ValueError(f"fit: expected validation_split in (0, 1), received {validation_split!r}")
             split = int(len(x) * (1.0 - float(validation_split)))
             if split == 0 or split == len(x):
                 raise ValueError(f"fit: validation_split={validation_split} leaves no training or validation samples")
-            x, y, validation_data = x[:split], y[:split], (x[split:], y[split:])
+            if weights is not None:
+                validation_data = (x[split:], y[split:], weights[split:])
+                weights = weights[:split]
+            else:
+                validation_data = (x[split:], y[split:])
+            x, y = x[:split], y[:split]
         if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise ValueError("fit: expected validation_data=(x_val, y_val)")
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+                raise ValueError("fit: expected validation_data=(x_val, y_val) or (x_val, y_val, sample_weight_val)")
             vx = self._prepare_x(validation_data[0], "fit (validation_data)")
             _check_finite(vx, "x_val", "fit (validation_data)")
             vy = self._prepare_y(validation_data[1], len(vx), "fit (validation_data)")
-            validation_data = (vx, vy)
+            vw = validation_data[2] if len(validation_data) == 3 else None
+            vw = self._prepare_weights(vw, None, vy, len(vx), "fit (validation_data)")
+            validation_data = (vx, vy, vw)
 
         n = len(x)
         steps = (n + batch_size - 1) // batch_size
@@ -288,26 +372,24 @@ class Sequential:
         self.stop_training = False
         self.history = history
         with _StopOnInterrupt(self) as interrupt:
-            self._fit_epochs(x, y, batch_size, epochs, initial_epoch, shuffle, steps, validation_data, cb, interrupt)
+            self._fit_epochs(x, y, weights, batch_size, epochs, initial_epoch, shuffle, steps, validation_data, cb,
+                             interrupt)
         return history
 
-    def _fit_epochs(self, x, y, batch_size, epochs, initial_epoch, shuffle, steps, validation_data, cb, interrupt):
+    def _fit_epochs(self, x, y, weights, batch_size, epochs, initial_epoch, shuffle, steps, validation_data, cb,
+                    interrupt):
         n = len(x)
         cb.on_train_begin({})
         for epoch in range(int(initial_epoch), int(epochs)):
             cb.on_epoch_begin(epoch, {})
             order = np.random.permutation(n) if shuffle else np.arange(n)
             order = order.astype(np.int64)
-            loss_sum, correct, rows, seen = 0.0, 0, 0, 0
+            tally = _Tally()
             for step in range(steps):
                 cb.on_train_batch_begin(step, {})
                 idx = order[step * batch_size : (step + 1) * batch_size]
-                b_loss, b_correct, b_rows = self._core.train_step(x, y, idx)
-                loss_sum += b_loss * len(idx)
-                correct += b_correct
-                rows += b_rows
-                seen += len(idx)
-                cb.on_train_batch_end(step, self._logs(loss_sum, correct, rows, seen))
+                tally.add(self._core.train_step(x, y, idx, weights), len(idx), self._rows_per_sample)
+                cb.on_train_batch_end(step, self._logs(tally))
                 if self.stop_training or interrupt.requested:
                     break
             if interrupt.requested:
@@ -315,7 +397,7 @@ class Sequential:
                       "the model keeps the weights of the last completed batch.", flush=True)
                 self.stop_training = True
                 break
-            logs = self._logs(loss_sum, correct, rows, seen)
+            logs = self._logs(tally)
             if validation_data is not None:
                 logs.update(self._evaluate_arrays(*validation_data, batch_size, prefix="val_"))
             cb.on_epoch_end(epoch, logs)
@@ -323,28 +405,30 @@ class Sequential:
                 break
         cb.on_train_end({})
 
-    def train_on_batch(self, x: Any, y: Any, return_dict: bool = False) -> Any:
+    def train_on_batch(self, x: Any, y: Any, sample_weight: Any = None, class_weight: dict | None = None,
+                       return_dict: bool = False) -> Any:
         """One optimizer step on exactly this batch; returns the loss (and metrics)."""
         self._require_compiled("train_on_batch")
         x = self._prepare_x(x, "train_on_batch")
         _check_finite(x, "x", "train_on_batch")
         y = self._prepare_y(y, len(x), "train_on_batch")
-        loss, correct, rows = self._core.train_step(x, y, np.arange(len(x), dtype=np.int64))
-        return self._result(self._logs(loss * len(x), correct, rows, len(x)), return_dict)
+        w = self._prepare_weights(sample_weight, class_weight, y, len(x), "train_on_batch")
+        tally = _Tally()
+        tally.add(self._core.train_step(x, y, np.arange(len(x), dtype=np.int64), w), len(x), self._rows_per_sample)
+        return self._result(self._logs(tally), return_dict)
 
     # -- evaluation and inference ------------------------------------------------------------
-    def _evaluate_arrays(self, x: np.ndarray, y: np.ndarray, batch_size: int, prefix: str = "") -> dict:
-        loss_sum, correct, rows = 0.0, 0, 0
+    def _evaluate_arrays(self, x: np.ndarray, y: np.ndarray, weights: Any, batch_size: int, prefix: str = "") -> dict:
+        tally = _Tally()
         for start in range(0, len(x), batch_size):
-            b_loss, b_correct, b_rows = self._core.test_step(x[start : start + batch_size], y[start : start + batch_size])
-            loss_sum += b_loss * len(x[start : start + batch_size])
-            correct += b_correct
-            rows += b_rows
-        return self._logs(loss_sum, correct, rows, len(x), prefix)
+            end = start + batch_size
+            w = None if weights is None else weights[start:end]
+            tally.add(self._core.test_step(x[start:end], y[start:end], w), len(x[start:end]), self._rows_per_sample)
+        return self._logs(tally, prefix)
 
     def evaluate(
         self, x: Any = None, y: Any = None, batch_size: int | None = None, verbose: Any = "auto",
-        return_dict: bool = False,
+        sample_weight: Any = None, return_dict: bool = False,
     ) -> Any:
         """Loss (and metrics) over (x, y), in batches; Keras' return convention."""
         who = "evaluate"
@@ -353,8 +437,9 @@ class Sequential:
         verbose = 1 if verbose == "auto" else int(verbose)
         x = self._prepare_x(x, who)
         y = self._prepare_y(y, len(x), who)
+        w = self._prepare_weights(sample_weight, None, y, len(x), who)
         start = time.perf_counter()
-        logs = self._evaluate_arrays(x, y, batch_size)
+        logs = self._evaluate_arrays(x, y, w, batch_size)
         if verbose:
             from .callbacks import _format_logs, _format_time
 
@@ -363,11 +448,12 @@ class Sequential:
             print(f"{steps}/{steps} - {_format_time(elapsed)} - {_format_logs(logs)}", flush=True)
         return self._result(logs, return_dict)
 
-    def test_on_batch(self, x: Any, y: Any, return_dict: bool = False) -> Any:
+    def test_on_batch(self, x: Any, y: Any, sample_weight: Any = None, return_dict: bool = False) -> Any:
         self._require_compiled("test_on_batch")
         x = self._prepare_x(x, "test_on_batch")
         y = self._prepare_y(y, len(x), "test_on_batch")
-        return self._result(self._evaluate_arrays(x, y, len(x)), return_dict)
+        w = self._prepare_weights(sample_weight, None, y, len(x), "test_on_batch")
+        return self._result(self._evaluate_arrays(x, y, w, len(x)), return_dict)
 
     def predict(self, x: Any, batch_size: int | None = None, verbose: Any = "auto") -> np.ndarray:
         """Model outputs for x, computed in batches of ``batch_size`` (default 32)."""

@@ -87,7 +87,17 @@ Batch make_batch(const Model& m, const FloatArray& x, const FloatArray& y, std::
   return b;
 }
 
-py::tuple result_tuple(const StepResult& r) { return py::make_tuple(r.loss, r.correct, r.rows); }
+py::tuple result_tuple(const StepResult& r) { return py::make_tuple(r.loss, r.correct, r.rows, r.top_k_correct); }
+
+// Optional per-sample weights: None, or a float32 array with one weight per row of x.
+const float* sample_weights(const py::object& w, std::int64_t count) {
+  if (w.is_none()) return nullptr;
+  FloatArray a = as_float_array(w, "sample_weight");
+  if (a.ndim() != 1 || a.shape(0) != count)
+    throw ValueError("Sequential: expected sample_weight of shape (" + std::to_string(count) + ",), received " +
+                     shape_str(array_shape(a)));
+  return a.data();
+}
 
 }  // namespace
 
@@ -277,18 +287,27 @@ PYBIND11_MODULE(_core, m) {
   py::class_<Loss, std::shared_ptr<Loss>>(m, "Loss")
       .def_property_readonly("name", &Loss::name)
       // Mean loss and dL/d(output) of a [rows, classes] output (tests).
-      .def("compute", [](const Loss& l, const FloatArray& out, const FloatArray& target, bool fused) {
+      .def("compute", [](const Loss& l, const FloatArray& out, const FloatArray& target, bool fused,
+                         const py::object& weights) {
         if (out.ndim() != 2) throw ValueError(l.name() + ": expected a 2-D output");
         const std::int64_t rows = out.shape(0), classes = out.shape(1);
         l.check_targets({classes}, rows ? target.size() / rows : 0);
         if (target.size() != rows * (l.sparse_targets() ? 1 : classes))
           throw ValueError(l.name() + ": expected targets for " + std::to_string(rows) + " rows");
+        const float* w = sample_weights(weights, rows);
         FloatArray grad({rows, classes});
-        const double v = l.compute(out.data(), target.data(), rows, classes, grad.mutable_data(), fused);
+        const double v = l.compute(out.data(), target.data(), w, rows, classes, grad.mutable_data(), fused);
         return py::make_tuple(v, grad);
-      }, py::arg("output"), py::arg("target"), py::arg("fused_softmax") = false);
-  m.def("make_crossentropy", [](bool sparse, bool from_logits) { return std::shared_ptr<Loss>(make_crossentropy(sparse, from_logits)); },
-        py::arg("sparse"), py::arg("from_logits"));
+      }, py::arg("output"), py::arg("target"), py::arg("fused") = false, py::arg("sample_weight") = py::none())
+      .def_property_readonly("fusable_activation", [](const Loss& l) { return std::string(activation_name(l.fusable_activation())); });
+  m.def("make_crossentropy", [](bool sparse, bool from_logits, double ls) {
+    return std::shared_ptr<Loss>(make_crossentropy(sparse, from_logits, ls));
+  }, py::arg("sparse"), py::arg("from_logits"), py::arg("label_smoothing") = 0.0);
+  m.def("make_binary_crossentropy", [](bool from_logits, double ls) {
+    return std::shared_ptr<Loss>(make_binary_crossentropy(from_logits, ls));
+  }, py::arg("from_logits"), py::arg("label_smoothing") = 0.0);
+  m.def("make_mean_squared_error", [] { return std::shared_ptr<Loss>(make_mean_squared_error()); });
+  m.def("make_mean_absolute_error", [] { return std::shared_ptr<Loss>(make_mean_absolute_error()); });
 
   py::class_<Optimizer, std::shared_ptr<Optimizer>>(m, "Optimizer")
       .def_property_readonly("name", &Optimizer::name)
@@ -319,10 +338,17 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("built", [](Model& s) { return s.seq.built(); })
       .def_property_readonly("output_shape", [](Model& s) { return s.seq.output_shape(); })
       .def("compile", [](Model& s, std::shared_ptr<Loss> l, std::shared_ptr<Optimizer> o) { s.seq.compile(l, o); })
-      .def("train_step", [](Model& s, const FloatArray& x, const FloatArray& y, const IndexArray& index) {
+      .def("set_metrics", [](Model& s, const std::string& accuracy, float threshold, int top_k) {
+        if (accuracy != "argmax" && accuracy != "binary")
+          throw ValueError("set_metrics: expected accuracy 'argmax' or 'binary', received '" + accuracy + "'");
+        s.seq.set_metrics(accuracy == "binary" ? AccuracyKind::binary : AccuracyKind::argmax, threshold, top_k);
+      }, py::arg("accuracy"), py::arg("threshold") = 0.5f, py::arg("top_k") = 0)
+      .def("train_step", [](Model& s, const FloatArray& x, const FloatArray& y, const IndexArray& index,
+                            const py::object& sample_weight) {
         if (index.ndim() != 1) throw ValueError("train_step: expected a 1-D index array");
         Batch b = make_batch(s, x, y, index.shape(0));
         b.index = index.data();
+        b.sample_weight = sample_weights(sample_weight, b.count);
         StepResult r;
         {
           py::gil_scoped_release release;
@@ -330,9 +356,10 @@ PYBIND11_MODULE(_core, m) {
           r = s.seq.train_step(b);
         }
         return result_tuple(r);
-      }, py::arg("x"), py::arg("y"), py::arg("index"))
-      .def("test_step", [](Model& s, const FloatArray& x, const FloatArray& y) {
+      }, py::arg("x"), py::arg("y"), py::arg("index"), py::arg("sample_weight") = py::none())
+      .def("test_step", [](Model& s, const FloatArray& x, const FloatArray& y, const py::object& sample_weight) {
         Batch b = make_batch(s, x, y, x.ndim() ? x.shape(0) : 0);
+        b.sample_weight = sample_weights(sample_weight, b.count);
         StepResult r;
         {
           py::gil_scoped_release release;
@@ -340,7 +367,7 @@ PYBIND11_MODULE(_core, m) {
           r = s.seq.test_step(b);
         }
         return result_tuple(r);
-      }, py::arg("x"), py::arg("y"))
+      }, py::arg("x"), py::arg("y"), py::arg("sample_weight") = py::none())
       // Optimizer state, one list of slot arrays per trainable parameter (saving / loading).
       .def("get_optimizer_slots", [](Model& s) {
         if (!s.seq.compiled()) throw ValueError("Sequential: the model is not compiled");

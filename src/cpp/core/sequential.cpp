@@ -92,8 +92,16 @@ void Sequential::configure_fusion() {
     layers_[i]->set_output_grad_is_preactivation(fuse);
   }
   if (!loss_) return;
-  fuse_softmax_ = loss_->can_fuse_softmax() && layers_.back()->activation() == Activation::softmax;
-  if (fuse_softmax_) layers_.back()->set_output_grad_is_preactivation(true);
+  fuse_output_ = loss_->fusable_activation() != Activation::linear &&
+                 layers_.back()->activation() == loss_->fusable_activation();
+  if (fuse_output_) layers_.back()->set_output_grad_is_preactivation(true);
+}
+
+void Sequential::set_metrics(AccuracyKind accuracy, float threshold, int top_k) {
+  if (top_k < 0) throw ValueError("Sequential: expected top_k >= 0, received " + std::to_string(top_k));
+  accuracy_ = accuracy;
+  threshold_ = threshold;
+  top_k_ = top_k;
 }
 
 void Sequential::reserve(std::int64_t batch) {
@@ -137,6 +145,15 @@ void Sequential::check_batch(const Batch& b) const {
 
 const float* Sequential::gather(const Batch& b) {
   const std::int64_t xs = shape_size(input_shape_), ys = b.target_dim;
+  if (b.sample_weight) {  // one weight per sample, repeated over the sample's rows of output
+    const Shape& out = output_shape();
+    const std::int64_t per = shape_size(out) / out.back();
+    row_weights_.resize(b.n * per);
+    for (std::int64_t i = 0; i < b.n; ++i) {
+      const float w = b.sample_weight[b.index ? b.index[i] : i];
+      for (std::int64_t r = 0; r < per; ++r) row_weights_.data()[i * per + r] = w;
+    }
+  }
   if (!b.index) {
     targets_.resize(b.n * ys);
     std::memcpy(targets_.data(), b.y, sizeof(float) * b.n * ys);
@@ -177,12 +194,16 @@ StepResult Sequential::score(const Batch& b, float* grad) {
   const float* out = outputs_.back().data();
   const float* y = targets_.data();
   StepResult r;
-  r.loss = loss_->compute(out, y, rows, classes, grad, fuse_softmax_);
-  r.rows = rows;
+  r.loss = loss_->compute(out, y, b.sample_weight ? row_weights_.data() : nullptr, rows, classes, grad, fuse_output_);
   const bool sparse = loss_->sparse_targets();
-  for (std::int64_t i = 0; i < rows; ++i) {
+  if (accuracy_ == AccuracyKind::binary) {
+    r.rows = rows * classes;
+    for (std::int64_t i = 0; i < rows * classes; ++i) r.correct += (out[i] > threshold_) == (y[i] > 0.5f);
+  } else {
+    r.rows = rows;
+  }
+  for (std::int64_t i = 0; i < rows && (accuracy_ == AccuracyKind::argmax || top_k_ > 0); ++i) {
     const float* o = out + i * classes;
-    const std::int64_t pred = std::max_element(o, o + classes) - o;
     std::int64_t truth;
     if (sparse) {
       truth = static_cast<std::int64_t>(y[i]);
@@ -190,7 +211,12 @@ StepResult Sequential::score(const Batch& b, float* grad) {
       const float* t = y + i * classes;
       truth = std::max_element(t, t + classes) - t;
     }
-    r.correct += pred == truth;
+    if (accuracy_ == AccuracyKind::argmax) r.correct += (std::max_element(o, o + classes) - o) == truth;
+    if (top_k_ > 0) {  // in the top k unless k or more classes score strictly higher (TF's in_top_k)
+      std::int64_t higher = 0;
+      for (std::int64_t c = 0; c < classes; ++c) higher += o[c] > o[truth];
+      r.top_k_correct += higher < top_k_;
+    }
   }
   return r;
 }

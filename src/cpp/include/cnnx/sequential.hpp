@@ -25,10 +25,16 @@ struct LayerProfile {
 };
 
 struct StepResult {
-  double loss = 0.0;          // mean loss over the batch
-  std::int64_t correct = 0;   // rows whose argmax matches the target (accuracy numerator)
-  std::int64_t rows = 0;      // accuracy denominator
+  double loss = 0.0;              // mean (sample-weighted) loss over the batch
+  std::int64_t correct = 0;       // accuracy numerator
+  std::int64_t rows = 0;          // accuracy denominator
+  std::int64_t top_k_correct = 0; // rows whose true class is among the k highest outputs
 };
+
+// How "accuracy" is counted (Keras picks it from the loss and the output shape):
+// argmax of each row against the one-hot or integer target, or each output thresholded
+// against a 0/1 target (binary_accuracy).
+enum class AccuracyKind { argmax, binary };
 
 // A view of a dataset held by the caller: x [count, input_shape...], y [count, target_dim].
 struct Batch {
@@ -38,6 +44,7 @@ struct Batch {
   std::int64_t target_dim = 0;     // floats per sample in y
   const std::int64_t* index = nullptr;  // samples to use, or nullptr for rows [0, n)
   std::int64_t n = 0;              // batch size
+  const float* sample_weight = nullptr;  // [count] weights scaling each sample's loss, or nullptr
 };
 
 class Sequential {
@@ -53,6 +60,9 @@ class Sequential {
   void compile(std::shared_ptr<Loss> loss, std::shared_ptr<Optimizer> optimizer);
   bool compiled() const { return loss_ != nullptr; }
   Loss& loss() { return *loss_; }
+  // Accuracy rule (binary: outputs above `threshold` count as 1) and the k of top-k accuracy
+  // (0: not computed).
+  void set_metrics(AccuracyKind accuracy, float threshold, int top_k);
   Optimizer& optimizer() { return *optimizer_; }
 
   // Forward, loss, backward and optimizer update for one batch.
@@ -82,7 +92,11 @@ class Sequential {
   bool built_ = false;
   std::shared_ptr<Loss> loss_;
   std::shared_ptr<Optimizer> optimizer_;
-  bool fuse_softmax_ = false;
+  bool fuse_output_ = false;  // the loss differentiates through the last activation itself
+  AccuracyKind accuracy_ = AccuracyKind::argmax;
+  float threshold_ = 0.5f;
+  int top_k_ = 0;
+  Buffer row_weights_;        // per-row loss weights of the current batch
   std::vector<bool> fused_pool_;  // fused_pool_[i]: layer i is a Conv2D running with pool i+1
   std::int64_t capacity_ = 0;
   Buffer input_;                 // gathered batch of inputs
