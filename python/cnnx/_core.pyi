@@ -72,6 +72,16 @@ class Optimizer:
     def name(self) -> str: ...
     learning_rate: float
     iterations: int
+    clipvalue: float
+    clipnorm: float
+    global_clipnorm: float
+    weight_decay: float
+    def set_options(self, clipvalue: float, clipnorm: float, global_clipnorm: float, weight_decay: float) -> None: ...
+
+class Adagrad(Optimizer):
+    def __init__(self, learning_rate: float, initial_accumulator_value: float, epsilon: float) -> None: ...
+    initial_accumulator_value: float
+    epsilon: float
 
 class SGD(Optimizer):
     def __init__(self, learning_rate: float, momentum: float, nesterov: bool) -> None: ...

@@ -388,6 +388,7 @@ class Sequential:
             for step in range(steps):
                 cb.on_train_batch_begin(step, {})
                 idx = order[step * batch_size : (step + 1) * batch_size]
+                self.optimizer._before_step()
                 tally.add(self._core.train_step(x, y, idx, weights), len(idx), self._rows_per_sample)
                 cb.on_train_batch_end(step, self._logs(tally))
                 if self.stop_training or interrupt.requested:
@@ -414,6 +415,7 @@ class Sequential:
         y = self._prepare_y(y, len(x), "train_on_batch")
         w = self._prepare_weights(sample_weight, class_weight, y, len(x), "train_on_batch")
         tally = _Tally()
+        self.optimizer._before_step()
         tally.add(self._core.train_step(x, y, np.arange(len(x), dtype=np.int64), w), len(x), self._rows_per_sample)
         return self._result(self._logs(tally), return_dict)
 

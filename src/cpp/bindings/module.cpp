@@ -312,7 +312,21 @@ PYBIND11_MODULE(_core, m) {
   py::class_<Optimizer, std::shared_ptr<Optimizer>>(m, "Optimizer")
       .def_property_readonly("name", &Optimizer::name)
       .def_readwrite("learning_rate", &Optimizer::learning_rate)
-      .def_readwrite("iterations", &Optimizer::iterations);
+      .def_readwrite("iterations", &Optimizer::iterations)
+      .def("set_options", [](Optimizer& o, double clipvalue, double clipnorm, double global_clipnorm, double weight_decay) {
+        const double old[4] = {o.clipvalue, o.clipnorm, o.global_clipnorm, o.weight_decay};
+        o.clipvalue = clipvalue, o.clipnorm = clipnorm, o.global_clipnorm = global_clipnorm, o.weight_decay = weight_decay;
+        try {
+          o.check_options();
+        } catch (...) {
+          o.clipvalue = old[0], o.clipnorm = old[1], o.global_clipnorm = old[2], o.weight_decay = old[3];
+          throw;
+        }
+      }, py::arg("clipvalue"), py::arg("clipnorm"), py::arg("global_clipnorm"), py::arg("weight_decay"))
+      .def_readonly("clipvalue", &Optimizer::clipvalue)
+      .def_readonly("clipnorm", &Optimizer::clipnorm)
+      .def_readonly("global_clipnorm", &Optimizer::global_clipnorm)
+      .def_readonly("weight_decay", &Optimizer::weight_decay);
   py::class_<SGD, Optimizer, std::shared_ptr<SGD>>(m, "SGD")
       .def(py::init<double, double, bool>(), py::arg("learning_rate"), py::arg("momentum"), py::arg("nesterov"))
       .def_readonly("momentum", &SGD::momentum)
@@ -330,6 +344,12 @@ PYBIND11_MODULE(_core, m) {
       .def_readonly("rho", &RMSprop::rho)
       .def_readonly("momentum", &RMSprop::momentum)
       .def_readonly("epsilon", &RMSprop::epsilon);
+
+  py::class_<Adagrad, Optimizer, std::shared_ptr<Adagrad>>(m, "Adagrad")
+      .def(py::init<double, double, double>(), py::arg("learning_rate"), py::arg("initial_accumulator_value"),
+           py::arg("epsilon"))
+      .def_readonly("initial_accumulator_value", &Adagrad::initial_accumulator_value)
+      .def_readonly("epsilon", &Adagrad::epsilon);
 
   py::class_<Model>(m, "Sequential")
       .def(py::init<>())

@@ -3,7 +3,9 @@
 // large enough (conv kernels, dense kernels); small biases stay serial.
 #include "cnnx/optimizers.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <utility>
 
 #include "cnnx/error.hpp"
 #include "cnnx/parallel.hpp"
@@ -20,8 +22,59 @@ constexpr std::int64_t kParallelMin = 1 << 14;
 
 }  // namespace
 
+void Optimizer::check_options() const {
+  const std::pair<const char*, double> opts[] = {{"clipvalue", clipvalue}, {"clipnorm", clipnorm},
+                                                 {"global_clipnorm", global_clipnorm}, {"weight_decay", weight_decay}};
+  for (const auto& [key, v] : opts)
+    if (!(v >= 0.0) || !std::isfinite(v))
+      throw ValueError(name() + ": expected " + key + " >= 0, received " + std::to_string(v));
+  if (clipnorm > 0.0 && global_clipnorm > 0.0)
+    throw ValueError(name() + ": clipnorm and global_clipnorm cannot both be set");
+}
+
+namespace {
+
+double squared_norm(const float* g, std::int64_t n) {
+  double s = 0.0;
+  for (std::int64_t i = 0; i < n; ++i) s += double(g[i]) * g[i];
+  return s;
+}
+
+void scale(float* g, std::int64_t n, float f) {
+  for (std::int64_t i = 0; i < n; ++i) g[i] *= f;
+}
+
+}  // namespace
+
 void Optimizer::apply(const std::vector<Param*>& params) {
   check_rate(learning_rate, name());
+  check_options();
+  // Gradient clipping happens on the gradients in place: they are recomputed every step.
+  if (clipvalue > 0.0) {
+    const float c = float(clipvalue);
+    for (auto* p : params) {
+      float* g = p->grad.data();
+      for (std::int64_t i = 0; i < p->grad.size(); ++i) g[i] = std::min(std::max(g[i], -c), c);
+    }
+  }
+  if (clipnorm > 0.0) {
+    for (auto* p : params) {
+      const double norm = std::sqrt(squared_norm(p->grad.data(), p->grad.size()));
+      if (norm > clipnorm) scale(p->grad.data(), p->grad.size(), float(clipnorm / norm));
+    }
+  }
+  if (global_clipnorm > 0.0) {
+    double total = 0.0;
+    for (auto* p : params) total += squared_norm(p->grad.data(), p->grad.size());
+    const double norm = std::sqrt(total);
+    if (norm > global_clipnorm)
+      for (auto* p : params) scale(p->grad.data(), p->grad.size(), float(global_clipnorm / norm));
+  }
+  if (weight_decay > 0.0) {
+    const float f = float(1.0 - learning_rate * weight_decay);
+    for (auto* p : params)
+      if (p->trainable) scale(p->value.data(), p->value.size(), f);
+  }
   const int k = slots_per_param();
   // (Re)create the slots when the parameter list is not the one they were made for, e.g. an
   // optimizer object reused for a second model: never step with mismatched state.
@@ -34,7 +87,8 @@ void Optimizer::apply(const std::vector<Param*>& params) {
     for (std::size_t i = 0; i < params.size(); ++i)
       for (int s = 0; s < k; ++s) {
         slots_[i].emplace_back(params[i]->value.shape());
-        slots_[i].back().zero();
+        float* v = slots_[i].back().data();
+        for (std::int64_t j = 0; j < slots_[i].back().size(); ++j) v[j] = slot_initial_value();
       }
   }
   for (std::size_t i = 0; i < params.size(); ++i) {
@@ -138,6 +192,28 @@ void RMSprop::update_step(float* var, const float* grad, std::vector<Tensor>& sl
     } else {
       var[i] -= step;
     }
+  }
+}
+
+Adagrad::Adagrad(double lr, double init, double eps) : initial_accumulator_value(init), epsilon(eps) {
+  check_rate(lr, "Adagrad");
+  if (!(init >= 0.0))
+    throw ValueError("Adagrad: expected initial_accumulator_value >= 0, received " + std::to_string(init));
+  if (!(eps >= 0.0)) throw ValueError("Adagrad: expected epsilon >= 0, received " + std::to_string(eps));
+  learning_rate = lr;
+}
+
+void Adagrad::update_step(float* var, const float* grad, std::vector<Tensor>& slots, std::int64_t n) {
+  const float lr = float(learning_rate), eps = float(epsilon);
+  float* acc = slots[0].data();
+  const bool par = n >= kParallelMin && !in_parallel_region();
+  const int nt = get_num_threads();
+  (void)par; (void)nt;
+#pragma omp parallel for schedule(static) if (par) num_threads(nt)
+  for (std::int64_t i = 0; i < n; ++i) {
+    const float g = grad[i];
+    acc[i] += g * g;
+    var[i] -= lr * g / std::sqrt(acc[i] + eps);
   }
 }
 

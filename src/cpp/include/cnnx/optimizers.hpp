@@ -21,6 +21,12 @@ class Optimizer {
 
   double learning_rate = 0.01;
   std::int64_t iterations = 0;  // completed steps, as Keras' optimizer.iterations
+  // Keras' base-optimizer options, applied to each gradient before the update, in this order:
+  // clipvalue (element-wise clamp), clipnorm (rescale each gradient to at most this L2 norm),
+  // global_clipnorm (rescale all gradients together); 0 = off. weight_decay subtracts
+  // lr * weight_decay * w before the update (decoupled, as in AdamW).
+  double clipvalue = 0.0, clipnorm = 0.0, global_clipnorm = 0.0, weight_decay = 0.0;
+  void check_options() const;
 
   // Slot tensors per parameter, for saving and restoring optimizer state. Empty until the
   // first step (or set_slots).
@@ -32,6 +38,7 @@ class Optimizer {
 
  protected:
   virtual int slots_per_param() const = 0;
+  virtual float slot_initial_value() const { return 0.0f; }
   virtual void update_step(float* var, const float* grad, std::vector<Tensor>& slots, std::int64_t n) = 0;
 
  private:
@@ -71,6 +78,20 @@ class RMSprop : public Optimizer {
 
  protected:
   int slots_per_param() const override { return momentum != 0.0 ? 2 : 1; }
+  void update_step(float* var, const float* grad, std::vector<Tensor>& slots, std::int64_t n) override;
+};
+
+// Keras' Adagrad: accumulator (starting at initial_accumulator_value) += g^2,
+// w -= lr g / sqrt(accumulator + eps).
+class Adagrad : public Optimizer {
+ public:
+  Adagrad(double learning_rate = 0.001, double initial_accumulator_value = 0.1, double epsilon = 1e-7);
+  std::string name() const override { return "Adagrad"; }
+  double initial_accumulator_value, epsilon;
+
+ protected:
+  int slots_per_param() const override { return 1; }
+  float slot_initial_value() const override { return float(initial_accumulator_value); }
   void update_step(float* var, const float* grad, std::vector<Tensor>& slots, std::int64_t n) override;
 };
 
