@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from . import _core
-from . import callbacks, datasets, layers, losses, models, optimizers, saving, utils
+from . import callbacks, datasets, layers, losses, models, optimizers, regularizers, saving, utils
 from .models import Sequential
 
 __version__ = "0.1.0"
@@ -21,6 +21,7 @@ __all__ = [
     "losses",
     "models",
     "optimizers",
+    "regularizers",
     "saving",
     "utils",
     "set_num_threads",

@@ -175,6 +175,21 @@ class Layer:
         return cls(**config)
 
     # -- helpers ---------------------------------------------------------------------------
+    def _set_regularizers(self, kernel: Any, bias: Any) -> None:
+        from . import regularizers
+
+        self.kernel_regularizer = regularizers.get(kernel)
+        self.bias_regularizer = regularizers.get(bias)
+        for weight, reg in (("kernel", self.kernel_regularizer), ("bias", self.bias_regularizer)):
+            if reg is not None:
+                self._core.set_regularizer(weight, reg.l1, reg.l2)
+
+    def _regularizer_config(self) -> dict:
+        from . import regularizers
+
+        return {"kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+                "bias_regularizer": regularizers.serialize(self.bias_regularizer)}
+
     @property
     def _where(self) -> str:
         return f"{type(self).__name__} '{self.name}'"
@@ -207,6 +222,8 @@ class Conv2D(Layer):
         use_bias: bool = True,
         kernel_initializer: str = "glorot_uniform",
         bias_initializer: str = "zeros",
+        kernel_regularizer: Any = None,
+        bias_regularizer: Any = None,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
@@ -227,6 +244,7 @@ class Conv2D(Layer):
             self.name, self.filters, self.kernel_size, self.strides, self.padding, self.dilation_rate,
             self.activation, self.use_bias, self.kernel_initializer, self.bias_initializer,
         )
+        self._set_regularizers(kernel_regularizer, bias_regularizer)
 
     def get_config(self) -> dict:
         return {
@@ -235,6 +253,7 @@ class Conv2D(Layer):
             "padding": self.padding, "data_format": "channels_last", "dilation_rate": self.dilation_rate,
             "activation": self.activation, "use_bias": self.use_bias,
             "kernel_initializer": self.kernel_initializer, "bias_initializer": self.bias_initializer,
+            **self._regularizer_config(),
         }
 
 
@@ -287,6 +306,8 @@ class Dense(Layer):
         use_bias: bool = True,
         kernel_initializer: str = "glorot_uniform",
         bias_initializer: str = "zeros",
+        kernel_regularizer: Any = None,
+        bias_regularizer: Any = None,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
@@ -301,10 +322,12 @@ class Dense(Layer):
         self._core = _core.Dense(
             self.name, self.units, self.activation, self.use_bias, self.kernel_initializer, self.bias_initializer
         )
+        self._set_regularizers(kernel_regularizer, bias_regularizer)
 
     def get_config(self) -> dict:
         return {
             **super().get_config(),
             "units": self.units, "activation": self.activation, "use_bias": self.use_bias,
             "kernel_initializer": self.kernel_initializer, "bias_initializer": self.bias_initializer,
+            **self._regularizer_config(),
         }

@@ -170,6 +170,7 @@ PYBIND11_MODULE(_core, m) {
         for (auto& p : l.params()) out.push_back(p.name);
         return out;
       })
+      .def("set_regularizer", &Layer::set_regularizer, py::arg("weight"), py::arg("l1"), py::arg("l2"))
       .def("weight_trainable", [](Layer& l) {
         std::vector<bool> out;
         for (auto& p : l.params()) out.push_back(p.trainable);

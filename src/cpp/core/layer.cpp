@@ -1,5 +1,8 @@
 #include "cnnx/layer.hpp"
 
+#include <algorithm>
+#include <cmath>
+
 #include "cnnx/error.hpp"
 
 namespace cnnx {
@@ -29,10 +32,23 @@ std::int64_t Layer::count_params() const {
   return n;
 }
 
+void Layer::set_regularizer(const std::string& weight, double l1, double l2) {
+  if (!(l1 >= 0.0) || !(l2 >= 0.0) || !std::isfinite(l1) || !std::isfinite(l2))
+    throw ValueError(where() + ": expected non-negative regularization factors, received l1=" + std::to_string(l1) +
+                     ", l2=" + std::to_string(l2));
+  auto it = std::find_if(regularizers_.begin(), regularizers_.end(), [&](const auto& r) { return r.first == weight; });
+  if (it == regularizers_.end()) regularizers_.push_back({weight, {l1, l2}});
+  else it->second = {l1, l2};
+  for (auto& p : params_)
+    if (p.name == weight) p.l1 = l1, p.l2 = l2;
+}
+
 Param& Layer::add_param(const std::string& name, const Shape& shape) {
   params_.emplace_back();
   Param& p = params_.back();
   p.name = name;
+  for (const auto& r : regularizers_)
+    if (r.first == name) p.l1 = r.second.first, p.l2 = r.second.second;
   p.value.reshape(shape);
   p.grad.reshape(shape);
   p.value.zero();

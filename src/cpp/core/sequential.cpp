@@ -251,6 +251,7 @@ StepResult Sequential::train_step(const Batch& b) {
     std::swap(dy, dx);
   }
   if (profiling_) t0 = now_seconds();
+  r.loss += apply_regularization(true);
   optimizer_->apply(trainable_params());
   if (profiling_) {
     profile_.back().backward_seconds += loss_seconds + now_seconds() - t0;
@@ -263,7 +264,29 @@ StepResult Sequential::test_step(const Batch& b) {
   check_batch(b);
   reserve(b.n);
   forward(gather(b), b.n, false);
-  return score(b, nullptr);
+  StepResult r = score(b, nullptr);
+  r.loss += apply_regularization(false);
+  return r;
+}
+
+// Keras adds each weight penalty to the loss (in training and evaluation alike); in training
+// its gradient l1 sign(w) + 2 l2 w joins the weight's gradient before the update.
+double Sequential::apply_regularization(bool add_gradients) {
+  double penalty = 0.0;
+  for (auto* p : trainable_params()) {
+    if (p->l1 == 0.0 && p->l2 == 0.0) continue;
+    const float* w = p->value.data();
+    float* g = p->grad.data();
+    const float l1 = float(p->l1), l2x2 = float(2.0 * p->l2);
+    double s1 = 0.0, s2 = 0.0;
+    for (std::int64_t i = 0; i < p->value.size(); ++i) {
+      s1 += std::abs(double(w[i]));
+      s2 += double(w[i]) * w[i];
+      if (add_gradients) g[i] += l1 * float((w[i] > 0.0f) - (w[i] < 0.0f)) + l2x2 * w[i];
+    }
+    penalty += p->l1 * s1 + p->l2 * s2;
+  }
+  return penalty;
 }
 
 void Sequential::predict(const float* x, std::int64_t n, float* out, std::int64_t chunk) {

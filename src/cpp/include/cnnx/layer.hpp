@@ -19,6 +19,8 @@ struct Param {
   Tensor value;      // in Keras' shape, e.g. Conv2D kernel (kh, kw, cin, cout)
   Tensor grad;       // same shape as value
   bool trainable = true;
+  // Keras' kernel_regularizer / bias_regularizer: the loss gains l1 * sum|w| + l2 * sum w^2.
+  double l1 = 0.0, l2 = 0.0;
 };
 
 class Layer {
@@ -50,6 +52,10 @@ class Layer {
   // written here, or nullptr when no input gradient is needed (first layer).
   virtual void backward(const float* x, const float* y, float* dy, float* dx, std::int64_t n) = 0;
 
+  // Weight penalties by weight name ("kernel", "bias"), kept for when build() creates the
+  // weight; throws ValueError for negative factors.
+  void set_regularizer(const std::string& weight, double l1, double l2);
+
   std::vector<Param>& params() { return params_; }
   const std::vector<Param>& params() const { return params_; }
   std::int64_t count_params() const;
@@ -72,6 +78,7 @@ class Layer {
   bool built_ = false;
   Shape input_shape_, output_shape_;
   std::vector<Param> params_;
+  std::vector<std::pair<std::string, std::pair<double, double>>> regularizers_;
 };
 
 }  // namespace cnnx

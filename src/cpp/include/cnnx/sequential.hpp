@@ -82,6 +82,7 @@ class Sequential {
 
  private:
   void configure_fusion();
+  double apply_regularization(bool add_gradients);
   void check_batch(const Batch& b) const;
   const float* gather(const Batch& b);
   void forward(const float* x, std::int64_t n, bool training);
