@@ -15,7 +15,11 @@ import numpy as np
 
 from . import _core
 
-__all__ = ["Layer", "Input", "InputLayer", "Conv2D", "MaxPooling2D", "Flatten", "Dense"]
+__all__ = [
+    "Layer", "Input", "InputLayer", "Conv2D", "MaxPooling2D", "Flatten", "Dense",
+    "Dropout", "BatchNormalization", "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
+    "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "Rescaling", "Reshape",
+]
 
 _name_counts: defaultdict[str, int] = defaultdict(int)
 
@@ -23,7 +27,7 @@ _name_counts: defaultdict[str, int] = defaultdict(int)
 def _auto_name(cls_name: str) -> str:
     """Keras-style unique names: conv2d, conv2d_1, ... (CamelCase -> snake_case)."""
     base = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", cls_name).lower()
-    base = base.replace("max_pooling2_d", "max_pooling2d").replace("conv2_d", "conv2d")
+    base = base.replace("2_d", "2d")  # conv2d, max_pooling2d, global_average_pooling2d
     n = _name_counts[base]
     _name_counts[base] += 1
     return base if n == 0 else f"{base}_{n}"
@@ -331,3 +335,269 @@ class Dense(Layer):
             "kernel_initializer": self.kernel_initializer, "bias_initializer": self.bias_initializer,
             **self._regularizer_config(),
         }
+
+
+def _number(value: Any, arg: str, layer: str) -> float:
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        return float(value)
+    raise TypeError(f"{layer}: expected {arg} to be a number, received {arg}={value!r}")
+
+
+def _int(value: Any, arg: str, layer: str) -> int:
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return int(value)
+    raise TypeError(f"{layer}: expected {arg} to be an int, received {arg}={value!r}")
+
+
+def _unsupported(layer: str, **values: Any) -> None:
+    """Keras arguments cnnx accepts only at their default (None / False)."""
+    for arg, value in values.items():
+        if value not in (None, False):
+            raise ValueError(f"{layer}: {arg} is not supported; expected {arg}=None, received {arg}={value!r}")
+
+
+class Dropout(Layer):
+    """Inverted dropout, ``keras.layers.Dropout``: active only with ``training=True``."""
+
+    def __init__(self, rate: float, noise_shape: Any = None, seed: int | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        w = f"Dropout '{self.name}'"
+        self.rate = _number(rate, "rate", w)
+        if noise_shape is not None:
+            if not isinstance(noise_shape, (tuple, list)) or not all(
+                d is None or (isinstance(d, (int, np.integer)) and not isinstance(d, bool)) for d in noise_shape
+            ):
+                raise TypeError(f"{w}: expected noise_shape to be None or a tuple of ints and None such as "
+                                f"(None, 1, 1, 8), received noise_shape={noise_shape!r}")
+            noise_shape = tuple(None if d is None else int(d) for d in noise_shape)
+        self.noise_shape = noise_shape
+        if seed is not None:
+            seed = _int(seed, "seed", w)
+            if seed < 0:
+                raise ValueError(f"{w}: expected seed to be a non-negative int or None, received seed={seed}")
+        self.seed = seed
+        core_noise = [] if noise_shape is None else [-1 if d is None else d for d in noise_shape]
+        self._core = _core.Dropout(self.name, self.rate, core_noise, seed)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "rate": self.rate, "noise_shape": self.noise_shape, "seed": self.seed}
+
+
+class BatchNormalization(Layer):
+    """``keras.layers.BatchNormalization`` over the channels (last) axis: weights gamma, beta,
+    moving_mean, moving_variance (the last two non-trainable)."""
+
+    def __init__(
+        self,
+        axis: int = -1,
+        momentum: float = 0.99,
+        epsilon: float = 1e-3,
+        center: bool = True,
+        scale: bool = True,
+        beta_initializer: str = "zeros",
+        gamma_initializer: str = "ones",
+        moving_mean_initializer: str = "zeros",
+        moving_variance_initializer: str = "ones",
+        beta_regularizer: Any = None,
+        gamma_regularizer: Any = None,
+        beta_constraint: Any = None,
+        gamma_constraint: Any = None,
+        synchronized: bool = False,
+        **kwargs: Any,
+    ):
+        super().__init__(**kwargs)
+        w = f"BatchNormalization '{self.name}'"
+        if isinstance(axis, (tuple, list)) and len(axis) == 1:
+            axis = axis[0]
+        self.axis = _int(axis, "axis", w)
+        self.momentum = _number(momentum, "momentum", w)
+        self.epsilon = _number(epsilon, "epsilon", w)
+        self.center = bool(center)
+        self.scale = bool(scale)
+        self.beta_initializer = _string(beta_initializer, "beta_initializer", w)
+        self.gamma_initializer = _string(gamma_initializer, "gamma_initializer", w)
+        self.moving_mean_initializer = _string(moving_mean_initializer, "moving_mean_initializer", w)
+        self.moving_variance_initializer = _string(moving_variance_initializer, "moving_variance_initializer", w)
+        _unsupported(w, beta_constraint=beta_constraint, gamma_constraint=gamma_constraint)
+        if synchronized:
+            raise ValueError(f"{w}: synchronized=True is not supported (cnnx runs on one device)")
+        self._core = _core.BatchNormalization(
+            self.name, self.axis, self.momentum, self.epsilon, self.center, self.scale, self.beta_initializer,
+            self.gamma_initializer, self.moving_mean_initializer, self.moving_variance_initializer,
+        )
+        from . import regularizers
+
+        self.beta_regularizer = regularizers.get(beta_regularizer)
+        self.gamma_regularizer = regularizers.get(gamma_regularizer)
+        for weight, reg in (("beta", self.beta_regularizer), ("gamma", self.gamma_regularizer)):
+            if reg is not None:
+                self._core.set_regularizer(weight, reg.l1, reg.l2)
+
+    def get_config(self) -> dict:
+        from . import regularizers
+
+        return {
+            **super().get_config(),
+            "axis": self.axis, "momentum": self.momentum, "epsilon": self.epsilon, "center": self.center,
+            "scale": self.scale, "beta_initializer": self.beta_initializer,
+            "gamma_initializer": self.gamma_initializer, "moving_mean_initializer": self.moving_mean_initializer,
+            "moving_variance_initializer": self.moving_variance_initializer,
+            "beta_regularizer": regularizers.serialize(self.beta_regularizer),
+            "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
+        }
+
+
+class AveragePooling2D(Layer):
+    """2-D average pooling, ``keras.layers.AveragePooling2D``; with ``padding="same"`` padded
+    positions are not counted in the average (as in Keras/TensorFlow)."""
+
+    def __init__(
+        self,
+        pool_size: Any = (2, 2),
+        strides: Any = None,
+        padding: str = "valid",
+        data_format: str | None = None,
+        **kwargs: Any,
+    ):
+        super().__init__(**kwargs)
+        w = f"AveragePooling2D '{self.name}'"
+        _check_data_format(data_format, w)
+        self.pool_size = _int_tuple(pool_size, 2, "pool_size", w)
+        self.strides = self.pool_size if strides is None else _int_tuple(strides, 2, "strides", w)
+        self.padding = _string(padding, "padding", w)
+        self._core = _core.AveragePooling2D(self.name, self.pool_size, self.strides, self.padding)
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "pool_size": self.pool_size, "strides": self.strides, "padding": self.padding,
+            "data_format": "channels_last",
+        }
+
+
+class _GlobalPooling2D(Layer):
+    _core_class: Any = None
+
+    def __init__(self, data_format: str | None = None, keepdims: bool = False, **kwargs: Any):
+        super().__init__(**kwargs)
+        _check_data_format(data_format, self._where)
+        self.keepdims = bool(keepdims)
+        self._core = self._core_class(self.name, self.keepdims)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "data_format": "channels_last", "keepdims": self.keepdims}
+
+
+class GlobalAveragePooling2D(_GlobalPooling2D):
+    """Mean over height and width, ``keras.layers.GlobalAveragePooling2D``: (h, w, c) -> (c,)."""
+
+    _core_class = _core.GlobalAveragePooling2D
+
+
+class GlobalMaxPooling2D(_GlobalPooling2D):
+    """Max over height and width, ``keras.layers.GlobalMaxPooling2D``: (h, w, c) -> (c,)."""
+
+    _core_class = _core.GlobalMaxPooling2D
+
+
+class Activation(Layer):
+    """Applies an activation by name, ``keras.layers.Activation``: linear, relu, sigmoid, tanh,
+    softmax (last axis), leaky_relu (negative_slope 0.2), elu (alpha 1.0)."""
+
+    def __init__(self, activation: Any, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.activation = _activation_name(activation, self._where)
+        self._core = _core.Activation(self.name, self.activation)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "activation": self.activation}
+
+
+class ReLU(Layer):
+    """``keras.layers.ReLU``: x > threshold -> min(x, max_value), else negative_slope * (x - threshold)."""
+
+    def __init__(self, max_value: float | None = None, negative_slope: float = 0.0, threshold: float = 0.0,
+                 **kwargs: Any):
+        super().__init__(**kwargs)
+        w = self._where
+        self.max_value = None if max_value is None else _number(max_value, "max_value", w)
+        self.negative_slope = _number(negative_slope, "negative_slope", w)
+        self.threshold = _number(threshold, "threshold", w)
+        self._core = _core.ReLU(self.name, self.max_value, self.negative_slope, self.threshold)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "max_value": self.max_value, "negative_slope": self.negative_slope,
+                "threshold": self.threshold}
+
+
+class LeakyReLU(Layer):
+    """``keras.layers.LeakyReLU``: x if x > 0 else negative_slope * x (``alpha=`` is Keras 2's name)."""
+
+    def __init__(self, negative_slope: float = 0.3, **kwargs: Any):
+        if "alpha" in kwargs:
+            negative_slope = kwargs.pop("alpha")
+        super().__init__(**kwargs)
+        self.negative_slope = _number(negative_slope, "negative_slope", self._where)
+        self._core = _core.LeakyReLU(self.name, self.negative_slope)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "negative_slope": self.negative_slope}
+
+
+class ELU(Layer):
+    """``keras.layers.ELU``: x if x > 0 else alpha * (exp(x) - 1); alpha >= 0."""
+
+    def __init__(self, alpha: float = 1.0, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.alpha = _number(alpha, "alpha", self._where)
+        self._core = _core.ELU(self.name, self.alpha)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "alpha": self.alpha}
+
+
+class Softmax(Layer):
+    """``keras.layers.Softmax`` over the last axis (the only axis cnnx supports)."""
+
+    def __init__(self, axis: int = -1, **kwargs: Any):
+        super().__init__(**kwargs)
+        if isinstance(axis, (tuple, list)) and len(axis) == 1:
+            axis = axis[0]
+        self.axis = _int(axis, "axis", self._where)
+        self._core = _core.Softmax(self.name, self.axis)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "axis": self.axis}
+
+
+class Rescaling(Layer):
+    """``keras.layers.Rescaling``: y = x * scale + offset, e.g. ``Rescaling(1 / 255)``."""
+
+    def __init__(self, scale: float, offset: float = 0.0, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.scale = _number(scale, "scale", self._where)
+        self.offset = _number(offset, "offset", self._where)
+        self._core = _core.Rescaling(self.name, self.scale, self.offset)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "scale": self.scale, "offset": self.offset}
+
+
+class Reshape(Layer):
+    """``keras.layers.Reshape``: per-sample ``target_shape`` (no batch axis); one entry may be -1."""
+
+    def __init__(self, target_shape: Any, **kwargs: Any):
+        super().__init__(**kwargs)
+        w = self._where
+        if isinstance(target_shape, (int, np.integer)) and not isinstance(target_shape, bool):
+            target_shape = (target_shape,)
+        if not isinstance(target_shape, (tuple, list)) or not all(
+            isinstance(d, (int, np.integer)) and not isinstance(d, bool) for d in target_shape
+        ):
+            raise TypeError(f"{w}: expected target_shape to be a tuple of ints such as (7, 7, 3), "
+                            f"received target_shape={target_shape!r}")
+        self.target_shape = tuple(int(d) for d in target_shape)
+        self._core = _core.Reshape(self.name, list(self.target_shape))
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "target_shape": self.target_shape}

@@ -285,6 +285,75 @@ PYBIND11_MODULE(_core, m) {
 
   py::class_<Flatten, Layer, std::shared_ptr<Flatten>>(m, "Flatten").def(py::init<std::string>(), py::arg("name"));
 
+  py::class_<Dropout, Layer, std::shared_ptr<Dropout>>(m, "Dropout")
+      .def(py::init([](std::string name, float rate, std::vector<std::int64_t> noise_shape,
+                       std::optional<std::uint64_t> seed) {
+             DropoutConfig c;
+             c.rate = rate;
+             c.noise_shape = std::move(noise_shape);
+             c.has_seed = seed.has_value();
+             c.seed = seed.value_or(0);
+             return std::make_shared<Dropout>(name, c);
+           }),
+           py::arg("name"), py::arg("rate"), py::arg("noise_shape"), py::arg("seed"));
+
+  py::class_<BatchNormalization, Layer, std::shared_ptr<BatchNormalization>>(m, "BatchNormalization")
+      .def(py::init([](std::string name, std::int64_t axis, float momentum, float epsilon, bool center, bool scale,
+                       std::string beta_init, std::string gamma_init, std::string mm_init, std::string mv_init) {
+             BatchNormalizationConfig c;
+             c.axis = axis;
+             c.momentum = momentum;
+             c.epsilon = epsilon;
+             c.center = center;
+             c.scale = scale;
+             c.beta_initializer = beta_init;
+             c.gamma_initializer = gamma_init;
+             c.moving_mean_initializer = mm_init;
+             c.moving_variance_initializer = mv_init;
+             return std::make_shared<BatchNormalization>(name, c);
+           }),
+           py::arg("name"), py::arg("axis"), py::arg("momentum"), py::arg("epsilon"), py::arg("center"),
+           py::arg("scale"), py::arg("beta_initializer"), py::arg("gamma_initializer"),
+           py::arg("moving_mean_initializer"), py::arg("moving_variance_initializer"));
+
+  py::class_<AveragePooling2D, Layer, std::shared_ptr<AveragePooling2D>>(m, "AveragePooling2D")
+      .def(py::init([](std::string name, std::pair<std::int64_t, std::int64_t> pool,
+                       std::pair<std::int64_t, std::int64_t> strides, std::string padding) {
+             AveragePooling2DConfig c;
+             std::tie(c.pool_h, c.pool_w) = pool;
+             std::tie(c.stride_h, c.stride_w) = strides;
+             c.padding = padding;
+             return std::make_shared<AveragePooling2D>(name, c);
+           }),
+           py::arg("name"), py::arg("pool_size"), py::arg("strides"), py::arg("padding"));
+  py::class_<GlobalAveragePooling2D, Layer, std::shared_ptr<GlobalAveragePooling2D>>(m, "GlobalAveragePooling2D")
+      .def(py::init<std::string, bool>(), py::arg("name"), py::arg("keepdims"));
+  py::class_<GlobalMaxPooling2D, Layer, std::shared_ptr<GlobalMaxPooling2D>>(m, "GlobalMaxPooling2D")
+      .def(py::init<std::string, bool>(), py::arg("name"), py::arg("keepdims"));
+
+  py::class_<ActivationLayer, Layer, std::shared_ptr<ActivationLayer>>(m, "Activation")
+      .def(py::init<std::string, const std::string&>(), py::arg("name"), py::arg("activation"));
+  py::class_<ReLU, ActivationLayer, std::shared_ptr<ReLU>>(m, "ReLU")
+      .def(py::init([](std::string name, std::optional<float> max_value, float negative_slope, float threshold) {
+             ReLUConfig c;
+             if (max_value) c.max_value = *max_value;
+             c.negative_slope = negative_slope;
+             c.threshold = threshold;
+             return std::make_shared<ReLU>(name, c);
+           }),
+           py::arg("name"), py::arg("max_value"), py::arg("negative_slope"), py::arg("threshold"));
+  py::class_<LeakyReLU, ActivationLayer, std::shared_ptr<LeakyReLU>>(m, "LeakyReLU")
+      .def(py::init<std::string, float>(), py::arg("name"), py::arg("negative_slope"));
+  py::class_<ELU, ActivationLayer, std::shared_ptr<ELU>>(m, "ELU")
+      .def(py::init<std::string, float>(), py::arg("name"), py::arg("alpha"));
+  py::class_<Softmax, ActivationLayer, std::shared_ptr<Softmax>>(m, "Softmax")
+      .def(py::init<std::string, std::int64_t>(), py::arg("name"), py::arg("axis"));
+
+  py::class_<Rescaling, Layer, std::shared_ptr<Rescaling>>(m, "Rescaling")
+      .def(py::init<std::string, float, float>(), py::arg("name"), py::arg("scale"), py::arg("offset"));
+  py::class_<Reshape, Layer, std::shared_ptr<Reshape>>(m, "Reshape")
+      .def(py::init<std::string, Shape>(), py::arg("name"), py::arg("target_shape"));
+
   py::class_<Loss, std::shared_ptr<Loss>>(m, "Loss")
       .def_property_readonly("name", &Loss::name)
       // Mean loss and dL/d(output) of a [rows, classes] output (tests).

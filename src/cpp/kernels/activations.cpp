@@ -1,6 +1,7 @@
 // Activations, [rows, cols] row-major (NHWC flattened). Backward is written in terms of the
 // forward OUTPUT y, so layers keep only their output, not the pre-activation: relu' = (y > 0),
-// sigmoid' = y(1-y), tanh' = 1-y^2, softmax J^T g = y * (g - <g, y>).
+// sigmoid' = y(1-y), tanh' = 1-y^2, softmax J^T g = y * (g - <g, y>), leaky_relu' = (y > 0 ? 1 :
+// alpha), elu' = (y > 0 ? 1 : y + alpha) -- valid because alpha >= 0 keeps the sign of x in y.
 // Threading: OpenMP static over rows (element-wise ops are memory-bound; 2 threads still help).
 #include "kernels/activations.hpp"
 
@@ -18,8 +19,10 @@ Activation parse_activation(const std::string& name, const std::string& where) {
   if (name == "sigmoid") return Activation::sigmoid;
   if (name == "tanh") return Activation::tanh;
   if (name == "softmax") return Activation::softmax;
+  if (name == "leaky_relu") return Activation::leaky_relu;
+  if (name == "elu") return Activation::elu;
   throw ValueError(where + ": unknown activation '" + name +
-                   "'; expected one of linear, relu, sigmoid, tanh, softmax");
+                   "'; expected one of linear, relu, sigmoid, tanh, softmax, leaky_relu, elu");
 }
 
 const char* activation_name(Activation a) {
@@ -29,8 +32,16 @@ const char* activation_name(Activation a) {
     case Activation::sigmoid: return "sigmoid";
     case Activation::tanh: return "tanh";
     case Activation::softmax: return "softmax";
+    case Activation::leaky_relu: return "leaky_relu";
+    case Activation::elu: return "elu";
   }
   return "linear";
+}
+
+float activation_default_alpha(Activation a) {
+  if (a == Activation::leaky_relu) return 0.2f;
+  if (a == Activation::elu) return 1.0f;
+  return 0.0f;
 }
 
 namespace kernels {
@@ -39,6 +50,14 @@ constexpr std::int64_t kParallelMin = 1 << 15;  // below this, thread start-up c
 }
 
 void activation_forward(Activation act, float* y, std::int64_t rows, std::int64_t cols) {
+  activation_forward(act, y, rows, cols, activation_default_alpha(act));
+}
+
+void activation_backward(Activation act, const float* y, float* g, std::int64_t rows, std::int64_t cols) {
+  activation_backward(act, y, g, rows, cols, activation_default_alpha(act));
+}
+
+void activation_forward(Activation act, float* y, std::int64_t rows, std::int64_t cols, float alpha) {
   if (act == Activation::linear) return;
   const std::int64_t n = rows * cols;
   const bool par = n >= kParallelMin && !in_parallel_region();
@@ -75,12 +94,25 @@ void activation_forward(Activation act, float* y, std::int64_t rows, std::int64_
 #pragma omp parallel for schedule(static) if (par) num_threads(nt)
       for (std::int64_t i = 0; i < n; ++i) y[i] = std::tanh(y[i]);
       break;
+    case Activation::leaky_relu:
+#pragma omp parallel for schedule(static) if (par) num_threads(nt)
+      for (std::int64_t i = 0; i < n; ++i) y[i] = y[i] > 0.0f ? y[i] : alpha * y[i];
+      break;
+    case Activation::elu:
+      // expm1 of min(x, 0): exact near 0 and no overflow on the (discarded) positive side.
+#pragma omp parallel for schedule(static) if (par) num_threads(nt)
+      for (std::int64_t i = 0; i < n; ++i) {
+        const float v = y[i], e = alpha * std::expm1(std::min(v, 0.0f));
+        y[i] = v > 0.0f ? v : e;
+      }
+      break;
     default:
       break;
   }
 }
 
-void activation_backward(Activation act, const float* y, float* g, std::int64_t rows, std::int64_t cols) {
+void activation_backward(Activation act, const float* y, float* g, std::int64_t rows, std::int64_t cols,
+                         float alpha) {
   if (act == Activation::linear) return;
   const std::int64_t n = rows * cols;
   const bool par = n >= kParallelMin && !in_parallel_region();
@@ -110,8 +142,41 @@ void activation_backward(Activation act, const float* y, float* g, std::int64_t 
 #pragma omp parallel for schedule(static) if (par) num_threads(nt)
       for (std::int64_t i = 0; i < n; ++i) g[i] *= 1.0f - y[i] * y[i];
       break;
+    case Activation::leaky_relu:
+#pragma omp parallel for schedule(static) if (par) num_threads(nt)
+      for (std::int64_t i = 0; i < n; ++i) g[i] *= y[i] > 0.0f ? 1.0f : alpha;
+      break;
+    case Activation::elu:
+#pragma omp parallel for schedule(static) if (par) num_threads(nt)
+      for (std::int64_t i = 0; i < n; ++i) g[i] *= y[i] > 0.0f ? 1.0f : y[i] + alpha;
+      break;
     default:
       break;
+  }
+}
+
+void relu_general_forward(const float* x, float* y, std::int64_t n, float negative_slope, float max_value,
+                          float threshold) {
+  const bool par = n >= kParallelMin && !in_parallel_region();
+  const int nt = get_num_threads();
+  (void)par; (void)nt;
+#pragma omp parallel for schedule(static) if (par) num_threads(nt)
+  for (std::int64_t i = 0; i < n; ++i) {
+    const float v = x[i], below = negative_slope * (v - threshold), above = std::min(v, max_value);
+    y[i] = v > threshold ? above : below;
+  }
+}
+
+void relu_general_backward(const float* x, const float* dy, float* dx, std::int64_t n, float negative_slope,
+                           float max_value, float threshold) {
+  const bool par = n >= kParallelMin && !in_parallel_region();
+  const int nt = get_num_threads();
+  (void)par; (void)nt;
+#pragma omp parallel for schedule(static) if (par) num_threads(nt)
+  for (std::int64_t i = 0; i < n; ++i) {
+    const float v = x[i];
+    const float above = v < max_value ? 1.0f : 0.0f;
+    dx[i] = dy[i] * (v > threshold ? above : negative_slope);
   }
 }
 

@@ -163,4 +163,148 @@ void max_pool_backward(const float* dy, const std::int32_t* argmax, std::int64_t
   }
 }
 
+namespace {
+
+// Taps of output row/column o that fall inside [0, size): [lo, hi) in window coordinates.
+inline void window_range(std::int64_t o, std::int64_t stride, std::int64_t pad, std::int64_t k, std::int64_t size,
+                         std::int64_t* lo, std::int64_t* hi) {
+  const std::int64_t start = o * stride - pad;
+  *lo = start < 0 ? -start : 0;
+  *hi = start + k > size ? size - start : k;
+}
+
+bool pool_parallel(std::int64_t n, std::int64_t work) { return n > 1 && work >= (1 << 13) && !in_parallel_region(); }
+
+}  // namespace
+
+void avg_pool_forward(const float* x, std::int64_t n, const ConvGeometry& g, float* y) {
+  const std::int64_t in_size = g.h * g.w * g.c, out_size = g.oh * g.ow * g.c;
+  const bool par = pool_parallel(n, n * out_size);
+  const int nt = get_num_threads();
+  (void)par; (void)nt;
+#pragma omp parallel for schedule(static) if (par) num_threads(nt)
+  for (std::int64_t img = 0; img < n; ++img) {
+    const float* xi = x + img * in_size;
+    float* yi = y + img * out_size;
+    for (std::int64_t oy = 0; oy < g.oh; ++oy) {
+      std::int64_t y0, y1;
+      window_range(oy, g.sh, g.pad_top, g.kh, g.h, &y0, &y1);
+      for (std::int64_t ox = 0; ox < g.ow; ++ox) {
+        std::int64_t x0, x1;
+        window_range(ox, g.sw, g.pad_left, g.kw, g.w, &x0, &x1);
+        float* yo = yi + (oy * g.ow + ox) * g.c;
+        for (std::int64_t ci = 0; ci < g.c; ++ci) yo[ci] = 0.0f;
+        for (std::int64_t ky = y0; ky < y1; ++ky) {
+          const float* row = xi + ((oy * g.sh - g.pad_top + ky) * g.w + (ox * g.sw - g.pad_left)) * g.c;
+          for (std::int64_t kx = x0; kx < x1; ++kx)
+            for (std::int64_t ci = 0; ci < g.c; ++ci) yo[ci] += row[kx * g.c + ci];
+        }
+        const float inv = 1.0f / static_cast<float>((y1 - y0) * (x1 - x0));
+        for (std::int64_t ci = 0; ci < g.c; ++ci) yo[ci] *= inv;
+      }
+    }
+  }
+}
+
+void avg_pool_backward(const float* dy, std::int64_t n, const ConvGeometry& g, float* dx) {
+  const std::int64_t in_size = g.h * g.w * g.c, out_size = g.oh * g.ow * g.c;
+  const bool par = pool_parallel(n, n * in_size);
+  const int nt = get_num_threads();
+  (void)par; (void)nt;
+#pragma omp parallel for schedule(static) if (par) num_threads(nt)
+  for (std::int64_t img = 0; img < n; ++img) {
+    float* dxi = dx + img * in_size;
+    const float* dyi = dy + img * out_size;
+    std::memset(dxi, 0, sizeof(float) * in_size);
+    for (std::int64_t oy = 0; oy < g.oh; ++oy) {
+      std::int64_t y0, y1;
+      window_range(oy, g.sh, g.pad_top, g.kh, g.h, &y0, &y1);
+      for (std::int64_t ox = 0; ox < g.ow; ++ox) {
+        std::int64_t x0, x1;
+        window_range(ox, g.sw, g.pad_left, g.kw, g.w, &x0, &x1);
+        const float* d = dyi + (oy * g.ow + ox) * g.c;
+        const float inv = 1.0f / static_cast<float>((y1 - y0) * (x1 - x0));
+        for (std::int64_t ky = y0; ky < y1; ++ky) {
+          float* row = dxi + ((oy * g.sh - g.pad_top + ky) * g.w + (ox * g.sw - g.pad_left)) * g.c;
+          for (std::int64_t kx = x0; kx < x1; ++kx)
+            for (std::int64_t ci = 0; ci < g.c; ++ci) row[kx * g.c + ci] += d[ci] * inv;
+        }
+      }
+    }
+  }
+}
+
+void global_avg_pool_forward(const float* x, std::int64_t n, std::int64_t hw, std::int64_t c, float* y) {
+  const bool par = pool_parallel(n, n * hw * c);
+  const int nt = get_num_threads();
+  const float inv = 1.0f / static_cast<float>(hw);
+  (void)par; (void)nt;
+#pragma omp parallel for schedule(static) if (par) num_threads(nt)
+  for (std::int64_t img = 0; img < n; ++img) {
+    const float* xi = x + img * hw * c;
+    float* yi = y + img * c;
+    for (std::int64_t ci = 0; ci < c; ++ci) yi[ci] = 0.0f;
+    for (std::int64_t p = 0; p < hw; ++p)
+      for (std::int64_t ci = 0; ci < c; ++ci) yi[ci] += xi[p * c + ci];
+    for (std::int64_t ci = 0; ci < c; ++ci) yi[ci] *= inv;
+  }
+}
+
+void global_avg_pool_backward(const float* dy, std::int64_t n, std::int64_t hw, std::int64_t c, float* dx) {
+  const bool par = pool_parallel(n, n * hw * c);
+  const int nt = get_num_threads();
+  const float inv = 1.0f / static_cast<float>(hw);
+  (void)par; (void)nt;
+#pragma omp parallel for schedule(static) if (par) num_threads(nt)
+  for (std::int64_t img = 0; img < n; ++img) {
+    const float* d = dy + img * c;
+    float* dxi = dx + img * hw * c;
+    for (std::int64_t p = 0; p < hw; ++p)
+      for (std::int64_t ci = 0; ci < c; ++ci) dxi[p * c + ci] = d[ci] * inv;
+  }
+}
+
+void global_max_pool_forward(const float* x, std::int64_t n, std::int64_t hw, std::int64_t c, float* y,
+                             std::int32_t* argmax) {
+  const bool par = pool_parallel(n, n * hw * c);
+  const int nt = get_num_threads();
+  (void)par; (void)nt;
+#pragma omp parallel for schedule(static) if (par) num_threads(nt)
+  for (std::int64_t img = 0; img < n; ++img) {
+    const float* xi = x + img * hw * c;
+    float* yi = y + img * c;
+    std::int32_t* ai = argmax + img * c;
+    for (std::int64_t ci = 0; ci < c; ++ci) {
+      yi[ci] = xi[ci];
+      ai[ci] = 0;
+    }
+    for (std::int64_t p = 1; p < hw; ++p) {
+      const float* src = xi + p * c;
+      const std::int32_t pi = static_cast<std::int32_t>(p);
+      for (std::int64_t ci = 0; ci < c; ++ci) {
+        // Strictly greater keeps the first of equal values; a NaN takes over and stays.
+        const float v = src[ci], best = yi[ci];
+        const bool take = v > best || (v != v && best == best);
+        yi[ci] = take ? v : best;
+        ai[ci] = take ? pi : ai[ci];
+      }
+    }
+  }
+}
+
+void global_max_pool_backward(const float* dy, const std::int32_t* argmax, std::int64_t n, std::int64_t hw,
+                              std::int64_t c, float* dx) {
+  const bool par = pool_parallel(n, n * hw * c);
+  const int nt = get_num_threads();
+  (void)par; (void)nt;
+#pragma omp parallel for schedule(static) if (par) num_threads(nt)
+  for (std::int64_t img = 0; img < n; ++img) {
+    float* dxi = dx + img * hw * c;
+    std::memset(dxi, 0, sizeof(float) * hw * c);
+    const float* d = dy + img * c;
+    const std::int32_t* ai = argmax + img * c;
+    for (std::int64_t ci = 0; ci < c; ++ci) dxi[ai[ci] * c + ci] = d[ci];
+  }
+}
+
 }  // namespace cnnx::kernels

@@ -1,0 +1,34 @@
+// AveragePooling2D: Keras' keras.layers.AveragePooling2D on NHWC input. With padding="same" the
+// average is over the taps inside the image (padded positions are not counted), as in Keras/TF.
+#pragma once
+
+#include "cnnx/conv_geometry.hpp"
+#include "cnnx/layer.hpp"
+
+namespace cnnx {
+
+struct AveragePooling2DConfig {
+  std::int64_t pool_h = 2, pool_w = 2;
+  std::int64_t stride_h = 0, stride_w = 0;  // 0: same as the pool size (Keras' strides=None)
+  std::string padding = "valid";
+};
+
+class AveragePooling2D : public Layer {
+ public:
+  AveragePooling2D(std::string name, AveragePooling2DConfig config);
+  std::string class_name() const override { return "AveragePooling2D"; }
+  const AveragePooling2DConfig& config() const { return cfg_; }
+  const kernels::ConvGeometry& geometry() const { return geom_; }
+
+  void forward(const float* x, float* y, std::int64_t n, bool training) override;
+  void backward(const float* x, const float* y, float* dy, float* dx, std::int64_t n) override;
+
+ protected:
+  Shape do_build(const Shape& input_shape, Rng& rng) override;
+
+ private:
+  AveragePooling2DConfig cfg_;
+  kernels::ConvGeometry geom_{};
+};
+
+}  // namespace cnnx

@@ -1,0 +1,50 @@
+// Dropout: Keras' keras.layers.Dropout(rate, noise_shape=None, seed=None). In training, each
+// element is kept with probability 1 - rate and scaled by 1 / (1 - rate) (inverted dropout), so
+// inference is the exact identity. The scaled mask is kept for backward: dx = dy * mask.
+#pragma once
+
+#include <cstdint>
+
+#include "cnnx/layer.hpp"
+#include "cnnx/random.hpp"
+
+namespace cnnx {
+
+struct DropoutConfig {
+  float rate = 0.5f;
+  // Keras' noise_shape including the batch axis; -1 stands for None (the input's size). Empty:
+  // one draw per element. A 1 shares the draw along that axis, e.g. (-1, 1, 1, c) drops whole
+  // channels.
+  Shape noise_shape;
+  bool has_seed = false;  // false: the seed comes from the model (Layer::build)
+  std::uint64_t seed = 0;
+};
+
+class Dropout : public Layer {
+ public:
+  Dropout(std::string name, DropoutConfig config);
+  std::string class_name() const override { return "Dropout"; }
+  const DropoutConfig& config() const { return cfg_; }
+
+  void reserve(std::int64_t batch) override;
+  void forward(const float* x, float* y, std::int64_t n, bool training) override;
+  void backward(const float* x, const float* y, float* dy, float* dx, std::int64_t n) override;
+
+ protected:
+  Shape do_build(const Shape& input_shape, Rng& rng) override;
+
+ private:
+  std::int64_t noise_batch(std::int64_t n) const;
+  void ensure_workspace(std::int64_t n);
+  void expand_noise(std::int64_t n);
+
+  DropoutConfig cfg_;
+  Rng rng_;                  // draws one seed per training call; the mask kernel chunks it
+  bool masked_ = false;      // the last forward applied a mask (training and rate > 0)
+  Shape noise_dims_;         // per-sample noise dims, None resolved (empty: no noise_shape)
+  std::int64_t noise_size_ = 0;  // floats per sample of noise
+  Buffer mask_;              // [n, input_shape...]: 0 or 1 / (1 - rate)
+  Buffer noise_;             // [noise batch, noise_dims...] before broadcasting
+};
+
+}  // namespace cnnx

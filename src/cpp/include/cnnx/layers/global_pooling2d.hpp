@@ -1,0 +1,45 @@
+// GlobalAveragePooling2D and GlobalMaxPooling2D: Keras' layers of those names on NHWC input,
+// (h, w, c) -> (c,), or (1, 1, c) with keepdims=True.
+#pragma once
+
+#include <vector>
+
+#include "cnnx/layer.hpp"
+
+namespace cnnx {
+
+class GlobalPooling2D : public Layer {
+ public:
+  GlobalPooling2D(std::string name, bool keepdims) : Layer(std::move(name)), keepdims_(keepdims) {}
+  bool keepdims() const { return keepdims_; }
+
+ protected:
+  Shape do_build(const Shape& input_shape, Rng& rng) override;
+  std::int64_t pixels() const { return input_shape()[0] * input_shape()[1]; }
+  std::int64_t channels() const { return input_shape()[2]; }
+
+ private:
+  bool keepdims_;
+};
+
+class GlobalAveragePooling2D : public GlobalPooling2D {
+ public:
+  using GlobalPooling2D::GlobalPooling2D;
+  std::string class_name() const override { return "GlobalAveragePooling2D"; }
+  void forward(const float* x, float* y, std::int64_t n, bool training) override;
+  void backward(const float* x, const float* y, float* dy, float* dx, std::int64_t n) override;
+};
+
+class GlobalMaxPooling2D : public GlobalPooling2D {
+ public:
+  using GlobalPooling2D::GlobalPooling2D;
+  std::string class_name() const override { return "GlobalMaxPooling2D"; }
+  void reserve(std::int64_t batch) override;
+  void forward(const float* x, float* y, std::int64_t n, bool training) override;
+  void backward(const float* x, const float* y, float* dy, float* dx, std::int64_t n) override;
+
+ private:
+  std::vector<std::int32_t> argmax_;  // [n, c]: the winning pixel per image and channel
+};
+
+}  // namespace cnnx

@@ -1,0 +1,25 @@
+// Rescaling: Keras' keras.layers.Rescaling(scale, offset=0.0): y = x * scale + offset,
+// element-wise, no weights.
+#pragma once
+
+#include "cnnx/layer.hpp"
+
+namespace cnnx {
+
+class Rescaling : public Layer {
+ public:
+  Rescaling(std::string name, float scale, float offset);
+  std::string class_name() const override { return "Rescaling"; }
+  float scale() const { return scale_; }
+  float offset() const { return offset_; }
+  void forward(const float* x, float* y, std::int64_t n, bool training) override;
+  void backward(const float* x, const float* y, float* dy, float* dx, std::int64_t n) override;
+
+ protected:
+  Shape do_build(const Shape& input_shape, Rng& rng) override;
+
+ private:
+  float scale_, offset_;
+};
+
+}  // namespace cnnx
