@@ -49,6 +49,9 @@ Shape Dropout::do_build(const Shape& in, Rng& rng) {
       noise_dims_.push_back(d == -1 ? in[i] : d);
     }
     noise_size_ = shape_size(noise_dims_);
+    full_.assign(in.size() + 1, 0);
+    stride_.assign(in.size() + 1, 0);
+    idx_.assign(in.size() + 1, 0);
   }
   return in;
 }
@@ -73,19 +76,19 @@ void Dropout::reserve(std::int64_t batch) { ensure_workspace(batch); }
 // mask[i0, i1, ...] = noise[i0 or 0, i1 or 0, ...]: an odometer over every axis but the last,
 // with stride 0 along the axes where the noise has size 1.
 void Dropout::expand_noise(std::int64_t n) {
+  // full_, stride_, idx_ were sized at build: filling them here allocates nothing.
   const Shape& in = input_shape();
-  Shape full{n}, stride(in.size() + 1, 0);
-  full.insert(full.end(), in.begin(), in.end());
-  Shape noise{noise_batch(n)};
-  noise.insert(noise.end(), noise_dims_.begin(), noise_dims_.end());
+  full_[0] = n;
+  for (std::size_t d = 0; d < in.size(); ++d) full_[d + 1] = in[d];
   std::int64_t s = 1;
-  for (std::size_t d = full.size(); d-- > 0;) {
-    stride[d] = noise[d] == 1 ? 0 : s;
-    s *= noise[d];
+  for (std::size_t d = full_.size(); d-- > 0;) {
+    const std::int64_t nd = d == 0 ? noise_batch(n) : noise_dims_[d - 1];
+    stride_[d] = nd == 1 ? 0 : s;
+    s *= nd;
+    idx_[d] = 0;
   }
-  const std::size_t last = full.size() - 1;
-  const std::int64_t cols = full[last], rows = shape_size(full) / cols, cs = stride[last];
-  Shape idx(full.size(), 0);
+  const std::size_t last = full_.size() - 1;
+  const std::int64_t cols = full_[last], rows = n * shape_size(in) / cols, cs = stride_[last];
   std::int64_t base = 0;
   const float* src = noise_.data();
   float* dst = mask_.data();
@@ -93,10 +96,10 @@ void Dropout::expand_noise(std::int64_t n) {
     float* row = dst + r * cols;
     for (std::int64_t j = 0; j < cols; ++j) row[j] = src[base + j * cs];
     for (std::size_t d = last; d-- > 0;) {  // advance the odometer
-      base += stride[d];
-      if (++idx[d] < full[d]) break;
-      base -= stride[d] * full[d];
-      idx[d] = 0;
+      base += stride_[d];
+      if (++idx_[d] < full_[d]) break;
+      base -= stride_[d] * full_[d];
+      idx_[d] = 0;
     }
   }
 }

@@ -45,6 +45,7 @@ class Dropout : public Layer {
   std::int64_t noise_size_ = 0;  // floats per sample of noise
   Buffer mask_;              // [n, input_shape...]: 0 or 1 / (1 - rate)
   Buffer noise_;             // [noise batch, noise_dims...] before broadcasting
+  Shape full_, stride_, idx_;  // expand_noise's odometer over [n, input_shape...], sized at build
 };
 
 }  // namespace cnnx
