@@ -101,3 +101,18 @@ def test_config_round_trip_with_new_layers(rng):
     clone.set_weights(model.get_weights())
     x = rng.uniform(0, 255, size=(3, 8, 8, 3)).astype(np.float32)
     np.testing.assert_array_equal(clone.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_sports_model_with_the_exercises_compile_arguments(rng):
+    """As the exercise compiles it: Adagrad(learning_rate=1e-3) and categorical_crossentropy on
+    one-hot labels; classes here are images whose mean colour encodes the label."""
+    cnnx.utils.set_random_seed(2)
+    labels = rng.integers(0, 10, 200)
+    x = rng.normal(scale=0.3, size=(200, 21, 28, 3)).astype(np.float32)
+    x[..., 0] += (labels / 9.0)[:, None, None]
+    model = sports_model()
+    model.compile(optimizer=cnnx.optimizers.Adagrad(learning_rate=1e-3), loss="categorical_crossentropy",
+                  metrics=["accuracy"])
+    history = model.fit(x, cnnx.utils.to_categorical(labels, 10), batch_size=16, epochs=4, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    assert model.optimizer.iterations == 4 * 13
