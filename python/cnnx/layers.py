@@ -261,8 +261,10 @@ class Conv2D(Layer):
         }
 
 
-class MaxPooling2D(Layer):
-    """2-D max pooling, ``keras.layers.MaxPooling2D``; ``strides=None`` means the pool size."""
+class _Pooling2D(Layer):
+    """Shared arguments of the 2-D window poolings; ``strides=None`` means the pool size."""
+
+    _core_class: Any = None
 
     def __init__(
         self,
@@ -273,12 +275,12 @@ class MaxPooling2D(Layer):
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
-        w = f"MaxPooling2D '{self.name}'"
+        w = self._where
         _check_data_format(data_format, w)
         self.pool_size = _int_tuple(pool_size, 2, "pool_size", w)
         self.strides = self.pool_size if strides is None else _int_tuple(strides, 2, "strides", w)
         self.padding = _string(padding, "padding", w)
-        self._core = _core.MaxPooling2D(self.name, self.pool_size, self.strides, self.padding)
+        self._core = type(self)._core_class(self.name, self.pool_size, self.strides, self.padding)
 
     def get_config(self) -> dict:
         return {
@@ -286,6 +288,12 @@ class MaxPooling2D(Layer):
             "pool_size": self.pool_size, "strides": self.strides, "padding": self.padding,
             "data_format": "channels_last",
         }
+
+
+class MaxPooling2D(_Pooling2D):
+    """2-D max pooling, ``keras.layers.MaxPooling2D``; ``strides=None`` means the pool size."""
+
+    _core_class = _core.MaxPooling2D
 
 
 class Flatten(Layer):
@@ -447,32 +455,11 @@ class BatchNormalization(Layer):
         }
 
 
-class AveragePooling2D(Layer):
+class AveragePooling2D(_Pooling2D):
     """2-D average pooling, ``keras.layers.AveragePooling2D``; with ``padding="same"`` padded
     positions are not counted in the average (as in Keras/TensorFlow)."""
 
-    def __init__(
-        self,
-        pool_size: Any = (2, 2),
-        strides: Any = None,
-        padding: str = "valid",
-        data_format: str | None = None,
-        **kwargs: Any,
-    ):
-        super().__init__(**kwargs)
-        w = f"AveragePooling2D '{self.name}'"
-        _check_data_format(data_format, w)
-        self.pool_size = _int_tuple(pool_size, 2, "pool_size", w)
-        self.strides = self.pool_size if strides is None else _int_tuple(strides, 2, "strides", w)
-        self.padding = _string(padding, "padding", w)
-        self._core = _core.AveragePooling2D(self.name, self.pool_size, self.strides, self.padding)
-
-    def get_config(self) -> dict:
-        return {
-            **super().get_config(),
-            "pool_size": self.pool_size, "strides": self.strides, "padding": self.padding,
-            "data_format": "channels_last",
-        }
+    _core_class = _core.AveragePooling2D
 
 
 class _GlobalPooling2D(Layer):

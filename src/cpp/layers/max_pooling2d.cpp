@@ -8,33 +8,13 @@ namespace cnnx {
 
 MaxPooling2D::MaxPooling2D(std::string name, MaxPooling2DConfig config)
     : Layer(std::move(name)), cfg_(std::move(config)) {
-  if (cfg_.stride_h == 0) cfg_.stride_h = cfg_.pool_h;
-  if (cfg_.stride_w == 0) cfg_.stride_w = cfg_.pool_w;
-  auto pair = [](std::int64_t a, std::int64_t b) { return "(" + std::to_string(a) + ", " + std::to_string(b) + ")"; };
-  if (cfg_.pool_h <= 0 || cfg_.pool_w <= 0)
-    throw ValueError(where() + ": expected positive pool_size, received pool_size=" + pair(cfg_.pool_h, cfg_.pool_w));
-  if (cfg_.stride_h <= 0 || cfg_.stride_w <= 0)
-    throw ValueError(where() + ": expected positive strides, received strides=" + pair(cfg_.stride_h, cfg_.stride_w));
-  if (cfg_.padding != "valid" && cfg_.padding != "same")
-    throw ValueError(where() + ": expected padding 'valid' or 'same', received padding='" + cfg_.padding + "'");
+  normalize_pooling_config(cfg_, where());
 }
 
 Shape MaxPooling2D::do_build(const Shape& in, Rng& rng) {
   (void)rng;
-  if (in.size() != 3)
-    throw ValueError(where() + ": expected input of rank 4 (batch, height, width, channels), received shape " +
-                     shape_str([&] { Shape s{-1}; s.insert(s.end(), in.begin(), in.end()); return s; }()));
-  auto& g = geom_;
-  g = kernels::ConvGeometry{in[0], in[1], in[2], cfg_.pool_h, cfg_.pool_w, cfg_.stride_h, cfg_.stride_w, 1, 1, 0, 0, 0, 0};
-  const bool same = cfg_.padding == "same";
-  kernels::window_axis(g.h, g.kh, g.sh, 1, same, &g.oh, &g.pad_top);
-  kernels::window_axis(g.w, g.kw, g.sw, 1, same, &g.ow, &g.pad_left);
-  if (g.oh <= 0 || g.ow <= 0)
-    throw ValueError(where() + ": input " + shape_str({-1, g.h, g.w, g.c}) + " is smaller than pool_size (" +
-                     std::to_string(g.kh) + ", " + std::to_string(g.kw) + ") with padding='valid'");
-  if (g.h * g.w * g.c > INT32_MAX)
-    throw ValueError(where() + ": input sample too large for pooling indices, received shape " + shape_str(in));
-  return {g.oh, g.ow, g.c};
+  geom_ = pooling_geometry(cfg_, in, where());
+  return {geom_.oh, geom_.ow, geom_.c};
 }
 
 void MaxPooling2D::reserve(std::int64_t batch) {

@@ -4,14 +4,11 @@
 
 #include "cnnx/conv_geometry.hpp"
 #include "cnnx/layer.hpp"
+#include "cnnx/layers/pooling2d.hpp"
 
 namespace cnnx {
 
-struct AveragePooling2DConfig {
-  std::int64_t pool_h = 2, pool_w = 2;
-  std::int64_t stride_h = 0, stride_w = 0;  // 0: same as the pool size (Keras' strides=None)
-  std::string padding = "valid";
-};
+using AveragePooling2DConfig = Pooling2DConfig;
 
 class AveragePooling2D : public Layer {
  public:
