@@ -1,0 +1,77 @@
+"""plan(): FLOPs and parameters against hand-computed values for the article's network, and a
+time estimate that matches a measured epoch."""
+
+import time
+
+import numpy as np
+import pytest
+
+import cnnx
+from cnnx import Sequential
+from cnnx.layers import Conv2D, Dense, Flatten, Input, MaxPooling2D
+from cnnx.planning import plan
+
+
+def article_model():
+    return Sequential([
+        Input((28, 28, 1)),
+        Conv2D(32, 3, padding="same", activation="relu"), MaxPooling2D(2),
+        Conv2D(64, 3, padding="same", activation="relu"), MaxPooling2D(2),
+        Conv2D(128, 3, padding="same", activation="relu"), MaxPooling2D(2),
+        Flatten(), Dense(100, activation="relu"), Dense(10, activation="softmax"),
+    ])
+
+
+def test_counts_match_hand_computation():
+    p = plan(article_model(), batch_size=64, measure=False)
+    flops = {l.name: l.forward_flops for l in p.layers}
+    convs = [l for l in p.layers if l.kind == "Conv2D"]
+    assert [l.forward_flops for l in convs] == [28 * 28 * 32 * 9 * 1 * 2, 14 * 14 * 64 * 9 * 32 * 2,
+                                                7 * 7 * 128 * 9 * 64 * 2]
+    dense = [l for l in p.layers if l.kind == "Dense"]
+    assert [l.forward_flops for l in dense] == [1152 * 100 * 2, 100 * 10 * 2]
+    assert p.params == 208_982 == sum(l.params for l in p.layers)
+    assert [l.output_shape for l in convs] == [(None, 28, 28, 32), (None, 14, 14, 64), (None, 7, 7, 128)]
+    assert p.layers[0].activation_bytes == 0  # fused with its pooling: never a whole-batch buffer
+    assert p.layers[1].activation_bytes == 64 * 14 * 14 * 32 * 4
+    assert flops["flatten"] == 0
+    # training: first conv forward + dW only, every other weighted layer three passes
+    assert p.training_flops == (2 * convs[0].forward_flops + 3 * (convs[1].forward_flops + convs[2].forward_flops)
+                                + 3 * sum(l.forward_flops for l in dense)
+                                + 2 * sum(l.forward_flops for l in p.layers if l.kind == "MaxPooling2D"))
+    text = str(p)
+    assert "conv2d" in text and "MFLOP" in text and "Total params: 208,982" in text
+
+
+def test_other_image_size_without_touching_the_model():
+    model = Sequential([Input((28, 28, 3)), Conv2D(8, 3), MaxPooling2D(2), Flatten(), Dense(2, activation="softmax")])
+    before = [w.copy() for w in model.get_weights()]
+    p = plan(model, batch_size=4, input_shape=(250, 250, 3), measure=True, steps=2)
+    assert p.layers[0].output_shape == (None, 248, 248, 8)
+    assert p.layers[0].forward_flops == 248 * 248 * 8 * 27 * 2
+    assert p.layers[-1].params == 124 * 124 * 8 * 2 + 2
+    assert p.seconds_per_step > 0 and p.memory_bytes > 4 * 124 * 124 * 8 * 4
+    for a, b in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_epoch_estimate_within_2x_of_a_measured_epoch():
+    (x, y), _ = cnnx.datasets.mnist.load_data()
+    x = x[:5000, ..., None].astype("float32") / 255
+    y = cnnx.utils.to_categorical(y[:5000], 10)
+    model = article_model()
+    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+    estimate = plan(model, batch_size=64, steps=10).epoch_seconds(5000)
+    start = time.perf_counter()
+    model.fit(x, y, batch_size=64, epochs=1, verbose=0)
+    measured = time.perf_counter() - start
+    assert 0.5 * measured <= estimate <= 2.0 * measured, (estimate, measured)
+
+
+def test_errors():
+    with pytest.raises(ValueError, match="input shape is unknown"):
+        plan(Sequential([Dense(2)]), measure=False)
+    with pytest.raises(ValueError, match="batch_size"):
+        plan(article_model(), batch_size=0)
+    with pytest.raises(TypeError, match="Sequential"):
+        plan("model")
