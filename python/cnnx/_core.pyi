@@ -92,6 +92,31 @@ class Rescaling(Layer):
 class Reshape(Layer):
     def __init__(self, name: str, target_shape: Sequence[int]) -> None: ...
 
+class Resizing(Layer):
+    def __init__(self, name: str, height: int, width: int, interpolation: str, crop_to_aspect_ratio: bool) -> None: ...
+
+class ImageAugmentation(Layer):
+    def last_parameters(self) -> FloatArray: ...
+
+class RandomFlip(ImageAugmentation):
+    def __init__(self, name: str, mode: str, seed: int | None) -> None: ...
+
+class RandomRotation(ImageAugmentation):
+    def __init__(self, name: str, factor: tuple[float, float], fill_mode: str, interpolation: str,
+                 seed: int | None, fill_value: float) -> None: ...
+
+class RandomTranslation(ImageAugmentation):
+    def __init__(self, name: str, height_factor: tuple[float, float], width_factor: tuple[float, float],
+                 fill_mode: str, interpolation: str, seed: int | None, fill_value: float) -> None: ...
+
+class RandomZoom(ImageAugmentation):
+    def __init__(self, name: str, height_factor: tuple[float, float], width_factor: tuple[float, float] | None,
+                 fill_mode: str, interpolation: str, seed: int | None, fill_value: float) -> None: ...
+
+class RandomContrast(ImageAugmentation):
+    def __init__(self, name: str, factor: tuple[float, float], value_range: tuple[float, float],
+                 seed: int | None) -> None: ...
+
 class Loss:
     @property
     def name(self) -> str: ...

@@ -19,6 +19,7 @@ __all__ = [
     "Layer", "Input", "InputLayer", "Conv2D", "MaxPooling2D", "Flatten", "Dense",
     "Dropout", "BatchNormalization", "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
     "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "Rescaling", "Reshape",
+    "Resizing", "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "RandomContrast",
 ]
 
 _name_counts: defaultdict[str, int] = defaultdict(int)
@@ -588,3 +589,175 @@ class Reshape(Layer):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "target_shape": self.target_shape}
+
+
+# -- image preprocessing and augmentation ---------------------------------------------------------
+
+
+def _seed(seed: Any, layer: str) -> int | None:
+    if seed is None:
+        return None
+    seed = _int(seed, "seed", layer)
+    if seed < 0:
+        raise ValueError(f"{layer}: expected seed to be a non-negative int or None, received seed={seed}")
+    return seed
+
+
+def _factor(value: Any, arg: str, layer: str, single: str) -> tuple[float, float]:
+    """Keras' factor argument: a number or a (lower, upper) pair. A single number f gives
+    (-|f|, |f|) ("abs"), (-f, f) ("neg") or (f, f) ("same"); the core checks the ranges."""
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        return (_number(value[0], arg, layer), _number(value[1], arg, layer))
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        f = float(value)
+        return {"abs": (-abs(f), abs(f)), "neg": (-f, f), "same": (f, f)}[single]
+    raise TypeError(f"{layer}: expected {arg} to be a number or a tuple of 2 numbers (lower, upper), "
+                    f"received {arg}={value!r}")
+
+
+class Resizing(Layer):
+    """``keras.layers.Resizing``: resizes (h, w, c) images to (height, width, c) in training and
+    inference alike, as ``tf.image.resize`` (half-pixel centres, no antialiasing); interpolation
+    "bilinear" or "nearest". ``crop_to_aspect_ratio=True`` first crops the largest centred window
+    with the target aspect ratio."""
+
+    def __init__(self, height: int, width: int, interpolation: str = "bilinear", crop_to_aspect_ratio: bool = False,
+                 pad_to_aspect_ratio: bool = False, fill_mode: str = "constant", fill_value: float = 0.0,
+                 data_format: str | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        w = self._where
+        _check_data_format(data_format, w)
+        self.height = _int(height, "height", w)
+        self.width = _int(width, "width", w)
+        self.interpolation = _string(interpolation, "interpolation", w)
+        self.crop_to_aspect_ratio = bool(crop_to_aspect_ratio)
+        if pad_to_aspect_ratio:
+            raise ValueError(f"{w}: pad_to_aspect_ratio is not supported; expected pad_to_aspect_ratio=False, "
+                             f"received pad_to_aspect_ratio={pad_to_aspect_ratio!r}")
+        self.fill_mode = _string(fill_mode, "fill_mode", w)
+        self.fill_value = _number(fill_value, "fill_value", w)
+        self._core = _core.Resizing(self.name, self.height, self.width, self.interpolation, self.crop_to_aspect_ratio)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "height": self.height, "width": self.width,
+                "interpolation": self.interpolation, "crop_to_aspect_ratio": self.crop_to_aspect_ratio,
+                "pad_to_aspect_ratio": False, "fill_mode": self.fill_mode, "fill_value": self.fill_value,
+                "data_format": "channels_last"}
+
+
+class RandomFlip(Layer):
+    """``keras.layers.RandomFlip``: in training, each image is flipped left-right and/or
+    top-bottom with probability 1/2 each ("horizontal", "vertical", "horizontal_and_vertical");
+    at inference the exact identity."""
+
+    def __init__(self, mode: str = "horizontal_and_vertical", seed: int | None = None,
+                 data_format: str | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        w = self._where
+        _check_data_format(data_format, w)
+        self.mode = _string(mode, "mode", w)
+        self.seed = _seed(seed, w)
+        self._core = _core.RandomFlip(self.name, self.mode, self.seed)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "mode": self.mode, "seed": self.seed, "data_format": "channels_last"}
+
+
+class _RandomAffine(Layer):
+    """Shared fill_mode / interpolation / seed / fill_value of the geometric random layers."""
+
+    def _affine_args(self, fill_mode: Any, interpolation: Any, seed: Any, fill_value: Any,
+                     data_format: Any) -> None:
+        w = self._where
+        _check_data_format(data_format, w)
+        self.fill_mode = _string(fill_mode, "fill_mode", w)
+        self.interpolation = _string(interpolation, "interpolation", w)
+        self.seed = _seed(seed, w)
+        self.fill_value = _number(fill_value, "fill_value", w)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "fill_mode": self.fill_mode, "interpolation": self.interpolation,
+                "seed": self.seed, "fill_value": self.fill_value, "data_format": "channels_last"}
+
+
+class RandomRotation(_RandomAffine):
+    """``keras.layers.RandomRotation``: in training, rotates each image about its centre by a
+    random fraction of 2 pi drawn in [lower, upper] (factor f means (-f, f)); positive turns
+    counter-clockwise. Exact identity at inference."""
+
+    def __init__(self, factor: Any, fill_mode: str = "reflect", interpolation: str = "bilinear",
+                 seed: int | None = None, fill_value: float = 0.0, data_format: str | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        self._affine_args(fill_mode, interpolation, seed, fill_value, data_format)
+        self.factor = factor
+        lo_hi = _factor(factor, "factor", self._where, "abs")
+        self._core = _core.RandomRotation(self.name, lo_hi, self.fill_mode, self.interpolation, self.seed,
+                                          self.fill_value)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "factor": self.factor}
+
+
+class RandomTranslation(_RandomAffine):
+    """``keras.layers.RandomTranslation``: in training, shifts each image by a random fraction
+    of its height (positive: down) and width (positive: right), each factor a number f
+    (meaning (-f, f)) or a (lower, upper) pair in [-1, 1]. Exact identity at inference."""
+
+    def __init__(self, height_factor: Any, width_factor: Any, fill_mode: str = "reflect",
+                 interpolation: str = "bilinear", seed: int | None = None, fill_value: float = 0.0,
+                 data_format: str | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        self._affine_args(fill_mode, interpolation, seed, fill_value, data_format)
+        self.height_factor = height_factor
+        self.width_factor = width_factor
+        hf = _factor(height_factor, "height_factor", self._where, "neg")
+        wf = _factor(width_factor, "width_factor", self._where, "neg")
+        self._core = _core.RandomTranslation(self.name, hf, wf, self.fill_mode, self.interpolation, self.seed,
+                                             self.fill_value)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "height_factor": self.height_factor, "width_factor": self.width_factor}
+
+
+class RandomZoom(_RandomAffine):
+    """``keras.layers.RandomZoom``: in training, scales each image about its centre by 1 + u
+    vertically and 1 + v horizontally (u, v drawn from the factors; width_factor=None keeps the
+    aspect ratio). Keras' convention: a positive factor zooms out, a negative one zooms in.
+    Exact identity at inference."""
+
+    def __init__(self, height_factor: Any, width_factor: Any = None, fill_mode: str = "reflect",
+                 interpolation: str = "bilinear", seed: int | None = None, fill_value: float = 0.0,
+                 data_format: str | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        self._affine_args(fill_mode, interpolation, seed, fill_value, data_format)
+        self.height_factor = height_factor
+        self.width_factor = width_factor
+        hf = _factor(height_factor, "height_factor", self._where, "neg")
+        wf = None if width_factor is None else _factor(width_factor, "width_factor", self._where, "neg")
+        self._core = _core.RandomZoom(self.name, hf, wf, self.fill_mode, self.interpolation, self.seed,
+                                      self.fill_value)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "height_factor": self.height_factor, "width_factor": self.width_factor}
+
+
+class RandomContrast(Layer):
+    """``keras.layers.RandomContrast``: in training, per image a factor c in [1 - lower,
+    1 + upper] (factor f means lower = upper = f, all in [0, 1]); per channel
+    y = clip((x - mean) * c + mean, value_range) with the mean over height and width. Exact
+    identity at inference."""
+
+    def __init__(self, factor: Any, value_range: Any = (0, 255), seed: int | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        w = self._where
+        self.factor = factor
+        lo_hi = _factor(factor, "factor", w, "same")
+        if not (isinstance(value_range, (tuple, list)) and len(value_range) == 2):
+            raise TypeError(f"{w}: expected value_range to be a tuple of 2 numbers (min, max), "
+                            f"received value_range={value_range!r}")
+        self.value_range = (_number(value_range[0], "value_range", w), _number(value_range[1], "value_range", w))
+        self.seed = _seed(seed, w)
+        self._core = _core.RandomContrast(self.name, lo_hi, self.value_range, self.seed)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "factor": self.factor, "value_range": self.value_range, "seed": self.seed}

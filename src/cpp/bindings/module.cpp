@@ -354,6 +354,76 @@ PYBIND11_MODULE(_core, m) {
   py::class_<Reshape, Layer, std::shared_ptr<Reshape>>(m, "Reshape")
       .def(py::init<std::string, Shape>(), py::arg("name"), py::arg("target_shape"));
 
+  py::class_<Resizing, Layer, std::shared_ptr<Resizing>>(m, "Resizing")
+      .def(py::init([](std::string name, std::int64_t height, std::int64_t width, std::string interpolation,
+                       bool crop_to_aspect_ratio) {
+             ResizingConfig c;
+             c.height = height;
+             c.width = width;
+             c.interpolation = interpolation;
+             c.crop_to_aspect_ratio = crop_to_aspect_ratio;
+             return std::make_shared<Resizing>(name, c);
+           }),
+           py::arg("name"), py::arg("height"), py::arg("width"), py::arg("interpolation"),
+           py::arg("crop_to_aspect_ratio"));
+
+  // The random image layers; last_parameters() -> [last batch, k] float32 (see the headers).
+  py::class_<ImageAugmentation, Layer, std::shared_ptr<ImageAugmentation>>(m, "ImageAugmentation")
+      .def("last_parameters", [](const ImageAugmentation& l) {
+        FloatArray out(std::vector<py::ssize_t>{static_cast<py::ssize_t>(l.last_batch()), l.parameters_per_image()});
+        if (out.size()) std::memcpy(out.mutable_data(), l.last_parameters(), sizeof(float) * out.size());
+        return out;
+      });
+  auto affine_options = [](std::string fill_mode, std::string interpolation, float fill_value,
+                           std::optional<std::uint64_t> seed) {
+    AffineOptions o;
+    o.fill_mode = std::move(fill_mode);
+    o.interpolation = std::move(interpolation);
+    o.fill_value = fill_value;
+    o.has_seed = seed.has_value();
+    o.seed = seed.value_or(0);
+    return o;
+  };
+  py::class_<RandomFlip, ImageAugmentation, std::shared_ptr<RandomFlip>>(m, "RandomFlip")
+      .def(py::init([](std::string name, std::string mode, std::optional<std::uint64_t> seed) {
+             return std::make_shared<RandomFlip>(name, mode, seed.has_value(), seed.value_or(0));
+           }),
+           py::arg("name"), py::arg("mode"), py::arg("seed"));
+  py::class_<RandomRotation, ImageAugmentation, std::shared_ptr<RandomRotation>>(m, "RandomRotation")
+      .def(py::init([affine_options](std::string name, std::pair<float, float> factor, std::string fill_mode,
+                                     std::string interpolation, std::optional<std::uint64_t> seed, float fill_value) {
+             return std::make_shared<RandomRotation>(name, factor.first, factor.second,
+                                                     affine_options(fill_mode, interpolation, fill_value, seed));
+           }),
+           py::arg("name"), py::arg("factor"), py::arg("fill_mode"), py::arg("interpolation"), py::arg("seed"),
+           py::arg("fill_value"));
+  py::class_<RandomTranslation, ImageAugmentation, std::shared_ptr<RandomTranslation>>(m, "RandomTranslation")
+      .def(py::init([affine_options](std::string name, std::pair<float, float> hf, std::pair<float, float> wf,
+                                     std::string fill_mode, std::string interpolation,
+                                     std::optional<std::uint64_t> seed, float fill_value) {
+             return std::make_shared<RandomTranslation>(name, hf.first, hf.second, wf.first, wf.second,
+                                                        affine_options(fill_mode, interpolation, fill_value, seed));
+           }),
+           py::arg("name"), py::arg("height_factor"), py::arg("width_factor"), py::arg("fill_mode"),
+           py::arg("interpolation"), py::arg("seed"), py::arg("fill_value"));
+  py::class_<RandomZoom, ImageAugmentation, std::shared_ptr<RandomZoom>>(m, "RandomZoom")
+      .def(py::init([affine_options](std::string name, std::pair<float, float> hf,
+                                     std::optional<std::pair<float, float>> wf, std::string fill_mode,
+                                     std::string interpolation, std::optional<std::uint64_t> seed, float fill_value) {
+             const auto w = wf.value_or(std::pair<float, float>{0.0f, 0.0f});
+             return std::make_shared<RandomZoom>(name, hf.first, hf.second, wf.has_value(), w.first, w.second,
+                                                 affine_options(fill_mode, interpolation, fill_value, seed));
+           }),
+           py::arg("name"), py::arg("height_factor"), py::arg("width_factor"), py::arg("fill_mode"),
+           py::arg("interpolation"), py::arg("seed"), py::arg("fill_value"));
+  py::class_<RandomContrast, ImageAugmentation, std::shared_ptr<RandomContrast>>(m, "RandomContrast")
+      .def(py::init([](std::string name, std::pair<float, float> factor, std::pair<float, float> value_range,
+                       std::optional<std::uint64_t> seed) {
+             return std::make_shared<RandomContrast>(name, factor.first, factor.second, value_range.first,
+                                                     value_range.second, seed.has_value(), seed.value_or(0));
+           }),
+           py::arg("name"), py::arg("factor"), py::arg("value_range"), py::arg("seed"));
+
   py::class_<Loss, std::shared_ptr<Loss>>(m, "Loss")
       .def_property_readonly("name", &Loss::name)
       // Mean loss and dL/d(output) of a [rows, classes] output (tests).

@@ -231,18 +231,22 @@ StepResult Sequential::train_step(const Batch& b) {
   double t0 = profiling_ ? now_seconds() : 0.0;
   StepResult r = score(b, dy);
   double loss_seconds = profiling_ ? now_seconds() - t0 : 0.0;
-  for (std::size_t i = layers_.size(); i-- > 0;) {
+  // Layers before the first one with weights (input preprocessing and augmentation, typically)
+  // need no gradient at all: backward stops at that layer, which gets no dx to fill.
+  std::size_t first = 0;
+  while (first < layers_.size() && layers_[first]->params().empty()) ++first;
+  for (std::size_t i = layers_.size(); i-- > first;) {
     if (i > 0 && fused_pool_[i - 1]) {  // backward of the pool and its conv in one pass
       --i;
       auto* pool = static_cast<MaxPooling2D*>(layers_[i + 1].get());
       if (profiling_) t0 = now_seconds();
       static_cast<Conv2D*>(layers_[i].get())
           ->backward_pooled(i == 0 ? x : outputs_[i - 1].data(), outputs_[i + 1].data(), dy, pool->argmax_for(b.n),
-                            i == 0 ? nullptr : dx, b.n);
+                            i == first ? nullptr : dx, b.n);
     } else {
       const float* in = i == 0 ? x : outputs_[i - 1].data();
       if (profiling_) t0 = now_seconds();
-      layers_[i]->backward(in, outputs_[i].data(), dy, i == 0 ? nullptr : dx, b.n);
+      layers_[i]->backward(in, outputs_[i].data(), dy, i == first ? nullptr : dx, b.n);
     }
     if (profiling_) {
       profile_[i].backward_seconds += now_seconds() - t0;

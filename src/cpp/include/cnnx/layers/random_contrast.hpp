@@ -1,0 +1,31 @@
+// RandomContrast: Keras' keras.layers.RandomContrast(factor, value_range=(0, 255), seed=None).
+// Each training image draws one contrast factor c uniformly in [1 - lower, 1 + upper] (factor a
+// float f: lower = upper = f, or a (lower, upper) pair, all in [0, 1]); per channel, with m the
+// image's mean over height and width, y = clip((x - m) * c + m, value_range). Backward is the
+// exact derivative (zero where the value was clipped). last_parameters(): c per image.
+#pragma once
+
+#include "cnnx/layers/image_augmentation.hpp"
+#include "cnnx/tensor.hpp"
+
+namespace cnnx {
+
+class RandomContrast : public ImageAugmentation {
+ public:
+  RandomContrast(std::string name, float lower, float upper, float value_min, float value_max, bool has_seed,
+                 std::uint64_t seed);
+  std::string class_name() const override { return "RandomContrast"; }
+
+ protected:
+  void draw(std::int64_t n) override;
+  void apply(const float* x, float* y, std::int64_t n) override;
+  void apply_backward(const float* x, const float* dy, float* dx, std::int64_t n) override;
+  void reserve_extra(std::int64_t batch) override;
+
+ private:
+  float lower_, upper_, value_min_, value_max_;
+  Buffer means_;    // [capacity, channels]
+  Buffer sums_;     // [capacity, channels], backward
+};
+
+}  // namespace cnnx
