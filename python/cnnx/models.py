@@ -95,6 +95,30 @@ def _check_finite(a: np.ndarray, arg: str, who: str) -> None:
         raise ValueError(f"{who}: {arg} contains NaN or infinity (first in sample {bad}); expected finite values")
 
 
+def _is_dataset(x: Any) -> bool:
+    """A dataset: any object with ``__len__`` (batches) and ``__iter__`` yielding batches, such as
+    ``cnnx.utils.image_dataset_from_directory``'s; arrays and lists are data, not datasets."""
+    return (
+        hasattr(x, "__iter__") and hasattr(x, "__len__") and not hasattr(x, "__array__")
+        and not isinstance(x, (list, tuple, dict, str, bytes))
+    )
+
+
+def _unpack_batch(batch: Any, who: str, need_y: bool) -> tuple:
+    """(x, y, sample_weight) of one batch yielded by a dataset."""
+    if isinstance(batch, tuple) and len(batch) in (1, 2, 3):
+        x, y, w = (*batch, None, None)[:3]
+    elif isinstance(batch, tuple):
+        raise ValueError(f"{who}: expected the dataset to yield (x, y) or (x, y, sample_weight) batches, "
+                         f"received a tuple of {len(batch)}")
+    else:
+        x, y, w = batch, None, None
+    if need_y and y is None:
+        raise ValueError(f"{who}: expected the dataset to yield (x, y) or (x, y, sample_weight) batches, "
+                         "received batches without labels")
+    return x, y, w
+
+
 def _shape(shape: tuple) -> str:
     return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
@@ -329,17 +353,29 @@ class Sequential:
         sample_weight: Any = None,
         initial_epoch: int = 0,
     ) -> History:
-        """Trains for ``epochs`` passes over (x, y); returns a ``History``."""
+        """Trains for ``epochs`` passes over (x, y); returns a ``History``.
+
+        ``x`` may also be a dataset (e.g. ``cnnx.utils.image_dataset_from_directory``): any object
+        with ``__len__`` (batches per epoch) whose iteration yields ``(x, y)`` or
+        ``(x, y, sample_weight)`` batches. Then ``y`` must be None, ``batch_size`` and ``shuffle``
+        are ignored (the dataset decides), and ``validation_data`` may be a dataset too. Batches are
+        converted one at a time, so memory stays bounded by a batch."""
         who = "fit"
         self._require_compiled(who)
         batch_size = self._check_batch_size(batch_size, who)
         if not isinstance(epochs, (int, np.integer)) or epochs < 0:
             raise ValueError(f"fit: expected epochs to be a non-negative integer, received epochs={epochs!r}")
         verbose = 1 if verbose == "auto" else int(verbose)
-        x = self._prepare_x(x, who)
-        _check_finite(x, "x", who)
-        y = self._prepare_y(y, len(x), who)
-        weights = self._prepare_weights(sample_weight, class_weight, y, len(x), who)
+        if _is_dataset(x):
+            # Streamed: batches are prepared one at a time as they arrive (see _dataset_batches).
+            self._check_dataset_args(x, who, y=y, sample_weight=sample_weight, validation_split=validation_split)
+            batches = self._dataset_batches(x, who, class_weight)
+            steps = len(x)
+        else:
+            x = self._prepare_x(x, who)
+            _check_finite(x, "x", who)
+            y = self._prepare_y(y, len(x), who)
+            weights = self._prepare_weights(sample_weight, class_weight, y, len(x), who)
         if validation_data is None and validation_split:
             if not 0.0 < float(validation_split) < 1.0:
                 raise ValueError(f"fit: expected validation_split in (0, 1), received {validation_split!r}")
@@ -352,7 +388,9 @@ class Sequential:
             else:
                 validation_data = (x[split:], y[split:])
             x, y = x[:split], y[:split]
-        if validation_data is not None:
+        if _is_dataset(validation_data):
+            self._check_dataset_args(validation_data, "fit (validation_data)")
+        elif validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
                 raise ValueError("fit: expected validation_data=(x_val, y_val) or (x_val, y_val, sample_weight_val)")
             vx = self._prepare_x(validation_data[0], "fit (validation_data)")
@@ -362,8 +400,9 @@ class Sequential:
             vw = self._prepare_weights(vw, None, vy, len(vx), "fit (validation_data)")
             validation_data = (vx, vy, vw)
 
-        n = len(x)
-        steps = (n + batch_size - 1) // batch_size
+        if not _is_dataset(x):
+            batches = self._array_batches(x, y, weights, batch_size, shuffle)
+            steps = (len(x) + batch_size - 1) // batch_size
         history = History()
         cbs = list(callbacks or []) + [history]  # History and the progress bar go last, as in Keras
         if verbose:
@@ -372,24 +411,59 @@ class Sequential:
         self.stop_training = False
         self.history = history
         with _StopOnInterrupt(self) as interrupt:
-            self._fit_epochs(x, y, weights, batch_size, epochs, initial_epoch, shuffle, steps, validation_data, cb,
-                             interrupt)
+            self._fit_epochs(batches, batch_size, epochs, initial_epoch, validation_data, cb, interrupt)
         return history
 
-    def _fit_epochs(self, x, y, weights, batch_size, epochs, initial_epoch, shuffle, steps, validation_data, cb,
-                    interrupt):
-        n = len(x)
+    @staticmethod
+    def _array_batches(x, y, weights, batch_size, shuffle):
+        """One epoch's batches of in-memory arrays: the whole arrays plus the indices of a batch."""
+        def epoch():
+            n = len(x)
+            order = np.random.permutation(n) if shuffle else np.arange(n)
+            order = order.astype(np.int64)
+            for start in range(0, n, batch_size):
+                yield x, y, order[start : start + batch_size], weights
+        return epoch
+
+    def _dataset_batches(self, dataset, who, class_weight=None):
+        """One epoch's batches of a dataset, each converted and checked as it arrives; the model is
+        built from the first one if needed. Only the current batch is held."""
+        def epoch():
+            for batch in dataset:
+                xb, yb, wb = _unpack_batch(batch, who, need_y=True)
+                xb = self._prepare_x(xb, who)
+                _check_finite(xb, "x", who)
+                yb = self._prepare_y(yb, len(xb), who)
+                wb = self._prepare_weights(wb, class_weight, yb, len(xb), who)
+                yield xb, yb, np.arange(len(xb), dtype=np.int64), wb
+        return epoch
+
+    @staticmethod
+    def _check_dataset_args(dataset, who, y=None, sample_weight=None, validation_split=0.0):
+        kind = type(dataset).__name__
+        if y is not None:
+            raise ValueError(f"{who}: y must be None when x is a dataset ({kind}), which yields (x, y) batches; "
+                             f"received y of type {type(y).__name__}")
+        if sample_weight is not None:
+            raise ValueError(f"{who}: sample_weight must be None when x is a dataset ({kind}); "
+                             "yield (x, y, sample_weight) batches instead")
+        if validation_split:
+            raise ValueError(f"{who}: validation_split is not supported when x is a dataset ({kind}); "
+                             "pass validation_data=another dataset, e.g. from "
+                             "image_dataset_from_directory(..., validation_split=0.2, subset='both', seed=...)")
+        if len(dataset) < 1:
+            raise ValueError(f"{who}: the dataset ({kind}) is empty: len(dataset) == 0")
+
+    def _fit_epochs(self, batches, batch_size, epochs, initial_epoch, validation_data, cb, interrupt):
         cb.on_train_begin({})
         for epoch in range(int(initial_epoch), int(epochs)):
             cb.on_epoch_begin(epoch, {})
-            order = np.random.permutation(n) if shuffle else np.arange(n)
-            order = order.astype(np.int64)
             tally = _Tally()
-            for step in range(steps):
+            step = -1
+            for step, (xb, yb, idx, wb) in enumerate(batches()):
                 cb.on_train_batch_begin(step, {})
-                idx = order[step * batch_size : (step + 1) * batch_size]
                 self.optimizer._before_step()
-                tally.add(self._core.train_step(x, y, idx, weights), len(idx), self._rows_per_sample)
+                tally.add(self._core.train_step(xb, yb, idx, wb), len(idx), self._rows_per_sample)
                 cb.on_train_batch_end(step, self._logs(tally))
                 if self.stop_training or interrupt.requested:
                     break
@@ -399,7 +473,9 @@ class Sequential:
                 self.stop_training = True
                 break
             logs = self._logs(tally)
-            if validation_data is not None:
+            if _is_dataset(validation_data):
+                logs.update(self._evaluate_dataset(validation_data, "fit (validation_data)", prefix="val_"))
+            elif validation_data is not None:
                 logs.update(self._evaluate_arrays(*validation_data, batch_size, prefix="val_"))
             cb.on_epoch_end(epoch, logs)
             if self.stop_training:
@@ -428,6 +504,12 @@ class Sequential:
             tally.add(self._core.test_step(x[start:end], y[start:end], w), len(x[start:end]), self._rows_per_sample)
         return self._logs(tally, prefix)
 
+    def _evaluate_dataset(self, dataset: Any, who: str, prefix: str = "") -> dict:
+        tally = _Tally()
+        for xb, yb, _, wb in self._dataset_batches(dataset, who)():
+            tally.add(self._core.test_step(xb, yb, wb), len(xb), self._rows_per_sample)
+        return self._logs(tally, prefix)
+
     def evaluate(
         self, x: Any = None, y: Any = None, batch_size: int | None = None, verbose: Any = "auto",
         sample_weight: Any = None, return_dict: bool = False,
@@ -437,15 +519,20 @@ class Sequential:
         self._require_compiled(who)
         batch_size = self._check_batch_size(batch_size, who)
         verbose = 1 if verbose == "auto" else int(verbose)
-        x = self._prepare_x(x, who)
-        y = self._prepare_y(y, len(x), who)
-        w = self._prepare_weights(sample_weight, None, y, len(x), who)
         start = time.perf_counter()
-        logs = self._evaluate_arrays(x, y, w, batch_size)
+        if _is_dataset(x):
+            self._check_dataset_args(x, who, y=y, sample_weight=sample_weight)
+            logs = self._evaluate_dataset(x, who)
+            steps = len(x)
+        else:
+            x = self._prepare_x(x, who)
+            y = self._prepare_y(y, len(x), who)
+            w = self._prepare_weights(sample_weight, None, y, len(x), who)
+            logs = self._evaluate_arrays(x, y, w, batch_size)
+            steps = (len(x) + batch_size - 1) // batch_size
         if verbose:
             from .callbacks import _format_logs, _format_time
 
-            steps = (len(x) + batch_size - 1) // batch_size
             elapsed = time.perf_counter() - start
             print(f"{steps}/{steps} - {_format_time(elapsed)} - {_format_logs(logs)}", flush=True)
         return self._result(logs, return_dict)
@@ -458,8 +545,19 @@ class Sequential:
         return self._result(self._evaluate_arrays(x, y, w, len(x)), return_dict)
 
     def predict(self, x: Any, batch_size: int | None = None, verbose: Any = "auto") -> np.ndarray:
-        """Model outputs for x, computed in batches of ``batch_size`` (default 32)."""
+        """Model outputs for x, computed in batches of ``batch_size`` (default 32). ``x`` may be a
+        dataset (batches of x, or of (x, y[, sample_weight]) whose labels are ignored); the outputs
+        are then in the order the dataset yields its batches."""
         batch_size = self._check_batch_size(batch_size, "predict")
+        if _is_dataset(x):
+            self._check_dataset_args(x, "predict")
+            outputs = []
+            for batch in x:
+                xb = self._prepare_x(_unpack_batch(batch, "predict", need_y=False)[0], "predict")
+                outputs.append(self._core.predict(xb, len(xb)))
+            if not outputs:
+                raise ValueError("predict: the dataset yielded no batches")
+            return np.concatenate(outputs)
         x = self._prepare_x(x, "predict")
         return self._core.predict(x, batch_size)
 

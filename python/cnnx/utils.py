@@ -1,11 +1,13 @@
-"""Utilities: one-hot encoding and global seeding, as in `keras.utils`."""
+"""Utilities: one-hot encoding, global seeding and image folders as datasets, as in `keras.utils`."""
 
 import operator
 import random
 
 import numpy as np
 
-__all__ = ["to_categorical", "set_random_seed"]
+from .data import ImageDataset, image_dataset_from_directory
+
+__all__ = ["to_categorical", "set_random_seed", "image_dataset_from_directory", "ImageDataset"]
 
 
 def to_categorical(x, num_classes=None):

@@ -1,5 +1,5 @@
 """Small datasets loaded as NumPy arrays, like `keras.datasets`."""
 
-from . import mnist
+from . import cifar10, fashion_mnist, mnist
 
-__all__ = ["mnist"]
+__all__ = ["cifar10", "fashion_mnist", "mnist"]

@@ -4,19 +4,10 @@ Local files are preferred; a download is the last resort and is always
 checked against the known SHA-256 digests of the original distribution.
 """
 
-import gzip
-import hashlib
-import json
-import math
-import os
-import pathlib
-import sys
-import tempfile
-import urllib.parse
-import urllib.request
-import zlib
+import os  # noqa: F401 -- tests patch mnist.os.replace
+import urllib.request  # noqa: F401 -- tests patch mnist.urllib.request.urlopen
 
-import numpy as np
+from . import _common
 
 __all__ = ["load_data"]
 
@@ -51,21 +42,12 @@ MIRRORS = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
 )
 
-_TIMEOUT = 60  # seconds per request
-_CHUNK = 1 << 20
+_NAME = "mnist"  # directory name under $CNNX_DATA_DIR, data/ and the cache
 
-# IDX type codes (third byte of the magic number) -> big-endian dtype.
-_IDX_DTYPES = {
-    0x08: np.dtype("u1"),
-    0x09: np.dtype("i1"),
-    0x0B: np.dtype(">i2"),
-    0x0C: np.dtype(">i4"),
-    0x0D: np.dtype(">f4"),
-    0x0E: np.dtype(">f8"),
-}
-
-_IMAGE_MAGIC = 0x00000803  # uint8, 3 dims
-_LABEL_MAGIC = 0x00000801  # uint8, 1 dim
+# Shared with the other loaders (tests and callers use these names).
+_read_idx = _common.read_idx
+_fetch_verified = _common.fetch_verified
+_source_root = _common.source_root
 
 
 def load_data(path=None):
@@ -122,232 +104,38 @@ def load_data(path=None):
     Christopher J.C. Burges, under CC BY-SA 3.0.
     """
     directory = _find_directory(path)
-    x_train, y_train = _load_pair(directory, FILES[0], FILES[1])
-    x_test, y_test = _load_pair(directory, FILES[2], FILES[3])
+    x_train, y_train = _common.load_idx_pair(directory, FILES[0], FILES[1], "MNIST")
+    x_test, y_test = _common.load_idx_pair(directory, FILES[2], FILES[3], "MNIST")
     return (x_train, y_train), (x_test, y_test)
 
 
 def _find_directory(path):
     """Returns the first directory holding all four files (see load_data)."""
-    if path is not None:
-        directory = pathlib.Path(os.fspath(path)).expanduser()
-        missing = [f for f in FILES if not (directory / f).is_file()]
-        if missing:
-            raise FileNotFoundError(
-                f"MNIST file(s) not found in directory '{directory}': "
-                f"{', '.join(missing)}. Expected the four files "
-                f"{', '.join(FILES)}."
-            )
-        return directory
-
-    searched = []
-    for directory in _local_directories():
-        searched.append(directory)
-        if all((directory / f).is_file() for f in FILES):
-            return directory
-
-    cache = _cache_directory()
-    _download_missing(cache, searched)
-    return cache
+    return _common.find_directory(
+        path, title="MNIST", files=FILES, local=_local_directories,
+        cache=_cache_directory, fetch=_download,
+    )
 
 
 def _local_directories():
     """Returns the local candidates: $CNNX_DATA_DIR, then the checkout."""
-    directories = []
-    data_dir = os.environ.get("CNNX_DATA_DIR")
-    if data_dir:
-        directories.append(pathlib.Path(data_dir).expanduser() / "mnist")
-    directories.extend(_checkout_directories())
-    return directories
+    return _common.local_directories(_NAME, _checkout_directories())
 
 
 def _checkout_directories():
     """Returns the `data/mnist` directories of a source checkout, if any."""
-    directories = []
-    # From a checkout, or an editable install that maps the package to
-    # its sources: python/cnnx/datasets/mnist.py -> ../../../data/mnist.
-    here = pathlib.Path(__file__).resolve()
-    directories.append(here.parents[3] / "data" / "mnist")
-    # `pip install .` (editable or not) records the source tree it was
-    # built from in its PEP 610 direct_url.json.
-    source = _source_root()
-    if source is not None:
-        candidate = source / "data" / "mnist"
-        if candidate not in directories:
-            directories.append(candidate)
-    return directories
-
-
-def _source_root():
-    """Returns the local source directory cnnx was installed from, or `None`."""
-    try:
-        from importlib import metadata
-
-        text = metadata.distribution("cnnx").read_text("direct_url.json")
-        info = json.loads(text) if text else {}
-        if "dir_info" not in info:
-            return None
-        url = urllib.parse.urlparse(info["url"])
-        if url.scheme != "file":
-            return None
-        return pathlib.Path(urllib.request.url2pathname(url.path))
-    except Exception:  # noqa: BLE001 -- a hint only; never fail over it
-        return None
+    return _common.checkout_directories(_NAME)
 
 
 def _cache_directory():
-    home = os.environ.get("CNNX_HOME") or os.path.join("~", ".cnnx")
-    return pathlib.Path(home).expanduser() / "datasets" / "mnist"
-
-
-def _download_missing(cache, searched):
-    """Downloads the files missing from `cache`, verifying each one."""
-    missing = [f for f in FILES if not (cache / f).is_file()]
-    if not missing:
-        return
-    cache.mkdir(parents=True, exist_ok=True)
-    for name in missing:
-        _download(name, cache / name, searched)
+    return _common.cache_directory(_NAME)
 
 
 def _download(name, target, searched):
-    """Fetches `name` from the mirrors into `target`, atomically."""
-    failures = []
-    checksum_failed = False
-    for mirror in MIRRORS:
-        url = mirror + name
-        print(f"Downloading data from {url}", file=sys.stderr)
-        try:
-            _fetch_verified(url, target, SHA256[name])
-            return
-        except ValueError as e:
-            checksum_failed = True
-            failures.append(f"{url}: {e}")
-        except OSError as e:  # URLError, HTTPError, timeouts are OSErrors
-            failures.append(f"{url}: {e}")
-
-    locations = ", ".join(f"'{d}'" for d in searched) or "(none)"
-    message = (
-        f"Could not download MNIST file '{name}' into '{target.parent}'.\n"
-        + "\n".join(f"  {failure}" for failure in failures)
-        + f"\nLocal directories searched: {locations}. To work offline, "
-        f"put the four files ({', '.join(FILES)}) in a directory DIR/mnist "
-        f"and set CNNX_DATA_DIR=DIR, or pass load_data(path=...)."
+    """Fetches `name` from the mirrors into `target`, atomically, verified by SHA-256."""
+    _common.download(
+        name, target, MIRRORS, SHA256[name], "sha256", "MNIST", searched,
+        f"To work offline, put the four files ({', '.join(FILES)}) in a "
+        "directory DIR/mnist and set CNNX_DATA_DIR=DIR, or pass "
+        "load_data(path=...).",
     )
-    # A wrong checksum is bad data, not a network problem; say so with
-    # the exception type too.
-    if checksum_failed:
-        raise ValueError(message)
-    raise OSError(message)
-
-
-def _fetch_verified(url, target, sha256):
-    """Streams `url` to a temp file, checks its SHA-256, then renames it.
-
-    The rename is atomic, so `target` is either absent or complete and
-    verified, even if the process dies or another one downloads the same
-    file concurrently.
-    """
-    digest = hashlib.sha256()
-    fd, temp = tempfile.mkstemp(
-        dir=target.parent, prefix=f".{target.name}.", suffix=".part"
-    )
-    try:
-        with os.fdopen(fd, "wb") as out:
-            with urllib.request.urlopen(url, timeout=_TIMEOUT) as response:
-                while chunk := response.read(_CHUNK):
-                    digest.update(chunk)
-                    out.write(chunk)
-        received = digest.hexdigest()
-        if received != sha256:
-            raise ValueError(
-                f"SHA-256 mismatch: expected {sha256}, received {received}"
-            )
-        os.replace(temp, target)
-    except BaseException:
-        # Never leave a partial or unverified file behind.
-        try:
-            os.remove(temp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
-def _load_pair(directory, images_name, labels_name):
-    """Reads one images/labels pair and checks they match."""
-    images_path = directory / images_name
-    labels_path = directory / labels_name
-    images = _read_idx(images_path, magic=_IMAGE_MAGIC)
-    labels = _read_idx(labels_path, magic=_LABEL_MAGIC)
-    if images.shape[1:] != (28, 28):
-        raise ValueError(
-            f"Invalid MNIST image file '{images_path}': expected 28x28 "
-            f"images, received {images.shape[1]}x{images.shape[2]}."
-        )
-    if images.shape[0] != labels.shape[0]:
-        raise ValueError(
-            f"Wrong count: '{images_path}' holds {images.shape[0]} images "
-            f"but '{labels_path}' holds {labels.shape[0]} labels."
-        )
-    return images, labels
-
-
-def _read_idx(path, magic=None):
-    """Reads a gzip-compressed IDX file into a NumPy array.
-
-    Args:
-        path: Path of the `.gz` file.
-        magic: Optional expected magic number, e.g. `0x00000803`.
-
-    Returns:
-        A writable array in native byte order, shaped as the header says.
-
-    Raises:
-        ValueError: naming the file, if it is not valid gzip, has a bad
-            magic number, or is shorter or longer than its header says.
-    """
-    with open(path, "rb") as raw:
-        try:
-            with gzip.GzipFile(fileobj=raw) as f:
-                data = f.read()
-        except (OSError, EOFError, zlib.error) as e:
-            # BadGzipFile, truncated stream, corrupt deflate data or CRC.
-            raise ValueError(
-                f"Corrupt or truncated gzip file '{path}': {e}"
-            ) from None
-
-    if len(data) < 4:
-        raise ValueError(
-            f"Truncated IDX file '{path}': {len(data)} bytes, expected at "
-            "least a 4-byte magic number."
-        )
-    received = int.from_bytes(data[:4], "big")
-    if magic is not None and received != magic:
-        raise ValueError(
-            f"Bad magic number in IDX file '{path}': expected "
-            f"0x{magic:08X}, received 0x{received:08X}."
-        )
-    type_code, ndim = data[2], data[3]
-    if data[:2] != b"\x00\x00" or type_code not in _IDX_DTYPES or ndim == 0:
-        raise ValueError(
-            f"Bad magic number in IDX file '{path}': received "
-            f"0x{received:08X}, which is not a valid IDX header."
-        )
-    header = 4 + 4 * ndim
-    if len(data) < header:
-        raise ValueError(
-            f"Truncated IDX file '{path}': {len(data)} bytes, expected a "
-            f"{header}-byte header."
-        )
-    shape = tuple(int(d) for d in np.frombuffer(data, ">u4", ndim, 4))
-    dtype = _IDX_DTYPES[type_code]
-    expected = header + dtype.itemsize * math.prod(shape)
-    if len(data) != expected:
-        problem = "Truncated" if len(data) < expected else "Oversized"
-        raise ValueError(
-            f"{problem} IDX file '{path}': header declares shape {shape}, "
-            f"so expected {expected} bytes, received {len(data)}."
-        )
-    array = np.frombuffer(data, dtype, offset=header).reshape(shape)
-    # astype copies: the result is writable and in native byte order.
-    return array.astype(dtype.newbyteorder("="))
