@@ -541,8 +541,8 @@ def misclassified(model: Any, x: Any, y: Any = None, class_names: Any = None, pa
         _save(fig, path)
         return fig, order
     rows, cols = _grid(len(order))
-    fig = _figure(1.6 * cols, 1.75 * rows + 0.5)
-    axes = _tile_grid(fig, rows, cols, top=1 - 0.5 / (1.75 * rows + 0.5))
+    fig = _figure(1.6 * cols, 1.75 * rows + 0.7)
+    axes = _tile_grid(fig, rows, cols, top=1 - 0.7 / (1.75 * rows + 0.7))
     for ax, i in zip(axes, order):
         _show_image(ax, x[i])
         ax.set_title(f"{names[true[i]]} -> {names[pred[i]]} ({conf[i]:.0%})", fontsize=7, color="tab:red")
