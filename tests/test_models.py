@@ -167,3 +167,26 @@ def test_set_num_threads_roundtrip():
 
 def test_version():
     assert isinstance(cnnx.__version__, str) and cnnx.__version__.count(".") == 2
+
+
+def test_a_fused_conv_still_runs_alone(rng):
+    """Inside the model a Conv2D runs fused with the MaxPooling2D after it; called on its own
+    (inspection, feature maps) it still gives its plain output and gradient."""
+    from conftest import np_activation, np_conv2d
+
+    model = Sequential([Input((8, 8, 2)), Conv2D(3, 3, padding="same", activation="relu"), MaxPooling2D(2),
+                        Flatten(), Dense(2, activation="softmax")])
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    x = rng.normal(size=(4, 8, 8, 2)).astype(np.float32)
+    model.fit(x, np.array([0, 1, 0, 1]), epochs=1, verbose=0)
+    conv = model.layers[0]
+    want = np_activation("relu", np_conv2d(x, *conv.get_weights(), (1, 1), "same"))
+    np.testing.assert_allclose(conv(x), want, rtol=1e-4, atol=1e-5)
+    y = conv(x, training=True)
+    dy = rng.normal(size=y.shape).astype(np.float32)
+    dx = conv._core.backward(x, y, dy)
+    alone = Conv2D(3, 3, padding="same", activation="relu")
+    alone.build((8, 8, 2))
+    alone.set_weights(conv.get_weights())
+    np.testing.assert_array_equal(dx, alone._core.backward(x, alone(x, training=True), dy))
+    np.testing.assert_allclose(model.predict(x).sum(axis=1), 1.0, rtol=1e-5)

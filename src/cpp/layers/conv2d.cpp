@@ -123,18 +123,19 @@ void Conv2D::set_fused_pool(const kernels::ConvGeometry* pool) {
 
 void Conv2D::forward(const float* x, float* y, std::int64_t n, bool training) {
   (void)training;  // nothing is kept: backward recomputes each chunk's im2col in cache
-  if (pool_) throw ValueError(where() + ": fused with its pooling layer; the model calls forward_pooled");
-  run_forward(x, n, y, nullptr);
+  run_forward(x, n, y, nullptr, nullptr);  // also usable alone when the model fuses this layer
   if (act_ != Activation::relu) kernels::activation_forward(act_, y, n * geom_.oh * geom_.ow, cfg_.filters);
 }
 
 void Conv2D::forward_pooled(const float* x, std::int64_t n, float* pooled, std::int32_t* argmax) {
-  run_forward(x, n, pooled, argmax);
+  if (!pool_) throw ValueError(where() + ": forward_pooled needs a fused pooling layer");
+  run_forward(x, n, pooled, argmax, pool_);
 }
 
 // One chunk: one thread, serial kernels, the panel in L2. One chunk only (batch 1): the
 // threads go to im2col and the GEMM instead.
-void Conv2D::run_forward(const float* x, std::int64_t n, float* out, std::int32_t* argmax) {
+void Conv2D::run_forward(const float* x, std::int64_t n, float* out, std::int32_t* argmax,
+                         const kernels::ConvGeometry* pool) {
   const auto& g = geom_;
   const std::int64_t patch = g.patch(), cout = cfg_.filters, pix = g.oh * g.ow, in_size = g.h * g.w * g.c;
   kernels::GemmEpilogue ep;  // bias and ReLU applied to each tile as it is finished, in L1
@@ -143,7 +144,7 @@ void Conv2D::run_forward(const float* x, std::int64_t n, float* out, std::int32_
   const float* kernel = params()[0].value.data();
   ensure_workspace(n);
   const std::int64_t ci = std::min(n, chunk_images()), chunks = (n + ci - 1) / ci;
-  const std::int64_t pooled_size = pool_ ? pool_->oh * pool_->ow * cout : 0;
+  const std::int64_t pooled_size = pool ? pool->oh * pool->ow * cout : 0;
   const bool par = chunks > 1 && !in_parallel_region();
   const int nt = get_num_threads();
   (void)par; (void)nt;
@@ -156,28 +157,31 @@ void Conv2D::run_forward(const float* x, std::int64_t n, float* out, std::int32_
       kernels::im2col_nhwc(x + i0 * in_size, m, g, col_[t].data());
       col = col_[t].data();
     }
-    float* z = pool_ ? z_[t].data() : out + i0 * pix * cout;
+    float* z = pool ? z_[t].data() : out + i0 * pix * cout;
     kernels::gemm(m * pix, cout, patch, col, patch, 1, kernel, cout, 1, 0.0f, z, cout, ep);
-    if (pool_) kernels::max_pool_forward(z, m, *pool_, out + i0 * pooled_size, argmax + i0 * pooled_size);
+    if (pool) kernels::max_pool_forward(z, m, *pool, out + i0 * pooled_size, argmax + i0 * pooled_size);
   }
 }
 
+// Called by the model only when this layer is not fused; a direct call on a fused layer (tests,
+// inspection) gets the plain, unfused gradient.
 void Conv2D::backward(const float* x, const float* y, float* dy, float* dx, std::int64_t n) {
-  if (pool_) throw ValueError(where() + ": fused with its pooling layer; the model calls backward_pooled");
-  if (!dy_is_preactivation_) kernels::activation_backward(act_, y, dy, n * geom_.oh * geom_.ow, cfg_.filters);
-  run_backward(x, dy, nullptr, nullptr, dx, n);
+  if (!dy_is_preactivation_ || pool_) kernels::activation_backward(act_, y, dy, n * geom_.oh * geom_.ow, cfg_.filters);
+  run_backward(x, dy, nullptr, nullptr, dx, n, nullptr);
 }
 
 void Conv2D::backward_pooled(const float* x, const float* pooled, const float* dpooled, const std::int32_t* argmax,
                              float* dx, std::int64_t n) {
-  run_backward(x, dpooled, pooled, argmax, dx, n);
+  if (!pool_) throw ValueError(where() + ": backward_pooled needs a fused pooling layer");
+  run_backward(x, dpooled, pooled, argmax, dx, n, pool_);
 }
 
 // Per chunk: dz_c (given, or scattered from the pooled gradient into an L2 scratch, with the
 // ReLU derivative read off the pooled output), then dK_c = col_c^T dz_c, db_c = column sums of
 // dz_c, dx_c = col2im(dz_c K^T). With one chunk the partials are the results themselves.
 void Conv2D::run_backward(const float* x, const float* dz_all, const float* pooled, const std::int32_t* argmax,
-                          float* dx, std::int64_t n) {
+                          float* dx, std::int64_t n,
+                          const kernels::ConvGeometry* pool) {
   const auto& g = geom_;
   const std::int64_t patch = g.patch(), cout = cfg_.filters, pix = g.oh * g.ow, in_size = g.h * g.w * g.c;
   float* dkernel = params()[0].grad.data();
@@ -186,7 +190,7 @@ void Conv2D::run_backward(const float* x, const float* dz_all, const float* pool
   ensure_workspace(n);
   const std::int64_t ci = std::min(n, chunk_images()), chunks = (n + ci - 1) / ci;
   const std::int64_t dw = patch * cout;
-  const std::int64_t pooled_size = pool_ ? pool_->oh * pool_->ow * cout : 0;
+  const std::int64_t pooled_size = pool ? pool->oh * pool->ow * cout : 0;
   const bool relu_mask = act_ == Activation::relu;
   const bool par = chunks > 1 && !in_parallel_region();
   const int nt = get_num_threads();
@@ -204,9 +208,9 @@ void Conv2D::run_backward(const float* x, const float* dz_all, const float* pool
     const std::int64_t i0 = c * ci, m = std::min(ci, n - i0), r = m * pix;
     const std::size_t t = static_cast<std::size_t>(chunks > 1 ? thread_index() : 0);
     const float* dz = dz_all + i0 * pix * cout;
-    if (pool_) {
+    if (pool) {
       float* z = z_[t].data();
-      kernels::max_pool_backward(dz_all + i0 * pooled_size, argmax + i0 * pooled_size, m, *pool_, z,
+      kernels::max_pool_backward(dz_all + i0 * pooled_size, argmax + i0 * pooled_size, m, *pool, z,
                                  relu_mask ? pooled + i0 * pooled_size : nullptr);
       dz = z;
     }

@@ -51,9 +51,10 @@ class Conv2D : public Layer {
   kernels::ConvGeometry geom_{};
   std::int64_t chunk_images() const;
   void ensure_workspace(std::int64_t n);
-  void run_forward(const float* x, std::int64_t n, float* out, std::int32_t* argmax);
+  void run_forward(const float* x, std::int64_t n, float* out, std::int32_t* argmax,
+                   const kernels::ConvGeometry* pool);
   void run_backward(const float* x, const float* dz, const float* pooled, const std::int32_t* argmax, float* dx,
-                    std::int64_t n);
+                    std::int64_t n, const kernels::ConvGeometry* pool);
   const kernels::ConvGeometry* pool_ = nullptr;
   std::vector<Buffer> z_;  // per-thread convolution output of one chunk, when fused
   // Per-thread im2col panels for one chunk of images, sized to stay in L2 (see conv2d.cpp).
