@@ -74,3 +74,10 @@ def test_errors():
         plan(article_model(), batch_size=0)
     with pytest.raises(TypeError, match="Sequential"):
         plan("model")
+
+
+def test_model_plan_and_utils_plan():
+    model = article_model()
+    a = model.plan(batch_size=16, measure=False)
+    b = cnnx.utils.plan(model, batch_size=16, measure=False)
+    assert [l.forward_flops for l in a.layers] == [l.forward_flops for l in b.layers]

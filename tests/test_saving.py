@@ -152,3 +152,30 @@ def test_readable_by_safetensors(tmp_path):
     assert sorted(tensors) == sorted(expected)
     for name, array in expected.items():
         np.testing.assert_array_equal(tensors[name], array)
+
+
+def test_class_names_are_saved(tmp_path):
+    model = small_model()
+    model.class_names = ["good", "defective", "unknown"]
+    model.save(tmp_path / "c.cnnx")
+    assert cnnx.models.load_model(tmp_path / "c.cnnx").class_names == ["good", "defective", "unknown"]
+
+
+def test_fit_on_a_folder_dataset_keeps_its_class_names(tmp_path, data):
+    x, y = data
+
+    class Folder:  # the interface of cnnx.utils.image_dataset_from_directory's datasets
+        class_names = ["round", "square", "star"]
+
+        def __len__(self):
+            return 3
+
+        def __iter__(self):
+            for i in range(3):
+                yield x[i * 32 : (i + 1) * 32], y[i * 32 : (i + 1) * 32]
+
+    model = small_model()
+    model.fit(Folder(), epochs=1, verbose=0)
+    assert model.class_names == ["round", "square", "star"]
+    model.save(tmp_path / "f.cnnx")
+    assert cnnx.models.load_model(tmp_path / "f.cnnx").class_names == ["round", "square", "star"]

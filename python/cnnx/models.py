@@ -138,6 +138,9 @@ class Sequential:
         self.compiled = False
         self.stop_training = False
         self.history: History | None = None
+        # Names of the output classes, taken from a folder dataset given to fit (or set by hand);
+        # saved with the model.
+        self.class_names: list[str] | None = None
         if layers is not None:
             if not isinstance(layers, (list, tuple)):
                 raise TypeError(f"Sequential: expected a list of layers, received {type(layers).__name__}")
@@ -369,6 +372,8 @@ class Sequential:
         if _is_dataset(x):
             # Streamed: batches are prepared one at a time as they arrive (see _dataset_batches).
             self._check_dataset_args(x, who, y=y, sample_weight=sample_weight, validation_split=validation_split)
+            if getattr(x, "class_names", None) and self.class_names is None:
+                self.class_names = list(x.class_names)  # kept, and saved with the model
             batches = self._dataset_batches(x, who, class_weight)
             steps = len(x)
         else:
@@ -641,6 +646,13 @@ class Sequential:
         opt = optimizers_mod.from_config(config["optimizer"])
         loss = losses_mod.from_config(config["loss"])
         self.compile(optimizer=opt, loss=loss, metrics=config.get("metrics") or None)
+
+    def plan(self, batch_size: int = 32, input_shape: Any = None, measure: bool = True, steps: int = 5) -> Any:
+        """Per-layer shapes, parameters, FLOPs and memory, and a measured epoch-time estimate
+        (see cnnx.planning.plan)."""
+        from .planning import plan
+
+        return plan(self, batch_size=batch_size, input_shape=input_shape, measure=measure, steps=steps)
 
     # -- saving ----------------------------------------------------------------------------------
     def save(self, filepath: Any) -> None:

@@ -160,6 +160,8 @@ def save_model(model: Any, path: str | os.PathLike) -> None:
         model.build()
     tensors = _weight_tensors(model)
     meta = {"contents": "model", "model_config": json.dumps(model.get_config())}
+    if model.class_names is not None:
+        meta["class_names"] = json.dumps([str(c) for c in model.class_names])
     if model.compiled:
         meta["compile_config"] = json.dumps(model._compile_config())
         meta["optimizer_iterations"] = str(model.optimizer.iterations)
@@ -190,6 +192,8 @@ def _rebuild(path: Any, tensors: dict[str, np.ndarray], meta: dict[str, str], co
                          "(use model.load_weights for a weights file)")
     model = Sequential.from_config(json.loads(meta["model_config"]))
     model.build()
+    if "class_names" in meta:
+        model.class_names = list(json.loads(meta["class_names"]))
     _assign_weights(model, tensors, os.fspath(path))
     if compile and "compile_config" in meta:
         model._compile_from_config(json.loads(meta["compile_config"]))

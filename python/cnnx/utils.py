@@ -6,8 +6,9 @@ import random
 import numpy as np
 
 from .data import ImageDataset, image_dataset_from_directory
+from .planning import plan
 
-__all__ = ["to_categorical", "set_random_seed", "image_dataset_from_directory", "ImageDataset"]
+__all__ = ["to_categorical", "set_random_seed", "image_dataset_from_directory", "ImageDataset", "plan"]
 
 
 def to_categorical(x, num_classes=None):
