@@ -51,3 +51,14 @@ def test_article_shapes():
     assert MaxPooling2D(2).compute_output_shape((28, 28, 32)) == (None, 14, 14, 32)
     assert MaxPooling2D((2, 2), padding="same").compute_output_shape((21, 28, 3)) == (None, 11, 14, 3)
     assert layer.count_params() == 0
+
+
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_nan_propagates_through_every_path(padding):
+    # 2x2/stride 2 "valid" takes the vectorised fast path, "same" on an odd size the general one.
+    x = np.zeros((1, 5, 5, 3), np.float32)
+    x[0, 1, 1, 0] = np.nan  # tap 3 of window (0, 0) in channel 0
+    x[0, 0, 3, 2] = np.nan  # tap 1 of window (0, 1) in channel 2
+    y = MaxPooling2D(2, padding=padding)(x)
+    assert np.isnan(y[0, 0, 0, 0]) and np.isnan(y[0, 0, 1, 2])
+    assert np.isfinite(y[0, 0, 0, 1:]).all()

@@ -52,6 +52,19 @@ void Sequential::build(const Shape& input_shape) {
   for (auto& layer : layers_) shape = layer->build(shape, next_seed());
   input_shape_ = input_shape;
   outputs_.resize(layers_.size());
+  // The parameter list and the first layer with weights are fixed once built: the training step
+  // reuses them instead of collecting them every batch.
+  trainable_.clear();
+  for (auto& l : layers_)
+    for (auto& p : l->params())
+      if (p.trainable) trainable_.push_back(&p);
+  first_with_weights_ = 0;
+  auto has_trainable = [](const Layer& l) {
+    for (const auto& p : l.params())
+      if (p.trainable) return true;
+    return false;
+  };
+  while (first_with_weights_ < layers_.size() && !has_trainable(*layers_[first_with_weights_])) ++first_with_weights_;
   built_ = true;
   configure_fusion();
 }
@@ -86,7 +99,7 @@ void Sequential::configure_fusion() {
   for (auto& l : layers_) l->set_output_grad_is_preactivation(false);
   for (std::size_t i = 0; i + 1 < layers_.size(); ++i) {
     auto* pool = dynamic_cast<MaxPooling2D*>(layers_[i + 1].get());
-    if (!pool) continue;
+    if (!pool || fused_pool_[i]) continue;  // a fused conv + pool handles its ReLU in backward_pooled
     const bool fuse = layers_[i]->activation() == Activation::relu;
     pool->set_fuse_relu_backward(fuse);
     layers_[i]->set_output_grad_is_preactivation(fuse);
@@ -120,12 +133,9 @@ void Sequential::reserve(std::int64_t batch) {
   capacity_ = batch;
 }
 
-std::vector<Param*> Sequential::trainable_params() {
-  std::vector<Param*> out;
-  for (auto& l : layers_)
-    for (auto& p : l->params())
-      if (p.trainable) out.push_back(&p);
-  return out;
+const std::vector<Param*>& Sequential::trainable_params() const {
+  if (!built_) throw ValueError("Sequential: the model is not built yet");
+  return trainable_;
 }
 
 void Sequential::check_batch(const Batch& b) const {
@@ -154,12 +164,12 @@ const float* Sequential::gather(const Batch& b) {
       for (std::int64_t r = 0; r < per; ++r) row_weights_.data()[i * per + r] = w;
     }
   }
-  if (!b.index) {
-    targets_.resize(b.n * ys);
-    std::memcpy(targets_.data(), b.y, sizeof(float) * b.n * ys);
+  if (!b.index) {  // contiguous rows: read x and y in place
+    batch_targets_ = b.y;
     return b.x;
   }
   targets_.resize(b.n * ys);
+  batch_targets_ = targets_.data();
   for (std::int64_t i = 0; i < b.n; ++i) {
     std::memcpy(input_.data() + i * xs, b.x + b.index[i] * xs, sizeof(float) * xs);
     std::memcpy(targets_.data() + i * ys, b.y + b.index[i] * ys, sizeof(float) * ys);
@@ -192,7 +202,7 @@ StepResult Sequential::score(const Batch& b, float* grad) {
   const std::int64_t classes = out_shape.back();
   const std::int64_t rows = b.n * shape_size(out_shape) / classes;
   const float* out = outputs_.back().data();
-  const float* y = targets_.data();
+  const float* y = batch_targets_;
   StepResult r;
   r.loss = loss_->compute(out, y, b.sample_weight ? row_weights_.data() : nullptr, rows, classes, grad, fuse_output_);
   const bool sparse = loss_->sparse_targets();
@@ -231,10 +241,9 @@ StepResult Sequential::train_step(const Batch& b) {
   double t0 = profiling_ ? now_seconds() : 0.0;
   StepResult r = score(b, dy);
   double loss_seconds = profiling_ ? now_seconds() - t0 : 0.0;
-  // Layers before the first one with weights (input preprocessing and augmentation, typically)
+  // Layers before the first one with trainable weights (input preprocessing and augmentation, typically)
   // need no gradient at all: backward stops at that layer, which gets no dx to fill.
-  std::size_t first = 0;
-  while (first < layers_.size() && layers_[first]->params().empty()) ++first;
+  const std::size_t first = first_with_weights_;
   for (std::size_t i = layers_.size(); i-- > first;) {
     if (i > 0 && fused_pool_[i - 1]) {  // backward of the pool and its conv in one pass
       --i;
@@ -256,7 +265,7 @@ StepResult Sequential::train_step(const Batch& b) {
   }
   if (profiling_) t0 = now_seconds();
   r.loss += apply_regularization(true);
-  optimizer_->apply(trainable_params());
+  optimizer_->apply(trainable_);
   if (profiling_) {
     profile_.back().backward_seconds += loss_seconds + now_seconds() - t0;
     ++profile_.back().backward_calls;
@@ -277,7 +286,7 @@ StepResult Sequential::test_step(const Batch& b) {
 // its gradient l1 sign(w) + 2 l2 w joins the weight's gradient before the update.
 double Sequential::apply_regularization(bool add_gradients) {
   double penalty = 0.0;
-  for (auto* p : trainable_params()) {
+  for (auto* p : trainable_) {
     if (p->l1 == 0.0 && p->l2 == 0.0) continue;
     const float* w = p->value.data();
     float* g = p->grad.data();

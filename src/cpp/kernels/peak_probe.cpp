@@ -6,9 +6,6 @@
 
 #include "kernels/gemm.hpp"
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 namespace cnnx::kernels {
 

@@ -30,14 +30,19 @@ void max_pool_2x2(const float* xi, const ConvGeometry& g, float* yi, std::int32_
       std::int32_t* ao = ai + (oy * g.ow + ox) * c;
       const std::int32_t o1 = static_cast<std::int32_t>(c), o2 = static_cast<std::int32_t>(row), o3 = o1 + o2;
       for (std::int64_t ci = 0; ci < c; ++ci) {
+        // A tap wins when strictly greater, or when it is NaN and the best so far is not
+        // (so NaN propagates, as in the general path); written as selects so it vectorises.
         float best = p0[ci];
         std::int32_t off = 0;
-        off = p1[ci] > best ? o1 : off;
-        best = p1[ci] > best ? p1[ci] : best;
-        off = p2[ci] > best ? o2 : off;
-        best = p2[ci] > best ? p2[ci] : best;
-        off = p3[ci] > best ? o3 : off;
-        best = p3[ci] > best ? p3[ci] : best;
+        bool take = p1[ci] > best || (p1[ci] != p1[ci] && best == best);
+        off = take ? o1 : off;
+        best = take ? p1[ci] : best;
+        take = p2[ci] > best || (p2[ci] != p2[ci] && best == best);
+        off = take ? o2 : off;
+        best = take ? p2[ci] : best;
+        take = p3[ci] > best || (p3[ci] != p3[ci] && best == best);
+        off = take ? o3 : off;
+        best = take ? p3[ci] : best;
         yo[ci] = best;
         ao[ci] = base + off + static_cast<std::int32_t>(ci);
       }

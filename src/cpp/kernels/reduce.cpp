@@ -3,7 +3,6 @@
 #include "kernels/reduce.hpp"
 
 #include <algorithm>
-#include <cstring>
 #include <vector>
 
 #include "cnnx/parallel.hpp"
@@ -38,14 +37,6 @@ void column_sums(const float* a, std::int64_t rows, std::int64_t cols, float* ou
   for (std::int64_t j = 0; j < cols; ++j) out[j] = 0.0f;
   for (std::int64_t ch = 0; ch < chunks; ++ch)
     for (std::int64_t j = 0; j < cols; ++j) out[j] += part[ch * cols + j];
-}
-
-void broadcast_rows(const float* v, std::int64_t rows, std::int64_t cols, float* a) {
-  const bool par = rows * cols >= (1 << 15) && !in_parallel_region();
-  const int nt = get_num_threads();
-  (void)par; (void)nt;
-#pragma omp parallel for schedule(static) if (par) num_threads(nt)
-  for (std::int64_t i = 0; i < rows; ++i) std::memcpy(a + i * cols, v, sizeof(float) * cols);
 }
 
 }  // namespace cnnx::kernels

@@ -1,4 +1,4 @@
-// Row-broadcast and column reductions on row-major [rows, cols] blocks, used for biases.
+// Column reductions on row-major [rows, cols] blocks, used for bias and batch-norm gradients.
 // column_sums splits rows into fixed chunks of kChunkRows whatever the thread count and adds
 // the chunk partials in chunk order, so a bias gradient is bit-identical on 1 or 2 threads.
 #pragma once
@@ -9,7 +9,5 @@ namespace cnnx::kernels {
 
 // out[j] = sum_i a[i*cols + j]
 void column_sums(const float* a, std::int64_t rows, std::int64_t cols, float* out);
-// a[i*cols + j] = v[j] for every row
-void broadcast_rows(const float* v, std::int64_t rows, std::int64_t cols, float* a);
 
 }  // namespace cnnx::kernels

@@ -98,13 +98,11 @@ void Conv2D::ensure_workspace(std::int64_t n) {
   const std::size_t threads = chunks > 1 ? static_cast<std::size_t>(get_num_threads()) : 1;
   if (col_.size() < threads) {
     col_.resize(threads);
-    dcol_.resize(threads);
     z_.resize(threads);
   }
   const std::int64_t panel = g.is_identity() ? 0 : ci * g.oh * g.ow * g.patch();
   for (std::size_t t = 0; t < threads; ++t) {
     if (col_[t].size() < panel) col_[t].resize(panel);
-    if (dcol_[t].size() < panel) dcol_[t].resize(panel);
     if (pool_ && z_[t].size() < ci * g.oh * g.ow * cfg_.filters) z_[t].resize(ci * g.oh * g.ow * cfg_.filters);
   }
   const std::int64_t dw = g.patch() * cfg_.filters;
@@ -166,7 +164,7 @@ void Conv2D::run_forward(const float* x, std::int64_t n, float* out, std::int32_
 // Called by the model only when this layer is not fused; a direct call on a fused layer (tests,
 // inspection) gets the plain, unfused gradient.
 void Conv2D::backward(const float* x, const float* y, float* dy, float* dx, std::int64_t n) {
-  if (!dy_is_preactivation_ || pool_) kernels::activation_backward(act_, y, dy, n * geom_.oh * geom_.ow, cfg_.filters);
+  if (!dy_is_preactivation_) kernels::activation_backward(act_, y, dy, n * geom_.oh * geom_.ow, cfg_.filters);
   run_backward(x, dy, nullptr, nullptr, dx, n, nullptr);
 }
 
@@ -226,7 +224,8 @@ void Conv2D::run_backward(const float* x, const float* dz_all, const float* pool
     if (g.is_identity()) {
       kernels::gemm(r, patch, cout, dz, cout, 1, kernel_t_.data(), patch, 1, 0.0f, dx + i0 * in_size, patch);
     } else {
-      float* dcol = dcol_[t].data();
+      // The im2col panel was last read by the dK GEMM above, so dcol reuses it.
+      float* dcol = col_[t].data();
       kernels::gemm(r, patch, cout, dz, cout, 1, kernel_t_.data(), patch, 1, 0.0f, dcol, patch);
       kernels::col2im_nhwc(dcol, m, g, dx + i0 * in_size);
     }
@@ -240,13 +239,7 @@ void Conv2D::run_backward(const float* x, const float* dz_all, const float* pool
     for (std::int64_t c = 0; c < chunks; ++c) s += part[c * dw + j];
     dkernel[j] = s;
   }
-  if (dbias) {
-    for (std::int64_t j = 0; j < cout; ++j) {
-      float s = 0.0f;
-      for (std::int64_t c = 0; c < chunks; ++c) s += db_partial_.data()[c * cout + j];
-      dbias[j] = s;
-    }
-  }
+  if (dbias) kernels::column_sums(db_partial_.data(), chunks, cout, dbias);
 }
 
 }  // namespace cnnx

@@ -12,15 +12,6 @@
 #include "kernels/elementwise.hpp"
 
 namespace cnnx {
-namespace {
-
-std::string noise_str(const Shape& s) {
-  std::string out = "(";
-  for (std::size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + (s[i] < 0 ? std::string("None") : std::to_string(s[i]));
-  return out + (s.size() == 1 ? ",)" : ")");
-}
-
-}  // namespace
 
 Dropout::Dropout(std::string name, DropoutConfig config) : Layer(std::move(name)), cfg_(std::move(config)) {
   if (!(cfg_.rate >= 0.0f && cfg_.rate < 1.0f))
@@ -28,7 +19,7 @@ Dropout::Dropout(std::string name, DropoutConfig config) : Layer(std::move(name)
   for (auto d : cfg_.noise_shape)
     if (d != -1 && d <= 0)
       throw ValueError(where() + ": expected noise_shape entries to be positive or None, received noise_shape=" +
-                       noise_str(cfg_.noise_shape));
+                       shape_str(cfg_.noise_shape));
 }
 
 Shape Dropout::do_build(const Shape& in, Rng& rng) {
@@ -39,13 +30,13 @@ Shape Dropout::do_build(const Shape& in, Rng& rng) {
     const Shape& ns = cfg_.noise_shape;
     if (ns.size() != in.size() + 1)
       throw ValueError(where() + ": expected noise_shape of rank " + std::to_string(in.size() + 1) +
-                       " (batch included) for input " + noise_str([&] { Shape s{-1}; s.insert(s.end(), in.begin(), in.end()); return s; }()) +
-                       ", received noise_shape=" + noise_str(ns));
+                       " (batch included) for input " + shape_str([&] { Shape s{-1}; s.insert(s.end(), in.begin(), in.end()); return s; }()) +
+                       ", received noise_shape=" + shape_str(ns));
     for (std::size_t i = 0; i < in.size(); ++i) {
       const std::int64_t d = ns[i + 1];
       if (d != -1 && d != 1 && d != in[i])
         throw ValueError(where() + ": expected noise_shape entry " + std::to_string(i + 1) + " to be None, 1 or " +
-                         std::to_string(in[i]) + " (the input's size), received noise_shape=" + noise_str(ns));
+                         std::to_string(in[i]) + " (the input's size), received noise_shape=" + shape_str(ns));
       noise_dims_.push_back(d == -1 ? in[i] : d);
     }
     noise_size_ = shape_size(noise_dims_);
@@ -60,7 +51,7 @@ std::int64_t Dropout::noise_batch(std::int64_t n) const {
   const std::int64_t b = cfg_.noise_shape.empty() ? -1 : cfg_.noise_shape[0];
   if (b == 1) return 1;
   if (b != -1 && b != n)
-    throw ValueError(where() + ": noise_shape=" + noise_str(cfg_.noise_shape) + " expects batches of " +
+    throw ValueError(where() + ": noise_shape=" + shape_str(cfg_.noise_shape) + " expects batches of " +
                      std::to_string(b) + " (or None / 1 for any batch), received a batch of " + std::to_string(n));
   return n;
 }

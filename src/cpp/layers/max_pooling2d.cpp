@@ -17,15 +17,11 @@ Shape MaxPooling2D::do_build(const Shape& in, Rng& rng) {
   return {geom_.oh, geom_.ow, geom_.c};
 }
 
-void MaxPooling2D::reserve(std::int64_t batch) {
-  argmax_.resize(static_cast<std::size_t>(batch * geom_.oh * geom_.ow * geom_.c));
-}
+void MaxPooling2D::reserve(std::int64_t batch) { argmax_for(batch); }
 
 void MaxPooling2D::forward(const float* x, float* y, std::int64_t n, bool training) {
   (void)training;
-  const auto need = static_cast<std::size_t>(n * geom_.oh * geom_.ow * geom_.c);
-  if (argmax_.size() < need) argmax_.resize(need);
-  kernels::max_pool_forward(x, n, geom_, y, argmax_.data());
+  kernels::max_pool_forward(x, n, geom_, y, argmax_for(n));
 }
 
 void MaxPooling2D::backward(const float* x, const float* y, float* dy, float* dx, std::int64_t n) {

@@ -31,7 +31,6 @@ class Optimizer {
   // Slot tensors per parameter, for saving and restoring optimizer state. Empty until the
   // first step (or set_slots).
   const std::vector<std::vector<Tensor>>& slots() const { return slots_; }
-  int slot_count() const { return slots_per_param(); }
   // Restores saved slots for `params`; throws ValueError naming the slot whose count or shape
   // does not match.
   void set_slots(const std::vector<Param*>& params, std::vector<std::vector<Tensor>> slots);

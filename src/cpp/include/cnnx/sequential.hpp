@@ -73,7 +73,7 @@ class Sequential {
   void predict(const float* x, std::int64_t n, float* out, std::int64_t chunk = 256);
 
   void reserve(std::int64_t batch);
-  std::vector<Param*> trainable_params();
+  const std::vector<Param*>& trainable_params() const;
 
   // Per-layer timing; the last entry is the loss + optimizer update. Off by default (it reads
   // the clock twice per layer, which is cheap but not free).
@@ -102,6 +102,9 @@ class Sequential {
   std::int64_t capacity_ = 0;
   Buffer input_;                 // gathered batch of inputs
   Buffer targets_;               // gathered batch of targets
+  const float* batch_targets_ = nullptr;  // the current batch's targets (targets_ or the caller's)
+  std::vector<Param*> trainable_;         // fixed at build()
+  std::size_t first_with_weights_ = 0;    // fixed at build()
   std::vector<Buffer> outputs_;  // outputs_[i]: output of layer i
   Buffer grad_a_, grad_b_;       // ping-pong gradients flowing backward
   bool profiling_ = false;

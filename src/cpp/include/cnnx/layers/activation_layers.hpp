@@ -19,7 +19,6 @@ class ActivationLayer : public Layer {
   ActivationLayer(std::string name, const std::string& activation);
   std::string class_name() const override { return "Activation"; }
   Activation activation() const override { return act_; }
-  float alpha() const { return alpha_; }
 
   void forward(const float* x, float* y, std::int64_t n, bool training) override;
   void backward(const float* x, const float* y, float* dy, float* dx, std::int64_t n) override;

@@ -15,7 +15,6 @@ class AveragePooling2D : public Layer {
   AveragePooling2D(std::string name, AveragePooling2DConfig config);
   std::string class_name() const override { return "AveragePooling2D"; }
   const AveragePooling2DConfig& config() const { return cfg_; }
-  const kernels::ConvGeometry& geometry() const { return geom_; }
 
   void forward(const float* x, float* y, std::int64_t n, bool training) override;
   void backward(const float* x, const float* y, float* dy, float* dx, std::int64_t n) override;

@@ -37,7 +37,6 @@ class Conv2D : public Layer {
   // reaches memory; likewise its gradient in backward. Only for ReLU or linear activations,
   // whose derivative the pooled output determines.
   void set_fused_pool(const kernels::ConvGeometry* pool);
-  bool fused_pool() const { return pool_ != nullptr; }
   void forward_pooled(const float* x, std::int64_t n, float* pooled, std::int32_t* argmax);
   void backward_pooled(const float* x, const float* pooled, const float* dpooled, const std::int32_t* argmax,
                        float* dx, std::int64_t n);
@@ -58,7 +57,7 @@ class Conv2D : public Layer {
   const kernels::ConvGeometry* pool_ = nullptr;
   std::vector<Buffer> z_;  // per-thread convolution output of one chunk, when fused
   // Per-thread im2col panels for one chunk of images, sized to stay in L2 (see conv2d.cpp).
-  std::vector<Buffer> col_, dcol_;
+  std::vector<Buffer> col_;  // also holds dL/dcol in backward, once col has been used
   // Per-chunk weight and bias gradient partials, summed in chunk order.
   Buffer dw_partial_, db_partial_;
   Buffer kernel_t_;  // the kernel transposed, [cout, kh*kw*cin], for the input gradient
