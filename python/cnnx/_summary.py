@@ -44,9 +44,12 @@ def format_summary(model: Any) -> str:
     for layer in model.layers:
         if not layer.built:
             continue
-        for w, t in zip(layer.get_weights(), layer._core.weight_trainable()):
-            total += w.size
-            trainable += w.size if t else 0
+        total += layer.count_params()
+        flags = layer._core.weight_trainable()
+        if all(flags):
+            trainable += layer.count_params()
+        else:  # rare (BatchNormalization's moving statistics): look at the weights themselves
+            trainable += sum(w.size for w, t in zip(layer.get_weights(), flags) if t)
     out.append(f" Total params: {total:,} ({_bytes(total)})")
     out.append(f" Trainable params: {trainable:,} ({_bytes(trainable)})")
     out.append(f" Non-trainable params: {total - trainable:,} ({_bytes(total - trainable)})")

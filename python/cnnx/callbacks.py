@@ -154,8 +154,6 @@ class EarlyStopping(Callback):
         current = _monitored(logs, self.monitor, "EarlyStopping")
         if current is None or epoch < self.start_from_epoch:
             return
-        if self.restore_best_weights and self.best_weights is None:
-            self.best_weights = self.model.get_weights()
         self.wait += 1
         if self._improved(current, self.best):
             self.best, self.best_epoch = current, epoch
@@ -164,6 +162,8 @@ class EarlyStopping(Callback):
             if self.baseline is None or self._improved(current, self.baseline):
                 self.wait = 0
             return
+        if self.restore_best_weights and self.best_weights is None:  # a NaN first epoch: keep something
+            self.best_weights, self.best_epoch = self.model.get_weights(), epoch
         if self.wait >= self.patience and epoch > 0:
             self.stopped_epoch = epoch
             self.model.stop_training = True

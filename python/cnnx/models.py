@@ -46,7 +46,7 @@ class _StopOnInterrupt:
     model is never left half-updated; a second Ctrl-C interrupts at once as usual. Only in the
     main thread (the only place Python delivers signals)."""
 
-    def __init__(self, model: Any):
+    def __init__(self) -> None:
         self.requested = False
         self._previous: Any = None
 
@@ -415,7 +415,7 @@ class Sequential:
         cb = CallbackList(cbs, self, {"epochs": int(epochs), "steps": steps, "verbose": verbose})
         self.stop_training = False
         self.history = history
-        with _StopOnInterrupt(self) as interrupt:
+        with _StopOnInterrupt() as interrupt:
             self._fit_epochs(batches, batch_size, epochs, initial_epoch, validation_data, cb, interrupt)
         return history
 
@@ -593,12 +593,12 @@ class Sequential:
 
     def set_weights(self, weights: list) -> None:
         weights = list(weights)
-        expected = sum(len(layer.get_weights()) for layer in self._layers)
+        expected = sum(len(layer._core.weight_names()) for layer in self._layers)
         if len(weights) != expected:
             raise ValueError(f"Sequential '{self.name}': expected a list of {expected} weight arrays, received {len(weights)}")
         i = 0
         for layer in self._layers:
-            k = len(layer.get_weights())
+            k = len(layer._core.weight_names())
             layer.set_weights(weights[i : i + k])
             i += k
 

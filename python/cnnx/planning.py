@@ -144,7 +144,7 @@ def plan(model: Any, batch_size: int = 32, input_shape: Any = None, measure: boo
 
     `input_shape` (h, w, c) plans the same architecture for another image size without touching
     `model`; otherwise the model's own input shape is used."""
-    from . import get_num_threads, losses, optimizers
+    from . import get_num_threads
     from .models import Sequential
 
     if not isinstance(model, Sequential):
@@ -188,13 +188,11 @@ def _time_steps(work: Any, original: Any, batch_size: int, steps: int) -> float:
 
     probe = Sequential.from_config(work.get_config())
     if original.compiled:
-        opt = optimizers.from_config({"class_name": type(original.optimizer).__name__,
-                                      "config": original.optimizer.get_config()})
-        loss = losses.from_config({"class_name": type(original.loss).__name__, "config": original.loss.get_config()})
+        probe._compile_from_config(original._compile_config())
     else:
-        opt, loss = optimizers.Adam(), losses.CategoricalCrossentropy()
-    probe.compile(optimizer=opt, loss=loss)
+        probe.compile(optimizer=optimizers.Adam(), loss=losses.CategoricalCrossentropy())
     probe.build()
+    loss = probe.loss
     rng = np.random.default_rng(0)
     x = rng.random((batch_size, *probe.input_shape[1:]), dtype=np.float32)
     out = probe.output_shape[1:]

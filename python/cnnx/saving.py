@@ -37,7 +37,7 @@ def write_file(path: str | os.PathLike, tensors: dict[str, np.ndarray], metadata
         header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [offset, offset + a.nbytes]}
         offset += a.nbytes
     header["__metadata__"] = {**metadata, "format": FORMAT, "format_version": FORMAT_VERSION}
-    header["__metadata__"]["sha256"] = _checksum(header, (a.tobytes() for a in arrays.values()))
+    header["__metadata__"]["sha256"] = _checksum(header, arrays.values())  # contiguous arrays hash in place
     raw = json.dumps(header, separators=(",", ":")).encode("utf-8")
     raw += b" " * (-len(raw) % 8)  # safetensors pads the header so the data starts 8-aligned
 
@@ -48,7 +48,7 @@ def write_file(path: str | os.PathLike, tensors: dict[str, np.ndarray], metadata
             f.write(struct.pack("<Q", len(raw)))
             f.write(raw)
             for a in arrays.values():
-                f.write(a.tobytes())
+                f.write(a.data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

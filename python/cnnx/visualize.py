@@ -156,34 +156,11 @@ def _one_image(model: Any, image: Any) -> np.ndarray:
     return x[None]
 
 
-def _standalone(layer: Layer, input_shape: tuple) -> Layer:
-    """A copy of ``layer`` (same config and weights) that runs on its own."""
-    clone = type(layer).from_config(layer.get_config())
-    # Built with a fixed seed rather than Layer.build's draw from the core's global generator, so
-    # looking at a model does not change the weights of the next one a seeded program creates.
-    clone._core.build(list(input_shape), 0)
-    clone.set_weights(layer.get_weights())
-    return clone
-
-
-def _forward(layer: Layer, x: np.ndarray) -> np.ndarray:
-    """One layer's inference forward pass on batch x, by the core (Layer.__call__).
-
-    Once a model has run, the core may have fused a Conv2D with the MaxPooling2D after it (the
-    conv output then never exists on its own) and refuses to run the conv alone; a standalone
-    copy of the layer computes the same thing.
-    """
-    try:
-        return layer(x, training=False)
-    except ValueError:
-        return _standalone(layer, x.shape[1:])(x, training=False)
-
-
 def _run_to(model: Any, x: np.ndarray, index: int) -> list[np.ndarray]:
     """Outputs of layers 0..index for batch x, each computed by the core."""
     outs = []
     for layer in model.layers[: index + 1]:
-        x = _forward(layer, x)
+        x = layer(x, training=False)
         outs.append(x)
     return outs
 
@@ -387,7 +364,7 @@ def channel_contributions(model: Any, image: Any, layer: Any, filter: int, path:
     f = int(filter) % cout
     x = _one_image(model, image)
     inputs = _run_to(model, x, index - 1)[-1] if index > 0 else x  # (1, h, w, cin)
-    output = _forward(conv, inputs)[0, ..., f]
+    output = conv(inputs, training=False)[0, ..., f]
     _, h, w, cin = inputs.shape
     k = np.ascontiguousarray(kernel[..., f : f + 1])
     bias = float(kernel_and_bias[1][f]) if len(kernel_and_bias) > 1 else 0.0

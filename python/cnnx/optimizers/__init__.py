@@ -27,13 +27,10 @@ class Optimizer:
 
     def __init__(self, learning_rate: Any, clipnorm: float | None = None, clipvalue: float | None = None,
                  global_clipnorm: float | None = None, weight_decay: float | None = None):
-        who = type(self).__name__
+        # The subclass has created self._core with the schedule's step-0 rate (_initial_rate).
         self._schedule = learning_rate if isinstance(learning_rate, schedules.LearningRateSchedule) else None
-        if self._schedule is not None:
-            self._core.learning_rate = float(self._schedule(0))
         self._core.set_options(float(clipvalue or 0.0), float(clipnorm or 0.0), float(global_clipnorm or 0.0),
                                float(weight_decay or 0.0))
-        self._who = who
 
     @staticmethod
     def _initial_rate(learning_rate: Any, who: str) -> float:

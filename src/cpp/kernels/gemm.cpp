@@ -156,17 +156,21 @@ struct Kernel {
 };
 
 const Kernel& kernel_for(Isa isa) {
+#if defined(__x86_64__) || defined(_M_X64)  // the AVX kernels are only compiled on x86-64
   static const Kernel kAvx512{
       {kMrAvx512, kNrAvx512, kMcAvx512, kKcAvx512, kNcAvx512, ukernel_avx512, ukernel_avx512_rows},
       pack_a_panel<kMrAvx512>, pack_b_panel<kNrAvx512>};
   static const Kernel kAvx2{{kMrAvx2, kNrAvx2, kMcAvx2, kKcAvx2, kNcAvx2, ukernel_avx2, nullptr},
                             pack_a_panel<kMrAvx2>, pack_b_panel<kNrAvx2>};
+#endif
   static const Kernel kGeneric{
       {kMrGeneric, kNrGeneric, kMcGeneric, kKcGeneric, kNcGeneric, ukernel_generic, nullptr},
       pack_a_panel<kMrGeneric>, pack_b_panel<kNrGeneric>};
   switch (isa) {
+#if defined(__x86_64__) || defined(_M_X64)
     case Isa::avx512: return kAvx512;
     case Isa::avx2: return kAvx2;
+#endif
     default: return kGeneric;
   }
 }
