@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstring>
 #include <mutex>
+#include <optional>
 
 #include "cnnx/cnnx.hpp"
 #include "kernels/gemm.hpp"
@@ -133,26 +134,43 @@ PYBIND11_MODULE(_core, m) {
     throw ValueError("set_isa: expected 'avx512', 'avx2' or 'generic', received '" + name + "'");
   }, py::arg("isa"));
 
-  // C = A @ B through the blocked GEMM or the reference; transposes via strides (tests).
+  // C = epi(beta * C + A @ B) through the blocked GEMM or the reference, transposes via
+  // strides (tests). `c` given: beta = 1 onto a copy of it; bias/relu: the GEMM epilogue.
   auto bind_gemm = [&m](const char* name, bool ref) {
-    m.def(name, [ref](const FloatArray& a, const FloatArray& b, bool trans_a, bool trans_b) {
+    m.def(name, [ref](const FloatArray& a, const FloatArray& b, bool trans_a, bool trans_b,
+                      std::optional<FloatArray> c0, std::optional<FloatArray> bias, bool relu) {
       if (a.ndim() != 2 || b.ndim() != 2) throw ValueError("gemm: expected 2-D arrays");
       const std::int64_t m_ = trans_a ? a.shape(1) : a.shape(0), k = trans_a ? a.shape(0) : a.shape(1);
       const std::int64_t kb = trans_b ? b.shape(1) : b.shape(0), n = trans_b ? b.shape(0) : b.shape(1);
       if (k != kb) throw ValueError("gemm: inner dimensions differ: " + std::to_string(k) + " vs " + std::to_string(kb));
+      if (c0 && (c0->ndim() != 2 || c0->shape(0) != m_ || c0->shape(1) != n))
+        throw ValueError("gemm: expected c of shape (" + std::to_string(m_) + ", " + std::to_string(n) + ")");
+      if (bias && (bias->ndim() != 1 || bias->shape(0) != n))
+        throw ValueError("gemm: expected bias of shape (" + std::to_string(n) + ",)");
       FloatArray c({m_, n});
       const std::int64_t rs_a = trans_a ? 1 : a.shape(1), cs_a = trans_a ? a.shape(1) : 1;
       const std::int64_t rs_b = trans_b ? 1 : b.shape(1), cs_b = trans_b ? b.shape(1) : 1;
       float* cp = c.mutable_data();
+      if (c0) std::copy(c0->data(), c0->data() + c0->size(), cp);
+      const float beta = c0 ? 1.0f : 0.0f;
+      kernels::GemmEpilogue ep;
+      ep.bias = bias ? bias->data() : nullptr;
+      ep.relu = relu;
       {
         py::gil_scoped_release release;
-        if (ref)
-          kernels::gemm_ref(m_, n, k, a.data(), rs_a, cs_a, b.data(), rs_b, cs_b, 0.0f, cp, n);
-        else
-          kernels::gemm(m_, n, k, a.data(), rs_a, cs_a, b.data(), rs_b, cs_b, 0.0f, cp, n);
+        if (ref) {
+          kernels::gemm_ref(m_, n, k, a.data(), rs_a, cs_a, b.data(), rs_b, cs_b, beta, cp, n);
+          for (std::int64_t i = 0; i < m_ * n; ++i) {
+            if (ep.bias) cp[i] += ep.bias[i % n];
+            if (relu) cp[i] = cp[i] > 0.0f ? cp[i] : 0.0f;
+          }
+        } else {
+          kernels::gemm(m_, n, k, a.data(), rs_a, cs_a, b.data(), rs_b, cs_b, beta, cp, n, ep);
+        }
       }
       return c;
-    }, py::arg("a"), py::arg("b"), py::arg("trans_a") = false, py::arg("trans_b") = false);
+    }, py::arg("a"), py::arg("b"), py::arg("trans_a") = false, py::arg("trans_b") = false, py::arg("c") = py::none(),
+       py::arg("bias") = py::none(), py::arg("relu") = false);
   };
   bind_gemm("gemm", false);
   bind_gemm("gemm_ref", true);

@@ -48,7 +48,7 @@ SerialScope::~SerialScope() {
 bool in_parallel_region() {
   if (t_serial_depth > 0) return true;
 #ifdef _OPENMP
-  return omp_in_parallel() != 0;
+  return omp_get_level() > 0;  // an inactive (if(false) or one-thread) region counts too
 #else
   return false;
 #endif

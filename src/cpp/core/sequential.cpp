@@ -178,7 +178,6 @@ const float* Sequential::gather(const Batch& b) {
 }
 
 void Sequential::forward(const float* x, std::int64_t n, bool training) {
-  const SerialScope serial(n == 1);  // see parallel.hpp
   const float* in = x;
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     const double t0 = profiling_ ? now_seconds() : 0.0;

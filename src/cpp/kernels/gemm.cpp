@@ -74,6 +74,9 @@ thread_local PackBuffer t_pack_b;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+// A thread whose share of C has at most this many MR-row tiles reads a row-major B in place.
+constexpr int64_t kDirectBMaxTiles = 8;
+
 // Packs rows [0, mc) x columns [0, kc) of A (already offset to the block) into MR-high slivers:
 // sliver s holds A(s*mr + i, p) at [s*mr*kc + p*mr + i]. Rows past mc are zero so the kernel
 // can run full tiles. The source is walked in its own memory order (whole columns, or whole
@@ -158,13 +161,13 @@ struct Kernel {
 const Kernel& kernel_for(Isa isa) {
 #if defined(__x86_64__) || defined(_M_X64)  // the AVX kernels are only compiled on x86-64
   static const Kernel kAvx512{
-      {kMrAvx512, kNrAvx512, kMcAvx512, kKcAvx512, kNcAvx512, ukernel_avx512, ukernel_avx512_rows},
+      {kMrAvx512, kNrAvx512, kMcAvx512, kKcAvx512, kNcAvx512, ukernel_avx512, ukernel_avx512_rows, gemm_small_m_avx512},
       pack_a_panel<kMrAvx512>, pack_b_panel<kNrAvx512>};
-  static const Kernel kAvx2{{kMrAvx2, kNrAvx2, kMcAvx2, kKcAvx2, kNcAvx2, ukernel_avx2, nullptr},
+  static const Kernel kAvx2{{kMrAvx2, kNrAvx2, kMcAvx2, kKcAvx2, kNcAvx2, ukernel_avx2, nullptr, nullptr},
                             pack_a_panel<kMrAvx2>, pack_b_panel<kNrAvx2>};
 #endif
   static const Kernel kGeneric{
-      {kMrGeneric, kNrGeneric, kMcGeneric, kKcGeneric, kNcGeneric, ukernel_generic, nullptr},
+      {kMrGeneric, kNrGeneric, kMcGeneric, kKcGeneric, kNcGeneric, ukernel_generic, nullptr, nullptr},
       pack_a_panel<kMrGeneric>, pack_b_panel<kNrGeneric>};
   switch (isa) {
 #if defined(__x86_64__) || defined(_M_X64)
@@ -207,6 +210,27 @@ struct Problem {
   bool has_ep;
 };
 
+// Whether the row-at-a-time kernel (kSmallMCols columns per pass, about kSmallMCycles cycles
+// per k step, bound by its loads and FMA latency) beats one padded edge tile per NR columns
+// (MR * NR / 32 FMAs per k step at two 16-wide FMAs a cycle). It wins by 14x for the one row of
+// a batch-1 dense layer, and loses for the 9-row weight gradient of a one-channel convolution.
+bool small_m_pays(int64_t m, int64_t n, const Ukernel& uk) {
+  constexpr int64_t kSmallMCols = 128, kSmallMCycles = 4;
+  if (m >= uk.mr) return false;
+  const int64_t small = m * ceil_div(n, kSmallMCols) * kSmallMCycles;
+  const int64_t tiled = ceil_div(n, uk.nr) * (int64_t(uk.mr) * uk.nr / 32);
+  return small < tiled;
+}
+
+// Whether this thread reads B straight from the caller's rows instead of packing it. Packing
+// copies the B block once (read + write) so that the kernel streams it contiguously; that pays
+// only when each B sliver is then reused by many A slivers. A thread with few rows of C (batch-1
+// inference: a dense layer has one row, a conv layer a few dozen) would spend longer packing B
+// than multiplying with it, so it reads B in place when B's rows are contiguous.
+bool read_b_in_place(const Problem& pr, int mr, int64_t rows) {
+  return pr.cs_b == 1 && rows <= kDirectBMaxTiles * mr;
+}
+
 // Runs this thread's share of the five loops; with nthreads == 1 it is the whole GEMM.
 // Each thread packs into its own buffers, so the threads never wait for each other: on a
 // shared 2-core machine a spinning barrier whose partner thread has been descheduled costs a
@@ -236,6 +260,7 @@ bool gemm_thread(const Problem& pr, const Kernel& kern, int tid, int nthreads) {
   // K blocks of equal depth (<= KC): K = 288 with KC = 256 would otherwise run a 32-deep block
   // whose C loads and stores cost as much as its FMAs.
   const int64_t kc_block = ceil_div(pr.k, ceil_div(pr.k, uk.kc));
+  const bool direct_b = read_b_in_place(pr, mr, row1 - row0);
 
   for (int64_t jc = 0; jc < pr.n; jc += uk.nc) {  // 5th loop around the micro-kernel
     const int64_t nc = std::min<int64_t>(uk.nc, pr.n - jc);
@@ -248,7 +273,14 @@ bool gemm_thread(const Problem& pr, const Kernel& kern, int tid, int nthreads) {
       const int64_t kc = std::min<int64_t>(kc_block, pr.k - pc);
       const float beta = pc == 0 ? pr.beta : 1.0f;  // later k blocks accumulate onto C
       const bool last_k = pc + kc >= pr.k;
-      kern.pack_b(kc, nc, pr.b + pc * pr.rs_b + jc * pr.cs_b, pr.rs_b, pr.cs_b, js0, js1, bp);
+      // B with contiguous rows is read in place when packing would not pay for itself (see
+      // read_b_in_place); only a ragged last sliver is packed (zero-padded) then.
+      const float* b_block = pr.b + pc * pr.rs_b + jc * pr.cs_b;
+      if (!direct_b) {
+        kern.pack_b(kc, nc, b_block, pr.rs_b, pr.cs_b, js0, js1, bp);
+      } else if (js1 * nr > nc) {
+        kern.pack_b(kc, nc, b_block, pr.rs_b, pr.cs_b, js1 - 1, js1, bp);
+      }
 
       for (int64_t ic = row0; ic < row1; ic += uk.mc) {  // 3rd loop around the micro-kernel
         const int64_t mc = std::min<int64_t>(uk.mc, row1 - ic);
@@ -273,28 +305,34 @@ bool gemm_thread(const Problem& pr, const Kernel& kern, int tid, int nthreads) {
         for (int64_t js = js0; js < js1; ++js) {  // 2nd loop around the micro-kernel
           const int64_t jr = js * nr;
           const int64_t cols = std::min<int64_t>(nr, nc - jr);
-          const float* bsliver = bp + js * nr * kc;
+          const bool b_in_place = direct_b && cols == nr;
+          const float* bsliver = b_in_place ? b_block + jr : bp + js * nr * kc;
+          const int64_t b_step = b_in_place ? pr.rs_b : nr;
+          // The epilogue rides on the kernel's store for full tiles of the last K block.
+          const TileEpilogue tile_epi{pr.ep.bias ? pr.ep.bias + jc + jr : nullptr, pr.ep.relu};
+          const TileEpilogue* epi = last_k && pr.has_ep ? &tile_epi : nullptr;
           for (int64_t ir = 0; ir < mc; ir += mr) {  // 1st loop around the micro-kernel
             const int64_t rows = std::min<int64_t>(mr, mc - ir);
             const bool in_place = direct_a && rows == mr;
             const float* asliver = in_place ? pr.a + (ic + ir) + pc * pr.cs_a : ap + ir * kc;
             const int64_t a_step = in_place ? pr.cs_a : mr;
             float* cij = pr.c + (ic + ir) * pr.ldc + jc + jr;
+            const bool full = rows == mr && cols == nr;
             if (rows_a && rows == mr) {
               const float* arows = pr.a + (ic + ir) * pr.rs_a + pc;
-              if (cols == nr) {
-                uk.fn_rows(kc, arows, pr.rs_a, bsliver, beta, cij, pr.ldc);
-              } else {
-                uk.fn_rows(kc, arows, pr.rs_a, bsliver, 0.0f, edge, nr);
-                merge_edge(rows, cols, edge, nr, beta, cij, pr.ldc);
+              if (full) {
+                uk.fn_rows(kc, arows, pr.rs_a, bsliver, b_step, beta, cij, pr.ldc, epi);
+                continue;
               }
-            } else if (rows == mr && cols == nr) {
-              uk.fn(kc, asliver, a_step, bsliver, beta, cij, pr.ldc);
+              uk.fn_rows(kc, arows, pr.rs_a, bsliver, b_step, 0.0f, edge, nr, nullptr);
+            } else if (full) {
+              uk.fn(kc, asliver, a_step, bsliver, b_step, beta, cij, pr.ldc, epi);
+              continue;
             } else {
-              uk.fn(kc, asliver, a_step, bsliver, 0.0f, edge, nr);
-              merge_edge(rows, cols, edge, nr, beta, cij, pr.ldc);
+              uk.fn(kc, asliver, a_step, bsliver, b_step, 0.0f, edge, nr, nullptr);
             }
-            if (last_k && pr.has_ep) apply_epilogue(pr.ep, rows, cols, jc + jr, cij, pr.ldc);
+            merge_edge(rows, cols, edge, nr, beta, cij, pr.ldc);
+            if (epi) apply_epilogue(pr.ep, rows, cols, jc + jr, cij, pr.ldc);
           }
         }
       }
@@ -331,6 +369,18 @@ void gemm(int64_t m, int64_t n, int64_t k,
     return;
   }
   const Kernel& kern = kernel_for(active_isa());
+  if (kern.uk.fn_small_m != nullptr && cs_b == 1 && small_m_pays(m, n, kern.uk)) {
+    // Too few rows to fill a tile (batch-1 dense layers): one serial pass over B, read in
+    // place, with the same K blocks (hence the same sums) as the tiled path.
+    const int64_t kc_block = ceil_div(k, ceil_div(k, kern.uk.kc));
+    const TileEpilogue epi{ep.bias, ep.relu};
+    for (int64_t pc = 0; pc < k; pc += kc_block) {
+      const int64_t kc = std::min<int64_t>(kc_block, k - pc);
+      kern.uk.fn_small_m(m, n, kc, a + pc * cs_a, rs_a, cs_a, b + pc * rs_b, rs_b, pc == 0 ? beta : 1.0f, c, ldc,
+                         has_ep && pc + kc >= k ? &epi : nullptr);
+    }
+    return;
+  }
   const Problem pr{m, n, k, a, rs_a, cs_a, b, rs_b, cs_b, beta, c, ldc, ep, has_ep};
   int nthreads = 1;
   if (!in_parallel_region() && static_cast<double>(m) * n * k >= 64.0 * 64.0 * 64.0) {

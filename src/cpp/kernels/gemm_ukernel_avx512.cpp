@@ -5,7 +5,8 @@
 // embedded broadcast operand of the FMA (no register). Each k step issues 28 independent FMAs
 // against 2 vector loads + 14 broadcasts: enough independent chains to cover the 4-cycle FMA
 // latency on both FMA ports (8 needed), and few enough loads that the two load ports never
-// limit. Rows of C are contiguous, so the tile is written with full 64-byte stores.
+// limit. Rows of C are contiguous, so the tile is written with full 64-byte stores, after the
+// epilogue (bias, ReLU) has run on the registers.
 //
 // Compiled alone with -mavx512f -mfma (CMake sets the flag on this file only); dispatch.cpp
 // guarantees it is called only on CPUs (and OSes) with AVX-512F enabled.
@@ -15,18 +16,50 @@
 #include "kernels/gemm_ukernel.hpp"
 
 namespace cnnx::kernels {
+namespace {
 
-void ukernel_avx512(std::int64_t kc, const float* ap, std::int64_t a_step, const float* bp, float beta, float* c,
-                    std::int64_t ldc) {
-  constexpr int kMr = kMrAvx512;
-  static_assert(kNrAvx512 == 32, "the tile is two zmm registers wide");
+constexpr int kMr = kMrAvx512;
+static_assert(kNrAvx512 == 32, "the tile is two zmm registers wide");
+
+// beta * C + acc, then the epilogue, then one store per half row.
+inline void store_tile(__m512 (&lo)[kMr], __m512 (&hi)[kMr], float beta, float* c, std::int64_t ldc,
+                       const TileEpilogue* epi) {
+  const __m512 vbeta = _mm512_set1_ps(beta);
+  const __m512 zero = _mm512_setzero_ps();
+  const bool bias = epi != nullptr && epi->bias != nullptr;
+  const bool relu = epi != nullptr && epi->relu;
+  const __m512 bias_lo = bias ? _mm512_loadu_ps(epi->bias) : zero;
+  const __m512 bias_hi = bias ? _mm512_loadu_ps(epi->bias + 16) : zero;
+#pragma GCC unroll 14
+  for (int i = 0; i < kMr; ++i, c += ldc) {
+    if (beta != 0.0f) {  // beta == 0 must not read C
+      lo[i] = _mm512_fmadd_ps(vbeta, _mm512_loadu_ps(c), lo[i]);
+      hi[i] = _mm512_fmadd_ps(vbeta, _mm512_loadu_ps(c + 16), hi[i]);
+    }
+    if (bias) {
+      lo[i] = _mm512_add_ps(lo[i], bias_lo);
+      hi[i] = _mm512_add_ps(hi[i], bias_hi);
+    }
+    if (relu) {  // max(v, 0) returns the second operand, 0, for a NaN v
+      lo[i] = _mm512_max_ps(lo[i], zero);
+      hi[i] = _mm512_max_ps(hi[i], zero);
+    }
+    _mm512_storeu_ps(c, lo[i]);
+    _mm512_storeu_ps(c + 16, hi[i]);
+  }
+}
+
+}  // namespace
+
+void ukernel_avx512(std::int64_t kc, const float* ap, std::int64_t a_step, const float* b, std::int64_t b_step,
+                    float beta, float* c, std::int64_t ldc, const TileEpilogue* epi) {
   __m512 lo[kMr], hi[kMr];
 #pragma GCC unroll 14
   for (int i = 0; i < kMr; ++i) lo[i] = hi[i] = _mm512_setzero_ps();
 
-  for (std::int64_t p = 0; p < kc; ++p, ap += a_step, bp += 32) {
-    const __m512 b0 = _mm512_load_ps(bp);
-    const __m512 b1 = _mm512_load_ps(bp + 16);
+  for (std::int64_t p = 0; p < kc; ++p, ap += a_step, b += b_step) {
+    const __m512 b0 = _mm512_loadu_ps(b);
+    const __m512 b1 = _mm512_loadu_ps(b + 16);
 #pragma GCC unroll 14
     for (int i = 0; i < kMr; ++i) {
       const __m512 a = _mm512_set1_ps(ap[i]);
@@ -34,29 +67,18 @@ void ukernel_avx512(std::int64_t kc, const float* ap, std::int64_t a_step, const
       hi[i] = _mm512_fmadd_ps(a, b1, hi[i]);
     }
   }
-
-  const __m512 vbeta = _mm512_set1_ps(beta);
-#pragma GCC unroll 14
-  for (int i = 0; i < kMr; ++i, c += ldc) {
-    if (beta != 0.0f) {  // beta == 0 must not read C
-      lo[i] = _mm512_fmadd_ps(vbeta, _mm512_loadu_ps(c), lo[i]);
-      hi[i] = _mm512_fmadd_ps(vbeta, _mm512_loadu_ps(c + 16), hi[i]);
-    }
-    _mm512_storeu_ps(c, lo[i]);
-    _mm512_storeu_ps(c + 16, hi[i]);
-  }
+  store_tile(lo, hi, beta, c, ldc, epi);
 }
 
-void ukernel_avx512_rows(std::int64_t kc, const float* a, std::int64_t lda, const float* bp, float beta, float* c,
-                         std::int64_t ldc) {
-  constexpr int kMr = kMrAvx512;
+void ukernel_avx512_rows(std::int64_t kc, const float* a, std::int64_t lda, const float* b, std::int64_t b_step,
+                         float beta, float* c, std::int64_t ldc, const TileEpilogue* epi) {
   __m512 lo[kMr], hi[kMr];
 #pragma GCC unroll 14
   for (int i = 0; i < kMr; ++i) lo[i] = hi[i] = _mm512_setzero_ps();
 
-  for (std::int64_t p = 0; p < kc; ++p, ++a, bp += 32) {
-    const __m512 b0 = _mm512_load_ps(bp);
-    const __m512 b1 = _mm512_load_ps(bp + 16);
+  for (std::int64_t p = 0; p < kc; ++p, ++a, b += b_step) {
+    const __m512 b0 = _mm512_loadu_ps(b);
+    const __m512 b1 = _mm512_loadu_ps(b + 16);
 #pragma GCC unroll 14
     for (int i = 0; i < kMr; ++i) {
       const __m512 av = _mm512_set1_ps(a[i * lda]);
@@ -64,16 +86,49 @@ void ukernel_avx512_rows(std::int64_t kc, const float* a, std::int64_t lda, cons
       hi[i] = _mm512_fmadd_ps(av, b1, hi[i]);
     }
   }
+  store_tile(lo, hi, beta, c, ldc, epi);
+}
 
+// Fewer rows than a tile (a batch-1 dense layer is one row of C): one row at a time against
+// up to 128 columns of B read in place (8 zmm accumulators, masked at the right edge), instead
+// of a 14-row tile that would be 13/14 padding. Per k step that is one broadcast, 8 loads and
+// 8 independent FMAs, so the loads, not the FMA latency, set the pace, as they must for a
+// product that touches each B element once.
+void gemm_small_m_avx512(std::int64_t m, std::int64_t n, std::int64_t kc, const float* a, std::int64_t rs_a,
+                         std::int64_t cs_a, const float* b, std::int64_t rs_b, float beta, float* c,
+                         std::int64_t ldc, const TileEpilogue* epi) {
+  constexpr int kVecs = 8, kCols = 16 * kVecs;
+  const bool bias = epi != nullptr && epi->bias != nullptr;
+  const bool relu = epi != nullptr && epi->relu;
   const __m512 vbeta = _mm512_set1_ps(beta);
-#pragma GCC unroll 14
-  for (int i = 0; i < kMr; ++i, c += ldc) {
-    if (beta != 0.0f) {
-      lo[i] = _mm512_fmadd_ps(vbeta, _mm512_loadu_ps(c), lo[i]);
-      hi[i] = _mm512_fmadd_ps(vbeta, _mm512_loadu_ps(c + 16), hi[i]);
+  const __m512 zero = _mm512_setzero_ps();
+  for (std::int64_t j0 = 0; j0 < n; j0 += kCols) {
+    __mmask16 mask[kVecs];
+#pragma GCC unroll 8
+    for (int v = 0; v < kVecs; ++v) {
+      const std::int64_t left = n - j0 - 16 * v;  // columns of this vector inside the matrix
+      mask[v] = left >= 16 ? __mmask16(0xFFFF) : left <= 0 ? __mmask16(0) : __mmask16((1u << left) - 1u);
     }
-    _mm512_storeu_ps(c, lo[i]);
-    _mm512_storeu_ps(c + 16, hi[i]);
+    for (std::int64_t i = 0; i < m; ++i) {
+      __m512 acc[kVecs];
+#pragma GCC unroll 8
+      for (int v = 0; v < kVecs; ++v) acc[v] = zero;
+      const float* ai = a + i * rs_a;
+      const float* bp = b + j0;
+      for (std::int64_t p = 0; p < kc; ++p, bp += rs_b) {
+        const __m512 av = _mm512_set1_ps(ai[p * cs_a]);
+#pragma GCC unroll 8
+        for (int v = 0; v < kVecs; ++v) acc[v] = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(mask[v], bp + 16 * v), acc[v]);
+      }
+      float* ci = c + i * ldc + j0;
+#pragma GCC unroll 8
+      for (int v = 0; v < kVecs; ++v) {
+        if (beta != 0.0f) acc[v] = _mm512_fmadd_ps(vbeta, _mm512_maskz_loadu_ps(mask[v], ci + 16 * v), acc[v]);
+        if (bias) acc[v] = _mm512_add_ps(acc[v], _mm512_maskz_loadu_ps(mask[v], epi->bias + j0 + 16 * v));
+        if (relu) acc[v] = _mm512_max_ps(acc[v], zero);
+        _mm512_mask_storeu_ps(ci + 16 * v, mask[v], acc[v]);
+      }
+    }
   }
 }
 

@@ -11,21 +11,24 @@
 
 namespace cnnx::kernels {
 
-void ukernel_generic(std::int64_t kc, const float* ap, std::int64_t a_step, const float* bp, float beta, float* c,
-                     std::int64_t ldc) {
+void ukernel_generic(std::int64_t kc, const float* ap, std::int64_t a_step, const float* b, std::int64_t b_step,
+                     float beta, float* c, std::int64_t ldc, const TileEpilogue* epi) {
   constexpr int kMr = kMrGeneric, kNr = kNrGeneric;
   float acc[kMr][kNr] = {};
-  for (std::int64_t p = 0; p < kc; ++p, ap += a_step, bp += kNr) {
+  for (std::int64_t p = 0; p < kc; ++p, ap += a_step, b += b_step) {
     for (int i = 0; i < kMr; ++i) {
       const float a = ap[i];
-      for (int j = 0; j < kNr; ++j) acc[i][j] += a * bp[j];
+      for (int j = 0; j < kNr; ++j) acc[i][j] += a * b[j];
     }
   }
+  const float* bias = epi != nullptr ? epi->bias : nullptr;
+  const bool relu = epi != nullptr && epi->relu;
   for (int i = 0; i < kMr; ++i, c += ldc) {
-    if (beta == 0.0f) {  // beta == 0 must not read C
-      for (int j = 0; j < kNr; ++j) c[j] = acc[i][j];
-    } else {
-      for (int j = 0; j < kNr; ++j) c[j] = beta * c[j] + acc[i][j];
+    for (int j = 0; j < kNr; ++j) {
+      float v = beta == 0.0f ? acc[i][j] : beta * c[j] + acc[i][j];  // beta == 0 must not read C
+      if (bias) v += bias[j];
+      if (relu) v = v > 0.0f ? v : 0.0f;
+      c[j] = v;
     }
   }
 }

@@ -144,10 +144,7 @@ void Conv2D::run_forward(const float* x, std::int64_t n, float* out, std::int32_
   const std::int64_t ci = std::min(n, chunk_images()), chunks = (n + ci - 1) / ci;
   const std::int64_t pooled_size = pool ? pool->oh * pool->ow * cout : 0;
   const bool par = chunks > 1 && !in_parallel_region();
-  const int nt = get_num_threads();
-  (void)par; (void)nt;
-#pragma omp parallel for schedule(static) if (par) num_threads(nt)
-  for (std::int64_t c = 0; c < chunks; ++c) {
+  parallel_for(chunks, par, [&](std::int64_t c) {
     const std::int64_t i0 = c * ci, m = std::min(ci, n - i0);
     const std::size_t t = static_cast<std::size_t>(chunks > 1 ? thread_index() : 0);
     const float* col = x + i0 * in_size;  // a 1x1 stride-1 convolution's columns are x itself
@@ -158,7 +155,7 @@ void Conv2D::run_forward(const float* x, std::int64_t n, float* out, std::int32_
     float* z = pool ? z_[t].data() : out + i0 * pix * cout;
     kernels::gemm(m * pix, cout, patch, col, patch, 1, kernel, cout, 1, 0.0f, z, cout, ep);
     if (pool) kernels::max_pool_forward(z, m, *pool, out + i0 * pooled_size, argmax + i0 * pooled_size);
-  }
+  });
 }
 
 // Called by the model only when this layer is not fused; a direct call on a fused layer (tests,
@@ -191,8 +188,6 @@ void Conv2D::run_backward(const float* x, const float* dz_all, const float* pool
   const std::int64_t pooled_size = pool ? pool->oh * pool->ow * cout : 0;
   const bool relu_mask = act_ == Activation::relu;
   const bool par = chunks > 1 && !in_parallel_region();
-  const int nt = get_num_threads();
-  (void)par; (void)nt;
   // K^T once per batch, row-major, so each chunk's dX GEMM packs it with plain row copies
   // instead of transposing the kernel again in every chunk.
   if (dx) {
@@ -201,8 +196,7 @@ void Conv2D::run_backward(const float* x, const float* dz_all, const float* pool
     for (std::int64_t p = 0; p < patch; ++p)
       for (std::int64_t co = 0; co < cout; ++co) kt[co * patch + p] = kernel[p * cout + co];
   }
-#pragma omp parallel for schedule(static) if (par) num_threads(nt)
-  for (std::int64_t c = 0; c < chunks; ++c) {
+  parallel_for(chunks, par, [&](std::int64_t c) {
     const std::int64_t i0 = c * ci, m = std::min(ci, n - i0), r = m * pix;
     const std::size_t t = static_cast<std::size_t>(chunks > 1 ? thread_index() : 0);
     const float* dz = dz_all + i0 * pix * cout;
@@ -220,7 +214,7 @@ void Conv2D::run_backward(const float* x, const float* dz_all, const float* pool
     float* dk = chunks > 1 ? dw_partial_.data() + c * dw : dkernel;
     kernels::gemm(patch, cout, r, col, 1, patch, dz, cout, 1, 0.0f, dk, cout);
     if (dbias) kernels::column_sums(dz, r, cout, chunks > 1 ? db_partial_.data() + c * cout : dbias);
-    if (!dx) continue;
+    if (!dx) return;
     if (g.is_identity()) {
       kernels::gemm(r, patch, cout, dz, cout, 1, kernel_t_.data(), patch, 1, 0.0f, dx + i0 * in_size, patch);
     } else {
@@ -229,16 +223,15 @@ void Conv2D::run_backward(const float* x, const float* dz_all, const float* pool
       kernels::gemm(r, patch, cout, dz, cout, 1, kernel_t_.data(), patch, 1, 0.0f, dcol, patch);
       kernels::col2im_nhwc(dcol, m, g, dx + i0 * in_size);
     }
-  }
+  });
   if (chunks == 1) return;
   // Chunk partials summed in chunk order: the same bits whatever the thread count.
   const float* part = dw_partial_.data();
-#pragma omp parallel for schedule(static) if (par) num_threads(nt)
-  for (std::int64_t j = 0; j < dw; ++j) {
+  parallel_for(dw, par, [&](std::int64_t j) {
     float s = 0.0f;
     for (std::int64_t c = 0; c < chunks; ++c) s += part[c * dw + j];
     dkernel[j] = s;
-  }
+  });
   if (dbias) kernels::column_sums(db_partial_.data(), chunks, cout, dbias);
 }
 
