@@ -77,6 +77,16 @@ def test_backward_relu_and_dilation(rng):
     check_gradients(rng, layer, x, activation="relu", padding="same", dilation=(2, 2))
 
 
+@pytest.mark.parametrize("h,w,k,padding", [(1, 1, 3, "same"), (2, 1, 5, "same"), (3, 2, 5, "same"),
+                                            (4, 12, 3, "same"), (5, 11, (3, 4), "valid"), (6, 4, (2, 5), "same")])
+def test_kernel_rows_wider_than_or_inside_the_image(rng, h, w, k, padding):
+    # im2col / col2im copy a whole kernel row as one run where all its taps are inside the
+    # image, and tap by tap elsewhere; images narrower than the kernel have no such interior.
+    layer, x = make(rng, 2, h, w, 3, 4, k, 1, padding)
+    np.testing.assert_allclose(layer(x), np_conv2d(x, *layer.get_weights(), (1, 1), padding), rtol=1e-4, atol=1e-4)
+    check_gradients(rng, layer, x, padding=padding)
+
+
 def test_backward_one_by_one_shortcut(rng):
     # 1x1, stride 1, valid: the layer skips im2col and reads x directly.
     layer, x = make(rng, 3, 4, 5, 7, 6, 1, 1, "valid")
