@@ -143,6 +143,20 @@ def test_chunked_batches(rng, n, h, w, cin, k, stride, padding):
     check_gradients(rng, layer, x, activation="relu", stride=stride, padding=padding)
 
 
+@pytest.mark.parametrize("use_bias,k", [(False, 3), (False, 1), (True, 1)])
+def test_chunked_gradients_with_and_without_bias(rng, use_bias, k):
+    # With a bias, its gradient is an extra row of the weight-gradient GEMM (a column of ones
+    # beside the im2col panel); without one, or for a 1x1 convolution that reads x in place,
+    # there is no such column. Several chunks, a partial last one.
+    layer = Conv2D(6, k, padding="same", use_bias=use_bias)
+    layer.build((6, 5, 3))
+    x = rng.normal(size=(21, 6, 5, 3)).astype(np.float32)
+    if use_bias:
+        check_gradients(rng, layer, x, padding="same")
+    else:
+        check_layer_gradients(rng, layer, x, lambda x64, kernel: np_conv2d(x64, kernel, None, (1, 1), "same"))
+
+
 def test_gradients_identical_on_any_thread_count(rng):
     import cnnx
 

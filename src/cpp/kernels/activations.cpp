@@ -57,6 +57,20 @@ void activation_backward(Activation act, const float* y, float* g, std::int64_t 
   activation_backward(act, y, g, rows, cols, activation_default_alpha(act));
 }
 
+void activation_backward_to(Activation act, const float* y, const float* g, float* out, std::int64_t rows,
+                            std::int64_t cols) {
+  const std::int64_t n = rows * cols;
+  if (act == Activation::relu) {  // one pass instead of a copy and a pass
+    for (std::int64_t i = 0; i < n; ++i) {
+      const float gi = g[i];  // loaded unconditionally, so the select vectorises without branches
+      out[i] = y[i] > 0.0f ? gi : 0.0f;
+    }
+    return;
+  }
+  std::copy(g, g + n, out);
+  activation_backward(act, y, out, rows, cols);
+}
+
 void activation_forward(Activation act, float* y, std::int64_t rows, std::int64_t cols, float alpha) {
   if (act == Activation::linear) return;
   const std::int64_t n = rows * cols;
@@ -83,20 +97,16 @@ void activation_forward(Activation act, float* y, std::int64_t rows, std::int64_
   // and cost a mispredicted branch on every other ReLU element).
   switch (act) {
     case Activation::relu:
-#pragma omp parallel for schedule(static) if (par) num_threads(nt)
-      for (std::int64_t i = 0; i < n; ++i) y[i] = y[i] > 0.0f ? y[i] : 0.0f;
+      parallel_for(n, par, [&](std::int64_t i) { y[i] = y[i] > 0.0f ? y[i] : 0.0f; });
       break;
     case Activation::sigmoid:
-#pragma omp parallel for schedule(static) if (par) num_threads(nt)
-      for (std::int64_t i = 0; i < n; ++i) y[i] = 1.0f / (1.0f + std::exp(-y[i]));
+      parallel_for(n, par, [&](std::int64_t i) { y[i] = 1.0f / (1.0f + std::exp(-y[i])); });
       break;
     case Activation::tanh:
-#pragma omp parallel for schedule(static) if (par) num_threads(nt)
-      for (std::int64_t i = 0; i < n; ++i) y[i] = std::tanh(y[i]);
+      parallel_for(n, par, [&](std::int64_t i) { y[i] = std::tanh(y[i]); });
       break;
     case Activation::leaky_relu:
-#pragma omp parallel for schedule(static) if (par) num_threads(nt)
-      for (std::int64_t i = 0; i < n; ++i) y[i] = y[i] > 0.0f ? y[i] : alpha * y[i];
+      parallel_for(n, par, [&](std::int64_t i) { y[i] = y[i] > 0.0f ? y[i] : alpha * y[i]; });
       break;
     case Activation::elu:
       // expm1 of min(x, 0): exact near 0 and no overflow on the (discarded) positive side.
@@ -131,24 +141,19 @@ void activation_backward(Activation act, const float* y, float* g, std::int64_t 
   }
   switch (act) {
     case Activation::relu:
-#pragma omp parallel for schedule(static) if (par) num_threads(nt)
-      for (std::int64_t i = 0; i < n; ++i) g[i] = y[i] > 0.0f ? g[i] : 0.0f;
+      parallel_for(n, par, [&](std::int64_t i) { g[i] = y[i] > 0.0f ? g[i] : 0.0f; });
       break;
     case Activation::sigmoid:
-#pragma omp parallel for schedule(static) if (par) num_threads(nt)
-      for (std::int64_t i = 0; i < n; ++i) g[i] *= y[i] * (1.0f - y[i]);
+      parallel_for(n, par, [&](std::int64_t i) { g[i] *= y[i] * (1.0f - y[i]); });
       break;
     case Activation::tanh:
-#pragma omp parallel for schedule(static) if (par) num_threads(nt)
-      for (std::int64_t i = 0; i < n; ++i) g[i] *= 1.0f - y[i] * y[i];
+      parallel_for(n, par, [&](std::int64_t i) { g[i] *= 1.0f - y[i] * y[i]; });
       break;
     case Activation::leaky_relu:
-#pragma omp parallel for schedule(static) if (par) num_threads(nt)
-      for (std::int64_t i = 0; i < n; ++i) g[i] *= y[i] > 0.0f ? 1.0f : alpha;
+      parallel_for(n, par, [&](std::int64_t i) { g[i] *= y[i] > 0.0f ? 1.0f : alpha; });
       break;
     case Activation::elu:
-#pragma omp parallel for schedule(static) if (par) num_threads(nt)
-      for (std::int64_t i = 0; i < n; ++i) g[i] *= y[i] > 0.0f ? 1.0f : y[i] + alpha;
+      parallel_for(n, par, [&](std::int64_t i) { g[i] *= y[i] > 0.0f ? 1.0f : y[i] + alpha; });
       break;
     default:
       break;

@@ -17,6 +17,10 @@ void activation_forward(Activation act, float* y, std::int64_t rows, std::int64_
 // Given the activation's output y and dL/dy in g, overwrites g with dL/dz.
 void activation_backward(Activation act, const float* y, float* g, std::int64_t rows, std::int64_t cols, float alpha);
 void activation_backward(Activation act, const float* y, float* g, std::int64_t rows, std::int64_t cols);
+// The same with Keras' default alpha, written to `out` and leaving g as it was (serial: for one
+// cache-sized chunk inside a caller's parallel loop).
+void activation_backward_to(Activation act, const float* y, const float* g, float* out, std::int64_t rows,
+                            std::int64_t cols);
 
 // Keras' general relu(x, negative_slope, max_value, threshold) (the ReLU layer with non-default
 // arguments): x > threshold -> min(x, max_value), else negative_slope * (x - threshold).

@@ -2,8 +2,9 @@
 // Layout: x [n, h, w, cin] -> col [n*oh*ow, kh*kw*cin] (im2col) -> y = col x K + b, with the
 // kernel K kept in Keras' (kh, kw, cin, cout) order, which is already the row-major
 // [kh*kw*cin, cout] matrix the GEMM wants. y [n*oh*ow, cout] is NHWC with no reshuffle.
-// Backward: dK = col^T x dz, db = column sums of dz, dcol = dz x K^T, dx = col2im(dcol); the
-// transposes are strides into the same buffers (see kernels/gemm.hpp), never copies.
+// Backward: [dK; db] = [col, 1]^T x dz (the bias gradient is the GEMM's extra row, see
+// col_stride), dcol = dz x K^T, dx = col2im(dcol); the transposes are strides into the same
+// buffers (see kernels/gemm.hpp), never copies.
 // Bias and ReLU are fused into the GEMM's tile stores (kernels::GemmEpilogue).
 // Threading and workspace: the batch is cut into fixed chunks of images whose im2col panel fits
 // in L2 (see chunk_images); threads take whole chunks and run serial kernels on per-thread
@@ -100,14 +101,30 @@ void Conv2D::ensure_workspace(std::int64_t n) {
     col_.resize(threads);
     z_.resize(threads);
   }
-  const std::int64_t panel = g.is_identity() ? 0 : ci * g.oh * g.ow * g.patch();
+  const std::int64_t panel = g.is_identity() ? 0 : ci * g.oh * g.ow * col_stride();
   for (std::size_t t = 0; t < threads; ++t) {
     if (col_[t].size() < panel) col_[t].resize(panel);
-    if (pool_ && z_[t].size() < ci * g.oh * g.ow * cfg_.filters) z_[t].resize(ci * g.oh * g.ow * cfg_.filters);
+    // z: the fused pool's conv output and gradient, or the standalone layer's activation gradient
+    if ((pool_ || act_ != Activation::linear) && z_[t].size() < ci * g.oh * g.ow * cfg_.filters)
+      z_[t].resize(ci * g.oh * g.ow * cfg_.filters);
   }
-  const std::int64_t dw = g.patch() * cfg_.filters;
-  if (chunks > 1 && dw_partial_.size() < chunks * dw) dw_partial_.resize(chunks * dw);
-  if (chunks > 1 && db_partial_.size() < chunks * cfg_.filters) db_partial_.resize(chunks * cfg_.filters);
+  const std::int64_t dw = grad_rows() * cfg_.filters;
+  if (dw_partial_.size() < chunks * dw) dw_partial_.resize(chunks * dw);
+  if (g.is_identity() && cfg_.use_bias && db_partial_.size() < chunks * cfg_.filters)
+    db_partial_.resize(chunks * cfg_.filters);
+}
+
+// The im2col panel's row stride: with a bias, one column past the patch holds 1.0 in backward,
+// so the weight-gradient GEMM (col^T dz) yields the bias gradient (the column sums of dz) as one
+// more row of its output. That row fills a slot of the micro-tile that is padding anyway for
+// the article's layers (9, 288 and 576 rows are not multiples of 14), so db costs nothing
+// instead of a separate pass over dz.
+std::int64_t Conv2D::col_stride() const { return geom_.patch() + (cfg_.use_bias ? 1 : 0); }
+
+// Rows of the weight-gradient GEMM's output: the kernel's patch rows, plus the bias row when
+// the bias comes out of the GEMM (not for 1x1 convolutions that read x in place).
+std::int64_t Conv2D::grad_rows() const {
+  return geom_.patch() + (cfg_.use_bias && !geom_.is_identity() ? 1 : 0);
 }
 
 void Conv2D::reserve(std::int64_t batch) { ensure_workspace(batch); }
@@ -148,12 +165,14 @@ void Conv2D::run_forward(const float* x, std::int64_t n, float* out, std::int32_
     const std::int64_t i0 = c * ci, m = std::min(ci, n - i0);
     const std::size_t t = static_cast<std::size_t>(chunks > 1 ? thread_index() : 0);
     const float* col = x + i0 * in_size;  // a 1x1 stride-1 convolution's columns are x itself
+    std::int64_t ld = patch;
     if (!g.is_identity()) {
-      kernels::im2col_nhwc(x + i0 * in_size, m, g, col_[t].data());
+      ld = col_stride();
+      kernels::im2col_nhwc(x + i0 * in_size, m, g, col_[t].data(), ld);
       col = col_[t].data();
     }
     float* z = pool ? z_[t].data() : out + i0 * pix * cout;
-    kernels::gemm(m * pix, cout, patch, col, patch, 1, kernel, cout, 1, 0.0f, z, cout, ep);
+    kernels::gemm(m * pix, cout, patch, col, ld, 1, kernel, cout, 1, 0.0f, z, cout, ep);
     if (pool) kernels::max_pool_forward(z, m, *pool, out + i0 * pooled_size, argmax + i0 * pooled_size);
   });
 }
@@ -161,8 +180,8 @@ void Conv2D::run_forward(const float* x, std::int64_t n, float* out, std::int32_
 // Called by the model only when this layer is not fused; a direct call on a fused layer (tests,
 // inspection) gets the plain, unfused gradient.
 void Conv2D::backward(const float* x, const float* y, float* dy, float* dx, std::int64_t n) {
-  if (!dy_is_preactivation_) kernels::activation_backward(act_, y, dy, n * geom_.oh * geom_.ow, cfg_.filters);
-  run_backward(x, dy, nullptr, nullptr, dx, n, nullptr);
+  const bool act = !dy_is_preactivation_ && act_ != Activation::linear;
+  run_backward(x, dy, nullptr, nullptr, dx, n, nullptr, act ? y : nullptr, act ? dy : nullptr);
 }
 
 void Conv2D::backward_pooled(const float* x, const float* pooled, const float* dpooled, const std::int32_t* argmax,
@@ -175,8 +194,8 @@ void Conv2D::backward_pooled(const float* x, const float* pooled, const float* d
 // ReLU derivative read off the pooled output), then dK_c = col_c^T dz_c, db_c = column sums of
 // dz_c, dx_c = col2im(dz_c K^T). With one chunk the partials are the results themselves.
 void Conv2D::run_backward(const float* x, const float* dz_all, const float* pooled, const std::int32_t* argmax,
-                          float* dx, std::int64_t n,
-                          const kernels::ConvGeometry* pool) {
+                          float* dx, std::int64_t n, const kernels::ConvGeometry* pool, const float* y,
+                          float* dz_act) {
   const auto& g = geom_;
   const std::int64_t patch = g.patch(), cout = cfg_.filters, pix = g.oh * g.ow, in_size = g.h * g.w * g.c;
   float* dkernel = params()[0].grad.data();
@@ -184,7 +203,8 @@ void Conv2D::run_backward(const float* x, const float* dz_all, const float* pool
   const float* kernel = params()[0].value.data();
   ensure_workspace(n);
   const std::int64_t ci = std::min(n, chunk_images()), chunks = (n + ci - 1) / ci;
-  const std::int64_t dw = patch * cout;
+  const std::int64_t dw = patch * cout, rows_dk = grad_rows(), dwb = rows_dk * cout;
+  const bool bias_in_gemm = dbias && rows_dk > patch;
   const std::int64_t pooled_size = pool ? pool->oh * pool->ow * cout : 0;
   const bool relu_mask = act_ == Activation::relu;
   const bool par = chunks > 1 && !in_parallel_region();
@@ -200,6 +220,13 @@ void Conv2D::run_backward(const float* x, const float* dz_all, const float* pool
     const std::int64_t i0 = c * ci, m = std::min(ci, n - i0), r = m * pix;
     const std::size_t t = static_cast<std::size_t>(chunks > 1 ? thread_index() : 0);
     const float* dz = dz_all + i0 * pix * cout;
+    if (dz_act) {
+      // The activation's derivative into the L2 scratch rather than back into dy: dy is read
+      // once from memory and never written back (a third of a standalone layer's traffic).
+      float* z = z_[t].data();
+      kernels::activation_backward_to(act_, y + i0 * pix * cout, dz_act + i0 * pix * cout, z, r, cout);
+      dz = z;
+    }
     if (pool) {
       float* z = z_[t].data();
       kernels::max_pool_backward(dz_all + i0 * pooled_size, argmax + i0 * pooled_size, m, *pool, z,
@@ -207,13 +234,19 @@ void Conv2D::run_backward(const float* x, const float* dz_all, const float* pool
       dz = z;
     }
     const float* col = x + i0 * in_size;
+    std::int64_t ld = patch;
     if (!g.is_identity()) {
-      kernels::im2col_nhwc(x + i0 * in_size, m, g, col_[t].data());
-      col = col_[t].data();
+      ld = col_stride();
+      float* panel = col_[t].data();
+      kernels::im2col_nhwc(x + i0 * in_size, m, g, panel, ld);
+      if (bias_in_gemm)
+        for (std::int64_t i = 0; i < r; ++i) panel[i * ld + patch] = 1.0f;
+      col = panel;
     }
-    float* dk = chunks > 1 ? dw_partial_.data() + c * dw : dkernel;
-    kernels::gemm(patch, cout, r, col, 1, patch, dz, cout, 1, 0.0f, dk, cout);
-    if (dbias) kernels::column_sums(dz, r, cout, chunks > 1 ? db_partial_.data() + c * cout : dbias);
+    // [dK; db] for this chunk = [col, 1]^T dz, into the chunk's partial.
+    kernels::gemm(rows_dk, cout, r, col, 1, ld, dz, cout, 1, 0.0f, dw_partial_.data() + c * dwb, cout);
+    if (dbias && !bias_in_gemm)
+      kernels::column_sums(dz, r, cout, db_partial_.data() + c * cout);
     if (!dx) return;
     if (g.is_identity()) {
       kernels::gemm(r, patch, cout, dz, cout, 1, kernel_t_.data(), patch, 1, 0.0f, dx + i0 * in_size, patch);
@@ -224,15 +257,15 @@ void Conv2D::run_backward(const float* x, const float* dz_all, const float* pool
       kernels::col2im_nhwc(dcol, m, g, dx + i0 * in_size);
     }
   });
-  if (chunks == 1) return;
   // Chunk partials summed in chunk order: the same bits whatever the thread count.
   const float* part = dw_partial_.data();
-  parallel_for(dw, par, [&](std::int64_t j) {
+  parallel_for(dwb, par && dwb * chunks >= (1 << 14), [&](std::int64_t j) {
     float s = 0.0f;
-    for (std::int64_t c = 0; c < chunks; ++c) s += part[c * dw + j];
-    dkernel[j] = s;
+    for (std::int64_t c = 0; c < chunks; ++c) s += part[c * dwb + j];
+    if (j < dw) dkernel[j] = s;
+    else dbias[j - dw] = s;
   });
-  if (dbias) kernels::column_sums(db_partial_.data(), chunks, cout, dbias);
+  if (dbias && !bias_in_gemm) kernels::column_sums(db_partial_.data(), chunks, cout, dbias);
 }
 
 }  // namespace cnnx

@@ -49,16 +49,21 @@ class Conv2D : public Layer {
   Activation act_;
   kernels::ConvGeometry geom_{};
   std::int64_t chunk_images() const;
+  std::int64_t col_stride() const;
+  std::int64_t grad_rows() const;
   void ensure_workspace(std::int64_t n);
   void run_forward(const float* x, std::int64_t n, float* out, std::int32_t* argmax,
                    const kernels::ConvGeometry* pool);
+  // dz_act: when not null, dz still needs the activation's derivative, taken from y chunk by
+  // chunk into the per-thread scratch z_ (dz itself is left as it was).
   void run_backward(const float* x, const float* dz, const float* pooled, const std::int32_t* argmax, float* dx,
-                    std::int64_t n, const kernels::ConvGeometry* pool);
+                    std::int64_t n, const kernels::ConvGeometry* pool, const float* y = nullptr,
+                    float* dz_act = nullptr);
   const kernels::ConvGeometry* pool_ = nullptr;
-  std::vector<Buffer> z_;  // per-thread convolution output of one chunk, when fused
+  std::vector<Buffer> z_;  // per-thread scratch of one chunk's output or its gradient
   // Per-thread im2col panels for one chunk of images, sized to stay in L2 (see conv2d.cpp).
   std::vector<Buffer> col_;  // also holds dL/dcol in backward, once col has been used
-  // Per-chunk weight and bias gradient partials, summed in chunk order.
+  // Per-chunk weight (and bias, see col_stride) gradient partials, summed in chunk order.
   Buffer dw_partial_, db_partial_;
   Buffer kernel_t_;  // the kernel transposed, [cout, kh*kw*cin], for the input gradient
 };
