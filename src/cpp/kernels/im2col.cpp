@@ -19,20 +19,21 @@ namespace cnnx::kernels {
 
 namespace {
 
-// Inline loops rather than memcpy/memset: the runs are 1 to a few hundred floats, where a
-// library call costs more than the copy.
+// Runs are 1 to a few hundred floats, where a library call costs more than the copy (GCC turns
+// a plain element loop into a memcpy/memset call, measured at 7% of a conv2 step). Fixed-size
+// 64-byte block copies compile to inline vector moves instead, then the tail goes element-wise.
 inline void copy_run(float* __restrict__ out, const float* __restrict__ src, std::int64_t len) {
-  if (len <= 4) {  // one-channel kernel rows (3 floats): no vector prologue/epilogue
-    for (std::int64_t i = 0; i < len; ++i) out[i] = src[i];
-    return;
-  }
-  for (std::int64_t i = 0; i < len; ++i) out[i] = src[i];
+  std::int64_t i = 0;
+  for (; i + 16 <= len; i += 16) __builtin_memcpy(out + i, src + i, 16 * sizeof(float));
+  for (; i < len; ++i) out[i] = src[i];
 }
 inline void add_run(float* __restrict__ out, const float* __restrict__ src, std::int64_t len) {
   for (std::int64_t i = 0; i < len; ++i) out[i] += src[i];
 }
 inline void zero_run(float* out, std::int64_t len) {
-  for (std::int64_t i = 0; i < len; ++i) out[i] = 0.0f;
+  std::int64_t i = 0;
+  for (; i + 16 <= len; i += 16) __builtin_memset(out + i, 0, 16 * sizeof(float));
+  for (; i < len; ++i) out[i] = 0.0f;
 }
 
 // The output columns ox whose tap kx reads inside the image: [lo, hi), with ix = ox*sw + shift.

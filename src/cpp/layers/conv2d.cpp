@@ -109,7 +109,7 @@ void Conv2D::ensure_workspace(std::int64_t n) {
       z_[t].resize(ci * g.oh * g.ow * cfg_.filters);
   }
   const std::int64_t dw = grad_rows() * cfg_.filters;
-  if (dw_partial_.size() < chunks * dw) dw_partial_.resize(chunks * dw);
+  if (dw_partial_.size() < chunk_groups(chunks) * dw) dw_partial_.resize(chunk_groups(chunks) * dw);
   if (g.is_identity() && cfg_.use_bias && db_partial_.size() < chunks * cfg_.filters)
     db_partial_.resize(chunks * cfg_.filters);
 }
@@ -125,6 +125,19 @@ std::int64_t Conv2D::col_stride() const { return geom_.patch() + (cfg_.use_bias 
 // the bias comes out of the GEMM (not for 1x1 convolutions that read x in place).
 std::int64_t Conv2D::grad_rows() const {
   return geom_.patch() + (cfg_.use_bias && !geom_.is_identity() ? 1 : 0);
+}
+
+// Backward runs the chunks in fixed groups of consecutive chunks; a group sums its chunks'
+// [dK; db] into one partial, in chunk order, and the partials are then summed in group order.
+// Groups depend only on the chunk count, never on the thread count, so the gradient has the
+// same bits on any number of threads. Up to 4 chunks a group (4x less partial traffic than one
+// partial per chunk), but at least 8 groups while there are 8 chunks, to keep threads busy.
+std::int64_t Conv2D::chunks_per_group(std::int64_t chunks) {
+  return std::clamp<std::int64_t>(chunks / 8, 1, 4);
+}
+std::int64_t Conv2D::chunk_groups(std::int64_t chunks) {
+  const std::int64_t per = chunks_per_group(chunks);
+  return (chunks + per - 1) / per;
 }
 
 void Conv2D::reserve(std::int64_t batch) { ensure_workspace(batch); }
@@ -216,52 +229,56 @@ void Conv2D::run_backward(const float* x, const float* dz_all, const float* pool
     for (std::int64_t p = 0; p < patch; ++p)
       for (std::int64_t co = 0; co < cout; ++co) kt[co * patch + p] = kernel[p * cout + co];
   }
-  parallel_for(chunks, par, [&](std::int64_t c) {
-    const std::int64_t i0 = c * ci, m = std::min(ci, n - i0), r = m * pix;
-    const std::size_t t = static_cast<std::size_t>(chunks > 1 ? thread_index() : 0);
-    const float* dz = dz_all + i0 * pix * cout;
-    if (dz_act) {
-      // The activation's derivative into the L2 scratch rather than back into dy: dy is read
-      // once from memory and never written back (a third of a standalone layer's traffic).
-      float* z = z_[t].data();
-      kernels::activation_backward_to(act_, y + i0 * pix * cout, dz_act + i0 * pix * cout, z, r, cout);
-      dz = z;
-    }
-    if (pool) {
-      float* z = z_[t].data();
-      kernels::max_pool_backward(dz_all + i0 * pooled_size, argmax + i0 * pooled_size, m, *pool, z,
-                                 relu_mask ? pooled + i0 * pooled_size : nullptr);
-      dz = z;
-    }
-    const float* col = x + i0 * in_size;
-    std::int64_t ld = patch;
-    if (!g.is_identity()) {
-      ld = col_stride();
-      float* panel = col_[t].data();
-      kernels::im2col_nhwc(x + i0 * in_size, m, g, panel, ld);
-      if (bias_in_gemm)
-        for (std::int64_t i = 0; i < r; ++i) panel[i * ld + patch] = 1.0f;
-      col = panel;
-    }
-    // [dK; db] for this chunk = [col, 1]^T dz, into the chunk's partial.
-    kernels::gemm(rows_dk, cout, r, col, 1, ld, dz, cout, 1, 0.0f, dw_partial_.data() + c * dwb, cout);
-    if (dbias && !bias_in_gemm)
-      kernels::column_sums(dz, r, cout, db_partial_.data() + c * cout);
-    if (!dx) return;
-    if (g.is_identity()) {
-      kernels::gemm(r, patch, cout, dz, cout, 1, kernel_t_.data(), patch, 1, 0.0f, dx + i0 * in_size, patch);
-    } else {
-      // The im2col panel was last read by the dK GEMM above, so dcol reuses it.
-      float* dcol = col_[t].data();
-      kernels::gemm(r, patch, cout, dz, cout, 1, kernel_t_.data(), patch, 1, 0.0f, dcol, patch);
-      kernels::col2im_nhwc(dcol, m, g, dx + i0 * in_size);
+  const std::int64_t per_group = chunks_per_group(chunks), groups = chunk_groups(chunks);
+  parallel_for(groups, par, [&](std::int64_t grp) {
+    for (std::int64_t c = grp * per_group; c < std::min(chunks, (grp + 1) * per_group); ++c) {
+      const std::int64_t i0 = c * ci, m = std::min(ci, n - i0), r = m * pix;
+      const std::size_t t = static_cast<std::size_t>(chunks > 1 ? thread_index() : 0);
+      const float* dz = dz_all + i0 * pix * cout;
+      if (dz_act) {
+        // The activation's derivative into the L2 scratch rather than back into dy: dy is read
+        // once from memory and never written back (a third of a standalone layer's traffic).
+        float* z = z_[t].data();
+        kernels::activation_backward_to(act_, y + i0 * pix * cout, dz_act + i0 * pix * cout, z, r, cout);
+        dz = z;
+      }
+      if (pool) {
+        float* z = z_[t].data();
+        kernels::max_pool_backward(dz_all + i0 * pooled_size, argmax + i0 * pooled_size, m, *pool, z,
+                                   relu_mask ? pooled + i0 * pooled_size : nullptr);
+        dz = z;
+      }
+      const float* col = x + i0 * in_size;
+      std::int64_t ld = patch;
+      if (!g.is_identity()) {
+        ld = col_stride();
+        float* panel = col_[t].data();
+        kernels::im2col_nhwc(x + i0 * in_size, m, g, panel, ld);
+        if (bias_in_gemm)
+          for (std::int64_t i = 0; i < r; ++i) panel[i * ld + patch] = 1.0f;
+        col = panel;
+      }
+      // [dK; db] for this chunk = [col, 1]^T dz, added to its group's partial.
+      const float beta = c == grp * per_group ? 0.0f : 1.0f;
+      kernels::gemm(rows_dk, cout, r, col, 1, ld, dz, cout, 1, beta, dw_partial_.data() + grp * dwb, cout);
+      if (dbias && !bias_in_gemm)
+        kernels::column_sums(dz, r, cout, db_partial_.data() + c * cout);
+      if (!dx) continue;
+      if (g.is_identity()) {
+        kernels::gemm(r, patch, cout, dz, cout, 1, kernel_t_.data(), patch, 1, 0.0f, dx + i0 * in_size, patch);
+      } else {
+        // The im2col panel was last read by the dK GEMM above, so dcol reuses it.
+        float* dcol = col_[t].data();
+        kernels::gemm(r, patch, cout, dz, cout, 1, kernel_t_.data(), patch, 1, 0.0f, dcol, patch);
+        kernels::col2im_nhwc(dcol, m, g, dx + i0 * in_size);
+      }
     }
   });
-  // Chunk partials summed in chunk order: the same bits whatever the thread count.
+  // Group partials summed in group order: the same bits whatever the thread count.
   const float* part = dw_partial_.data();
-  parallel_for(dwb, par && dwb * chunks >= (1 << 14), [&](std::int64_t j) {
+  parallel_for(dwb, par && dwb * groups >= (1 << 14), [&](std::int64_t j) {
     float s = 0.0f;
-    for (std::int64_t c = 0; c < chunks; ++c) s += part[c * dwb + j];
+    for (std::int64_t q = 0; q < groups; ++q) s += part[q * dwb + j];
     if (j < dw) dkernel[j] = s;
     else dbias[j - dw] = s;
   });

@@ -50,6 +50,8 @@ class Conv2D : public Layer {
   kernels::ConvGeometry geom_{};
   std::int64_t chunk_images() const;
   std::int64_t col_stride() const;
+  static std::int64_t chunks_per_group(std::int64_t chunks);
+  static std::int64_t chunk_groups(std::int64_t chunks);
   std::int64_t grad_rows() const;
   void ensure_workspace(std::int64_t n);
   void run_forward(const float* x, std::int64_t n, float* out, std::int32_t* argmax,
