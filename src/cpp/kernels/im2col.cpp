@@ -1,17 +1,14 @@
-// See im2col.hpp for layout and threading. Padding taps are written as zeros so the GEMM needs
-// no bounds logic; the cost is a few zero rows at the border.
+// See im2col.hpp for layout and threading.
 //
-// Both directions walk one kernel row (ky) of one output row at a time. For each tap kx the
-// output columns whose input pixel lies inside the image form one range, found once, so the
-// copy loops have no per-element bounds checks. With stride 1 and no dilation the kw taps of a
-// kernel row read kw neighbouring pixels, kw*c contiguous floats in x as in the column matrix:
-// where all taps are inside, that is one run instead of kw short ones (96 floats instead of
-// three 32-float library calls for the article's conv2).
+// Both directions go through a zero-padded copy of the images (when the geometry has padding),
+// so that every tap of every output lands inside: no bounds logic at all in the copy loops,
+// which on the article's 14x14 and 7x7 maps otherwise cost more than the copies. The padded
+// copy is 1/(kh*kw) the size of the column matrix. With no dilation along x, the kw taps of a
+// kernel row are kw neighbouring pixels, i.e. kw*c contiguous floats both in the padded image
+// and in the column matrix: one run per (output pixel, ky).
 #include "kernels/im2col.hpp"
 
 #include <algorithm>
-#include <cstring>
-#include <utility>
 
 #include "cnnx/parallel.hpp"
 
@@ -19,9 +16,20 @@ namespace cnnx::kernels {
 
 namespace {
 
-// Runs are 1 to a few hundred floats, where a library call costs more than the copy (GCC turns
-// a plain element loop into a memcpy/memset call, measured at 7% of a conv2 step). Fixed-size
-// 64-byte block copies compile to inline vector moves instead, then the tail goes element-wise.
+// The loops below only move and add floats, so they are bound by load/store width: they are
+// compiled for 64-, 32- and 16-byte vectors and the loader picks the widest the CPU has (GCC's
+// target_clones, an ifunc resolved once; any x86-64 CPU takes the default). Each clone adds the
+// same floats in the same order, so all give the same bits, and CNNX_ISA (which picks GEMM
+// kernels) has nothing to choose here.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__)  // ifunc needs glibc
+#define CNNX_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define CNNX_VECTOR_CLONES
+#endif
+
+// Runs are 3 to a few hundred floats, where a library call costs more than the copy (GCC
+// turns a plain element loop into a memcpy/memset call): fixed-size 64-byte blocks compile to
+// inline vector moves, then the tail goes element by element.
 inline void copy_run(float* __restrict__ out, const float* __restrict__ src, std::int64_t len) {
   std::int64_t i = 0;
   for (; i + 16 <= len; i += 16) __builtin_memcpy(out + i, src + i, 16 * sizeof(float));
@@ -36,136 +44,108 @@ inline void zero_run(float* out, std::int64_t len) {
   for (; i < len; ++i) out[i] = 0.0f;
 }
 
-// The output columns ox whose tap kx reads inside the image: [lo, hi), with ix = ox*sw + shift.
-struct TapRange {
-  std::int64_t lo, hi, shift;
+// The image extent the windows read, padding included.
+struct Padded {
+  std::int64_t h, w;
+  bool needed;  // false: x itself has that extent (no padding anywhere)
 };
 
-inline TapRange tap_range(const ConvGeometry& g, std::int64_t kx) {
-  const std::int64_t shift = kx * g.dw - g.pad_left;
-  std::int64_t lo = shift >= 0 ? 0 : (-shift + g.sw - 1) / g.sw;
-  std::int64_t hi = g.w - 1 - shift < 0 ? 0 : (g.w - 1 - shift) / g.sw + 1;
-  lo = std::min(lo, g.ow);
-  hi = std::max(lo, std::min(hi, g.ow));
-  return {lo, hi, shift};
+Padded padded_extent(const ConvGeometry& g) {
+  Padded p;
+  p.h = std::max(g.pad_top + g.h, (g.oh - 1) * g.sh + (g.kh - 1) * g.dh + 1);
+  p.w = std::max(g.pad_left + g.w, (g.ow - 1) * g.sw + (g.kw - 1) * g.dw + 1);
+  p.needed = g.pad_top > 0 || g.pad_left > 0 || p.h > g.h || p.w > g.w;
+  if (!p.needed) p.h = g.h, p.w = g.w;
+  return p;
 }
 
-// Columns [lo, hi) where every tap of a kernel row is inside and the taps are neighbours in x
-// (stride and dilation 1): there the kernel row is one contiguous run. Empty otherwise. The
-// tap-by-tap loops then cover [0, skip_lo) and [skip_hi, ow): everything when it is empty.
-struct FullRows {
-  std::int64_t lo = 0, hi = 0, skip_lo = 0, skip_hi = 0;
-};
-
-inline FullRows full_row_range(const ConvGeometry& g) {
-  FullRows f;
-  if (g.sw == 1 && g.dw == 1) {
-    f.lo = tap_range(g, 0).lo;  // tap ranges shrink from both ends as kx grows
-    f.hi = std::max(f.lo, tap_range(g, g.kw - 1).hi);
-  }
-  f.skip_lo = f.hi > f.lo ? f.lo : g.ow;
-  f.skip_hi = f.hi > f.lo ? f.hi : g.ow;
-  return f;
-}
-
-// One input channel, stride and dilation 1 (a grayscale network's first layer): every tap is a
-// single float, so runs do not help. Instead each kernel row of the image row is first copied
-// into a zero-padded line, after which a column's kw taps are kw neighbouring floats of that
-// line with no bounds at all. KW > 0 fixes the kernel width at compile time (the common 3).
-constexpr std::int64_t kMaxLine = 1024;
-
-template <int KW>
-void im2col_one_channel_row(const float* xi, std::int64_t oy, const ConvGeometry& g, float* out_row,
-                            std::int64_t ld) {
-  const std::int64_t kw = KW > 0 ? KW : g.kw, line_len = g.ow + kw - 1;
-  float line[kMaxLine];
-  for (std::int64_t ky = 0; ky < g.kh; ++ky) {
-    const std::int64_t iy = oy - g.pad_top + ky;
-    const float* x_row = xi + iy * g.w;
-    const bool inside = iy >= 0 && iy < g.h;
-    for (std::int64_t q = 0; q < line_len; ++q) {
-      const std::int64_t ix = q - g.pad_left;
-      line[q] = inside && ix >= 0 && ix < g.w ? x_row[ix] : 0.0f;
+// One image into its padded place: zero borders, rows copied whole.
+CNNX_VECTOR_CLONES void pad_image(const float* xi, const ConvGeometry& g, const Padded& p, float* out) {
+  const std::int64_t c = g.c, right = (p.w - g.pad_left - g.w) * c;
+  for (std::int64_t yy = 0; yy < p.h; ++yy, out += p.w * c) {
+    const std::int64_t iy = yy - g.pad_top;
+    if (iy < 0 || iy >= g.h) {
+      zero_run(out, p.w * c);
+      continue;
     }
-    float* out = out_row + ky * kw;
-    for (std::int64_t ox = 0; ox < g.ow; ++ox, out += ld)
-      for (std::int64_t kx = 0; kx < kw; ++kx) out[kx] = line[ox + kx];
+    zero_run(out, g.pad_left * c);
+    copy_run(out + g.pad_left * c, xi + iy * g.w * c, g.w * c);
+    zero_run(out + (g.pad_left + g.w) * c, right);
   }
+}
+
+// Output row r (image r / oh, row r % oh) of the column matrix from the padded images src.
+CNNX_VECTOR_CLONES void im2col_row(const float* src, const ConvGeometry& g, const Padded& p, std::int64_t r, float* out_row,
+                std::int64_t ld) {
+  const std::int64_t c = g.c, run = g.kw * c, img = r / g.oh, oy = r % g.oh;
+  for (std::int64_t ky = 0; ky < g.kh; ++ky) {
+    const float* row = src + ((img * p.h) + oy * g.sh + ky * g.dh) * p.w * c;
+    float* out = out_row + ky * run;
+    if (c == 1 && g.kw == 3 && g.dw == 1) {  // one-channel 3-wide kernels: fixed-size copies
+      for (std::int64_t ox = 0; ox < g.ow; ++ox, out += ld) {
+        const float* s = row + ox * g.sw;
+        out[0] = s[0], out[1] = s[1], out[2] = s[2];
+      }
+    } else if (g.dw == 1) {
+      for (std::int64_t ox = 0; ox < g.ow; ++ox, out += ld) copy_run(out, row + ox * g.sw * c, run);
+    } else {
+      for (std::int64_t ox = 0; ox < g.ow; ++ox, out += ld)
+        for (std::int64_t kx = 0; kx < g.kw; ++kx) copy_run(out + kx * c, row + (ox * g.sw + kx * g.dw) * c, c);
+    }
+  }
+}
+
+// One image's gradient from its rows of the column matrix (dst: its padded image, or x).
+CNNX_VECTOR_CLONES void col2im_image(const float* in, const ConvGeometry& g, const Padded& p, float* dst,
+                                     float* xi) {
+  const std::int64_t c = g.c, run = g.kw * c, patch = g.patch();
+  zero_run(dst, p.h * p.w * c);
+  for (std::int64_t oy = 0; oy < g.oh; ++oy) {
+    for (std::int64_t ky = 0; ky < g.kh; ++ky) {
+      float* row = dst + (oy * g.sh + ky * g.dh) * p.w * c;
+      const float* src = in + oy * g.ow * patch + ky * run;
+      if (g.dw == 1) {
+        for (std::int64_t ox = 0; ox < g.ow; ++ox) add_run(row + ox * g.sw * c, src + ox * patch, run);
+      } else {
+        for (std::int64_t ox = 0; ox < g.ow; ++ox)
+          for (std::int64_t kx = 0; kx < g.kw; ++kx)
+            add_run(row + (ox * g.sw + kx * g.dw) * c, src + ox * patch + kx * c, c);
+      }
+    }
+  }
+  if (!p.needed) return;
+  for (std::int64_t iy = 0; iy < g.h; ++iy)  // the padded image's interior is the gradient
+    copy_run(xi + iy * g.w * c, dst + ((iy + g.pad_top) * p.w + g.pad_left) * c, g.w * c);
 }
 
 }  // namespace
 
-void im2col_nhwc(const float* x, std::int64_t n, const ConvGeometry& g, float* col, std::int64_t ld) {
-  const std::int64_t patch = g.patch(), c = g.c, run = g.kw * c;
-  const std::int64_t rows = n * g.oh;
-  const FullRows full = full_row_range(g);
-  const std::int64_t full_lo = full.lo, full_hi = full.hi, skip_lo = full.skip_lo, skip_hi = full.skip_hi;
-  const bool par = rows * g.ow * patch >= (1 << 14) && !in_parallel_region();
-  const bool one_channel = c == 1 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.ow + g.kw - 1 <= kMaxLine;
-  parallel_for(rows, par, [&](std::int64_t r) {
-    const std::int64_t img = r / g.oh, oy = r % g.oh;
-    const float* xi = x + img * g.h * g.w * c;
-    float* out_row = col + r * g.ow * ld;
-    if (one_channel) {
-      if (g.kw == 3) im2col_one_channel_row<3>(xi, oy, g, out_row, ld);
-      else im2col_one_channel_row<0>(xi, oy, g, out_row, ld);
-      return;
-    }
-    for (std::int64_t ky = 0; ky < g.kh; ++ky) {
-      const std::int64_t iy = oy * g.sh - g.pad_top + ky * g.dh;
-      float* out_ky = out_row + ky * run;
-      if (iy < 0 || iy >= g.h) {
-        for (std::int64_t ox = 0; ox < g.ow; ++ox) zero_run(out_ky + ox * ld, run);
-        continue;
-      }
-      const float* x_row = xi + iy * g.w * c;
-      // Interior: the whole kernel row in one run (stride 1: ix = ox - pad_left).
-      for (std::int64_t ox = full_lo; ox < full_hi; ++ox)
-        copy_run(out_ky + ox * ld, x_row + (ox - g.pad_left) * c, run);
-      // Everything else tap by tap: columns [0, skip_lo) and [skip_hi, ow).
-      for (std::int64_t kx = 0; kx < g.kw; ++kx) {
-        const TapRange t = tap_range(g, kx);
-        float* out = out_ky + kx * c;
-        for (const auto& [from, to] : {std::pair{std::int64_t{0}, skip_lo}, std::pair{skip_hi, g.ow}}) {
-          const std::int64_t lo = std::clamp(t.lo, from, to), hi = std::clamp(t.hi, lo, to);
-          for (std::int64_t ox = from; ox < lo; ++ox) zero_run(out + ox * ld, c);
-          for (std::int64_t ox = lo; ox < hi; ++ox) copy_run(out + ox * ld, x_row + (ox * g.sw + t.shift) * c, c);
-          for (std::int64_t ox = hi; ox < to; ++ox) zero_run(out + ox * ld, c);
-        }
-      }
-    }
-  });
+std::int64_t im2col_scratch_size(const ConvGeometry& g, std::int64_t n) {
+  const Padded p = padded_extent(g);
+  return p.needed ? n * p.h * p.w * g.c : 0;
 }
 
-void col2im_nhwc(const float* col, std::int64_t n, const ConvGeometry& g, float* x) {
-  const std::int64_t patch = g.patch(), c = g.c, run = g.kw * c;
-  const std::int64_t img_size = g.h * g.w * c;
-  const FullRows full = full_row_range(g);
-  const std::int64_t full_lo = full.lo, full_hi = full.hi, skip_lo = full.skip_lo, skip_hi = full.skip_hi;
+void im2col_nhwc(const float* x, std::int64_t n, const ConvGeometry& g, float* col, std::int64_t ld,
+                 float* scratch) {
+  const Padded p = padded_extent(g);
+  const bool par = n * g.oh * g.ow * g.patch() >= (1 << 14) && !in_parallel_region();
+  const float* src = x;
+  if (p.needed) {
+    parallel_for(n, par && n > 1, [&](std::int64_t img) {
+      pad_image(x + img * g.h * g.w * g.c, g, p, scratch + img * p.h * p.w * g.c);
+    });
+    src = scratch;
+  }
+  parallel_for(n * g.oh, par, [&](std::int64_t r) { im2col_row(src, g, p, r, col + r * g.ow * ld, ld); });
+}
+
+void col2im_nhwc(const float* col, std::int64_t n, const ConvGeometry& g, float* x, float* scratch) {
+  const Padded p = padded_extent(g);
+  const std::int64_t c = g.c, patch = g.patch(), img_size = p.h * p.w * c;
   const bool par = n > 1 && n * g.oh * g.ow * patch >= (1 << 14) && !in_parallel_region();
   parallel_for(n, par, [&](std::int64_t img) {
-    float* xi = x + img * img_size;
-    zero_run(xi, img_size);
-    const float* in_img = col + img * g.oh * g.ow * patch;
-    for (std::int64_t oy = 0; oy < g.oh; ++oy) {
-      const float* in_row = in_img + oy * g.ow * patch;
-      for (std::int64_t ky = 0; ky < g.kh; ++ky) {
-        const std::int64_t iy = oy * g.sh - g.pad_top + ky * g.dh;
-        if (iy < 0 || iy >= g.h) continue;
-        float* x_row = xi + iy * g.w * c;
-        const float* in_ky = in_row + ky * run;
-        for (std::int64_t ox = full_lo; ox < full_hi; ++ox)
-          add_run(x_row + (ox - g.pad_left) * c, in_ky + ox * patch, run);
-        for (std::int64_t kx = 0; kx < g.kw; ++kx) {  // the rest tap by tap, as in im2col
-          const TapRange t = tap_range(g, kx);
-          const float* in = in_ky + kx * c;
-          for (const auto& [from, to] : {std::pair{std::int64_t{0}, skip_lo}, std::pair{skip_hi, g.ow}}) {
-            const std::int64_t lo = std::clamp(t.lo, from, to), hi = std::clamp(t.hi, lo, to);
-            for (std::int64_t ox = lo; ox < hi; ++ox) add_run(x_row + (ox * g.sw + t.shift) * c, in + ox * patch, c);
-          }
-        }
-      }
-    }
+    float* xi = x + img * g.h * g.w * c;
+    col2im_image(col + img * g.oh * g.ow * patch, g, p, p.needed ? scratch + img * img_size : xi, xi);
   });
 }
 

@@ -3,8 +3,9 @@
 // (ky, kx, ci) -- the same order as a Keras kernel (kh, kw, cin, cout) flattened to
 // [kh*kw*cin, cout], so convolution is one row-major GEMM col x kernel with no transpose, and
 // each (ky, kx) tap copies c contiguous floats.
-// Threading: im2col parallel over output rows (n*oh); col2im parallel over images, because
-// taps of neighbouring outputs overlap within an image (scatter-add would race).
+// Threading: im2col pads per image, then copies per output row (n*oh) in parallel; col2im is
+// parallel over images, because taps of neighbouring outputs overlap within an image
+// (scatter-add would race). Both are serial inside a caller's parallel region.
 #pragma once
 
 #include <cstdint>
@@ -13,11 +14,15 @@
 
 namespace cnnx::kernels {
 
+// Floats of scratch that im2col_nhwc / col2im_nhwc need for n images: a zero-padded copy of
+// them (0 when the geometry has no padding, e.g. 'valid' convolutions, which read x itself).
+std::int64_t im2col_scratch_size(const ConvGeometry& g, std::int64_t n);
 
 // col row (pixel) i starts at col + i * ld (ld >= patch); columns past patch are not touched,
 // so a caller can keep its own extra column there.
-void im2col_nhwc(const float* x, std::int64_t n, const ConvGeometry& g, float* col, std::int64_t ld);
+void im2col_nhwc(const float* x, std::int64_t n, const ConvGeometry& g, float* col, std::int64_t ld,
+                 float* scratch);
 // x = sum of the column entries that read it (x is overwritten, not accumulated into).
-void col2im_nhwc(const float* col, std::int64_t n, const ConvGeometry& g, float* x);
+void col2im_nhwc(const float* col, std::int64_t n, const ConvGeometry& g, float* x, float* scratch);
 
 }  // namespace cnnx::kernels

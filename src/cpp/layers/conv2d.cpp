@@ -100,10 +100,12 @@ void Conv2D::ensure_workspace(std::int64_t n) {
   if (col_.size() < threads) {
     col_.resize(threads);
     z_.resize(threads);
+    pad_.resize(threads);
   }
   const std::int64_t panel = g.is_identity() ? 0 : ci * g.oh * g.ow * col_stride();
   for (std::size_t t = 0; t < threads; ++t) {
     if (col_[t].size() < panel) col_[t].resize(panel);
+    if (pad_[t].size() < kernels::im2col_scratch_size(g, ci)) pad_[t].resize(kernels::im2col_scratch_size(g, ci));
     // z: the fused pool's conv output and gradient, or the standalone layer's activation gradient
     if ((pool_ || act_ != Activation::linear) && z_[t].size() < ci * g.oh * g.ow * cfg_.filters)
       z_[t].resize(ci * g.oh * g.ow * cfg_.filters);
@@ -181,7 +183,7 @@ void Conv2D::run_forward(const float* x, std::int64_t n, float* out, std::int32_
     std::int64_t ld = patch;
     if (!g.is_identity()) {
       ld = col_stride();
-      kernels::im2col_nhwc(x + i0 * in_size, m, g, col_[t].data(), ld);
+      kernels::im2col_nhwc(x + i0 * in_size, m, g, col_[t].data(), ld, pad_[t].data());
       col = col_[t].data();
     }
     float* z = pool ? z_[t].data() : out + i0 * pix * cout;
@@ -253,7 +255,7 @@ void Conv2D::run_backward(const float* x, const float* dz_all, const float* pool
       if (!g.is_identity()) {
         ld = col_stride();
         float* panel = col_[t].data();
-        kernels::im2col_nhwc(x + i0 * in_size, m, g, panel, ld);
+        kernels::im2col_nhwc(x + i0 * in_size, m, g, panel, ld, pad_[t].data());
         if (bias_in_gemm)
           for (std::int64_t i = 0; i < r; ++i) panel[i * ld + patch] = 1.0f;
         col = panel;
@@ -270,7 +272,7 @@ void Conv2D::run_backward(const float* x, const float* dz_all, const float* pool
         // The im2col panel was last read by the dK GEMM above, so dcol reuses it.
         float* dcol = col_[t].data();
         kernels::gemm(r, patch, cout, dz, cout, 1, kernel_t_.data(), patch, 1, 0.0f, dcol, patch);
-        kernels::col2im_nhwc(dcol, m, g, dx + i0 * in_size);
+        kernels::col2im_nhwc(dcol, m, g, dx + i0 * in_size, pad_[t].data());
       }
     }
   });

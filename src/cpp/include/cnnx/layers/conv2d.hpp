@@ -65,6 +65,7 @@ class Conv2D : public Layer {
   std::vector<Buffer> z_;  // per-thread scratch of one chunk's output or its gradient
   // Per-thread im2col panels for one chunk of images, sized to stay in L2 (see conv2d.cpp).
   std::vector<Buffer> col_;  // also holds dL/dcol in backward, once col has been used
+  std::vector<Buffer> pad_;  // per-thread zero-padded copy of a chunk's images (kernels/im2col.hpp)
   // Per-chunk weight (and bias, see col_stride) gradient partials, summed in chunk order.
   Buffer dw_partial_, db_partial_;
   Buffer kernel_t_;  // the kernel transposed, [cout, kh*kw*cin], for the input gradient
