@@ -123,20 +123,16 @@ SGD::SGD(double lr, double m, bool nest) : momentum(m), nesterov(nest) {
 void SGD::update_step(float* var, const float* grad, std::vector<Tensor>& slots, std::int64_t n) {
   const float lr = float(learning_rate), mom = float(momentum);
   const bool par = n >= kParallelMin && !in_parallel_region();
-  const int nt = get_num_threads();
-  (void)par; (void)nt;
   if (slots.empty()) {
-#pragma omp parallel for schedule(static) if (par) num_threads(nt)
-    for (std::int64_t i = 0; i < n; ++i) var[i] -= lr * grad[i];
+    parallel_for(n, par, [&](std::int64_t i) { var[i] -= lr * grad[i]; });
     return;
   }
   float* m = slots[0].data();
   const bool nest = nesterov;
-#pragma omp parallel for schedule(static) if (par) num_threads(nt)
-  for (std::int64_t i = 0; i < n; ++i) {
+  parallel_for(n, par, [&](std::int64_t i) {
     m[i] = mom * m[i] - lr * grad[i];
     var[i] += nest ? mom * m[i] - lr * grad[i] : m[i];
-  }
+  });
 }
 
 Adam::Adam(double lr, double b1, double b2, double eps) : beta_1(b1), beta_2(b2), epsilon(eps) {
@@ -155,15 +151,12 @@ void Adam::update_step(float* var, const float* grad, std::vector<Tensor>& slots
   float* m = slots[0].data();
   float* v = slots[1].data();
   const bool par = n >= kParallelMin && !in_parallel_region();
-  const int nt = get_num_threads();
-  (void)par; (void)nt;
-#pragma omp parallel for schedule(static) if (par) num_threads(nt)
-  for (std::int64_t i = 0; i < n; ++i) {
+  parallel_for(n, par, [&](std::int64_t i) {
     const float g = grad[i];
     m[i] += (g - m[i]) * (1.0f - b1);
     v[i] += (g * g - v[i]) * (1.0f - b2);
     var[i] -= alpha * m[i] / (std::sqrt(v[i]) + eps);
-  }
+  });
 }
 
 RMSprop::RMSprop(double lr, double r, double m, double eps) : rho(r), momentum(m), epsilon(eps) {
@@ -179,10 +172,7 @@ void RMSprop::update_step(float* var, const float* grad, std::vector<Tensor>& sl
   float* v = slots[0].data();
   float* m = slots.size() > 1 ? slots[1].data() : nullptr;
   const bool par = n >= kParallelMin && !in_parallel_region();
-  const int nt = get_num_threads();
-  (void)par; (void)nt;
-#pragma omp parallel for schedule(static) if (par) num_threads(nt)
-  for (std::int64_t i = 0; i < n; ++i) {
+  parallel_for(n, par, [&](std::int64_t i) {
     const float g = grad[i];
     v[i] = r * v[i] + (1.0f - r) * g * g;
     const float step = lr * g / std::sqrt(v[i] + eps);  // Keras 3: eps inside the sqrt
@@ -192,7 +182,7 @@ void RMSprop::update_step(float* var, const float* grad, std::vector<Tensor>& sl
     } else {
       var[i] -= step;
     }
-  }
+  });
 }
 
 Adagrad::Adagrad(double lr, double init, double eps) : initial_accumulator_value(init), epsilon(eps) {
@@ -207,14 +197,11 @@ void Adagrad::update_step(float* var, const float* grad, std::vector<Tensor>& sl
   const float lr = float(learning_rate), eps = float(epsilon);
   float* acc = slots[0].data();
   const bool par = n >= kParallelMin && !in_parallel_region();
-  const int nt = get_num_threads();
-  (void)par; (void)nt;
-#pragma omp parallel for schedule(static) if (par) num_threads(nt)
-  for (std::int64_t i = 0; i < n; ++i) {
+  parallel_for(n, par, [&](std::int64_t i) {
     const float g = grad[i];
     acc[i] += g * g;
     var[i] -= lr * g / std::sqrt(acc[i] + eps);
-  }
+  });
 }
 
 }  // namespace cnnx

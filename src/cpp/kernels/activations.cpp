@@ -75,11 +75,8 @@ void activation_forward(Activation act, float* y, std::int64_t rows, std::int64_
   if (act == Activation::linear) return;
   const std::int64_t n = rows * cols;
   const bool par = n >= kParallelMin && !in_parallel_region();
-  const int nt = get_num_threads();
-  (void)par; (void)nt;
   if (act == Activation::softmax) {
-#pragma omp parallel for schedule(static) if (par) num_threads(nt)
-    for (std::int64_t r = 0; r < rows; ++r) {
+    parallel_for(rows, par, [&](std::int64_t r) {
       float* row = y + r * cols;
       float mx = row[0];
       for (std::int64_t c = 1; c < cols; ++c) mx = std::max(mx, row[c]);
@@ -90,7 +87,7 @@ void activation_forward(Activation act, float* y, std::int64_t rows, std::int64_
       }
       const float inv = 1.0f / sum;
       for (std::int64_t c = 0; c < cols; ++c) row[c] *= inv;
-    }
+    });
     return;
   }
   // One branch-free loop per activation (a switch inside the loop kept gcc from vectorising it
@@ -110,11 +107,10 @@ void activation_forward(Activation act, float* y, std::int64_t rows, std::int64_
       break;
     case Activation::elu:
       // expm1 of min(x, 0): exact near 0 and no overflow on the (discarded) positive side.
-#pragma omp parallel for schedule(static) if (par) num_threads(nt)
-      for (std::int64_t i = 0; i < n; ++i) {
+      parallel_for(n, par, [&](std::int64_t i) {
         const float v = y[i], e = alpha * std::expm1(std::min(v, 0.0f));
         y[i] = v > 0.0f ? v : e;
-      }
+      });
       break;
     default:
       break;
@@ -126,17 +122,14 @@ void activation_backward(Activation act, const float* y, float* g, std::int64_t 
   if (act == Activation::linear) return;
   const std::int64_t n = rows * cols;
   const bool par = n >= kParallelMin && !in_parallel_region();
-  const int nt = get_num_threads();
-  (void)par; (void)nt;
   if (act == Activation::softmax) {
-#pragma omp parallel for schedule(static) if (par) num_threads(nt)
-    for (std::int64_t r = 0; r < rows; ++r) {
+    parallel_for(rows, par, [&](std::int64_t r) {
       const float* yr = y + r * cols;
       float* gr = g + r * cols;
       float dot = 0.0f;
       for (std::int64_t c = 0; c < cols; ++c) dot += gr[c] * yr[c];
       for (std::int64_t c = 0; c < cols; ++c) gr[c] = yr[c] * (gr[c] - dot);
-    }
+    });
     return;
   }
   switch (act) {
@@ -163,26 +156,20 @@ void activation_backward(Activation act, const float* y, float* g, std::int64_t 
 void relu_general_forward(const float* x, float* y, std::int64_t n, float negative_slope, float max_value,
                           float threshold) {
   const bool par = n >= kParallelMin && !in_parallel_region();
-  const int nt = get_num_threads();
-  (void)par; (void)nt;
-#pragma omp parallel for schedule(static) if (par) num_threads(nt)
-  for (std::int64_t i = 0; i < n; ++i) {
+  parallel_for(n, par, [&](std::int64_t i) {
     const float v = x[i], below = negative_slope * (v - threshold), above = std::min(v, max_value);
     y[i] = v > threshold ? above : below;
-  }
+  });
 }
 
 void relu_general_backward(const float* x, const float* dy, float* dx, std::int64_t n, float negative_slope,
                            float max_value, float threshold) {
   const bool par = n >= kParallelMin && !in_parallel_region();
-  const int nt = get_num_threads();
-  (void)par; (void)nt;
-#pragma omp parallel for schedule(static) if (par) num_threads(nt)
-  for (std::int64_t i = 0; i < n; ++i) {
+  parallel_for(n, par, [&](std::int64_t i) {
     const float v = x[i];
     const float above = v < max_value ? 1.0f : 0.0f;
     dx[i] = dy[i] * (v > threshold ? above : negative_slope);
-  }
+  });
 }
 
 }  // namespace kernels

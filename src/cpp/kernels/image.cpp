@@ -119,10 +119,7 @@ void resize_forward(const float* x, std::int64_t n, std::int64_t h, std::int64_t
                     const ResizeAxis& rows, std::int64_t oh, const ResizeAxis& cols, std::int64_t ow, float* y) {
   const std::int64_t in_size = h * w * c, out_size = oh * ow * c;
   const bool par = image_parallel(n, n * out_size);
-  const int nt = get_num_threads();
-  (void)par; (void)nt;
-#pragma omp parallel for schedule(static) if (par) num_threads(nt)
-  for (std::int64_t img = 0; img < n; ++img) {
+  parallel_for(n, par, [&](std::int64_t img) {
     const float* xi = x + img * in_size;
     float* yi = y + img * out_size;
     for (std::int64_t oy = 0; oy < oh; ++oy) {
@@ -141,17 +138,14 @@ void resize_forward(const float* x, std::int64_t n, std::int64_t h, std::int64_t
         }
       }
     }
-  }
+  });
 }
 
 void resize_backward(const float* dy, std::int64_t n, std::int64_t h, std::int64_t w, std::int64_t c,
                      const ResizeAxis& rows, std::int64_t oh, const ResizeAxis& cols, std::int64_t ow, float* dx) {
   const std::int64_t in_size = h * w * c, out_size = oh * ow * c;
   const bool par = image_parallel(n, n * (in_size + out_size));
-  const int nt = get_num_threads();
-  (void)par; (void)nt;
-#pragma omp parallel for schedule(static) if (par) num_threads(nt)
-  for (std::int64_t img = 0; img < n; ++img) {
+  parallel_for(n, par, [&](std::int64_t img) {
     float* dxi = dx + img * in_size;
     const float* dyi = dy + img * out_size;
     std::memset(dxi, 0, sizeof(float) * static_cast<std::size_t>(in_size));
@@ -172,17 +166,14 @@ void resize_backward(const float* dy, std::int64_t n, std::int64_t h, std::int64
         }
       }
     }
-  }
+  });
 }
 
 void affine_transform(const float* x, std::int64_t n, std::int64_t h, std::int64_t w, std::int64_t c,
                       const float* transforms, const AffineSpec& spec, float* y) {
   const std::int64_t size = h * w * c;
   const bool par = image_parallel(n, n * size);
-  const int nt = get_num_threads();
-  (void)par; (void)nt;
-#pragma omp parallel for schedule(static) if (par) num_threads(nt)
-  for (std::int64_t img = 0; img < n; ++img) {
+  parallel_for(n, par, [&](std::int64_t img) {
     const float* xi = x + img * size;
     const float* m = transforms + 8 * img;
     float* yi = y + img * size;
@@ -208,17 +199,14 @@ void affine_transform(const float* x, std::int64_t n, std::int64_t h, std::int64
           for (std::int64_t ci = 0; ci < c; ++ci) yo[ci] += fill * spec.fill_value;
       }
     }
-  }
+  });
 }
 
 void affine_transform_backward(const float* dy, std::int64_t n, std::int64_t h, std::int64_t w, std::int64_t c,
                                const float* transforms, const AffineSpec& spec, float* dx) {
   const std::int64_t size = h * w * c;
   const bool par = image_parallel(n, n * size);
-  const int nt = get_num_threads();
-  (void)par; (void)nt;
-#pragma omp parallel for schedule(static) if (par) num_threads(nt)
-  for (std::int64_t img = 0; img < n; ++img) {
+  parallel_for(n, par, [&](std::int64_t img) {
     const float* dyi = dy + img * size;
     const float* m = transforms + 8 * img;
     float* dxi = dx + img * size;
@@ -237,17 +225,14 @@ void affine_transform_backward(const float* dy, std::int64_t n, std::int64_t h, 
         }
       }
     }
-  }
+  });
 }
 
 void flip(const float* x, std::int64_t n, std::int64_t h, std::int64_t w, std::int64_t c, const float* flips,
           float* y) {
   const std::int64_t size = h * w * c, row = w * c;
   const bool par = image_parallel(n, n * size);
-  const int nt = get_num_threads();
-  (void)par; (void)nt;
-#pragma omp parallel for schedule(static) if (par) num_threads(nt)
-  for (std::int64_t img = 0; img < n; ++img) {
+  parallel_for(n, par, [&](std::int64_t img) {
     const bool lr = flips[2 * img] != 0.0f, ud = flips[2 * img + 1] != 0.0f;
     const float* xi = x + img * size;
     float* yi = y + img * size;
@@ -261,16 +246,13 @@ void flip(const float* x, std::int64_t n, std::int64_t h, std::int64_t w, std::i
       for (std::int64_t ox = 0; ox < w; ++ox)
         std::memcpy(dst + ox * c, src + (w - 1 - ox) * c, sizeof(float) * static_cast<std::size_t>(c));
     }
-  }
+  });
 }
 
 void contrast_forward(const float* x, std::int64_t n, std::int64_t hw, std::int64_t c, const float* factor,
                       float lo, float hi, float* means, float* y) {
   const bool par = image_parallel(n, n * hw * c);
-  const int nt = get_num_threads();
-  (void)par; (void)nt;
-#pragma omp parallel for schedule(static) if (par) num_threads(nt)
-  for (std::int64_t img = 0; img < n; ++img) {
+  parallel_for(n, par, [&](std::int64_t img) {
     const float* xi = x + img * hw * c;
     float* yi = y + img * hw * c;
     float* m = means + img * c;
@@ -284,16 +266,13 @@ void contrast_forward(const float* x, std::int64_t n, std::int64_t hw, std::int6
         const float z = (xi[p * c + ci] - m[ci]) * f + m[ci];
         yi[p * c + ci] = std::min(std::max(z, lo), hi);
       }
-  }
+  });
 }
 
 void contrast_backward(const float* x, const float* dy, std::int64_t n, std::int64_t hw, std::int64_t c,
                        const float* factor, const float* means, float lo, float hi, float* sums, float* dx) {
   const bool par = image_parallel(n, n * hw * c);
-  const int nt = get_num_threads();
-  (void)par; (void)nt;
-#pragma omp parallel for schedule(static) if (par) num_threads(nt)
-  for (std::int64_t img = 0; img < n; ++img) {
+  parallel_for(n, par, [&](std::int64_t img) {
     const float* xi = x + img * hw * c;
     const float* dyi = dy + img * hw * c;
     float* dxi = dx + img * hw * c;
@@ -312,7 +291,7 @@ void contrast_backward(const float* x, const float* dy, std::int64_t n, std::int
     for (std::int64_t ci = 0; ci < c; ++ci) s[ci] *= k;
     for (std::int64_t p = 0; p < hw; ++p)
       for (std::int64_t ci = 0; ci < c; ++ci) dxi[p * c + ci] = f * dxi[p * c + ci] + s[ci];
-  }
+  });
 }
 
 }  // namespace cnnx::kernels

@@ -55,14 +55,11 @@ void max_pool_2x2(const float* xi, const ConvGeometry& g, float* yi, std::int32_
 void max_pool_forward(const float* x, std::int64_t n, const ConvGeometry& g, float* y, std::int32_t* argmax) {
   const std::int64_t in_size = g.h * g.w * g.c, out_size = g.oh * g.ow * g.c;
   const bool par = n > 1 && n * out_size >= (1 << 13) && !in_parallel_region();
-  const int nt = get_num_threads();
   const bool fast = is_2x2_unpadded(g);
-  (void)par; (void)nt;
-#pragma omp parallel for schedule(static) if (par) num_threads(nt)
-  for (std::int64_t img = 0; img < n; ++img) {
+  parallel_for(n, par, [&](std::int64_t img) {
     if (fast) {
       max_pool_2x2(x + img * in_size, g, y + img * out_size, argmax + img * out_size);
-      continue;
+      return;
     }
     const float* xi = x + img * in_size;
     float* yi = y + img * out_size;
@@ -96,7 +93,7 @@ void max_pool_forward(const float* x, std::int64_t n, const ConvGeometry& g, flo
         }
       }
     }
-  }
+  });
 }
 
 namespace {
@@ -143,17 +140,14 @@ void max_pool_backward(const float* dy, const std::int32_t* argmax, std::int64_t
                        const float* relu_y) {
   const std::int64_t in_size = g.h * g.w * g.c, out_size = g.oh * g.ow * g.c;
   const bool par = n > 1 && n * in_size >= (1 << 13) && !in_parallel_region();
-  const int nt = get_num_threads();
-  (void)par; (void)nt;
-#pragma omp parallel for schedule(static) if (par) num_threads(nt)
-  for (std::int64_t img = 0; img < n; ++img) {
+  parallel_for(n, par, [&](std::int64_t img) {
     float* dxi = dx + img * in_size;
     if (is_2x2_unpadded(g)) {
       if (relu_y)
         max_pool_2x2_backward<true>(dy + img * out_size, argmax + img * out_size, g, dxi, relu_y + img * out_size);
       else
         max_pool_2x2_backward<false>(dy + img * out_size, argmax + img * out_size, g, dxi, nullptr);
-      continue;
+      return;
     }
     std::memset(dxi, 0, sizeof(float) * in_size);
     const float* dyi = dy + img * out_size;
@@ -165,7 +159,7 @@ void max_pool_backward(const float* dy, const std::int32_t* argmax, std::int64_t
     } else {
       for (std::int64_t o = 0; o < out_size; ++o) dxi[ai[o]] += dyi[o];
     }
-  }
+  });
 }
 
 namespace {
@@ -185,10 +179,7 @@ bool pool_parallel(std::int64_t n, std::int64_t work) { return n > 1 && work >= 
 void avg_pool_forward(const float* x, std::int64_t n, const ConvGeometry& g, float* y) {
   const std::int64_t in_size = g.h * g.w * g.c, out_size = g.oh * g.ow * g.c;
   const bool par = pool_parallel(n, n * out_size);
-  const int nt = get_num_threads();
-  (void)par; (void)nt;
-#pragma omp parallel for schedule(static) if (par) num_threads(nt)
-  for (std::int64_t img = 0; img < n; ++img) {
+  parallel_for(n, par, [&](std::int64_t img) {
     const float* xi = x + img * in_size;
     float* yi = y + img * out_size;
     for (std::int64_t oy = 0; oy < g.oh; ++oy) {
@@ -208,16 +199,13 @@ void avg_pool_forward(const float* x, std::int64_t n, const ConvGeometry& g, flo
         for (std::int64_t ci = 0; ci < g.c; ++ci) yo[ci] *= inv;
       }
     }
-  }
+  });
 }
 
 void avg_pool_backward(const float* dy, std::int64_t n, const ConvGeometry& g, float* dx) {
   const std::int64_t in_size = g.h * g.w * g.c, out_size = g.oh * g.ow * g.c;
   const bool par = pool_parallel(n, n * in_size);
-  const int nt = get_num_threads();
-  (void)par; (void)nt;
-#pragma omp parallel for schedule(static) if (par) num_threads(nt)
-  for (std::int64_t img = 0; img < n; ++img) {
+  parallel_for(n, par, [&](std::int64_t img) {
     float* dxi = dx + img * in_size;
     const float* dyi = dy + img * out_size;
     std::memset(dxi, 0, sizeof(float) * in_size);
@@ -236,46 +224,37 @@ void avg_pool_backward(const float* dy, std::int64_t n, const ConvGeometry& g, f
         }
       }
     }
-  }
+  });
 }
 
 void global_avg_pool_forward(const float* x, std::int64_t n, std::int64_t hw, std::int64_t c, float* y) {
   const bool par = pool_parallel(n, n * hw * c);
-  const int nt = get_num_threads();
   const float inv = 1.0f / static_cast<float>(hw);
-  (void)par; (void)nt;
-#pragma omp parallel for schedule(static) if (par) num_threads(nt)
-  for (std::int64_t img = 0; img < n; ++img) {
+  parallel_for(n, par, [&](std::int64_t img) {
     const float* xi = x + img * hw * c;
     float* yi = y + img * c;
     for (std::int64_t ci = 0; ci < c; ++ci) yi[ci] = 0.0f;
     for (std::int64_t p = 0; p < hw; ++p)
       for (std::int64_t ci = 0; ci < c; ++ci) yi[ci] += xi[p * c + ci];
     for (std::int64_t ci = 0; ci < c; ++ci) yi[ci] *= inv;
-  }
+  });
 }
 
 void global_avg_pool_backward(const float* dy, std::int64_t n, std::int64_t hw, std::int64_t c, float* dx) {
   const bool par = pool_parallel(n, n * hw * c);
-  const int nt = get_num_threads();
   const float inv = 1.0f / static_cast<float>(hw);
-  (void)par; (void)nt;
-#pragma omp parallel for schedule(static) if (par) num_threads(nt)
-  for (std::int64_t img = 0; img < n; ++img) {
+  parallel_for(n, par, [&](std::int64_t img) {
     const float* d = dy + img * c;
     float* dxi = dx + img * hw * c;
     for (std::int64_t p = 0; p < hw; ++p)
       for (std::int64_t ci = 0; ci < c; ++ci) dxi[p * c + ci] = d[ci] * inv;
-  }
+  });
 }
 
 void global_max_pool_forward(const float* x, std::int64_t n, std::int64_t hw, std::int64_t c, float* y,
                              std::int32_t* argmax) {
   const bool par = pool_parallel(n, n * hw * c);
-  const int nt = get_num_threads();
-  (void)par; (void)nt;
-#pragma omp parallel for schedule(static) if (par) num_threads(nt)
-  for (std::int64_t img = 0; img < n; ++img) {
+  parallel_for(n, par, [&](std::int64_t img) {
     const float* xi = x + img * hw * c;
     float* yi = y + img * c;
     std::int32_t* ai = argmax + img * c;
@@ -294,22 +273,19 @@ void global_max_pool_forward(const float* x, std::int64_t n, std::int64_t hw, st
         ai[ci] = take ? pi : ai[ci];
       }
     }
-  }
+  });
 }
 
 void global_max_pool_backward(const float* dy, const std::int32_t* argmax, std::int64_t n, std::int64_t hw,
                               std::int64_t c, float* dx) {
   const bool par = pool_parallel(n, n * hw * c);
-  const int nt = get_num_threads();
-  (void)par; (void)nt;
-#pragma omp parallel for schedule(static) if (par) num_threads(nt)
-  for (std::int64_t img = 0; img < n; ++img) {
+  parallel_for(n, par, [&](std::int64_t img) {
     float* dxi = dx + img * hw * c;
     std::memset(dxi, 0, sizeof(float) * hw * c);
     const float* d = dy + img * c;
     const std::int32_t* ai = argmax + img * c;
     for (std::int64_t ci = 0; ci < c; ++ci) dxi[ai[ci] * c + ci] = d[ci];
-  }
+  });
 }
 
 }  // namespace cnnx::kernels

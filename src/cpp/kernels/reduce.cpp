@@ -24,16 +24,13 @@ void column_sums(const float* a, std::int64_t rows, std::int64_t cols, float* ou
   if (static_cast<std::int64_t>(partial.size()) < chunks * cols) partial.resize(chunks * cols);
   float* part = partial.data();
   const bool par = !in_parallel_region();
-  const int nt = get_num_threads();
-  (void)par; (void)nt;
-#pragma omp parallel for schedule(static) if (par) num_threads(nt)
-  for (std::int64_t ch = 0; ch < chunks; ++ch) {
+  parallel_for(chunks, par, [&](std::int64_t ch) {
     float* p = part + ch * cols;
     for (std::int64_t j = 0; j < cols; ++j) p[j] = 0.0f;
     const std::int64_t end = std::min(rows, (ch + 1) * kChunkRows);
     for (std::int64_t i = ch * kChunkRows; i < end; ++i)
       for (std::int64_t j = 0; j < cols; ++j) p[j] += a[i * cols + j];
-  }
+  });
   for (std::int64_t j = 0; j < cols; ++j) out[j] = 0.0f;
   for (std::int64_t ch = 0; ch < chunks; ++ch)
     for (std::int64_t j = 0; j < cols; ++j) out[j] += part[ch * cols + j];
