@@ -5,7 +5,11 @@
 // thread packs its own MC x KC panel of A into MR-high slivers. The micro-kernel
 // (gemm_ukernel.hpp) then reads both panels with unit stride whatever the original strides
 // were, which is what lets one routine serve A, A^T, B and B^T. Block and tile sizes come from
-// gemm_config.hpp, per ISA.
+// gemm_config.hpp, per ISA. Packing is skipped where it cannot pay: A with contiguous columns
+// (or rows, with the row-broadcast kernel) is read in place, and so is a row-major B when a
+// thread has only a few tiles of rows (read_b_in_place). A C with fewer rows than one tile
+// (batch-1 dense layers) goes to a row-at-a-time kernel instead (small_m_pays). Bias and ReLU
+// are applied by the micro-kernel as it stores the last K block's tile.
 //
 // Threading: one OpenMP parallel region per call, entered only when the problem is worth it
 // (m*n*k >= 64^3) and we are not already inside a parallel region. The C matrix is split

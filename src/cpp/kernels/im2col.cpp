@@ -11,21 +11,13 @@
 #include <algorithm>
 
 #include "cnnx/parallel.hpp"
+#include "kernels/vector_clones.hpp"
 
 namespace cnnx::kernels {
 
 namespace {
 
-// The loops below only move and add floats, so they are bound by load/store width: they are
-// compiled for 64-, 32- and 16-byte vectors and the loader picks the widest the CPU has (GCC's
-// target_clones, an ifunc resolved once; any x86-64 CPU takes the default). Each clone adds the
-// same floats in the same order, so all give the same bits, and CNNX_ISA (which picks GEMM
-// kernels) has nothing to choose here.
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__)  // ifunc needs glibc
-#define CNNX_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define CNNX_VECTOR_CLONES
-#endif
+// The copy and add loops below are bound by load/store width: see vector_clones.hpp.
 
 // Runs are 3 to a few hundred floats, where a library call costs more than the copy (GCC
 // turns a plain element loop into a memcpy/memset call): fixed-size 64-byte blocks compile to

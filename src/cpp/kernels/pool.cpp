@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "cnnx/parallel.hpp"
+#include "kernels/vector_clones.hpp"
 
 namespace cnnx::kernels {
 
@@ -16,8 +17,9 @@ bool is_2x2_unpadded(const ConvGeometry& g) {
 }
 
 // 2x2 windows, stride 2, no padding: four loads per channel, select without branches. Ties keep
-// the earlier tap (strict >), as in the general path.
-void max_pool_2x2(const float* xi, const ConvGeometry& g, float* yi, std::int32_t* ai) {
+// the earlier tap (strict >), as in the general path. Selects only: vector clones give the same
+// bits (vector_clones.hpp).
+CNNX_VECTOR_CLONES void max_pool_2x2(const float* xi, const ConvGeometry& g, float* yi, std::int32_t* ai) {
   const std::int64_t c = g.c, row = g.w * c;
   for (std::int64_t oy = 0; oy < g.oh; ++oy) {
     for (std::int64_t ox = 0; ox < g.ow; ++ox) {
@@ -101,7 +103,7 @@ namespace {
 // 2x2 / stride 2 windows do not overlap, so every input pixel is written exactly once (its
 // window's gradient or zero) in one pass: no memset followed by a scatter.
 template <bool kRelu>
-void max_pool_2x2_backward(const float* __restrict__ dyi, const std::int32_t* __restrict__ ai, const ConvGeometry& g,
+inline void max_pool_2x2_backward(const float* __restrict__ dyi, const std::int32_t* __restrict__ ai, const ConvGeometry& g,
                            float* __restrict__ dxi, const float* __restrict__ yi) {
   const std::int64_t c = g.c, row = g.w * c;
   for (std::int64_t iy = 2 * g.oh; iy < g.h; ++iy) std::memset(dxi + iy * row, 0, sizeof(float) * row);
@@ -134,6 +136,16 @@ void max_pool_2x2_backward(const float* __restrict__ dyi, const std::int32_t* __
   }
 }
 
+// The two instantiations, each compiled per vector width (selects only, as above).
+CNNX_VECTOR_CLONES void max_pool_2x2_backward_relu(const float* dyi, const std::int32_t* ai, const ConvGeometry& g,
+                                                   float* dxi, const float* yi) {
+  max_pool_2x2_backward<true>(dyi, ai, g, dxi, yi);
+}
+CNNX_VECTOR_CLONES void max_pool_2x2_backward_plain(const float* dyi, const std::int32_t* ai, const ConvGeometry& g,
+                                                    float* dxi) {
+  max_pool_2x2_backward<false>(dyi, ai, g, dxi, nullptr);
+}
+
 }  // namespace
 
 void max_pool_backward(const float* dy, const std::int32_t* argmax, std::int64_t n, const ConvGeometry& g, float* dx,
@@ -144,9 +156,9 @@ void max_pool_backward(const float* dy, const std::int32_t* argmax, std::int64_t
     float* dxi = dx + img * in_size;
     if (is_2x2_unpadded(g)) {
       if (relu_y)
-        max_pool_2x2_backward<true>(dy + img * out_size, argmax + img * out_size, g, dxi, relu_y + img * out_size);
+        max_pool_2x2_backward_relu(dy + img * out_size, argmax + img * out_size, g, dxi, relu_y + img * out_size);
       else
-        max_pool_2x2_backward<false>(dy + img * out_size, argmax + img * out_size, g, dxi, nullptr);
+        max_pool_2x2_backward_plain(dy + img * out_size, argmax + img * out_size, g, dxi);
       return;
     }
     std::memset(dxi, 0, sizeof(float) * in_size);
