@@ -157,6 +157,29 @@ def test_chunked_gradients_with_and_without_bias(rng, use_bias, k):
         check_layer_gradients(rng, layer, x, lambda x64, kernel: np_conv2d(x64, kernel, None, (1, 1), "same"))
 
 
+@pytest.mark.parametrize("h,w,cin,filters,k,stride,padding,dilation", [
+    (14, 14, 32, 64, 3, 1, "same", 1),   # the article's conv2: 14-pixel tiles, one per row
+    (7, 7, 64, 45, 3, 1, "same", 1),     # tiles across rows and images, 45 = 32 + a partial sliver
+    (9, 11, 17, 33, 5, 2, "same", 1),    # stride 2, 5x5, odd channel counts
+    (8, 9, 16, 7, (3, 2), 1, "valid", 1),  # no padding: the images are read in place
+    (9, 8, 16, 5, 3, 1, "same", (2, 1)),   # dilated rows, contiguous kernel rows
+    (9, 8, 16, 5, 3, 1, "same", (1, 2)),   # dilated along x: im2col path
+])
+def test_batched_forward_matches_single_images_bit_for_bit(rng, h, w, cin, filters, k, stride, padding, dilation):
+    # Several chunks run the implicit GEMM (the micro-kernel reads windows from the padded
+    # images, AVX-512); a single image runs im2col + the GEMM. Same K blocks, same sums: the
+    # same bits, and both match numpy.
+    layer = Conv2D(filters, k, strides=stride, padding=padding, dilation_rate=dilation, activation="relu")
+    layer.build((h, w, cin))
+    x = rng.normal(size=(37, h, w, cin)).astype(np.float32)
+    batched = layer(x)
+    d = (dilation, dilation) if isinstance(dilation, int) else dilation
+    want = np_activation("relu", np_conv2d(x, *layer.get_weights(), (stride, stride), padding, d))
+    np.testing.assert_allclose(batched, want, rtol=1e-4, atol=1e-4)
+    for i in (0, 17, 36):
+        np.testing.assert_array_equal(layer(x[i:i + 1]), batched[i:i + 1])
+
+
 def test_gradients_identical_on_any_thread_count(rng):
     import cnnx
 

@@ -56,6 +56,11 @@ void ukernel_avx512_rows(std::int64_t kc, const float* a, std::int64_t lda, cons
 void gemm_small_m_avx512(std::int64_t m, std::int64_t n, std::int64_t kc, const float* a, std::int64_t rs_a,
                          std::int64_t cs_a, const float* b, std::int64_t rs_b, float beta, float* c,
                          std::int64_t ldc, const TileEpilogue* epi);
+// 14 x 32 with A gathered through 14 row pointers in runs of contiguous floats (an implicit
+// GEMM for convolutions; contract beside the definition). Packed B only.
+void ukernel_avx512_indirect(std::int64_t k0, std::int64_t kc, std::int64_t seg_len, std::int64_t seg_stride,
+                             const float* const* rows, const float* bp, float beta, float* c, std::int64_t ldc,
+                             const TileEpilogue* epi);
 // 6 x 16; compiled with -mavx2 -mfma; call only when the CPU has AVX2 and FMA.
 void ukernel_avx2(std::int64_t kc, const float* ap, std::int64_t a_step, const float* b, std::int64_t b_step,
                   float beta, float* c, std::int64_t ldc, const TileEpilogue* epi);

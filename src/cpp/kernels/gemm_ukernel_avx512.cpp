@@ -12,6 +12,8 @@
 // guarantees it is called only on CPUs (and OSes) with AVX-512F enabled.
 #include <immintrin.h>
 
+#include <algorithm>
+
 #include "kernels/gemm_config.hpp"
 #include "kernels/gemm_ukernel.hpp"
 
@@ -130,6 +132,38 @@ void gemm_small_m_avx512(std::int64_t m, std::int64_t n, std::int64_t kc, const 
       }
     }
   }
+}
+
+// 14 x 32 with row i of A gathered through a pointer: A(i, p) = rows[i][offset(p)] for p in
+// [k0, k0 + kc), where p runs over segments of seg_len contiguous floats, segment s starting
+// seg_stride floats after segment s - 1 (offset(p) = (p / seg_len) * seg_stride + p % seg_len).
+// For a convolution, rows[i] is output pixel i's window corner in a zero-padded image and a
+// segment is one kernel row (kw * c contiguous floats): an implicit GEMM, no im2col panel.
+// The 14 pointers do not all fit in general-purpose registers; GCC keeps the rest on the stack,
+// which costs a few percent against ukernel_avx512_rows in L1 but saves writing the panel.
+// Packed B (b_step = 32) only.
+void ukernel_avx512_indirect(std::int64_t k0, std::int64_t kc, std::int64_t seg_len, std::int64_t seg_stride,
+                             const float* const* rows, const float* bp, float beta, float* c, std::int64_t ldc,
+                             const TileEpilogue* epi) {
+  __m512 lo[kMr], hi[kMr];
+#pragma GCC unroll 14
+  for (int i = 0; i < kMr; ++i) lo[i] = hi[i] = _mm512_setzero_ps();
+  std::int64_t seg = k0 / seg_len, q = k0 % seg_len, left = kc;
+  while (left > 0) {
+    const std::int64_t run = std::min(seg_len - q, left), off = seg * seg_stride + q;
+    for (std::int64_t p = 0; p < run; ++p, bp += 32) {
+      const __m512 b0 = _mm512_loadu_ps(bp);
+      const __m512 b1 = _mm512_loadu_ps(bp + 16);
+#pragma GCC unroll 14
+      for (int i = 0; i < kMr; ++i) {
+        const __m512 av = _mm512_set1_ps(rows[i][off + p]);
+        lo[i] = _mm512_fmadd_ps(av, b0, lo[i]);
+        hi[i] = _mm512_fmadd_ps(av, b1, hi[i]);
+      }
+    }
+    left -= run, q = 0, ++seg;
+  }
+  store_tile(lo, hi, beta, c, ldc, epi);
 }
 
 }  // namespace cnnx::kernels

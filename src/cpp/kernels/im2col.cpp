@@ -36,14 +36,10 @@ inline void zero_run(float* out, std::int64_t len) {
   for (; i < len; ++i) out[i] = 0.0f;
 }
 
-// The image extent the windows read, padding included.
-struct Padded {
-  std::int64_t h, w;
-  bool needed;  // false: x itself has that extent (no padding anywhere)
-};
+}  // namespace
 
-Padded padded_extent(const ConvGeometry& g) {
-  Padded p;
+PaddedExtent padded_extent(const ConvGeometry& g) {
+  PaddedExtent p;
   p.h = std::max(g.pad_top + g.h, (g.oh - 1) * g.sh + (g.kh - 1) * g.dh + 1);
   p.w = std::max(g.pad_left + g.w, (g.ow - 1) * g.sw + (g.kw - 1) * g.dw + 1);
   p.needed = g.pad_top > 0 || g.pad_left > 0 || p.h > g.h || p.w > g.w;
@@ -51,8 +47,10 @@ Padded padded_extent(const ConvGeometry& g) {
   return p;
 }
 
+namespace {
+
 // One image into its padded place: zero borders, rows copied whole.
-CNNX_VECTOR_CLONES void pad_image(const float* xi, const ConvGeometry& g, const Padded& p, float* out) {
+CNNX_VECTOR_CLONES void pad_image(const float* xi, const ConvGeometry& g, const PaddedExtent& p, float* out) {
   const std::int64_t c = g.c, right = (p.w - g.pad_left - g.w) * c;
   for (std::int64_t yy = 0; yy < p.h; ++yy, out += p.w * c) {
     const std::int64_t iy = yy - g.pad_top;
@@ -67,7 +65,7 @@ CNNX_VECTOR_CLONES void pad_image(const float* xi, const ConvGeometry& g, const 
 }
 
 // Output row r (image r / oh, row r % oh) of the column matrix from the padded images src.
-CNNX_VECTOR_CLONES void im2col_row(const float* src, const ConvGeometry& g, const Padded& p, std::int64_t r, float* out_row,
+CNNX_VECTOR_CLONES void im2col_row(const float* src, const ConvGeometry& g, const PaddedExtent& p, std::int64_t r, float* out_row,
                 std::int64_t ld) {
   const std::int64_t c = g.c, run = g.kw * c, img = r / g.oh, oy = r % g.oh;
   for (std::int64_t ky = 0; ky < g.kh; ++ky) {
@@ -88,7 +86,7 @@ CNNX_VECTOR_CLONES void im2col_row(const float* src, const ConvGeometry& g, cons
 }
 
 // One image's gradient from its rows of the column matrix (dst: its padded image, or x).
-CNNX_VECTOR_CLONES void col2im_image(const float* in, const ConvGeometry& g, const Padded& p, float* dst,
+CNNX_VECTOR_CLONES void col2im_image(const float* in, const ConvGeometry& g, const PaddedExtent& p, float* dst,
                                      float* xi) {
   const std::int64_t c = g.c, run = g.kw * c, patch = g.patch();
   zero_run(dst, p.h * p.w * c);
@@ -112,14 +110,20 @@ CNNX_VECTOR_CLONES void col2im_image(const float* in, const ConvGeometry& g, con
 
 }  // namespace
 
+void pad_nhwc(const float* x, std::int64_t n, const ConvGeometry& g, float* dst) {
+  const PaddedExtent p = padded_extent(g);
+  for (std::int64_t img = 0; img < n; ++img)
+    pad_image(x + img * g.h * g.w * g.c, g, p, dst + img * p.h * p.w * g.c);
+}
+
 std::int64_t im2col_scratch_size(const ConvGeometry& g, std::int64_t n) {
-  const Padded p = padded_extent(g);
+  const PaddedExtent p = padded_extent(g);
   return p.needed ? n * p.h * p.w * g.c : 0;
 }
 
 void im2col_nhwc(const float* x, std::int64_t n, const ConvGeometry& g, float* col, std::int64_t ld,
                  float* scratch) {
-  const Padded p = padded_extent(g);
+  const PaddedExtent p = padded_extent(g);
   const bool par = n * g.oh * g.ow * g.patch() >= (1 << 14) && !in_parallel_region();
   const float* src = x;
   if (p.needed) {
@@ -132,7 +136,7 @@ void im2col_nhwc(const float* x, std::int64_t n, const ConvGeometry& g, float* c
 }
 
 void col2im_nhwc(const float* col, std::int64_t n, const ConvGeometry& g, float* x, float* scratch) {
-  const Padded p = padded_extent(g);
+  const PaddedExtent p = padded_extent(g);
   const std::int64_t c = g.c, patch = g.patch(), img_size = p.h * p.w * c;
   const bool par = n > 1 && n * g.oh * g.ow * patch >= (1 << 14) && !in_parallel_region();
   parallel_for(n, par, [&](std::int64_t img) {

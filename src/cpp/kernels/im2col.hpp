@@ -14,6 +14,17 @@
 
 namespace cnnx::kernels {
 
+// The extent of the zero-padded images that the windows read, padding included; needed is
+// false when x itself has that extent (no padding anywhere).
+struct PaddedExtent {
+  std::int64_t h, w;
+  bool needed;
+};
+PaddedExtent padded_extent(const ConvGeometry& g);
+// n images into their zero-padded place: dst holds n * h * w * c floats of padded_extent(g).
+// Serial (for one chunk inside a caller's parallel loop).
+void pad_nhwc(const float* x, std::int64_t n, const ConvGeometry& g, float* dst);
+
 // Floats of scratch that im2col_nhwc / col2im_nhwc need for n images: a zero-padded copy of
 // them (0 when the geometry has no padding, e.g. 'valid' convolutions, which read x itself).
 std::int64_t im2col_scratch_size(const ConvGeometry& g, std::int64_t n);

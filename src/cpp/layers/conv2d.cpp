@@ -19,6 +19,7 @@
 #include "cnnx/initializers.hpp"
 #include "cnnx/parallel.hpp"
 #include "kernels/activations.hpp"
+#include "kernels/conv_gemm.hpp"
 #include "kernels/gemm.hpp"
 #include "kernels/im2col.hpp"
 #include "kernels/pool.hpp"
@@ -179,14 +180,21 @@ void Conv2D::run_forward(const float* x, std::int64_t n, float* out, std::int32_
   parallel_for(chunks, par, [&](std::int64_t c) {
     const std::int64_t i0 = c * ci, m = std::min(ci, n - i0);
     const std::size_t t = static_cast<std::size_t>(chunks > 1 ? thread_index() : 0);
+    float* z = pool ? z_[t].data() : out + i0 * pix * cout;
     const float* col = x + i0 * in_size;  // a 1x1 stride-1 convolution's columns are x itself
     std::int64_t ld = patch;
     if (!g.is_identity()) {
+      // One of several chunks, on one thread: the kernel reads the windows straight from the
+      // (padded) images where the ISA allows, instead of from an im2col panel it would first
+      // have to write. A single chunk keeps im2col + the threaded GEMM.
+      if (chunks > 1 && kernels::conv_forward_implicit(x + i0 * in_size, m, g, kernel, cout, z, ep, pad_[t].data())) {
+        if (pool) kernels::max_pool_forward(z, m, *pool, out + i0 * pooled_size, argmax + i0 * pooled_size);
+        return;
+      }
       ld = col_stride();
       kernels::im2col_nhwc(x + i0 * in_size, m, g, col_[t].data(), ld, pad_[t].data());
       col = col_[t].data();
     }
-    float* z = pool ? z_[t].data() : out + i0 * pix * cout;
     kernels::gemm(m * pix, cout, patch, col, ld, 1, kernel, cout, 1, 0.0f, z, cout, ep);
     if (pool) kernels::max_pool_forward(z, m, *pool, out + i0 * pooled_size, argmax + i0 * pooled_size);
   });
