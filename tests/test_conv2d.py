@@ -180,6 +180,21 @@ def test_batched_forward_matches_single_images_bit_for_bit(rng, h, w, cin, filte
         np.testing.assert_array_equal(layer(x[i:i + 1]), batched[i:i + 1])
 
 
+@pytest.mark.parametrize("h,w,cin,filters,k,padding,dilation", [
+    (5, 6, 3, 16, 3, "same", 1),         # dX as a flipped-kernel forward convolution (implicit GEMM)
+    (6, 5, 2, 9, (2, 3), "valid", 1),    # full padding of dz, rectangular kernel
+    (7, 6, 2, 8, 3, "same", (2, 1)),     # dilated rows
+    (7, 6, 2, 8, 3, "same", (1, 2)),     # dilated along x: dcol + col2im
+    (5, 5, 2, 3, 3, "same", 1),          # kernel rows of 9 floats: dcol + col2im
+])
+def test_chunked_input_gradient_paths(rng, h, w, cin, filters, k, padding, dilation):
+    layer = Conv2D(filters, k, padding=padding, dilation_rate=dilation)
+    layer.build((h, w, cin))
+    x = rng.normal(size=(40, h, w, cin)).astype(np.float32)  # several chunks
+    d = (dilation, dilation) if isinstance(dilation, int) else dilation
+    check_gradients(rng, layer, x, padding=padding, dilation=d)
+
+
 def test_gradients_identical_on_any_thread_count(rng):
     import cnnx
 

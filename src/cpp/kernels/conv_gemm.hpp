@@ -8,7 +8,7 @@
 // the (ky, kx, ci) order of a Keras kernel flattened to [kh*kw*c, cout]. z = epi(col x K) as
 // im2col + gemm would compute it, with the same K blocks, so the results have the same bits.
 //
-// Tiling: one packed copy of K per call (NR = 32 slivers); for each sliver, every 14-pixel tile
+// Tiling: K packed once by the caller (NR = 32 slivers); for each sliver, every 14-pixel tile
 // of the n images, K blocks of at most KC as in gemm.cpp. Partial tiles go through an edge
 // buffer. Threading: none (one chunk of a batch, inside the caller's parallel loop).
 #pragma once
@@ -20,10 +20,19 @@
 
 namespace cnnx::kernels {
 
-// False (and nothing written) when the active kernels have no indirect micro-kernel, the
-// kernel is dilated along x (its taps are then not contiguous) or a kernel row is shorter than
-// 16 floats (see the definition): use im2col + gemm instead.
-bool conv_forward_implicit(const float* x, std::int64_t n, const ConvGeometry& g, const float* kernel,
+// Whether conv_forward_implicit handles g with the active kernels: not when they have no
+// indirect micro-kernel, when the kernel is dilated along x (its taps are then not contiguous)
+// or when a kernel row is shorter than 16 floats (see the definition).
+bool conv_implicit_supported(const ConvGeometry& g);
+
+// The kernel [patch, cout] (row-major) packed once for many calls, into NR-wide slivers,
+// k-major, zero past cout (gemm_ukernel.hpp's layout): conv_packed_kernel_size floats. Packing
+// it in every call (every chunk of a batch) cost 11% of a conv2 forward + backward.
+std::int64_t conv_packed_kernel_size(std::int64_t patch, std::int64_t cout);
+void conv_pack_kernel(const float* kernel, std::int64_t patch, std::int64_t cout, float* dst);
+
+// False (and nothing written) when !conv_implicit_supported(g): use im2col + gemm instead.
+bool conv_forward_implicit(const float* x, std::int64_t n, const ConvGeometry& g, const float* packed_kernel,
                            std::int64_t cout, float* z, const GemmEpilogue& ep, float* scratch);
 
 }  // namespace cnnx::kernels

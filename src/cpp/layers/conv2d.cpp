@@ -2,15 +2,18 @@
 // Layout: x [n, h, w, cin] -> col [n*oh*ow, kh*kw*cin] (im2col) -> y = col x K + b, with the
 // kernel K kept in Keras' (kh, kw, cin, cout) order, which is already the row-major
 // [kh*kw*cin, cout] matrix the GEMM wants. y [n*oh*ow, cout] is NHWC with no reshuffle.
+// Where the ISA has an indirect micro-kernel (kernels/conv_gemm.hpp), a chunk's forward skips
+// the col panel: the kernel reads each window from the zero-padded images (implicit GEMM).
 // Backward: [dK; db] = [col, 1]^T x dz (the bias gradient is the GEMM's extra row, see
-// col_stride), dcol = dz x K^T, dx = col2im(dcol); the transposes are strides into the same
-// buffers (see kernels/gemm.hpp), never copies.
-// Bias and ReLU are fused into the GEMM's tile stores (kernels::GemmEpilogue).
+// col_stride). dx: for stride 1, the forward convolution of dz with the kernel flipped and its
+// channels swapped (transposed_geometry), as an implicit GEMM; otherwise dcol = dz x K^T and
+// dx = col2im(dcol). The transposes are strides into the same buffers (kernels/gemm.hpp).
+// Bias and ReLU are fused into the micro-kernels' tile stores (kernels::GemmEpilogue).
 // Threading and workspace: the batch is cut into fixed chunks of images whose im2col panel fits
 // in L2 (see chunk_images); threads take whole chunks and run serial kernels on per-thread
 // panels (one OpenMP level). Backward recomputes each chunk's im2col rather than keeping a
-// whole-batch column matrix. A single chunk (batch 1) instead runs the threaded GEMM. 1x1
-// stride-1 unpadded convolutions skip im2col and read x directly.
+// whole-batch column matrix. A single chunk (batch 1) instead runs im2col and the threaded
+// GEMM. 1x1 stride-1 unpadded convolutions skip im2col and read x directly.
 #include "cnnx/layers/conv2d.hpp"
 
 #include <cstring>
@@ -102,11 +105,14 @@ void Conv2D::ensure_workspace(std::int64_t n) {
     col_.resize(threads);
     z_.resize(threads);
     pad_.resize(threads);
+    dzpad_.resize(threads);
   }
   const std::int64_t panel = g.is_identity() ? 0 : ci * g.oh * g.ow * col_stride();
   for (std::size_t t = 0; t < threads; ++t) {
     if (col_[t].size() < panel) col_[t].resize(panel);
     if (pad_[t].size() < kernels::im2col_scratch_size(g, ci)) pad_[t].resize(kernels::im2col_scratch_size(g, ci));
+    if (g.sh == 1 && g.sw == 1 && dzpad_[t].size() < kernels::im2col_scratch_size(transposed_geometry(), ci))
+      dzpad_[t].resize(kernels::im2col_scratch_size(transposed_geometry(), ci));
     // z: the fused pool's conv output and gradient, or the standalone layer's activation gradient
     if ((pool_ || act_ != Activation::linear) && z_[t].size() < ci * g.oh * g.ow * cfg_.filters)
       z_[t].resize(ci * g.oh * g.ow * cfg_.filters);
@@ -143,6 +149,19 @@ std::int64_t Conv2D::chunk_groups(std::int64_t chunks) {
   return (chunks + per - 1) / per;
 }
 
+// The geometry of dX as a forward convolution of dz (stride 1 only): dz is the input (oh x ow,
+// cout channels), padded so that every tap reaching a pixel of x is summed, with the same
+// kernel size and dilation; the output is x's shape.
+kernels::ConvGeometry Conv2D::transposed_geometry() const {
+  const auto& g = geom_;
+  kernels::ConvGeometry t = g;
+  t.h = g.oh, t.w = g.ow, t.c = cfg_.filters;
+  t.pad_top = (g.kh - 1) * g.dh - g.pad_top;
+  t.pad_left = (g.kw - 1) * g.dw - g.pad_left;
+  t.oh = g.h, t.ow = g.w;
+  return t;
+}
+
 void Conv2D::reserve(std::int64_t batch) { ensure_workspace(batch); }
 
 void Conv2D::set_fused_pool(const kernels::ConvGeometry* pool) {
@@ -177,6 +196,11 @@ void Conv2D::run_forward(const float* x, std::int64_t n, float* out, std::int32_
   const std::int64_t ci = std::min(n, chunk_images()), chunks = (n + ci - 1) / ci;
   const std::int64_t pooled_size = pool ? pool->oh * pool->ow * cout : 0;
   const bool par = chunks > 1 && !in_parallel_region();
+  const bool implicit = chunks > 1 && !g.is_identity() && kernels::conv_implicit_supported(g);
+  if (implicit) {  // packed once per batch for the implicit GEMM of every chunk
+    packed_kernel_.resize(kernels::conv_packed_kernel_size(patch, cout));
+    kernels::conv_pack_kernel(kernel, patch, cout, packed_kernel_.data());
+  }
   parallel_for(chunks, par, [&](std::int64_t c) {
     const std::int64_t i0 = c * ci, m = std::min(ci, n - i0);
     const std::size_t t = static_cast<std::size_t>(chunks > 1 ? thread_index() : 0);
@@ -187,7 +211,8 @@ void Conv2D::run_forward(const float* x, std::int64_t n, float* out, std::int32_
       // One of several chunks, on one thread: the kernel reads the windows straight from the
       // (padded) images where the ISA allows, instead of from an im2col panel it would first
       // have to write. A single chunk keeps im2col + the threaded GEMM.
-      if (chunks > 1 && kernels::conv_forward_implicit(x + i0 * in_size, m, g, kernel, cout, z, ep, pad_[t].data())) {
+      if (implicit) {
+        kernels::conv_forward_implicit(x + i0 * in_size, m, g, packed_kernel_.data(), cout, z, ep, pad_[t].data());
         if (pool) kernels::max_pool_forward(z, m, *pool, out + i0 * pooled_size, argmax + i0 * pooled_size);
         return;
       }
@@ -233,11 +258,27 @@ void Conv2D::run_backward(const float* x, const float* dz_all, const float* pool
   const bool par = chunks > 1 && !in_parallel_region();
   // K^T once per batch, row-major, so each chunk's dX GEMM packs it with plain row copies
   // instead of transposing the kernel again in every chunk.
+  // With several chunks and stride 1, dX is instead the forward convolution of dz with the
+  // kernel flipped and its channels swapped, [kh, kw, cout, cin] (transposed_geometry), run as
+  // an implicit GEMM where the ISA allows: no dcol panel and no col2im scatter.
+  const kernels::ConvGeometry tg = transposed_geometry();
+  const bool dx_implicit = dx && chunks > 1 && g.sh == 1 && g.sw == 1 && !g.is_identity() &&
+                           kernels::conv_implicit_supported(tg);
   if (dx) {
     kernel_t_.resize(dw);
     float* kt = kernel_t_.data();
-    for (std::int64_t p = 0; p < patch; ++p)
-      for (std::int64_t co = 0; co < cout; ++co) kt[co * patch + p] = kernel[p * cout + co];
+    if (dx_implicit) {
+      const std::int64_t taps = g.kh * g.kw;
+      for (std::int64_t tap = 0; tap < taps; ++tap)  // tap (ky, kx) reads tap (kh-1-ky, kw-1-kx)
+        for (std::int64_t ci = 0; ci < g.c; ++ci)
+          for (std::int64_t co = 0; co < cout; ++co)
+            kt[((taps - 1 - tap) * cout + co) * g.c + ci] = kernel[(tap * g.c + ci) * cout + co];
+      packed_kernel_.resize(kernels::conv_packed_kernel_size(tg.patch(), g.c));
+      kernels::conv_pack_kernel(kt, tg.patch(), g.c, packed_kernel_.data());
+    } else {
+      for (std::int64_t p = 0; p < patch; ++p)
+        for (std::int64_t co = 0; co < cout; ++co) kt[co * patch + p] = kernel[p * cout + co];
+    }
   }
   const std::int64_t per_group = chunks_per_group(chunks), groups = chunk_groups(chunks);
   parallel_for(groups, par, [&](std::int64_t grp) {
@@ -274,6 +315,10 @@ void Conv2D::run_backward(const float* x, const float* dz_all, const float* pool
       if (dbias && !bias_in_gemm)
         kernels::column_sums(dz, r, cout, db_partial_.data() + c * cout);
       if (!dx) continue;
+      if (dx_implicit) {
+        kernels::conv_forward_implicit(dz, m, tg, packed_kernel_.data(), g.c, dx + i0 * in_size, {}, dzpad_[t].data());
+        continue;
+      }
       if (g.is_identity()) {
         kernels::gemm(r, patch, cout, dz, cout, 1, kernel_t_.data(), patch, 1, 0.0f, dx + i0 * in_size, patch);
       } else {

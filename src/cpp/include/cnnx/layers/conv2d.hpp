@@ -50,6 +50,7 @@ class Conv2D : public Layer {
   kernels::ConvGeometry geom_{};
   std::int64_t chunk_images() const;
   std::int64_t col_stride() const;
+  kernels::ConvGeometry transposed_geometry() const;
   static std::int64_t chunks_per_group(std::int64_t chunks);
   static std::int64_t chunk_groups(std::int64_t chunks);
   std::int64_t grad_rows() const;
@@ -66,9 +67,15 @@ class Conv2D : public Layer {
   // Per-thread im2col panels for one chunk of images, sized to stay in L2 (see conv2d.cpp).
   std::vector<Buffer> col_;  // also holds dL/dcol in backward, once col has been used
   std::vector<Buffer> pad_;  // per-thread zero-padded copy of a chunk's images (kernels/im2col.hpp)
+  std::vector<Buffer> dzpad_;  // per-thread zero-padded copy of a chunk's dz (transposed_geometry)
   // Per-chunk weight (and bias, see col_stride) gradient partials, summed in chunk order.
   Buffer dw_partial_, db_partial_;
-  Buffer kernel_t_;  // the kernel transposed, [cout, kh*kw*cin], for the input gradient
+  // For the input gradient: the kernel transposed, [cout, kh*kw*cin], or (implicit dX) flipped
+  // with its channels swapped, [kh*kw*cout, cin].
+  Buffer kernel_t_;
+  // The kernel (forward) or its flipped transpose (input gradient) packed for the implicit GEMM
+  // once per batch; read by every thread.
+  Buffer packed_kernel_;
 };
 
 }  // namespace cnnx
