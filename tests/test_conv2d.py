@@ -180,25 +180,30 @@ def test_batched_forward_matches_single_images_bit_for_bit(rng, h, w, cin, filte
         np.testing.assert_array_equal(layer(x[i:i + 1]), batched[i:i + 1])
 
 
-@pytest.mark.parametrize("h,w,cin,filters,k,padding,dilation", [
-    (5, 6, 3, 16, 3, "same", 1),         # dX as a flipped-kernel forward convolution (implicit GEMM)
-    (6, 5, 2, 9, (2, 3), "valid", 1),    # full padding of dz, rectangular kernel
-    (7, 6, 2, 8, 3, "same", (2, 1)),     # dilated rows
-    (7, 6, 2, 8, 3, "same", (1, 2)),     # dilated along x: dcol + col2im
-    (5, 5, 2, 3, 3, "same", 1),          # kernel rows of 9 floats: dcol + col2im
+@pytest.mark.parametrize("h,w,cin,filters,k,padding,dilation,use_bias", [
+    (5, 6, 3, 16, 3, "same", 1, True),       # dX as a flipped-kernel forward convolution (implicit GEMM)
+    (6, 5, 8, 9, (2, 3), "valid", 1, True),  # dK from the windows (implicit), no padding, rectangular kernel
+    (5, 6, 8, 33, 3, "same", 1, False),      # implicit dK and dX, no bias, a partial 32-column sliver
+    (7, 6, 2, 8, 3, "same", (2, 1), True),   # dilated rows
+    (7, 6, 8, 8, 3, "same", (1, 2), True),   # dilated along x: im2col, dcol + col2im
+    (5, 5, 2, 3, 3, "same", 1, True),        # kernel rows of 6 floats: im2col, dcol + col2im
 ])
-def test_chunked_input_gradient_paths(rng, h, w, cin, filters, k, padding, dilation):
-    layer = Conv2D(filters, k, padding=padding, dilation_rate=dilation)
+def test_chunked_gradient_paths(rng, h, w, cin, filters, k, padding, dilation, use_bias):
+    layer = Conv2D(filters, k, padding=padding, dilation_rate=dilation, use_bias=use_bias)
     layer.build((h, w, cin))
     x = rng.normal(size=(40, h, w, cin)).astype(np.float32)  # several chunks
     d = (dilation, dilation) if isinstance(dilation, int) else dilation
-    check_gradients(rng, layer, x, padding=padding, dilation=d)
+    if use_bias:
+        check_gradients(rng, layer, x, padding=padding, dilation=d)
+    else:
+        check_layer_gradients(rng, layer, x, lambda x64, kernel: np_conv2d(x64, kernel, None, (1, 1), padding, d))
 
 
-def test_gradients_identical_on_any_thread_count(rng):
+@pytest.mark.parametrize("cin", [5, 8])  # im2col paths / implicit GEMM paths (AVX-512)
+def test_gradients_identical_on_any_thread_count(rng, cin):
     import cnnx
 
-    layer, x = make(rng, 37, 9, 9, 5, 16, 3, 1, "same", activation="relu")
+    layer, x = make(rng, 37, 9, 9, cin, 16, 3, 1, "same", activation="relu")
     y = layer(x, training=True)
     dy = rng.normal(size=y.shape).astype(np.float32)
     before = cnnx.get_num_threads()

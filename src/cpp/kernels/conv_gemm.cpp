@@ -10,6 +10,30 @@
 
 namespace cnnx::kernels {
 
+namespace {
+
+// Every output pixel's window corner in the padded images, walked once (no divisions per
+// tile), in a thread_local grow-only array; past the last pixel the last corner repeats up to a
+// multiple of `round`, for the discarded rows of a partial tile.
+const float* const* window_corners(const float* xpad, std::int64_t n, const ConvGeometry& g, const PaddedExtent& p,
+                                   std::int64_t round) {
+  thread_local std::vector<const float*> corners;
+  const std::int64_t m = n * g.oh * g.ow, padded = (m + round - 1) / round * round;
+  if (corners.size() < static_cast<std::size_t>(padded)) corners.resize(padded);
+  std::int64_t q = 0;
+  for (std::int64_t img = 0; img < n; ++img)
+    for (std::int64_t oy = 0; oy < g.oh; ++oy) {
+      const float* row = xpad + (img * p.h + oy * g.sh) * p.w * g.c;
+      for (std::int64_t ox = 0; ox < g.ow; ++ox) corners[q++] = row + ox * g.sw * g.c;
+    }
+  for (; q < padded; ++q) corners[q] = corners[m - 1];
+  return corners.data();
+}
+
+std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
+
+}  // namespace
+
 bool conv_implicit_supported(const ConvGeometry& g) {
 #if defined(__x86_64__) || defined(_M_X64)
   // Kernel rows shorter than 16 floats (a one-channel first layer: 3) make the micro-kernel
@@ -52,26 +76,12 @@ bool conv_forward_implicit(const float* x, std::int64_t n, const ConvGeometry& g
   const std::int64_t c = g.c, patch = g.patch(), pix = g.oh * g.ow, m = n * pix;
   const std::int64_t seg_len = g.kw * c, seg_stride = g.dh * p.w * c;
   // The same K blocks as gemm(): equal depth, at most KC.
-  const auto ceil_div = [](std::int64_t a, std::int64_t b) { return (a + b - 1) / b; };
   const std::int64_t kc_block = ceil_div(patch, ceil_div(patch, kKcAvx512));
   const std::int64_t slivers = ceil_div(cout, nr);
 
   const float* packed = packed_kernel;
   const bool has_ep = ep.bias != nullptr || ep.relu;
-  // Every output pixel's window corner, walked once (no divisions per tile); past the last
-  // pixel the last corner repeats, for the discarded rows of a partial tile.
-  thread_local std::vector<const float*> corners;
-  const std::int64_t m_tiles = (m + mr - 1) / mr * mr;
-  if (corners.size() < static_cast<std::size_t>(m_tiles)) corners.resize(m_tiles);
-  {
-    std::int64_t q = 0;
-    for (std::int64_t img = 0; img < n; ++img)
-      for (std::int64_t oy = 0; oy < g.oh; ++oy) {
-        const float* row = xpad + (img * p.h + oy * g.sh) * p.w * c;
-        for (std::int64_t ox = 0; ox < g.ow; ++ox) corners[q++] = row + ox * g.sw * c;
-      }
-    for (; q < m_tiles; ++q) corners[q] = corners[m - 1];
-  }
+  const float* const* corners = window_corners(xpad, n, g, p, mr);
   alignas(64) float edge[mr * nr];
   for (std::int64_t js = 0; js < slivers; ++js) {
     const std::int64_t j0 = js * nr, cols = std::min<std::int64_t>(nr, cout - j0);
@@ -79,7 +89,7 @@ bool conv_forward_implicit(const float* x, std::int64_t n, const ConvGeometry& g
     const float* bsliver = packed + js * patch * nr;
     for (std::int64_t i0 = 0; i0 < m; i0 += mr) {
       const std::int64_t valid = std::min<std::int64_t>(mr, m - i0);
-      const float* const* rows = corners.data() + i0;
+      const float* const* rows = corners + i0;
       const bool full = valid == mr && cols == nr;
       float* cij = z + i0 * cout + j0;
       for (std::int64_t k0 = 0; k0 < patch; k0 += kc_block) {
@@ -106,6 +116,59 @@ bool conv_forward_implicit(const float* x, std::int64_t n, const ConvGeometry& g
   return true;
 #else
   (void)x, (void)n, (void)g, (void)packed_kernel, (void)cout, (void)z, (void)ep, (void)scratch;
+  return false;
+#endif
+}
+
+std::int64_t conv_weight_grad_scratch_size(const ConvGeometry& g, std::int64_t n) {
+  const PaddedExtent p = padded_extent(g);
+  return n * p.h * p.w * g.c + kMrAvx512;  // + a partial slice's over-read past the last window
+}
+
+bool conv_weight_grad_implicit(const float* x, std::int64_t n, const ConvGeometry& g, const float* dz,
+                               std::int64_t cout, float beta, float* dk, float* scratch) {
+#if defined(__x86_64__) || defined(_M_X64)
+  if (!conv_implicit_supported(g)) return false;
+  constexpr int mr = kMrAvx512, nr = kNrAvx512;
+  const PaddedExtent p = padded_extent(g);
+  // Always the scratch copy, even without padding: a partial 14-row slice reads up to 13
+  // floats past its kernel row, which for the last window of x itself would leave the array.
+  pad_nhwc(x, n, g, scratch);
+  for (std::int64_t i = 0; i < mr; ++i) scratch[n * p.h * p.w * g.c + i] = 0.0f;
+  const std::int64_t r = n * g.oh * g.ow, seg_len = g.kw * g.c, seg_stride = g.dh * p.w * g.c;
+  const float* const* corners = window_corners(scratch, n, g, p, 1);
+  // dz packed into NR-wide slivers, pixel-major (the B operand; K runs over pixels).
+  thread_local std::vector<float> packed;
+  if (packed.size() < static_cast<std::size_t>(conv_packed_kernel_size(r, cout)))
+    packed.resize(conv_packed_kernel_size(r, cout));
+  conv_pack_kernel(dz, r, cout, packed.data());
+  const std::int64_t kc_block = ceil_div(r, ceil_div(r, kKcAvx512));  // the K blocks of gemm()
+  alignas(64) float edge[mr * nr];
+  for (std::int64_t j0 = 0; j0 < cout; j0 += nr) {
+    const std::int64_t cols = std::min<std::int64_t>(nr, cout - j0);
+    const float* bsliver = packed.data() + j0 * r;
+    // Rows of dK in slices of 14 that never cross a kernel row (ky), so that each slice's 14
+    // values for one pixel are contiguous in the padded image.
+    for (std::int64_t ky = 0; ky < g.kh; ++ky) {
+      for (std::int64_t i0 = 0; i0 < seg_len; i0 += mr) {
+        const std::int64_t rows = std::min<std::int64_t>(mr, seg_len - i0), off = ky * seg_stride + i0;
+        float* cij = dk + (ky * seg_len + i0) * cout + j0;
+        const bool full = rows == mr && cols == nr;
+        for (std::int64_t k0 = 0; k0 < r; k0 += kc_block) {
+          const std::int64_t kc = std::min(kc_block, r - k0);
+          if (full) ukernel_avx512_gather(kc, corners + k0, off, bsliver + k0 * nr, k0 == 0 ? beta : 1.0f, cij, cout);
+          else ukernel_avx512_gather(kc, corners + k0, off, bsliver + k0 * nr, k0 == 0 ? 0.0f : 1.0f, edge, nr);
+        }
+        if (full) continue;
+        for (std::int64_t i = 0; i < rows; ++i)
+          for (std::int64_t j = 0; j < cols; ++j)
+            cij[i * cout + j] = beta == 0.0f ? edge[i * nr + j] : cij[i * cout + j] + edge[i * nr + j];
+      }
+    }
+  }
+  return true;
+#else
+  (void)x, (void)n, (void)g, (void)dz, (void)cout, (void)beta, (void)dk, (void)scratch;
   return false;
 #endif
 }

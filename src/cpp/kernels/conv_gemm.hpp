@@ -35,4 +35,13 @@ void conv_pack_kernel(const float* kernel, std::int64_t patch, std::int64_t cout
 bool conv_forward_implicit(const float* x, std::int64_t n, const ConvGeometry& g, const float* packed_kernel,
                            std::int64_t cout, float* z, const GemmEpilogue& ep, float* scratch);
 
+// The weight gradient of one chunk without an im2col panel: dk[patch, cout] = beta * dk +
+// col^T dz (beta 0 or 1), col as im2col would build it from the n images of x, dz [n*oh*ow,
+// cout]. Rows of dk in 14-row slices within one kernel row, each pixel's 14 values read from
+// its window in a zero-padded copy (scratch: conv_weight_grad_scratch_size floats; always
+// written). False (and nothing written) when !conv_implicit_supported(g).
+std::int64_t conv_weight_grad_scratch_size(const ConvGeometry& g, std::int64_t n);
+bool conv_weight_grad_implicit(const float* x, std::int64_t n, const ConvGeometry& g, const float* dz,
+                               std::int64_t cout, float beta, float* dk, float* scratch);
+
 }  // namespace cnnx::kernels

@@ -166,4 +166,27 @@ void ukernel_avx512_indirect(std::int64_t k0, std::int64_t kc, std::int64_t seg_
   store_tile(lo, hi, beta, c, ldc, epi);
 }
 
+// 14 x 32 with column p of A at a_ptrs[p] + a_off (14 contiguous floats), packed B, no
+// epilogue: the weight gradient of a convolution without an im2col panel, where A = col^T and
+// column p (pixel p) of a 14-row slice of the patch is 14 neighbouring floats of that pixel's
+// window in the zero-padded image.
+void ukernel_avx512_gather(std::int64_t kc, const float* const* a_ptrs, std::int64_t a_off, const float* bp,
+                           float beta, float* c, std::int64_t ldc) {
+  __m512 lo[kMr], hi[kMr];
+#pragma GCC unroll 14
+  for (int i = 0; i < kMr; ++i) lo[i] = hi[i] = _mm512_setzero_ps();
+  for (std::int64_t p = 0; p < kc; ++p, bp += 32) {
+    const float* ap = a_ptrs[p] + a_off;
+    const __m512 b0 = _mm512_loadu_ps(bp);
+    const __m512 b1 = _mm512_loadu_ps(bp + 16);
+#pragma GCC unroll 14
+    for (int i = 0; i < kMr; ++i) {
+      const __m512 a = _mm512_set1_ps(ap[i]);
+      lo[i] = _mm512_fmadd_ps(a, b0, lo[i]);
+      hi[i] = _mm512_fmadd_ps(a, b1, hi[i]);
+    }
+  }
+  store_tile(lo, hi, beta, c, ldc, nullptr);
+}
+
 }  // namespace cnnx::kernels

@@ -106,11 +106,15 @@ void Conv2D::ensure_workspace(std::int64_t n) {
     z_.resize(threads);
     pad_.resize(threads);
     dzpad_.resize(threads);
+    colsum_.resize(threads);
   }
   const std::int64_t panel = g.is_identity() ? 0 : ci * g.oh * g.ow * col_stride();
   for (std::size_t t = 0; t < threads; ++t) {
     if (col_[t].size() < panel) col_[t].resize(panel);
-    if (pad_[t].size() < kernels::im2col_scratch_size(g, ci)) pad_[t].resize(kernels::im2col_scratch_size(g, ci));
+    const std::int64_t pad_size =
+        std::max(kernels::im2col_scratch_size(g, ci), kernels::conv_weight_grad_scratch_size(g, ci));
+    if (pad_[t].size() < pad_size) pad_[t].resize(pad_size);
+    if (colsum_[t].size() < cfg_.filters) colsum_[t].resize(cfg_.filters);
     if (g.sh == 1 && g.sw == 1 && dzpad_[t].size() < kernels::im2col_scratch_size(transposed_geometry(), ci))
       dzpad_[t].resize(kernels::im2col_scratch_size(transposed_geometry(), ci));
     // z: the fused pool's conv output and gradient, or the standalone layer's activation gradient
@@ -280,6 +284,8 @@ void Conv2D::run_backward(const float* x, const float* dz_all, const float* pool
         for (std::int64_t co = 0; co < cout; ++co) kt[co * patch + p] = kernel[p * cout + co];
     }
   }
+  // Several chunks: the weight gradient reads the windows from the padded images directly too.
+  const bool dw_implicit = chunks > 1 && !g.is_identity() && kernels::conv_implicit_supported(g);
   const std::int64_t per_group = chunks_per_group(chunks), groups = chunk_groups(chunks);
   parallel_for(groups, par, [&](std::int64_t grp) {
     for (std::int64_t c = grp * per_group; c < std::min(chunks, (grp + 1) * per_group); ++c) {
@@ -299,9 +305,21 @@ void Conv2D::run_backward(const float* x, const float* dz_all, const float* pool
                                    relu_mask ? pooled + i0 * pooled_size : nullptr);
         dz = z;
       }
+      const float beta = c == grp * per_group ? 0.0f : 1.0f;  // chunks of a group add up
+      float* part = dw_partial_.data() + grp * dwb;
+      if (dw_implicit) {
+        kernels::conv_weight_grad_implicit(x + i0 * in_size, m, g, dz, cout, beta, part, pad_[t].data());
+        if (dbias) {  // the bias row: column sums of dz, added like the rows above
+          float* row = part + patch * cout;
+          float* sums = beta == 0.0f ? row : colsum_[t].data();
+          kernels::column_sums(dz, r, cout, sums);
+          if (sums != row)
+            for (std::int64_t j = 0; j < cout; ++j) row[j] += sums[j];
+        }
+      }
       const float* col = x + i0 * in_size;
       std::int64_t ld = patch;
-      if (!g.is_identity()) {
+      if (!dw_implicit && !g.is_identity()) {
         ld = col_stride();
         float* panel = col_[t].data();
         kernels::im2col_nhwc(x + i0 * in_size, m, g, panel, ld, pad_[t].data());
@@ -310,8 +328,7 @@ void Conv2D::run_backward(const float* x, const float* dz_all, const float* pool
         col = panel;
       }
       // [dK; db] for this chunk = [col, 1]^T dz, added to its group's partial.
-      const float beta = c == grp * per_group ? 0.0f : 1.0f;
-      kernels::gemm(rows_dk, cout, r, col, 1, ld, dz, cout, 1, beta, dw_partial_.data() + grp * dwb, cout);
+      if (!dw_implicit) kernels::gemm(rows_dk, cout, r, col, 1, ld, dz, cout, 1, beta, part, cout);
       if (dbias && !bias_in_gemm)
         kernels::column_sums(dz, r, cout, db_partial_.data() + c * cout);
       if (!dx) continue;
