@@ -8,6 +8,12 @@ from conftest import check_layer_gradients, np_activation, np_conv2d
 
 from cnnx.layers import Conv2D
 
+
+def _core_best_isa():
+    from cnnx import _core
+
+    return _core.best_isa()
+
 CASES = [
     # batch, h, w, cin, filters, k, stride, padding
     (n, 5, 7, cin, 4, k, s, p)
@@ -218,3 +224,41 @@ def test_gradients_identical_on_any_thread_count(rng, cin):
     for other in results[1:]:
         for a, b in zip(results[0], other):
             np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.skipif(_core_best_isa() != "avx512", reason="the implicit-GEMM kernels are AVX-512 only")
+@pytest.mark.parametrize("seed", range(12))
+def test_implicit_gemm_paths_match_the_portable_path(seed):
+    # Random geometries over several chunks: the AVX-512 run reads windows straight from the
+    # padded images (forward, dK, dX) where it can; the generic run uses im2col, col2im and
+    # the portable GEMM. Forward and all gradients must agree.
+    from cnnx import _core
+
+    r = np.random.default_rng(100 + seed)
+    k = (int(r.integers(1, 5)), int(r.integers(1, 5)))
+    stride = (1, 1) if r.random() < 0.6 else (int(r.integers(1, 3)), int(r.integers(1, 3)))
+    dilation = (1, 1) if stride != (1, 1) or r.random() < 0.6 else (int(r.integers(1, 3)), int(r.integers(1, 3)))
+    padding = str(r.choice(["same", "valid"]))
+    h = int(r.integers(max(k[0], 3) + 2 * dilation[0], 13))
+    w = int(r.integers(max(k[1], 3) + 2 * dilation[1], 13))
+    cin, filters, n = int(r.integers(1, 41)), int(r.integers(1, 70)), int(r.integers(9, 40))
+    # linear: a ReLU would turn last-bit differences near zero into different gradients
+    layer = Conv2D(filters, k, strides=stride, padding=padding, dilation_rate=dilation,
+                   use_bias=bool(r.random() < 0.8))
+    layer.build((h, w, cin))
+    x = r.normal(size=(n, h, w, cin)).astype(np.float32)
+    results = {}
+    before = _core.get_isa()
+    try:
+        for isa in ("avx512", "generic"):
+            _core.set_isa(isa)
+            y = layer(x, training=True)
+            dy = np.random.default_rng(7).normal(size=y.shape).astype(np.float32)
+            dx = layer._core.backward(x, y, dy)
+            results[isa] = [y, dx, *layer._core.get_gradients()]
+    finally:
+        _core.set_isa(before)
+    geometry = f"k={k} stride={stride} dilation={dilation} {padding} h={h} w={w} cin={cin} filters={filters} n={n}"
+    for fast, ref in zip(results["avx512"], results["generic"]):
+        scale = max(1.0, float(np.abs(ref).max()))
+        np.testing.assert_allclose(fast, ref, rtol=1e-4, atol=1e-4 * scale, err_msg=geometry)
