@@ -49,22 +49,6 @@ bool conv_implicit_supported(const ConvGeometry& g) {
 #endif
 }
 
-std::int64_t conv_packed_kernel_size(std::int64_t patch, std::int64_t cout) {
-  return (cout + kNrAvx512 - 1) / kNrAvx512 * kNrAvx512 * patch;
-}
-
-void conv_pack_kernel(const float* kernel, std::int64_t patch, std::int64_t cout, float* dst) {
-  constexpr std::int64_t nr = kNrAvx512;
-  for (std::int64_t j0 = 0; j0 < cout; j0 += nr) {  // sliver j0 / nr: patch rows of nr floats
-    const std::int64_t cols = std::min(nr, cout - j0);
-    for (std::int64_t k = 0; k < patch; ++k, dst += nr) {
-      const float* src = kernel + k * cout + j0;
-      for (std::int64_t j = 0; j < cols; ++j) dst[j] = src[j];
-      for (std::int64_t j = cols; j < nr; ++j) dst[j] = 0.0f;
-    }
-  }
-}
-
 bool conv_forward_implicit(const float* x, std::int64_t n, const ConvGeometry& g, const float* packed_kernel,
                            std::int64_t cout, float* z, const GemmEpilogue& ep, float* scratch) {
 #if defined(__x86_64__) || defined(_M_X64)
@@ -142,9 +126,9 @@ bool conv_weight_grad_implicit(const float* x, std::int64_t n, const ConvGeometr
   const float* const* corners = window_corners(scratch, n, g, p, 1);
   // dz packed into NR-wide slivers, pixel-major (the B operand; K runs over pixels).
   thread_local std::vector<float> packed;
-  if (packed.size() < static_cast<std::size_t>(conv_packed_kernel_size(r, cout)))
-    packed.resize(conv_packed_kernel_size(r, cout));
-  conv_pack_kernel(dz, r, cout, packed.data());
+  if (packed.size() < static_cast<std::size_t>(packed_b_size(Isa::avx512, r, cout)))
+    packed.resize(packed_b_size(Isa::avx512, r, cout));
+  pack_b(Isa::avx512, r, cout, dz, cout, 1, packed.data());
   // Short K blocks, pixel blocks outermost: one block's B slivers and the window rows its
   // pixels read (about 12 + 18 KB for the article's conv2) stay in L1 while all the 14-row
   // slices of dK go past them. With the blocks of gemm() (196 pixels) each slice re-read its

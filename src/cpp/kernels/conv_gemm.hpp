@@ -25,12 +25,9 @@ namespace cnnx::kernels {
 // or when a kernel row is shorter than 16 floats (see the definition).
 bool conv_implicit_supported(const ConvGeometry& g);
 
-// The kernel [patch, cout] (row-major) packed once for many calls, into NR-wide slivers,
-// k-major, zero past cout (gemm_ukernel.hpp's layout): conv_packed_kernel_size floats. Packing
-// it in every call (every chunk of a batch) cost 11% of a conv2 forward + backward.
-std::int64_t conv_packed_kernel_size(std::int64_t patch, std::int64_t cout);
-void conv_pack_kernel(const float* kernel, std::int64_t patch, std::int64_t cout, float* dst);
-
+// packed_kernel: the kernel [patch, cout] packed once for many calls with
+// pack_b(Isa::avx512, patch, cout, kernel, cout, 1, ...) (gemm.hpp); packing it in every call
+// (every chunk of a batch) cost 11% of a conv2 forward + backward.
 // False (and nothing written) when !conv_implicit_supported(g): use im2col + gemm instead.
 bool conv_forward_implicit(const float* x, std::int64_t n, const ConvGeometry& g, const float* packed_kernel,
                            std::int64_t cout, float* z, const GemmEpilogue& ep, float* scratch);

@@ -354,6 +354,16 @@ void scale_c(int64_t m, int64_t n, float beta, float* c, int64_t ldc) {
 
 }  // namespace
 
+int64_t packed_b_size(Isa isa, int64_t k, int64_t n) {
+  const int nr = kernel_for(isa).uk.nr;
+  return ceil_div(n, nr) * nr * k;
+}
+
+void pack_b(Isa isa, int64_t k, int64_t n, const float* b, int64_t rs_b, int64_t cs_b, float* dst) {
+  const Kernel& kern = kernel_for(isa);
+  kern.pack_b(k, n, b, rs_b, cs_b, 0, ceil_div(n, kern.uk.nr), dst);
+}
+
 void gemm(int64_t m, int64_t n, int64_t k,
           const float* a, int64_t rs_a, int64_t cs_a,
           const float* b, int64_t rs_b, int64_t cs_b,

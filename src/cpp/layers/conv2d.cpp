@@ -106,25 +106,22 @@ void Conv2D::ensure_workspace(std::int64_t n) {
     z_.resize(threads);
     pad_.resize(threads);
     dzpad_.resize(threads);
-    colsum_.resize(threads);
   }
   const std::int64_t panel = g.is_identity() ? 0 : ci * g.oh * g.ow * col_stride();
+  const std::int64_t pad_size =
+      std::max(kernels::im2col_scratch_size(g, ci), kernels::conv_weight_grad_scratch_size(g, ci));
+  const std::int64_t dzpad_size = g.sh == 1 && g.sw == 1 ? kernels::im2col_scratch_size(transposed_geometry(), ci) : 0;
+  // z: the fused pool's conv output and gradient, or the standalone layer's activation gradient
+  const std::int64_t z_size = pool_ || act_ != Activation::linear ? ci * g.oh * g.ow * cfg_.filters : 0;
   for (std::size_t t = 0; t < threads; ++t) {
     if (col_[t].size() < panel) col_[t].resize(panel);
-    const std::int64_t pad_size =
-        std::max(kernels::im2col_scratch_size(g, ci), kernels::conv_weight_grad_scratch_size(g, ci));
     if (pad_[t].size() < pad_size) pad_[t].resize(pad_size);
-    if (colsum_[t].size() < cfg_.filters) colsum_[t].resize(cfg_.filters);
-    if (g.sh == 1 && g.sw == 1 && dzpad_[t].size() < kernels::im2col_scratch_size(transposed_geometry(), ci))
-      dzpad_[t].resize(kernels::im2col_scratch_size(transposed_geometry(), ci));
-    // z: the fused pool's conv output and gradient, or the standalone layer's activation gradient
-    if ((pool_ || act_ != Activation::linear) && z_[t].size() < ci * g.oh * g.ow * cfg_.filters)
-      z_[t].resize(ci * g.oh * g.ow * cfg_.filters);
+    if (dzpad_[t].size() < dzpad_size) dzpad_[t].resize(dzpad_size);
+    if (z_[t].size() < z_size) z_[t].resize(z_size);
   }
   const std::int64_t dw = grad_rows() * cfg_.filters;
   if (dw_partial_.size() < chunk_groups(chunks) * dw) dw_partial_.resize(chunk_groups(chunks) * dw);
-  if (g.is_identity() && cfg_.use_bias && db_partial_.size() < chunks * cfg_.filters)
-    db_partial_.resize(chunks * cfg_.filters);
+  if (cfg_.use_bias && db_partial_.size() < chunks * cfg_.filters) db_partial_.resize(chunks * cfg_.filters);
 }
 
 // The im2col panel's row stride: with a bias, one column past the patch holds 1.0 in backward,
@@ -202,8 +199,8 @@ void Conv2D::run_forward(const float* x, std::int64_t n, float* out, std::int32_
   const bool par = chunks > 1 && !in_parallel_region();
   const bool implicit = chunks > 1 && !g.is_identity() && kernels::conv_implicit_supported(g);
   if (implicit) {  // packed once per batch for the implicit GEMM of every chunk
-    packed_kernel_.resize(kernels::conv_packed_kernel_size(patch, cout));
-    kernels::conv_pack_kernel(kernel, patch, cout, packed_kernel_.data());
+    packed_kernel_.resize(kernels::packed_b_size(kernels::Isa::avx512, patch, cout));
+    kernels::pack_b(kernels::Isa::avx512, patch, cout, kernel, cout, 1, packed_kernel_.data());
   }
   parallel_for(chunks, par, [&](std::int64_t c) {
     const std::int64_t i0 = c * ci, m = std::min(ci, n - i0);
@@ -244,7 +241,7 @@ void Conv2D::backward_pooled(const float* x, const float* pooled, const float* d
 
 // Per chunk: dz_c (given, or scattered from the pooled gradient into an L2 scratch, with the
 // ReLU derivative read off the pooled output), then dK_c = col_c^T dz_c, db_c = column sums of
-// dz_c, dx_c = col2im(dz_c K^T). With one chunk the partials are the results themselves.
+// dz_c, and dx_c (see the file comment for the two ways). Chunks add into their group's partial.
 void Conv2D::run_backward(const float* x, const float* dz_all, const float* pooled, const std::int32_t* argmax,
                           float* dx, std::int64_t n, const kernels::ConvGeometry* pool, const float* y,
                           float* dz_act) {
@@ -256,15 +253,13 @@ void Conv2D::run_backward(const float* x, const float* dz_all, const float* pool
   ensure_workspace(n);
   const std::int64_t ci = std::min(n, chunk_images()), chunks = (n + ci - 1) / ci;
   const std::int64_t dw = patch * cout, rows_dk = grad_rows(), dwb = rows_dk * cout;
-  const bool bias_in_gemm = dbias && rows_dk > patch;
   const std::int64_t pooled_size = pool ? pool->oh * pool->ow * cout : 0;
   const bool relu_mask = act_ == Activation::relu;
   const bool par = chunks > 1 && !in_parallel_region();
-  // K^T once per batch, row-major, so each chunk's dX GEMM packs it with plain row copies
-  // instead of transposing the kernel again in every chunk.
-  // With several chunks and stride 1, dX is instead the forward convolution of dz with the
-  // kernel flipped and its channels swapped, [kh, kw, cout, cin] (transposed_geometry), run as
-  // an implicit GEMM where the ISA allows: no dcol panel and no col2im scatter.
+  // With several chunks and stride 1, dX is the forward convolution of dz with the kernel
+  // flipped and its channels swapped, [kh, kw, cout, cin] (transposed_geometry), run as an
+  // implicit GEMM where the ISA allows: no dcol panel and no col2im scatter. Otherwise K^T is
+  // made once per batch, row-major, so each chunk's dX GEMM packs it with plain row copies.
   const kernels::ConvGeometry tg = transposed_geometry();
   const bool dx_implicit = dx && chunks > 1 && g.sh == 1 && g.sw == 1 && !g.is_identity() &&
                            kernels::conv_implicit_supported(tg);
@@ -277,8 +272,8 @@ void Conv2D::run_backward(const float* x, const float* dz_all, const float* pool
         for (std::int64_t ci = 0; ci < g.c; ++ci)
           for (std::int64_t co = 0; co < cout; ++co)
             kt[((taps - 1 - tap) * cout + co) * g.c + ci] = kernel[(tap * g.c + ci) * cout + co];
-      packed_kernel_.resize(kernels::conv_packed_kernel_size(tg.patch(), g.c));
-      kernels::conv_pack_kernel(kt, tg.patch(), g.c, packed_kernel_.data());
+      packed_kernel_.resize(kernels::packed_b_size(kernels::Isa::avx512, tg.patch(), g.c));
+      kernels::pack_b(kernels::Isa::avx512, tg.patch(), g.c, kt, g.c, 1, packed_kernel_.data());
     } else {
       for (std::int64_t p = 0; p < patch; ++p)
         for (std::int64_t co = 0; co < cout; ++co) kt[co * patch + p] = kernel[p * cout + co];
@@ -286,6 +281,9 @@ void Conv2D::run_backward(const float* x, const float* dz_all, const float* pool
   }
   // Several chunks: the weight gradient reads the windows from the padded images directly too.
   const bool dw_implicit = chunks > 1 && !g.is_identity() && kernels::conv_implicit_supported(g);
+  // The bias gradient rides in the weight-gradient GEMM (col_stride) on the im2col path; the
+  // implicit and 1x1 paths sum it per chunk into db_partial_ instead.
+  const bool bias_in_gemm = dbias && rows_dk > patch && !dw_implicit;
   const std::int64_t per_group = chunks_per_group(chunks), groups = chunk_groups(chunks);
   parallel_for(groups, par, [&](std::int64_t grp) {
     for (std::int64_t c = grp * per_group; c < std::min(chunks, (grp + 1) * per_group); ++c) {
@@ -307,16 +305,8 @@ void Conv2D::run_backward(const float* x, const float* dz_all, const float* pool
       }
       const float beta = c == grp * per_group ? 0.0f : 1.0f;  // chunks of a group add up
       float* part = dw_partial_.data() + grp * dwb;
-      if (dw_implicit) {
+      if (dw_implicit)
         kernels::conv_weight_grad_implicit(x + i0 * in_size, m, g, dz, cout, beta, part, pad_[t].data());
-        if (dbias) {  // the bias row: column sums of dz, added like the rows above
-          float* row = part + patch * cout;
-          float* sums = beta == 0.0f ? row : colsum_[t].data();
-          kernels::column_sums(dz, r, cout, sums);
-          if (sums != row)
-            for (std::int64_t j = 0; j < cout; ++j) row[j] += sums[j];
-        }
-      }
       const float* col = x + i0 * in_size;
       std::int64_t ld = patch;
       if (!dw_implicit && !g.is_identity()) {
@@ -348,7 +338,8 @@ void Conv2D::run_backward(const float* x, const float* dz_all, const float* pool
   });
   // Group partials summed in group order: the same bits whatever the thread count.
   const float* part = dw_partial_.data();
-  parallel_for(dwb, par && dwb * groups >= (1 << 14), [&](std::int64_t j) {
+  const std::int64_t summed = bias_in_gemm ? dwb : dw;
+  parallel_for(summed, par && summed * groups >= (1 << 14), [&](std::int64_t j) {
     float s = 0.0f;
     for (std::int64_t q = 0; q < groups; ++q) s += part[q * dwb + j];
     if (j < dw) dkernel[j] = s;

@@ -68,8 +68,8 @@ class Conv2D : public Layer {
   std::vector<Buffer> col_;  // also holds dL/dcol in backward, once col has been used
   std::vector<Buffer> pad_;  // per-thread zero-padded copy of a chunk's images (kernels/im2col.hpp)
   std::vector<Buffer> dzpad_;  // per-thread zero-padded copy of a chunk's dz (transposed_geometry)
-  std::vector<Buffer> colsum_;  // per-thread bias-gradient sums of one chunk (implicit weight gradient)
-  // Per-chunk weight (and bias, see col_stride) gradient partials, summed in chunk order.
+  // Weight-gradient partials per group of chunks (with the bias row on the im2col path, see
+  // col_stride), and bias-gradient partials per chunk on the other paths; both summed in order.
   Buffer dw_partial_, db_partial_;
   // For the input gradient: the kernel transposed, [cout, kh*kw*cin], or (implicit dX) flipped
   // with its channels swapped, [kh*kw*cout, cin].
