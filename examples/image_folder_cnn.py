@@ -26,19 +26,11 @@ from cnnx import layers as L
 
 
 def augmentation(flip: bool) -> list:
-    """Random flips / rotations / zooms / shifts while training, where cnnx has those layers (they
-    pass images through unchanged at inference). A horizontal flip only with --flip: right for
-    photos of things, wrong for digits and letters."""
-    out = []
-    if flip and hasattr(L, "RandomFlip"):
-        out.append(L.RandomFlip("horizontal"))
-    if hasattr(L, "RandomRotation"):
-        out.append(L.RandomRotation(0.05))
-    if hasattr(L, "RandomZoom"):
-        out.append(L.RandomZoom(0.1))
-    if hasattr(L, "RandomTranslation"):
-        out.append(L.RandomTranslation(0.1, 0.1))
-    return out
+    """Random flips / rotations / zooms / shifts while training (they pass images through
+    unchanged at inference). A horizontal flip only with --flip: right for photos of things,
+    wrong for digits and letters."""
+    out = [L.RandomFlip("horizontal")] if flip else []
+    return out + [L.RandomRotation(0.05), L.RandomZoom(0.1), L.RandomTranslation(0.1, 0.1)]
 
 
 def build_model(height: int, width: int, channels: int, classes: int, flip: bool) -> Sequential:
@@ -107,8 +99,6 @@ def main() -> None:
     parser.add_argument("--verbose", type=int, default=2)
     args = parser.parse_args()
 
-    if not hasattr(cnnx.utils, "image_dataset_from_directory"):
-        raise SystemExit("this cnnx has no cnnx.utils.image_dataset_from_directory yet")
     cnnx.utils.set_random_seed(args.seed)
     height, width = args.size
     train_ds, val_ds = cnnx.utils.image_dataset_from_directory(

@@ -380,11 +380,7 @@ class Dropout(Layer):
                                 f"(None, 1, 1, 8), received noise_shape={noise_shape!r}")
             noise_shape = tuple(None if d is None else int(d) for d in noise_shape)
         self.noise_shape = noise_shape
-        if seed is not None:
-            seed = _int(seed, "seed", w)
-            if seed < 0:
-                raise ValueError(f"{w}: expected seed to be a non-negative int or None, received seed={seed}")
-        self.seed = seed
+        self.seed = seed = _seed(seed, w)
         core_noise = [] if noise_shape is None else [-1 if d is None else d for d in noise_shape]
         self._core = _core.Dropout(self.name, self.rate, core_noise, seed)
 

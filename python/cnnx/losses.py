@@ -25,8 +25,10 @@ __all__ = [
 class Loss:
     """Base class; ``loss(y_true, y_pred, sample_weight=None)`` gives the batch-mean loss."""
 
-    sparse = False
     _core: Any
+    # A 1-D y_pred is one prediction per sample (a column) for these element-wise losses, and a
+    # single sample's class scores (a row) for the cross-entropies.
+    _vector_is_column = False
 
     @property
     def name(self) -> str:
@@ -35,8 +37,7 @@ class Loss:
     def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> float:
         y_pred = np.ascontiguousarray(y_pred, dtype=np.float32)
         if y_pred.ndim == 1:
-            y_pred = y_pred[:, None] if isinstance(self, (BinaryCrossentropy, MeanSquaredError, MeanAbsoluteError)) \
-                else y_pred[None, :]
+            y_pred = y_pred[:, None] if self._vector_is_column else y_pred[None, :]
         rows = y_pred.reshape(-1, y_pred.shape[-1])
         y_true = np.ascontiguousarray(y_true, dtype=np.float32)
         w = None
@@ -70,8 +71,6 @@ class CategoricalCrossentropy(Loss):
 class SparseCategoricalCrossentropy(Loss):
     """Cross-entropy with integer labels (``keras.losses.SparseCategoricalCrossentropy``)."""
 
-    sparse = True
-
     def __init__(self, from_logits: bool = False):
         self.from_logits = bool(from_logits)
         self._core = _core.make_crossentropy(True, self.from_logits)
@@ -83,6 +82,8 @@ class SparseCategoricalCrossentropy(Loss):
 class BinaryCrossentropy(Loss):
     """Cross-entropy of 0/1 targets against sigmoid outputs (``keras.losses.BinaryCrossentropy``),
     e.g. one output unit for good vs defective."""
+
+    _vector_is_column = True
 
     def __init__(self, from_logits: bool = False, label_smoothing: float = 0.0):
         self.from_logits = bool(from_logits)
@@ -96,12 +97,16 @@ class BinaryCrossentropy(Loss):
 class MeanSquaredError(Loss):
     """Mean of the squared error over the last axis (``keras.losses.MeanSquaredError``)."""
 
+    _vector_is_column = True
+
     def __init__(self) -> None:
         self._core = _core.make_mean_squared_error()
 
 
 class MeanAbsoluteError(Loss):
     """Mean of the absolute error over the last axis (``keras.losses.MeanAbsoluteError``)."""
+
+    _vector_is_column = True
 
     def __init__(self) -> None:
         self._core = _core.make_mean_absolute_error()

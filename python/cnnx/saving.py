@@ -135,7 +135,7 @@ def read_file(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str,
         covered = end
     if covered != len(data):
         raise ValueError(f"{where}: {len(data) - covered} unexpected bytes after the tensor data; the file is corrupted")
-    if meta.get("sha256") != _checksum(header, [bytes(data)]):
+    if meta.get("sha256") != _checksum(header, [data]):
         raise ValueError(f"{where}: the header and data do not match their SHA-256 checksum; the file is corrupted")
     return tensors, {k: str(v) for k, v in meta.items()}
 

@@ -332,7 +332,7 @@ def _probe(conv: Conv2D, use_bias: bool, input_shape: tuple, kernel: np.ndarray,
     config.update(name=f"{conv.name}_probe", filters=1, activation=None, use_bias=use_bias,
                   kernel_regularizer=None, bias_regularizer=None)
     probe = Conv2D.from_config(config)
-    probe._core.build(list(input_shape), 0)  # a fixed seed, as in _standalone
+    probe._core.build(list(input_shape), 0)  # a fixed seed: the weights are set right after
     probe.set_weights([kernel] if bias is None else [kernel, bias])
     return probe
 

@@ -122,7 +122,7 @@ SGD::SGD(double lr, double m, bool nest) : momentum(m), nesterov(nest) {
 
 void SGD::update_step(float* var, const float* grad, std::vector<Tensor>& slots, std::int64_t n) {
   const float lr = float(learning_rate), mom = float(momentum);
-  const bool par = n >= kParallelMin && !in_parallel_region();
+  const bool par = n >= kParallelMin;
   if (slots.empty()) {
     parallel_for(n, par, [&](std::int64_t i) { var[i] -= lr * grad[i]; });
     return;
@@ -150,7 +150,7 @@ void Adam::update_step(float* var, const float* grad, std::vector<Tensor>& slots
   const float b1 = float(beta_1), b2 = float(beta_2), eps = float(epsilon);
   float* m = slots[0].data();
   float* v = slots[1].data();
-  const bool par = n >= kParallelMin && !in_parallel_region();
+  const bool par = n >= kParallelMin;
   parallel_for(n, par, [&](std::int64_t i) {
     const float g = grad[i];
     m[i] += (g - m[i]) * (1.0f - b1);
@@ -171,7 +171,7 @@ void RMSprop::update_step(float* var, const float* grad, std::vector<Tensor>& sl
   const float lr = float(learning_rate), r = float(rho), mom = float(momentum), eps = float(epsilon);
   float* v = slots[0].data();
   float* m = slots.size() > 1 ? slots[1].data() : nullptr;
-  const bool par = n >= kParallelMin && !in_parallel_region();
+  const bool par = n >= kParallelMin;
   parallel_for(n, par, [&](std::int64_t i) {
     const float g = grad[i];
     v[i] = r * v[i] + (1.0f - r) * g * g;
@@ -196,7 +196,7 @@ Adagrad::Adagrad(double lr, double init, double eps) : initial_accumulator_value
 void Adagrad::update_step(float* var, const float* grad, std::vector<Tensor>& slots, std::int64_t n) {
   const float lr = float(learning_rate), eps = float(epsilon);
   float* acc = slots[0].data();
-  const bool par = n >= kParallelMin && !in_parallel_region();
+  const bool par = n >= kParallelMin;
   parallel_for(n, par, [&](std::int64_t i) {
     const float g = grad[i];
     acc[i] += g * g;

@@ -33,20 +33,7 @@ void set_num_threads(int n) {
 #endif
 }
 
-namespace {
-thread_local int t_serial_depth = 0;
-}
-
-SerialScope::SerialScope(bool active) : active_(active) {
-  if (active_) ++t_serial_depth;
-}
-
-SerialScope::~SerialScope() {
-  if (active_) --t_serial_depth;
-}
-
 bool in_parallel_region() {
-  if (t_serial_depth > 0) return true;
 #ifdef _OPENMP
   return omp_get_level() > 0;  // an inactive (if(false) or one-thread) region counts too
 #else

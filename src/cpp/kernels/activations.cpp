@@ -74,7 +74,7 @@ void activation_backward_to(Activation act, const float* y, const float* g, floa
 void activation_forward(Activation act, float* y, std::int64_t rows, std::int64_t cols, float alpha) {
   if (act == Activation::linear) return;
   const std::int64_t n = rows * cols;
-  const bool par = n >= kParallelMin && !in_parallel_region();
+  const bool par = n >= kParallelMin;
   if (act == Activation::softmax) {
     parallel_for(rows, par, [&](std::int64_t r) {
       float* row = y + r * cols;
@@ -121,7 +121,7 @@ void activation_backward(Activation act, const float* y, float* g, std::int64_t 
                          float alpha) {
   if (act == Activation::linear) return;
   const std::int64_t n = rows * cols;
-  const bool par = n >= kParallelMin && !in_parallel_region();
+  const bool par = n >= kParallelMin;
   if (act == Activation::softmax) {
     parallel_for(rows, par, [&](std::int64_t r) {
       const float* yr = y + r * cols;
@@ -155,7 +155,7 @@ void activation_backward(Activation act, const float* y, float* g, std::int64_t 
 
 void relu_general_forward(const float* x, float* y, std::int64_t n, float negative_slope, float max_value,
                           float threshold) {
-  const bool par = n >= kParallelMin && !in_parallel_region();
+  const bool par = n >= kParallelMin;
   parallel_for(n, par, [&](std::int64_t i) {
     const float v = x[i], below = negative_slope * (v - threshold), above = std::min(v, max_value);
     y[i] = v > threshold ? above : below;
@@ -164,7 +164,7 @@ void relu_general_forward(const float* x, float* y, std::int64_t n, float negati
 
 void relu_general_backward(const float* x, const float* dy, float* dx, std::int64_t n, float negative_slope,
                            float max_value, float threshold) {
-  const bool par = n >= kParallelMin && !in_parallel_region();
+  const bool par = n >= kParallelMin;
   parallel_for(n, par, [&](std::int64_t i) {
     const float v = x[i];
     const float above = v < max_value ? 1.0f : 0.0f;

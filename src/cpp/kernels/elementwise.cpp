@@ -11,18 +11,18 @@ constexpr std::int64_t kMaskChunk = 1 << 12;    // fixed: the mask must not depe
 }  // namespace
 
 void scale_offset(const float* x, float* y, std::int64_t n, float scale, float offset) {
-  const bool par = n >= kParallelMin && !in_parallel_region();
+  const bool par = n >= kParallelMin;
   parallel_for(n, par, [&](std::int64_t i) { y[i] = x[i] * scale + offset; });
 }
 
 void multiply(const float* a, const float* b, float* out, std::int64_t n) {
-  const bool par = n >= kParallelMin && !in_parallel_region();
+  const bool par = n >= kParallelMin;
   parallel_for(n, par, [&](std::int64_t i) { out[i] = a[i] * b[i]; });
 }
 
 void dropout_mask(float* mask, std::int64_t n, float rate, float scale, std::uint64_t seed) {
   const std::int64_t chunks = (n + kMaskChunk - 1) / kMaskChunk;
-  const bool par = n >= kParallelMin && !in_parallel_region();
+  const bool par = n >= kParallelMin;
   parallel_for(chunks, par, [&](std::int64_t c) {
     // Rng seeds its four state words from splitmix64 steps of the golden-ratio increment, so
     // chunk seeds must not differ by multiples of it (they would share state words): xor with an

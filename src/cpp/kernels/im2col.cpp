@@ -124,7 +124,7 @@ std::int64_t im2col_scratch_size(const ConvGeometry& g, std::int64_t n) {
 void im2col_nhwc(const float* x, std::int64_t n, const ConvGeometry& g, float* col, std::int64_t ld,
                  float* scratch) {
   const PaddedExtent p = padded_extent(g);
-  const bool par = n * g.oh * g.ow * g.patch() >= (1 << 14) && !in_parallel_region();
+  const bool par = n * g.oh * g.ow * g.patch() >= (1 << 14);
   const float* src = x;
   if (p.needed) {
     parallel_for(n, par && n > 1, [&](std::int64_t img) {
@@ -138,7 +138,7 @@ void im2col_nhwc(const float* x, std::int64_t n, const ConvGeometry& g, float* c
 void col2im_nhwc(const float* col, std::int64_t n, const ConvGeometry& g, float* x, float* scratch) {
   const PaddedExtent p = padded_extent(g);
   const std::int64_t c = g.c, patch = g.patch(), img_size = p.h * p.w * c;
-  const bool par = n > 1 && n * g.oh * g.ow * patch >= (1 << 14) && !in_parallel_region();
+  const bool par = n > 1 && n * g.oh * g.ow * patch >= (1 << 14);
   parallel_for(n, par, [&](std::int64_t img) {
     float* xi = x + img * g.h * g.w * c;
     col2im_image(col + img * g.oh * g.ow * patch, g, p, p.needed ? scratch + img * img_size : xi, xi);

@@ -28,7 +28,7 @@ Interpolation parse_interpolation(const std::string& value, const std::string& w
 
 namespace {
 
-bool image_parallel(std::int64_t n, std::int64_t work) { return n > 1 && work >= (1 << 13) && !in_parallel_region(); }
+bool image_parallel(std::int64_t n, std::int64_t work) { return n > 1 && work >= (1 << 13); }
 
 // Integer tap i on an axis of `len` pixels -> the pixel it reads, or -1 for the fill value.
 inline std::int64_t map_tap(std::int64_t i, std::int64_t len, FillMode mode) {

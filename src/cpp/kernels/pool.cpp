@@ -56,7 +56,7 @@ CNNX_VECTOR_CLONES void max_pool_2x2(const float* xi, const ConvGeometry& g, flo
 
 void max_pool_forward(const float* x, std::int64_t n, const ConvGeometry& g, float* y, std::int32_t* argmax) {
   const std::int64_t in_size = g.h * g.w * g.c, out_size = g.oh * g.ow * g.c;
-  const bool par = n > 1 && n * out_size >= (1 << 13) && !in_parallel_region();
+  const bool par = n > 1 && n * out_size >= (1 << 13);
   const bool fast = is_2x2_unpadded(g);
   parallel_for(n, par, [&](std::int64_t img) {
     if (fast) {
@@ -151,7 +151,7 @@ CNNX_VECTOR_CLONES void max_pool_2x2_backward_plain(const float* dyi, const std:
 void max_pool_backward(const float* dy, const std::int32_t* argmax, std::int64_t n, const ConvGeometry& g, float* dx,
                        const float* relu_y) {
   const std::int64_t in_size = g.h * g.w * g.c, out_size = g.oh * g.ow * g.c;
-  const bool par = n > 1 && n * in_size >= (1 << 13) && !in_parallel_region();
+  const bool par = n > 1 && n * in_size >= (1 << 13);
   parallel_for(n, par, [&](std::int64_t img) {
     float* dxi = dx + img * in_size;
     if (is_2x2_unpadded(g)) {
@@ -184,7 +184,7 @@ inline void window_range(std::int64_t o, std::int64_t stride, std::int64_t pad, 
   *hi = start + k > size ? size - start : k;
 }
 
-bool pool_parallel(std::int64_t n, std::int64_t work) { return n > 1 && work >= (1 << 13) && !in_parallel_region(); }
+bool pool_parallel(std::int64_t n, std::int64_t work) { return n > 1 && work >= (1 << 13); }
 
 }  // namespace
 

@@ -23,8 +23,7 @@ void column_sums(const float* a, std::int64_t rows, std::int64_t cols, float* ou
   thread_local std::vector<float> partial;
   if (static_cast<std::int64_t>(partial.size()) < chunks * cols) partial.resize(chunks * cols);
   float* part = partial.data();
-  const bool par = !in_parallel_region();
-  parallel_for(chunks, par, [&](std::int64_t ch) {
+  parallel_for(chunks, true, [&](std::int64_t ch) {
     float* p = part + ch * cols;
     for (std::int64_t j = 0; j < cols; ++j) p[j] = 0.0f;
     const std::int64_t end = std::min(rows, (ch + 1) * kChunkRows);

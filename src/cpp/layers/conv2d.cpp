@@ -196,7 +196,7 @@ void Conv2D::run_forward(const float* x, std::int64_t n, float* out, std::int32_
   ensure_workspace(n);
   const std::int64_t ci = std::min(n, chunk_images()), chunks = (n + ci - 1) / ci;
   const std::int64_t pooled_size = pool ? pool->oh * pool->ow * cout : 0;
-  const bool par = chunks > 1 && !in_parallel_region();
+  const bool par = chunks > 1;
   const bool implicit = chunks > 1 && !g.is_identity() && kernels::conv_implicit_supported(g);
   if (implicit) {  // packed once per batch for the implicit GEMM of every chunk
     packed_kernel_.resize(kernels::packed_b_size(kernels::Isa::avx512, patch, cout));
@@ -255,7 +255,7 @@ void Conv2D::run_backward(const float* x, const float* dz_all, const float* pool
   const std::int64_t dw = patch * cout, rows_dk = grad_rows(), dwb = rows_dk * cout;
   const std::int64_t pooled_size = pool ? pool->oh * pool->ow * cout : 0;
   const bool relu_mask = act_ == Activation::relu;
-  const bool par = chunks > 1 && !in_parallel_region();
+  const bool par = chunks > 1;
   // With several chunks and stride 1, dX is the forward convolution of dz with the kernel
   // flipped and its channels swapped, [kh, kw, cout, cin] (transposed_geometry), run as an
   // implicit GEMM where the ISA allows: no dcol panel and no col2im scatter. Otherwise K^T is

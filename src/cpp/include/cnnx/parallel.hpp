@@ -3,7 +3,6 @@
 #pragma once
 
 #include <cstdint>
-#include <utility>
 
 namespace cnnx {
 
@@ -14,31 +13,20 @@ void set_num_threads(int n);
 // True when called from inside an OpenMP parallel region, active or not (kernels then stay
 // serial; see parallel_for for why an inactive region counts).
 bool in_parallel_region();
-// While alive, kernels called from this thread run serially (in_parallel_region() is true).
-class SerialScope {
- public:
-  explicit SerialScope(bool active);
-  ~SerialScope();
-  SerialScope(const SerialScope&) = delete;
-  SerialScope& operator=(const SerialScope&) = delete;
-
- private:
-  bool active_;
-};
-
 // Index of the calling thread inside a parallel region (0 outside one or without OpenMP).
 int thread_index();
 
 // body(i) for i in [0, n), statically split over get_num_threads() threads when `parallel`
-// (callers decide whether the work is worth waking the team), otherwise a plain loop on the
-// calling thread. A plain loop, not `omp parallel for if (false)`: a region switched off by its
-// if clause still opens a nesting level, and a kernel called inside it that starts its own
-// region then gets a brand-new nested team, a thread created and joined on every call
-// (measured: a batch-1 conv2 forward went from 45 us to 115 us on 2 threads that way).
+// (callers decide whether the work is worth waking the team) and we are not already inside a
+// parallel region (one OpenMP level); otherwise a plain loop on the calling thread. A plain
+// loop, not `omp parallel for if (false)`: a region switched off by its if clause still opens a
+// nesting level, and a kernel called inside it that starts its own region then gets a
+// brand-new nested team, a thread created and joined on every call (measured: a batch-1 conv2
+// forward went from 45 us to 115 us on 2 threads that way).
 template <class Body>
 void parallel_for(std::int64_t n, bool parallel, Body&& body) {
 #ifdef _OPENMP
-  if (parallel && n > 1) {
+  if (parallel && n > 1 && !in_parallel_region()) {
     const int nt = get_num_threads();
 #pragma omp parallel for schedule(static) num_threads(nt)
     for (std::int64_t i = 0; i < n; ++i) body(i);
