@@ -21,6 +21,11 @@ __all__ = [
 ]
 
 
+def _improved(mode: str, current: float, reference: float, min_delta: float = 0.0) -> bool:
+    """Whether a monitored value beats the reference by more than min_delta, in `mode`'s sense."""
+    return current < reference - min_delta if mode == "min" else current > reference + min_delta
+
+
 class Callback:
     """Base class: override any hook. ``self.model`` is set by ``fit``."""
 
@@ -139,9 +144,7 @@ class EarlyStopping(Callback):
         self.start_from_epoch = int(start_from_epoch)
 
     def _improved(self, current: float, reference: float) -> bool:
-        if self.mode == "min":
-            return current + self.min_delta < reference
-        return current - self.min_delta > reference
+        return _improved(self.mode, current, reference, self.min_delta)
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self.wait = 0
@@ -201,8 +204,7 @@ class ModelCheckpoint(Callback):
             current = _monitored(logs, self.monitor, "ModelCheckpoint")
             if current is None:
                 return
-            better = current < self.best if self.mode == "min" else current > self.best
-            if not better:
+            if not _improved(self.mode, current, self.best):
                 return
             if self.verbose:
                 print(f"\nEpoch {epoch + 1}: {self.monitor} improved from {self.best:.5f} to {current:.5f}, "
@@ -243,8 +245,7 @@ class ReduceLROnPlateau(Callback):
         if self.cooldown_counter > 0:
             self.cooldown_counter -= 1
             self.wait = 0
-        improved = current < self.best - self.min_delta if self.mode == "min" else current > self.best + self.min_delta
-        if improved:
+        if _improved(self.mode, current, self.best, self.min_delta):
             self.best = current
             self.wait = 0
         elif self.cooldown_counter <= 0:

@@ -29,16 +29,15 @@ class _Tally:
 
     def __init__(self) -> None:
         self.loss = 0.0
-        self.correct = self.rows = self.top_k = self.samples = self.k_rows = 0
+        self.correct = self.rows = self.top_k = self.samples = 0
 
-    def add(self, result: tuple, n: int, rows_per_sample: int) -> None:
+    def add(self, result: tuple, n: int) -> None:
         loss, correct, rows, top_k = result
         self.loss += loss * n
         self.correct += correct
         self.rows += rows
         self.top_k += top_k
         self.samples += n
-        self.k_rows += n * rows_per_sample
 
 
 class _StopOnInterrupt:
@@ -311,7 +310,7 @@ class Sequential:
         logs = {prefix + "loss": t.loss / max(t.samples, 1)}
         for m in self._metrics:
             if m.lower() in _TOP_K_NAMES:
-                logs[prefix + m] = t.top_k / max(t.k_rows, 1)
+                logs[prefix + m] = t.top_k / max(t.samples * self._rows_per_sample, 1)
             else:
                 logs[prefix + m] = t.correct / max(t.rows, 1)
         return logs
@@ -470,7 +469,7 @@ class Sequential:
             for step, (xb, yb, idx, wb) in enumerate(batches()):
                 cb.on_train_batch_begin(step, {})
                 self.optimizer._before_step()
-                tally.add(self._core.train_step(xb, yb, idx, wb), len(idx), self._rows_per_sample)
+                tally.add(self._core.train_step(xb, yb, idx, wb), len(idx))
                 cb.on_train_batch_end(step, self._logs(tally))
                 if self.stop_training or interrupt.requested:
                     break
@@ -499,7 +498,7 @@ class Sequential:
         w = self._prepare_weights(sample_weight, class_weight, y, len(x), "train_on_batch")
         tally = _Tally()
         self.optimizer._before_step()
-        tally.add(self._core.train_step(x, y, np.arange(len(x), dtype=np.int64), w), len(x), self._rows_per_sample)
+        tally.add(self._core.train_step(x, y, np.arange(len(x), dtype=np.int64), w), len(x))
         return self._result(self._logs(tally), return_dict)
 
     # -- evaluation and inference ------------------------------------------------------------
@@ -508,13 +507,13 @@ class Sequential:
         for start in range(0, len(x), batch_size):
             end = start + batch_size
             w = None if weights is None else weights[start:end]
-            tally.add(self._core.test_step(x[start:end], y[start:end], w), len(x[start:end]), self._rows_per_sample)
+            tally.add(self._core.test_step(x[start:end], y[start:end], w), len(x[start:end]))
         return self._logs(tally, prefix)
 
     def _evaluate_dataset(self, dataset: Any, who: str, prefix: str = "") -> dict:
         tally = _Tally()
         for xb, yb, _, wb in self._dataset_batches(dataset, who)():
-            tally.add(self._core.test_step(xb, yb, wb), len(xb), self._rows_per_sample)
+            tally.add(self._core.test_step(xb, yb, wb), len(xb))
         return self._logs(tally, prefix)
 
     def evaluate(

@@ -37,8 +37,8 @@ class MaxPooling2D : public Layer {
  private:
   MaxPooling2DConfig cfg_;
   kernels::ConvGeometry geom_{};
-  std::vector<std::int32_t> argmax_;
-  bool fuse_relu_backward_ = false;  // per output element: offset of the max within its sample
+  std::vector<std::int32_t> argmax_;  // per output element: offset of the max within its sample
+  bool fuse_relu_backward_ = false;
 };
 
 }  // namespace cnnx
