@@ -166,19 +166,22 @@ void ukernel_avx512_indirect(std::int64_t k0, std::int64_t kc, std::int64_t seg_
   store_tile(lo, hi, beta, c, ldc, epi);
 }
 
-// 14 x 32 with column p of A at a_ptrs[p] + a_off (14 contiguous floats), packed B, no
-// epilogue: the weight gradient of a convolution without an im2col panel, where A = col^T and
-// column p (pixel p) of a 14-row slice of the patch is 14 neighbouring floats of that pixel's
-// window in the zero-padded image.
-void ukernel_avx512_gather(std::int64_t kc, const float* const* a_ptrs, std::int64_t a_off, const float* bp,
-                           float beta, float* c, std::int64_t ldc) {
+// 14 x 32 with column p of A at a_ptrs[p] + a_off (14 contiguous floats), row p of B at
+// b + p * b_step (packed, 32, or in place), no epilogue: the weight gradient of a convolution
+// without an im2col panel, where A = col^T and column p (pixel p) of a 14-row slice of the
+// patch is 14 neighbouring floats of that pixel's window in the zero-padded image.
+void ukernel_avx512_gather(std::int64_t kc, const float* const* a_ptrs, std::int64_t a_off, const float* b,
+                           std::int64_t b_step, float beta, float* c, std::int64_t ldc) {
   __m512 lo[kMr], hi[kMr];
 #pragma GCC unroll 14
   for (int i = 0; i < kMr; ++i) lo[i] = hi[i] = _mm512_setzero_ps();
-  for (std::int64_t p = 0; p < kc; ++p, bp += 32) {
+  for (std::int64_t p = 0; p < kc; ++p, b += b_step) {
     const float* ap = a_ptrs[p] + a_off;
-    const __m512 b0 = _mm512_loadu_ps(bp);
-    const __m512 b1 = _mm512_loadu_ps(bp + 16);
+    // Opaque to the optimiser: otherwise GCC hoists a_off into 14 offset registers, spills
+    // four of them and reloads them on every k step.
+    __asm__("" : "+r"(ap));
+    const __m512 b0 = _mm512_loadu_ps(b);
+    const __m512 b1 = _mm512_loadu_ps(b + 16);
 #pragma GCC unroll 14
     for (int i = 0; i < kMr; ++i) {
       const __m512 a = _mm512_set1_ps(ap[i]);
