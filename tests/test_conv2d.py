@@ -191,6 +191,7 @@ def test_batched_forward_matches_single_images_bit_for_bit(rng, h, w, cin, filte
     (6, 5, 8, 9, (2, 3), "valid", 1, True),  # dK from the windows (implicit), no padding, rectangular kernel
     (5, 6, 8, 33, 3, "same", 1, False),      # implicit dK and dX, no bias, a partial 32-column sliver
     (5, 6, 8, 64, 3, "same", 1, True),       # implicit dK reading dz in place (whole 32-column slivers)
+    (6, 5, 14, 20, (3, 2), "same", 1, True), # kernel rows of 28 floats: no spare slice row, db summed apart
     (7, 6, 2, 8, 3, "same", (2, 1), True),   # dilated rows
     (7, 6, 8, 8, 3, "same", (1, 2), True),   # dilated along x: im2col, dcol + col2im
     (5, 5, 2, 3, 3, "same", 1, True),        # kernel rows of 6 floats: im2col, dcol + col2im

@@ -112,8 +112,10 @@ std::int64_t conv_weight_grad_scratch_size(const ConvGeometry& g, std::int64_t n
   return n * p.h * p.w * g.c + kMrAvx512;  // + a partial slice's over-read past the last window
 }
 
+bool conv_weight_grad_sums_bias(const ConvGeometry& g) { return g.kw * g.c % kMrAvx512 != 0; }
+
 bool conv_weight_grad_implicit(const float* x, std::int64_t n, const ConvGeometry& g, const float* dz,
-                               std::int64_t cout, float beta, float* dk, float* scratch) {
+                               std::int64_t cout, float beta, float* dk, float* db, float* scratch) {
 #if defined(__x86_64__) || defined(_M_X64)
   if (!conv_implicit_supported(g)) return false;
   constexpr int mr = kMrAvx512, nr = kNrAvx512;
@@ -127,7 +129,7 @@ bool conv_weight_grad_implicit(const float* x, std::int64_t n, const ConvGeometr
   // The B operand (K runs over pixels): dz read in place, 32 columns of a row per k step, when
   // its rows hold whole slivers; otherwise packed into zero-padded NR-wide slivers, pixel-major
   // (an in-place partial sliver would read past the end of dz). Packing cost 2% of a conv2
-  // forward + weight gradient, and in place was no slower in L1.
+  // forward + weight gradient (perf, 1 thread).
   const bool in_place = cout % nr == 0;
   thread_local std::vector<float> packed;
   if (!in_place) {
@@ -158,12 +160,14 @@ bool conv_weight_grad_implicit(const float* x, std::int64_t n, const ConvGeometr
         for (std::int64_t sl = 0; sl < slices; ++sl) {
           const std::int64_t i0 = sl * mr, rows = std::min<std::int64_t>(mr, seg_len - i0);
           const std::int64_t off = ky * seg_stride + i0;
+          // The first kernel row's partial slice also sums dz into its spare last row (db).
+          const bool ones = db != nullptr && ky == 0 && rows < mr;
           if (rows == mr && cols == nr) {
             float* cij = dk + (ky * seg_len + i0) * cout + j0;
-            ukernel_avx512_gather(kc, corners + k0, off, bblock, b_step, k0 == 0 ? beta : 1.0f, cij, cout);
+            ukernel_avx512_gather(kc, corners + k0, off, bblock, b_step, k0 == 0 ? beta : 1.0f, cij, cout, false);
           } else {
             float* e = edges.data() + ((js * g.kh + ky) * slices + sl) * mr * nr;
-            ukernel_avx512_gather(kc, corners + k0, off, bblock, b_step, k0 == 0 ? 0.0f : 1.0f, e, nr);
+            ukernel_avx512_gather(kc, corners + k0, off, bblock, b_step, k0 == 0 ? 0.0f : 1.0f, e, nr, ones);
           }
         }
       }
@@ -180,11 +184,13 @@ bool conv_weight_grad_implicit(const float* x, std::int64_t n, const ConvGeometr
         for (std::int64_t i = 0; i < rows; ++i)
           for (std::int64_t j = 0; j < cols; ++j)
             cij[i * cout + j] = beta == 0.0f ? e[i * nr + j] : cij[i * cout + j] + e[i * nr + j];
+        if (db != nullptr && ky == 0 && rows < mr)
+          for (std::int64_t j = 0; j < cols; ++j) db[j0 + j] = e[(mr - 1) * nr + j];
       }
   }
   return true;
 #else
-  (void)x, (void)n, (void)g, (void)dz, (void)cout, (void)beta, (void)dk, (void)scratch;
+  (void)x, (void)n, (void)g, (void)dz, (void)cout, (void)beta, (void)dk, (void)db, (void)scratch;
   return false;
 #endif
 }

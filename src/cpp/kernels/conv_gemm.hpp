@@ -37,8 +37,12 @@ bool conv_forward_implicit(const float* x, std::int64_t n, const ConvGeometry& g
 // cout]. Rows of dk in 14-row slices within one kernel row, each pixel's 14 values read from
 // its window in a zero-padded copy (scratch: conv_weight_grad_scratch_size floats; always
 // written). False (and nothing written) when !conv_implicit_supported(g).
+// db (cout floats, overwritten) gets the column sums of dz, the bias gradient, for free in the
+// spare row of a partial slice, when conv_weight_grad_sums_bias(g) (kw * c not a multiple of
+// 14, as for the article's 96- and 192-float kernel rows); pass nullptr otherwise.
 std::int64_t conv_weight_grad_scratch_size(const ConvGeometry& g, std::int64_t n);
+bool conv_weight_grad_sums_bias(const ConvGeometry& g);
 bool conv_weight_grad_implicit(const float* x, std::int64_t n, const ConvGeometry& g, const float* dz,
-                               std::int64_t cout, float beta, float* dk, float* scratch);
+                               std::int64_t cout, float beta, float* dk, float* db, float* scratch);
 
 }  // namespace cnnx::kernels

@@ -63,9 +63,9 @@ void ukernel_avx512_indirect(std::int64_t k0, std::int64_t kc, std::int64_t seg_
                              const TileEpilogue* epi);
 // 14 x 32 with column p of A gathered from a_ptrs[p] + a_off (an implicit weight-gradient
 // GEMM for convolutions; contract beside the definition). B row p at b + p * b_step, no
-// epilogue.
+// epilogue; ones_row: row 13 of C sums the rows of B instead.
 void ukernel_avx512_gather(std::int64_t kc, const float* const* a_ptrs, std::int64_t a_off, const float* b,
-                           std::int64_t b_step, float beta, float* c, std::int64_t ldc);
+                           std::int64_t b_step, float beta, float* c, std::int64_t ldc, bool ones_row);
 // 6 x 16; compiled with -mavx2 -mfma; call only when the CPU has AVX2 and FMA.
 void ukernel_avx2(std::int64_t kc, const float* ap, std::int64_t a_step, const float* b, std::int64_t b_step,
                   float beta, float* c, std::int64_t ldc, const TileEpilogue* epi);

@@ -281,9 +281,11 @@ void Conv2D::run_backward(const float* x, const float* dz_all, const float* pool
   }
   // Several chunks: the weight gradient reads the windows from the padded images directly too.
   const bool dw_implicit = chunks > 1 && !g.is_identity() && kernels::conv_implicit_supported(g);
-  // The bias gradient rides in the weight-gradient GEMM (col_stride) on the im2col path; the
-  // implicit and 1x1 paths sum it per chunk into db_partial_ instead.
+  // The bias gradient rides in the weight-gradient GEMM on the im2col path (col_stride) and,
+  // mostly, on the implicit path (conv_weight_grad_sums_bias); otherwise it is summed per chunk
+  // into db_partial_.
   const bool bias_in_gemm = dbias && rows_dk > patch && !dw_implicit;
+  const bool db_in_dw = dbias && dw_implicit && kernels::conv_weight_grad_sums_bias(g);
   const std::int64_t per_group = chunks_per_group(chunks), groups = chunk_groups(chunks);
   parallel_for(groups, par, [&](std::int64_t grp) {
     for (std::int64_t c = grp * per_group; c < std::min(chunks, (grp + 1) * per_group); ++c) {
@@ -305,8 +307,10 @@ void Conv2D::run_backward(const float* x, const float* dz_all, const float* pool
       }
       const float beta = c == grp * per_group ? 0.0f : 1.0f;  // chunks of a group add up
       float* part = dw_partial_.data() + grp * dwb;
+      float* db_chunk = dbias ? db_partial_.data() + c * cout : nullptr;
       if (dw_implicit)
-        kernels::conv_weight_grad_implicit(x + i0 * in_size, m, g, dz, cout, beta, part, pad_[t].data());
+        kernels::conv_weight_grad_implicit(x + i0 * in_size, m, g, dz, cout, beta, part,
+                                           db_in_dw ? db_chunk : nullptr, pad_[t].data());
       const float* col = x + i0 * in_size;
       std::int64_t ld = patch;
       if (!dw_implicit && !g.is_identity()) {
@@ -319,8 +323,7 @@ void Conv2D::run_backward(const float* x, const float* dz_all, const float* pool
       }
       // [dK; db] for this chunk = [col, 1]^T dz, added to its group's partial.
       if (!dw_implicit) kernels::gemm(rows_dk, cout, r, col, 1, ld, dz, cout, 1, beta, part, cout);
-      if (dbias && !bias_in_gemm)
-        kernels::column_sums(dz, r, cout, db_partial_.data() + c * cout);
+      if (dbias && !bias_in_gemm && !db_in_dw) kernels::column_sums(dz, r, cout, db_chunk);
       if (!dx) continue;
       if (dx_implicit) {
         kernels::conv_forward_implicit(dz, m, tg, packed_kernel_.data(), g.c, dx + i0 * in_size, {}, dzpad_[t].data());
