@@ -16,6 +16,7 @@
 // GEMM. 1x1 stride-1 unpadded convolutions skip im2col and read x directly.
 #include "cnnx/layers/conv2d.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 #include "cnnx/error.hpp"
@@ -339,14 +340,22 @@ void Conv2D::run_backward(const float* x, const float* dz_all, const float* pool
       }
     }
   });
-  // Group partials summed in group order: the same bits whatever the thread count.
+  // Group partials summed in group order: the same bits whatever the thread count. Blocks of
+  // contiguous entries with the group loop outside, so the adds vectorise (an entry-at-a-time
+  // loop striding across the partials took 2% of a conv3 forward + backward).
   const float* part = dw_partial_.data();
-  const std::int64_t summed = bias_in_gemm ? dwb : dw;
-  parallel_for(summed, par && summed * groups >= (1 << 14), [&](std::int64_t j) {
-    float s = 0.0f;
-    for (std::int64_t q = 0; q < groups; ++q) s += part[q * dwb + j];
-    if (j < dw) dkernel[j] = s;
-    else dbias[j - dw] = s;
+  const std::int64_t summed = bias_in_gemm ? dwb : dw, block = 1024;
+  parallel_for((summed + block - 1) / block, par && summed * groups >= (1 << 14), [&](std::int64_t b) {
+    const std::int64_t j0 = b * block, len = std::min(block, summed - j0);
+    float sums[block];
+    for (std::int64_t j = 0; j < len; ++j) sums[j] = part[j0 + j];
+    for (std::int64_t q = 1; q < groups; ++q) {
+      const float* pq = part + q * dwb + j0;
+      for (std::int64_t j = 0; j < len; ++j) sums[j] += pq[j];
+    }
+    const std::int64_t in_kernel = std::clamp<std::int64_t>(dw - j0, 0, len);  // the rest is db
+    std::copy(sums, sums + in_kernel, dkernel + j0);
+    if (in_kernel < len) std::copy(sums + in_kernel, sums + len, dbias + (j0 + in_kernel - dw));
   });
   if (dbias && !bias_in_gemm) kernels::column_sums(db_partial_.data(), chunks, cout, dbias);
 }
