@@ -170,6 +170,8 @@ def test_chunked_gradients_with_and_without_bias(rng, use_bias, k):
     (8, 9, 16, 7, (3, 2), 1, "valid", 1),  # no padding: the images are read in place
     (9, 8, 16, 5, 3, 1, "same", (2, 1)),   # dilated rows, contiguous kernel rows
     (9, 8, 16, 5, 3, 1, "same", (1, 2)),   # dilated along x: im2col path
+    (6, 7, 8, 40, 5, 1, "same", 1),        # 5x5: the top and bottom two rows skip 2 or 1 kernel rows
+    (1, 8, 8, 12, (2, 3), 1, "same", (5, 1)),  # every kernel row falls in the padding: z = epi(bias)
 ])
 def test_batched_forward_matches_single_images_bit_for_bit(rng, h, w, cin, filters, k, stride, padding, dilation):
     # Several chunks run the implicit GEMM (the micro-kernel reads windows from the padded
@@ -192,6 +194,9 @@ def test_batched_forward_matches_single_images_bit_for_bit(rng, h, w, cin, filte
     (5, 6, 8, 33, 3, "same", 1, False),      # implicit dK and dX, no bias, a partial 32-column sliver
     (5, 6, 8, 64, 3, "same", 1, True),       # implicit dK reading dz in place (whole 32-column slivers)
     (6, 5, 14, 20, (3, 2), "same", 1, True), # kernel rows of 28 floats: no spare slice row, db summed apart
+    (6, 7, 8, 40, 5, "same", 1, True),       # 5x5: border rows skip up to 2 kernel rows in dK and dX
+    (8, 6, 8, 16, 3, "same", (2, 1), True),  # dilated rows skip kernel rows on two output rows each
+    (1, 8, 8, 12, (2, 3), "same", (5, 1), True),  # all kernel rows in the padding: dK = 0, db apart
     (7, 6, 2, 8, 3, "same", (2, 1), True),   # dilated rows
     (7, 6, 8, 8, 3, "same", (1, 2), True),   # dilated along x: im2col, dcol + col2im
     (5, 5, 2, 3, 3, "same", 1, True),        # kernel rows of 6 floats: im2col, dcol + col2im

@@ -32,6 +32,75 @@ const float* const* window_corners(const float* xpad, std::int64_t n, const Conv
 
 std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
 
+// The kernel rows [lo, hi) whose taps land inside the image for output row oy. The others read
+// only zero padding (the top and bottom rows of a 'same' convolution): skipping them leaves
+// every sum unchanged, since they would add exact zeros, and saves their work (a third of the
+// row's for a 3x3 kernel, so 2/7 x 1/3 = 9.5% of the article's 7x7 conv3).
+struct KernelRows {
+  std::int64_t lo, hi;
+};
+KernelRows valid_kernel_rows(const ConvGeometry& g, std::int64_t oy) {
+  const std::int64_t top = oy * g.sh - g.pad_top;  // input row of kernel row 0
+  KernelRows r{0, g.kh};
+  while (r.lo < r.hi && top + r.lo * g.dh < 0) ++r.lo;
+  while (r.hi > r.lo && top + (r.hi - 1) * g.dh >= g.h) --r.hi;
+  return r;
+}
+
+// The forward's tiles: output pixels grouped by their KernelRows (classes of output rows, in
+// order of first appearance), 14 at a time within a class, so that every pixel of a tile skips
+// the same kernel rows. Within a class pixels keep their natural order; a tile whose 14 pixels
+// are consecutive is stored in place, any other goes through the edge buffer.
+struct Tile {
+  std::int64_t start, count;  // into TileSchedule::pixel / corner
+  KernelRows rows;
+  bool consecutive;
+};
+struct TileSchedule {
+  std::vector<std::int64_t> pixel;     // natural pixel index (row of z), in tile order
+  std::vector<const float*> corner;    // its window corner in the padded images; + MR spare
+  std::vector<Tile> tiles;
+};
+
+const TileSchedule& tile_schedule(const float* xpad, std::int64_t n, const ConvGeometry& g, const PaddedExtent& p,
+                                  std::int64_t mr) {
+  thread_local TileSchedule ts;
+  thread_local std::vector<KernelRows> classes;
+  thread_local std::vector<std::size_t> class_of;
+  classes.clear();
+  class_of.assign(static_cast<std::size_t>(g.oh), 0);
+  for (std::int64_t oy = 0; oy < g.oh; ++oy) {
+    const KernelRows r = valid_kernel_rows(g, oy);
+    std::size_t k = 0;
+    while (k < classes.size() && (classes[k].lo != r.lo || classes[k].hi != r.hi)) ++k;
+    if (k == classes.size()) classes.push_back(r);
+    class_of[oy] = k;
+  }
+  ts.pixel.clear(), ts.corner.clear(), ts.tiles.clear();
+  for (std::size_t k = 0; k < classes.size(); ++k) {
+    const std::int64_t first = static_cast<std::int64_t>(ts.pixel.size());
+    for (std::int64_t img = 0; img < n; ++img)
+      for (std::int64_t oy = 0; oy < g.oh; ++oy) {
+        if (class_of[oy] != k) continue;
+        const float* row = xpad + (img * p.h + oy * g.sh) * p.w * g.c;
+        for (std::int64_t ox = 0; ox < g.ow; ++ox) {
+          ts.pixel.push_back((img * g.oh + oy) * g.ow + ox);
+          ts.corner.push_back(row + ox * g.sw * g.c);
+        }
+      }
+    const std::int64_t last = static_cast<std::int64_t>(ts.pixel.size());
+    for (std::int64_t t0 = first; t0 < last; t0 += mr) {
+      const std::int64_t count = std::min(mr, last - t0);
+      const bool consecutive = count == mr && ts.pixel[t0 + mr - 1] == ts.pixel[t0] + mr - 1;
+      ts.tiles.push_back({t0, count, classes[k], consecutive});
+    }
+  }
+  // A partial tile's missing rows read the next pixels' windows (discarded); past the last
+  // pixel, its window again.
+  for (std::int64_t i = 0; i < mr; ++i) ts.corner.push_back(ts.corner.back());
+  return ts;
+}
+
 // Pixels per K block of the weight gradient (see conv_weight_grad_implicit).
 constexpr std::int64_t kDwPixelBlock = 128;
 
@@ -60,44 +129,53 @@ bool conv_forward_implicit(const float* x, std::int64_t n, const ConvGeometry& g
     pad_nhwc(x, n, g, scratch);
     xpad = scratch;
   }
-  const std::int64_t c = g.c, patch = g.patch(), pix = g.oh * g.ow, m = n * pix;
-  const std::int64_t seg_len = g.kw * c, seg_stride = g.dh * p.w * c;
-  // The same K blocks as gemm(): equal depth, at most KC.
+  const std::int64_t patch = g.patch();
+  const std::int64_t seg_len = g.kw * g.c, seg_stride = g.dh * p.w * g.c;
+  // The same K blocks as gemm(): equal depth, at most KC. A tile runs the part of each block
+  // inside its valid kernel rows, so its sums have the same bits as the full product.
   const std::int64_t kc_block = ceil_div(patch, ceil_div(patch, kKcAvx512));
   const std::int64_t slivers = ceil_div(cout, nr);
 
-  const float* packed = packed_kernel;
   const bool has_ep = ep.bias != nullptr || ep.relu;
-  const float* const* corners = window_corners(xpad, n, g, p, mr);
+  const TileSchedule& ts = tile_schedule(xpad, n, g, p, mr);
   alignas(64) float edge[mr * nr];
   for (std::int64_t js = 0; js < slivers; ++js) {
     const std::int64_t j0 = js * nr, cols = std::min<std::int64_t>(nr, cout - j0);
     const TileEpilogue tile_epi{ep.bias ? ep.bias + j0 : nullptr, ep.relu};
-    const float* bsliver = packed + js * patch * nr;
-    for (std::int64_t i0 = 0; i0 < m; i0 += mr) {
-      const std::int64_t valid = std::min<std::int64_t>(mr, m - i0);
-      const float* const* rows = corners + i0;
-      const bool full = valid == mr && cols == nr;
-      float* cij = z + i0 * cout + j0;
-      for (std::int64_t k0 = 0; k0 < patch; k0 += kc_block) {
-        const std::int64_t kc = std::min(kc_block, patch - k0);
-        const float beta = k0 == 0 ? 0.0f : 1.0f;
-        const bool last = k0 + kc >= patch;
-        if (full) {
-          ukernel_avx512_indirect(k0, kc, seg_len, seg_stride, rows, bsliver + k0 * nr, beta, cij, cout,
-                                  last && has_ep ? &tile_epi : nullptr);
-        } else {  // the edge buffer carries the sum across K blocks
-          ukernel_avx512_indirect(k0, kc, seg_len, seg_stride, rows, bsliver + k0 * nr, beta, edge, nr, nullptr);
-        }
+    const float* bsliver = packed_kernel + js * patch * nr;
+    for (const Tile& tile : ts.tiles) {
+      const float* const* rows = ts.corner.data() + tile.start;
+      const std::int64_t klo = tile.rows.lo * seg_len, khi = tile.rows.hi * seg_len;
+      const bool direct = tile.consecutive && cols == nr && klo < khi;
+      float* cij = direct ? z + ts.pixel[tile.start] * cout + j0 : edge;
+      const std::int64_t ldc = direct ? cout : nr;
+      // The epilogue runs in the kernel unless the columns are partial (a bias read past cout).
+      const bool epi_in_kernel = has_ep && cols == nr;
+      bool first = true;
+      for (std::int64_t b0 = klo / kc_block * kc_block; b0 < khi; b0 += kc_block) {
+        const std::int64_t k0 = std::max(b0, klo), k1 = std::min(b0 + kc_block, khi);
+        const bool last = k1 >= khi;
+        ukernel_avx512_indirect(k0, k1 - k0, seg_len, seg_stride, rows, bsliver + k0 * nr, first ? 0.0f : 1.0f, cij,
+                                ldc, last && epi_in_kernel ? &tile_epi : nullptr);
+        first = false;
       }
-      if (full) continue;
-      for (std::int64_t i = 0; i < valid; ++i)
+      if (first) std::fill(edge, edge + mr * nr, 0.0f);  // every tap in the padding: z = epi(0)
+      if (direct) continue;
+      const bool epi_here = has_ep && (first || !epi_in_kernel);
+      for (std::int64_t i = 0; i < tile.count; ++i) {
+        float* zi = z + ts.pixel[tile.start + i] * cout + j0;
+        const float* ei = edge + i * nr;
+        if (!epi_here) {
+          std::copy(ei, ei + cols, zi);
+          continue;
+        }
         for (std::int64_t j = 0; j < cols; ++j) {
-          float v = edge[i * nr + j];
+          float v = ei[j];
           if (ep.bias) v += ep.bias[j0 + j];
           if (ep.relu) v = v > 0.0f ? v : 0.0f;
-          cij[i * cout + j] = v;
+          zi[j] = v;
         }
+      }
     }
   }
   return true;
@@ -112,7 +190,25 @@ std::int64_t conv_weight_grad_scratch_size(const ConvGeometry& g, std::int64_t n
   return n * p.h * p.w * g.c + kMrAvx512;  // + a partial slice's over-read past the last window
 }
 
-bool conv_weight_grad_sums_bias(const ConvGeometry& g) { return g.kw * g.c % kMrAvx512 != 0; }
+namespace {
+// A kernel row that no output pixel skips (valid_kernel_rows), or -1: the one whose partial
+// slice can sum the bias gradient over every pixel.
+std::int64_t kernel_row_valid_everywhere(const ConvGeometry& g) {
+  for (std::int64_t ky = 0; ky < g.kh; ++ky) {
+    bool everywhere = true;
+    for (std::int64_t oy = 0; oy < g.oh && everywhere; ++oy) {
+      const KernelRows r = valid_kernel_rows(g, oy);
+      everywhere = r.lo <= ky && ky < r.hi;
+    }
+    if (everywhere) return ky;
+  }
+  return -1;
+}
+}  // namespace
+
+bool conv_weight_grad_sums_bias(const ConvGeometry& g) {
+  return g.kw * g.c % kMrAvx512 != 0 && kernel_row_valid_everywhere(g) >= 0;
+}
 
 bool conv_weight_grad_implicit(const float* x, std::int64_t n, const ConvGeometry& g, const float* dz,
                                std::int64_t cout, float beta, float* dk, float* db, float* scratch) {
@@ -144,30 +240,57 @@ bool conv_weight_grad_implicit(const float* x, std::int64_t n, const ConvGeometr
   // windows from L2, and this GEMM ran at 55% of peak against 75% for the forward one.
   const std::int64_t kc_block = ceil_div(r, ceil_div(r, kDwPixelBlock));
   const std::int64_t slices = ceil_div(seg_len, mr), slivers = ceil_div(cout, nr);
+  const std::int64_t db_row = db != nullptr ? kernel_row_valid_everywhere(g) : -1;
+  // Per kernel row, the runs of a block's pixels whose window row is inside the image: the
+  // output rows at the top (bottom) of each image skip the first (last) kernel rows.
+  thread_local std::vector<std::vector<PixelRun>> runs;
+  thread_local std::vector<char> row_valid;  // [ky * oh + oy]
+  runs.resize(static_cast<std::size_t>(g.kh));
+  row_valid.assign(static_cast<std::size_t>(g.kh * g.oh), 0);
+  for (std::int64_t oy = 0; oy < g.oh; ++oy) {
+    const KernelRows kr = valid_kernel_rows(g, oy);
+    for (std::int64_t ky = kr.lo; ky < kr.hi; ++ky) row_valid[ky * g.oh + oy] = 1;
+  }
+  const float* b_base = in_place ? dz : packed.data();
   // Partial tiles (the last slice of a kernel row, the last columns) sum in their own buffer
   // across the pixel blocks, then merge: writing 14 rows would run into the next kernel row's.
   thread_local std::vector<float> edges;
   if (edges.size() < static_cast<std::size_t>(slivers * g.kh * slices * mr * nr))
     edges.resize(slivers * g.kh * slices * mr * nr);
   for (std::int64_t k0 = 0; k0 < r; k0 += kc_block) {
-    const std::int64_t kc = std::min(kc_block, r - k0);
+    const std::int64_t k1 = std::min(k0 + kc_block, r);
+    for (std::int64_t ky = 0; ky < g.kh; ++ky) {
+      std::vector<PixelRun>& rk = runs[ky];
+      rk.clear();
+      for (std::int64_t q = k0; q < k1;) {  // q: a pixel; its output row ends at `end`
+        const std::int64_t row = q / g.ow, end = std::min(k1, (row + 1) * g.ow);
+        if (row_valid[ky * g.oh + row % g.oh]) {
+          if (!rk.empty() && rk.back().begin + rk.back().count == q) rk.back().count += end - q;
+          else rk.push_back({q, end - q});
+        }
+        q = end;
+      }
+    }
     for (std::int64_t js = 0; js < slivers; ++js) {
       const std::int64_t j0 = js * nr, cols = std::min<std::int64_t>(nr, cout - j0);
-      const float* bblock = in_place ? dz + k0 * cout + j0 : packed.data() + j0 * r + k0 * nr;
+      const float* bsliver = b_base + (in_place ? j0 : j0 * r);
       // Rows of dK in slices of 14 that never cross a kernel row (ky), so that each slice's
       // 14 values for one pixel are contiguous in the padded image.
       for (std::int64_t ky = 0; ky < g.kh; ++ky) {
         for (std::int64_t sl = 0; sl < slices; ++sl) {
           const std::int64_t i0 = sl * mr, rows = std::min<std::int64_t>(mr, seg_len - i0);
           const std::int64_t off = ky * seg_stride + i0;
-          // The first kernel row's partial slice also sums dz into its spare last row (db).
-          const bool ones = db != nullptr && ky == 0 && rows < mr;
+          // One kernel row's partial slice also sums dz into its spare last row (db).
+          const bool ones = ky == db_row && rows < mr;
+          const std::int64_t nruns = static_cast<std::int64_t>(runs[ky].size());
           if (rows == mr && cols == nr) {
             float* cij = dk + (ky * seg_len + i0) * cout + j0;
-            ukernel_avx512_gather(kc, corners + k0, off, bblock, b_step, k0 == 0 ? beta : 1.0f, cij, cout, false);
+            ukernel_avx512_gather(runs[ky].data(), nruns, corners, off, bsliver, b_step, k0 == 0 ? beta : 1.0f, cij,
+                                  cout, false);
           } else {
             float* e = edges.data() + ((js * g.kh + ky) * slices + sl) * mr * nr;
-            ukernel_avx512_gather(kc, corners + k0, off, bblock, b_step, k0 == 0 ? 0.0f : 1.0f, e, nr, ones);
+            ukernel_avx512_gather(runs[ky].data(), nruns, corners, off, bsliver, b_step, k0 == 0 ? 0.0f : 1.0f, e,
+                                  nr, ones);
           }
         }
       }
@@ -184,7 +307,7 @@ bool conv_weight_grad_implicit(const float* x, std::int64_t n, const ConvGeometr
         for (std::int64_t i = 0; i < rows; ++i)
           for (std::int64_t j = 0; j < cols; ++j)
             cij[i * cout + j] = beta == 0.0f ? e[i * nr + j] : cij[i * cout + j] + e[i * nr + j];
-        if (db != nullptr && ky == 0 && rows < mr)
+        if (ky == db_row && rows < mr)
           for (std::int64_t j = 0; j < cols; ++j) db[j0 + j] = e[(mr - 1) * nr + j];
       }
   }

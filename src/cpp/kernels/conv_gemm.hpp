@@ -9,8 +9,13 @@
 // im2col + gemm would compute it, with the same K blocks, so the results have the same bits.
 //
 // Tiling: K packed once by the caller (NR = 32 slivers); for each sliver, every 14-pixel tile
-// of the n images, K blocks of at most KC as in gemm.cpp. Partial tiles go through an edge
-// buffer. Threading: none (one chunk of a batch, inside the caller's parallel loop).
+// of the n images, K blocks of at most KC as in gemm.cpp. Kernel rows that read only the zero
+// padding (at the top and bottom of 'same' convolutions) are skipped: tiles are formed from
+// output rows that skip the same kernel rows, and the weight gradient leaves those rows'
+// pixels out. The sums are unchanged (the skipped terms are exact zeros; only NaN or infinite
+// kernel weights would differ, by not reaching the border pixels). Partial tiles, and tiles of
+// pixels that are not consecutive in z, go through an edge buffer. Threading: none (one chunk
+// of a batch, inside the caller's parallel loop).
 #pragma once
 
 #include <cstdint>

@@ -61,11 +61,16 @@ void gemm_small_m_avx512(std::int64_t m, std::int64_t n, std::int64_t kc, const 
 void ukernel_avx512_indirect(std::int64_t k0, std::int64_t kc, std::int64_t seg_len, std::int64_t seg_stride,
                              const float* const* rows, const float* bp, float beta, float* c, std::int64_t ldc,
                              const TileEpilogue* epi);
-// 14 x 32 with column p of A gathered from a_ptrs[p] + a_off (an implicit weight-gradient
-// GEMM for convolutions; contract beside the definition). B row p at b + p * b_step, no
-// epilogue; ones_row: row 13 of C sums the rows of B instead.
-void ukernel_avx512_gather(std::int64_t kc, const float* const* a_ptrs, std::int64_t a_off, const float* b,
-                           std::int64_t b_step, float beta, float* c, std::int64_t ldc, bool ones_row);
+// Pixels [begin, begin + count) of a K range that runs over pixels.
+struct PixelRun {
+  std::int64_t begin, count;
+};
+// 14 x 32 with column p of A gathered from a_ptrs[p] + a_off and B row p at b + p * b_step,
+// summed over the pixels p of the runs (an implicit weight-gradient GEMM for convolutions;
+// contract beside the definition). No epilogue; ones_row: row 13 of C sums the rows of B.
+void ukernel_avx512_gather(const PixelRun* runs, std::int64_t nruns, const float* const* a_ptrs, std::int64_t a_off,
+                           const float* b, std::int64_t b_step, float beta, float* c, std::int64_t ldc,
+                           bool ones_row);
 // 6 x 16; compiled with -mavx2 -mfma; call only when the CPU has AVX2 and FMA.
 void ukernel_avx2(std::int64_t kc, const float* ap, std::int64_t a_step, const float* b, std::int64_t b_step,
                   float beta, float* c, std::int64_t ldc, const TileEpilogue* epi);

@@ -166,46 +166,52 @@ void ukernel_avx512_indirect(std::int64_t k0, std::int64_t kc, std::int64_t seg_
   store_tile(lo, hi, beta, c, ldc, epi);
 }
 
-// 14 x 32 with column p of A at a_ptrs[p] + a_off (14 contiguous floats), row p of B at
-// b + p * b_step (packed, 32, or in place), no epilogue: the weight gradient of a convolution
-// without an im2col panel, where A = col^T and column p (pixel p) of a 14-row slice of the
-// patch is 14 neighbouring floats of that pixel's window in the zero-padded image.
+// 14 x 32 with column p of A at a_ptrs[p] + a_off (14 contiguous floats) and row p of B at
+// b + p * b_step (packed, 32, or in place), for p over the given runs of pixels; no epilogue.
+// The weight gradient of a convolution without an im2col panel: A = col^T, and column p
+// (pixel p) of a 14-row slice of the patch is 14 neighbouring floats of that pixel's window in
+// the zero-padded image. Runs leave out the pixels whose window row is all padding.
 // kOnesRow: row 13 of A is 1.0 instead, so row 13 of C sums B's rows (a bias gradient) in a
 // slot that a partial slice would spend on values it discards; an add replaces its FMA.
 namespace {
 template <bool kOnesRow>
-void gather_tile(std::int64_t kc, const float* const* a_ptrs, std::int64_t a_off, const float* b,
-                 std::int64_t b_step, float beta, float* c, std::int64_t ldc) {
+void gather_tile(const PixelRun* runs, std::int64_t nruns, const float* const* a_ptrs, std::int64_t a_off,
+                 const float* b, std::int64_t b_step, float beta, float* c, std::int64_t ldc) {
   constexpr int kRead = kOnesRow ? kMr - 1 : kMr;
   __m512 lo[kMr], hi[kMr];
 #pragma GCC unroll 14
   for (int i = 0; i < kMr; ++i) lo[i] = hi[i] = _mm512_setzero_ps();
-  for (std::int64_t p = 0; p < kc; ++p, b += b_step) {
-    const float* ap = a_ptrs[p] + a_off;
-    // Opaque to the optimiser: otherwise GCC hoists a_off into 14 offset registers, spills
-    // four of them and reloads them on every k step.
-    __asm__("" : "+r"(ap));
-    const __m512 b0 = _mm512_loadu_ps(b);
-    const __m512 b1 = _mm512_loadu_ps(b + 16);
+  for (std::int64_t r = 0; r < nruns; ++r) {
+    const float* const* ptrs = a_ptrs + runs[r].begin;
+    const float* bp = b + runs[r].begin * b_step;
+    for (std::int64_t p = 0; p < runs[r].count; ++p, bp += b_step) {
+      const float* ap = ptrs[p] + a_off;
+      // Opaque to the optimiser: otherwise GCC hoists a_off into 14 offset registers, spills
+      // four of them and reloads them on every k step.
+      __asm__("" : "+r"(ap));
+      const __m512 b0 = _mm512_loadu_ps(bp);
+      const __m512 b1 = _mm512_loadu_ps(bp + 16);
 #pragma GCC unroll 14
-    for (int i = 0; i < kRead; ++i) {
-      const __m512 a = _mm512_set1_ps(ap[i]);
-      lo[i] = _mm512_fmadd_ps(a, b0, lo[i]);
-      hi[i] = _mm512_fmadd_ps(a, b1, hi[i]);
-    }
-    if (kOnesRow) {
-      lo[kMr - 1] = _mm512_add_ps(lo[kMr - 1], b0);
-      hi[kMr - 1] = _mm512_add_ps(hi[kMr - 1], b1);
+      for (int i = 0; i < kRead; ++i) {
+        const __m512 a = _mm512_set1_ps(ap[i]);
+        lo[i] = _mm512_fmadd_ps(a, b0, lo[i]);
+        hi[i] = _mm512_fmadd_ps(a, b1, hi[i]);
+      }
+      if (kOnesRow) {
+        lo[kMr - 1] = _mm512_add_ps(lo[kMr - 1], b0);
+        hi[kMr - 1] = _mm512_add_ps(hi[kMr - 1], b1);
+      }
     }
   }
   store_tile(lo, hi, beta, c, ldc, nullptr);
 }
 }  // namespace
 
-void ukernel_avx512_gather(std::int64_t kc, const float* const* a_ptrs, std::int64_t a_off, const float* b,
-                           std::int64_t b_step, float beta, float* c, std::int64_t ldc, bool ones_row) {
-  if (ones_row) gather_tile<true>(kc, a_ptrs, a_off, b, b_step, beta, c, ldc);
-  else gather_tile<false>(kc, a_ptrs, a_off, b, b_step, beta, c, ldc);
+void ukernel_avx512_gather(const PixelRun* runs, std::int64_t nruns, const float* const* a_ptrs, std::int64_t a_off,
+                           const float* b, std::int64_t b_step, float beta, float* c, std::int64_t ldc,
+                           bool ones_row) {
+  if (ones_row) gather_tile<true>(runs, nruns, a_ptrs, a_off, b, b_step, beta, c, ldc);
+  else gather_tile<false>(runs, nruns, a_ptrs, a_off, b, b_step, beta, c, ldc);
 }
 
 }  // namespace cnnx::kernels
