@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "cnnx/parallel.hpp"
 #include "kernels/gemm_config.hpp"
 #include "kernels/gemm_ukernel.hpp"
 #include "kernels/im2col.hpp"
@@ -183,6 +184,41 @@ bool conv_forward_implicit(const float* x, std::int64_t n, const ConvGeometry& g
   (void)x, (void)n, (void)g, (void)packed_kernel, (void)cout, (void)z, (void)ep, (void)scratch;
   return false;
 #endif
+}
+
+std::int64_t packed_kernel_size(std::int64_t patch, std::int64_t cout) {
+  return ceil_div(cout, kNrAvx512) * kNrAvx512 * patch;
+}
+
+void pack_kernel_implicit(const float* kernel, std::int64_t patch, std::int64_t cout, float* dst, bool parallel) {
+  constexpr std::int64_t nr = kNrAvx512;
+  parallel_for(ceil_div(cout, nr), parallel, [&](std::int64_t js) {
+    const std::int64_t j0 = js * nr;
+    pack_b(Isa::avx512, patch, std::min(nr, cout - j0), kernel + j0, cout, 1, dst + j0 * patch);
+  });
+}
+
+// Sliver js, row (tap', co) of the flipped kernel holds kernel[(kh*kw-1-tap', ci, co)] for the
+// sliver's 32 input channels ci: read along co (contiguous), written 32 floats apart inside
+// one tap's cout x 32 block, which stays in L1.
+void pack_flipped_kernel_implicit(const float* kernel, const ConvGeometry& g, std::int64_t cout, float* dst,
+                                  bool parallel) {
+  constexpr std::int64_t nr = kNrAvx512;
+  const std::int64_t taps = g.kh * g.kw, cin = g.c, slivers = ceil_div(cin, nr), k = taps * cout;
+  parallel_for(slivers * taps, parallel, [&](std::int64_t item) {
+    const std::int64_t js = item / taps, tap = item % taps, j0 = js * nr;
+    const std::int64_t cols = std::min(nr, cin - j0);
+    float* out = dst + js * nr * k + tap * cout * nr;
+    const float* src = kernel + (taps - 1 - tap) * cin * cout;
+    for (std::int64_t j = 0; j < nr; ++j) {
+      if (j >= cols) {
+        for (std::int64_t co = 0; co < cout; ++co) out[co * nr + j] = 0.0f;
+        continue;
+      }
+      const float* row = src + (j0 + j) * cout;
+      for (std::int64_t co = 0; co < cout; ++co) out[co * nr + j] = row[co];
+    }
+  });
 }
 
 std::int64_t conv_weight_grad_scratch_size(const ConvGeometry& g, std::int64_t n) {

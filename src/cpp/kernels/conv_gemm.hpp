@@ -37,6 +37,16 @@ bool conv_implicit_supported(const ConvGeometry& g);
 bool conv_forward_implicit(const float* x, std::int64_t n, const ConvGeometry& g, const float* packed_kernel,
                            std::int64_t cout, float* z, const GemmEpilogue& ep, float* scratch);
 
+// The kernel [patch, cout] packed for conv_forward_implicit (NR-wide slivers, as pack_b), and
+// the kernel of the input gradient packed directly: flipped and channels swapped,
+// [kh, kw, cout, cin] as a [kh*kw*cout, cin] B (Conv2D's transposed geometry). Both split the
+// slivers (and taps) over threads when `parallel`: done once per batch, serially they cost
+// 5% of a conv3 forward + backward on 2 threads while the other thread waited.
+std::int64_t packed_kernel_size(std::int64_t patch, std::int64_t cout);
+void pack_kernel_implicit(const float* kernel, std::int64_t patch, std::int64_t cout, float* dst, bool parallel);
+void pack_flipped_kernel_implicit(const float* kernel, const ConvGeometry& g, std::int64_t cout, float* dst,
+                                  bool parallel);
+
 // The weight gradient of one chunk without an im2col panel: dk[patch, cout] = beta * dk +
 // col^T dz (beta 0 or 1), col as im2col would build it from the n images of x, dz [n*oh*ow,
 // cout]. Rows of dk in 14-row slices within one kernel row, each pixel's 14 values read from

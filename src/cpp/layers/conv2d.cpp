@@ -200,8 +200,8 @@ void Conv2D::run_forward(const float* x, std::int64_t n, float* out, std::int32_
   const bool par = chunks > 1;
   const bool implicit = chunks > 1 && !g.is_identity() && kernels::conv_implicit_supported(g);
   if (implicit) {  // packed once per batch for the implicit GEMM of every chunk
-    packed_kernel_.resize(kernels::packed_b_size(kernels::Isa::avx512, patch, cout));
-    kernels::pack_b(kernels::Isa::avx512, patch, cout, kernel, cout, 1, packed_kernel_.data());
+    packed_kernel_.resize(kernels::packed_kernel_size(patch, cout));
+    kernels::pack_kernel_implicit(kernel, patch, cout, packed_kernel_.data(), par);
   }
   parallel_for(chunks, par, [&](std::int64_t c) {
     const std::int64_t i0 = c * ci, m = std::min(ci, n - i0);
@@ -264,21 +264,14 @@ void Conv2D::run_backward(const float* x, const float* dz_all, const float* pool
   const kernels::ConvGeometry tg = transposed_geometry();
   const bool dx_implicit = dx && chunks > 1 && g.sh == 1 && g.sw == 1 && !g.is_identity() &&
                            kernels::conv_implicit_supported(tg);
-  if (dx) {
+  if (dx_implicit) {
+    packed_kernel_.resize(kernels::packed_kernel_size(tg.patch(), g.c));
+    kernels::pack_flipped_kernel_implicit(kernel, g, cout, packed_kernel_.data(), par);
+  } else if (dx) {
     kernel_t_.resize(dw);
     float* kt = kernel_t_.data();
-    if (dx_implicit) {
-      const std::int64_t taps = g.kh * g.kw;
-      for (std::int64_t tap = 0; tap < taps; ++tap)  // tap (ky, kx) reads tap (kh-1-ky, kw-1-kx)
-        for (std::int64_t ci = 0; ci < g.c; ++ci)
-          for (std::int64_t co = 0; co < cout; ++co)
-            kt[((taps - 1 - tap) * cout + co) * g.c + ci] = kernel[(tap * g.c + ci) * cout + co];
-      packed_kernel_.resize(kernels::packed_b_size(kernels::Isa::avx512, tg.patch(), g.c));
-      kernels::pack_b(kernels::Isa::avx512, tg.patch(), g.c, kt, g.c, 1, packed_kernel_.data());
-    } else {
-      for (std::int64_t p = 0; p < patch; ++p)
-        for (std::int64_t co = 0; co < cout; ++co) kt[co * patch + p] = kernel[p * cout + co];
-    }
+    for (std::int64_t p = 0; p < patch; ++p)
+      for (std::int64_t co = 0; co < cout; ++co) kt[co * patch + p] = kernel[p * cout + co];
   }
   // Several chunks: the weight gradient reads the windows from the padded images directly too.
   const bool dw_implicit = chunks > 1 && !g.is_identity() && kernels::conv_implicit_supported(g);
