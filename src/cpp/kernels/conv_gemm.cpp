@@ -14,11 +14,10 @@ namespace cnnx::kernels {
 namespace {
 
 // Every output pixel's window corner in the padded images, walked once (no divisions per
-// tile), in a thread_local grow-only array; past the last pixel the last corner repeats up to a
-// multiple of `round`, for the discarded rows of a partial tile.
+// tile), into a grow-only array; past the last pixel the last corner repeats up to a multiple of
+// `round`, for the discarded rows of a partial tile.
 const float* const* window_corners(const float* xpad, std::int64_t n, const ConvGeometry& g, const PaddedExtent& p,
-                                   std::int64_t round) {
-  thread_local std::vector<const float*> corners;
+                                   std::int64_t round, std::vector<const float*>& corners) {
   const std::int64_t m = n * g.oh * g.ow, padded = (m + round - 1) / round * round;
   if (corners.size() < static_cast<std::size_t>(padded)) corners.resize(padded);
   std::int64_t q = 0;
@@ -63,11 +62,41 @@ struct TileSchedule {
   std::vector<Tile> tiles;
 };
 
+// Per-thread scratch of the implicit convolutions, grow-only, reached through one TLS lookup
+// per call: in a shared library every access to a thread_local can cost a __tls_get_addr
+// call, 1.6% of a conv2 forward + backward when each buffer was its own thread_local.
+struct ConvScratch {
+  TileSchedule ts;  // the forward's, and the arguments it was built for
+  const float* ts_xpad = nullptr;
+  std::int64_t ts_n = -1;
+  ConvGeometry ts_g{};
+  std::vector<KernelRows> classes;
+  std::vector<std::size_t> class_of;
+  std::vector<const float*> corners;  // the weight gradient's
+  std::vector<float> packed, edges;
+  std::vector<std::vector<PixelRun>> runs;
+  std::vector<char> row_valid;
+};
+ConvScratch& conv_scratch() {
+  thread_local ConvScratch s;
+  return s;
+}
+
+bool same_geometry(const ConvGeometry& a, const ConvGeometry& b) {
+  return a.h == b.h && a.w == b.w && a.c == b.c && a.kh == b.kh && a.kw == b.kw && a.sh == b.sh && a.sw == b.sw &&
+         a.dh == b.dh && a.dw == b.dw && a.pad_top == b.pad_top && a.pad_left == b.pad_left && a.oh == b.oh &&
+         a.ow == b.ow;
+}
+
+// The schedule depends only on its arguments, so a thread rebuilds it only when they change
+// (once per layer and batch: every chunk but a short last one pads into the same scratch).
 const TileSchedule& tile_schedule(const float* xpad, std::int64_t n, const ConvGeometry& g, const PaddedExtent& p,
                                   std::int64_t mr) {
-  thread_local TileSchedule ts;
-  thread_local std::vector<KernelRows> classes;
-  thread_local std::vector<std::size_t> class_of;
+  ConvScratch& cs = conv_scratch();
+  TileSchedule& ts = cs.ts;
+  if (cs.ts_xpad == xpad && cs.ts_n == n && same_geometry(cs.ts_g, g)) return ts;
+  std::vector<KernelRows>& classes = cs.classes;
+  std::vector<std::size_t>& class_of = cs.class_of;
   classes.clear();
   class_of.assign(static_cast<std::size_t>(g.oh), 0);
   for (std::int64_t oy = 0; oy < g.oh; ++oy) {
@@ -99,6 +128,7 @@ const TileSchedule& tile_schedule(const float* xpad, std::int64_t n, const ConvG
   // A partial tile's missing rows read the next pixels' windows (discarded); past the last
   // pixel, its window again.
   for (std::int64_t i = 0; i < mr; ++i) ts.corner.push_back(ts.corner.back());
+  cs.ts_xpad = xpad, cs.ts_n = n, cs.ts_g = g;
   return ts;
 }
 
@@ -257,13 +287,14 @@ bool conv_weight_grad_implicit(const float* x, std::int64_t n, const ConvGeometr
   pad_nhwc(x, n, g, scratch);
   for (std::int64_t i = 0; i < mr; ++i) scratch[n * p.h * p.w * g.c + i] = 0.0f;
   const std::int64_t r = n * g.oh * g.ow, seg_len = g.kw * g.c, seg_stride = g.dh * p.w * g.c;
-  const float* const* corners = window_corners(scratch, n, g, p, 1);
+  ConvScratch& cs = conv_scratch();
+  const float* const* corners = window_corners(scratch, n, g, p, 1, cs.corners);
   // The B operand (K runs over pixels): dz read in place, 32 columns of a row per k step, when
   // its rows hold whole slivers; otherwise packed into zero-padded NR-wide slivers, pixel-major
   // (an in-place partial sliver would read past the end of dz). Packing cost 2% of a conv2
   // forward + weight gradient (perf, 1 thread).
   const bool in_place = cout % nr == 0;
-  thread_local std::vector<float> packed;
+  std::vector<float>& packed = cs.packed;
   if (!in_place) {
     if (packed.size() < static_cast<std::size_t>(packed_b_size(Isa::avx512, r, cout)))
       packed.resize(packed_b_size(Isa::avx512, r, cout));
@@ -279,8 +310,8 @@ bool conv_weight_grad_implicit(const float* x, std::int64_t n, const ConvGeometr
   const std::int64_t db_row = db != nullptr ? kernel_row_valid_everywhere(g) : -1;
   // Per kernel row, the runs of a block's pixels whose window row is inside the image: the
   // output rows at the top (bottom) of each image skip the first (last) kernel rows.
-  thread_local std::vector<std::vector<PixelRun>> runs;
-  thread_local std::vector<char> row_valid;  // [ky * oh + oy]
+  std::vector<std::vector<PixelRun>>& runs = cs.runs;
+  std::vector<char>& row_valid = cs.row_valid;  // [ky * oh + oy]
   runs.resize(static_cast<std::size_t>(g.kh));
   row_valid.assign(static_cast<std::size_t>(g.kh * g.oh), 0);
   for (std::int64_t oy = 0; oy < g.oh; ++oy) {
@@ -290,7 +321,7 @@ bool conv_weight_grad_implicit(const float* x, std::int64_t n, const ConvGeometr
   const float* b_base = in_place ? dz : packed.data();
   // Partial tiles (the last slice of a kernel row, the last columns) sum in their own buffer
   // across the pixel blocks, then merge: writing 14 rows would run into the next kernel row's.
-  thread_local std::vector<float> edges;
+  std::vector<float>& edges = cs.edges;
   if (edges.size() < static_cast<std::size_t>(slivers * g.kh * slices * mr * nr))
     edges.resize(slivers * g.kh * slices * mr * nr);
   for (std::int64_t k0 = 0; k0 < r; k0 += kc_block) {
