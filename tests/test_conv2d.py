@@ -197,6 +197,8 @@ def test_batched_forward_matches_single_images_bit_for_bit(rng, h, w, cin, filte
     (6, 7, 8, 40, 5, "same", 1, True),       # 5x5: border rows skip up to 2 kernel rows in dK and dX
     (8, 6, 8, 16, 3, "same", (2, 1), True),  # dilated rows skip kernel rows on two output rows each
     (1, 8, 8, 12, (2, 3), "same", (5, 1), True),  # all kernel rows in the padding: dK = 0, db apart
+    (14, 14, 8, 16, 3, "same", 1, True),     # 14-pixel tiles skip the left/right padding columns (fwd, dX)
+    (7, 7, 8, 16, 3, "same", 1, True),       # 7-pixel rows: two rows of each tile skip at each edge
     (7, 6, 2, 8, 3, "same", (2, 1), True),   # dilated rows
     (7, 6, 8, 8, 3, "same", (1, 2), True),   # dilated along x: im2col, dcol + col2im
     (5, 5, 2, 3, 3, "same", 1, True),        # kernel rows of 6 floats: im2col, dcol + col2im

@@ -55,6 +55,7 @@ struct Tile {
   std::int64_t start, count;  // into TileSchedule::pixel / corner
   KernelRows rows;
   bool consecutive;
+  unsigned first_col_pad, last_col_pad;  // rows whose first / last kernel column is padding
 };
 struct TileSchedule {
   std::vector<std::int64_t> pixel;     // natural pixel index (row of z), in tile order
@@ -122,7 +123,13 @@ const TileSchedule& tile_schedule(const float* xpad, std::int64_t n, const ConvG
     for (std::int64_t t0 = first; t0 < last; t0 += mr) {
       const std::int64_t count = std::min(mr, last - t0);
       const bool consecutive = count == mr && ts.pixel[t0 + mr - 1] == ts.pixel[t0] + mr - 1;
-      ts.tiles.push_back({t0, count, classes[k], consecutive});
+      unsigned first_pad = 0, last_pad = 0;
+      for (std::int64_t i = 0; i < count; ++i) {
+        const std::int64_t left = ts.pixel[t0 + i] % g.ow * g.sw - g.pad_left;  // input column of kx = 0
+        if (left < 0) first_pad |= 1u << i;
+        if (left + (g.kw - 1) * g.dw >= g.w) last_pad |= 1u << i;
+      }
+      ts.tiles.push_back({t0, count, classes[k], consecutive, first_pad, last_pad});
     }
   }
   // A partial tile's missing rows read the next pixels' windows (discarded); past the last
@@ -177,6 +184,7 @@ bool conv_forward_implicit(const float* x, std::int64_t n, const ConvGeometry& g
     for (const Tile& tile : ts.tiles) {
       const float* const* rows = ts.corner.data() + tile.start;
       const std::int64_t klo = tile.rows.lo * seg_len, khi = tile.rows.hi * seg_len;
+      const IndirectEdgeSkip skip{tile.first_col_pad, tile.last_col_pad, g.c};
       const bool direct = tile.consecutive && cols == nr && klo < khi;
       float* cij = direct ? z + ts.pixel[tile.start] * cout + j0 : edge;
       const std::int64_t ldc = direct ? cout : nr;
@@ -187,7 +195,7 @@ bool conv_forward_implicit(const float* x, std::int64_t n, const ConvGeometry& g
         const std::int64_t k0 = std::max(b0, klo), k1 = std::min(b0 + kc_block, khi);
         const bool last = k1 >= khi;
         ukernel_avx512_indirect(k0, k1 - k0, seg_len, seg_stride, rows, bsliver + k0 * nr, first ? 0.0f : 1.0f, cij,
-                                ldc, last && epi_in_kernel ? &tile_epi : nullptr);
+                                ldc, last && epi_in_kernel ? &tile_epi : nullptr, skip);
         first = false;
       }
       if (first) std::fill(edge, edge + mr * nr, 0.0f);  // every tap in the padding: z = epi(0)

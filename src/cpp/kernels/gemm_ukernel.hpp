@@ -58,9 +58,16 @@ void gemm_small_m_avx512(std::int64_t m, std::int64_t n, std::int64_t kc, const 
                          std::int64_t ldc, const TileEpilogue* epi);
 // 14 x 32 with A gathered through 14 row pointers in runs of contiguous floats (an implicit
 // GEMM for convolutions; contract beside the definition). Packed B only.
+// Rows (a bit each) of an indirect tile whose first (last) edge_len floats of every segment
+// read only zero padding and may be skipped; kernels honour the patterns they are compiled for
+// and compute the others in full (the sums are the same either way).
+struct IndirectEdgeSkip {
+  unsigned first = 0, last = 0;
+  std::int64_t edge_len = 0;
+};
 void ukernel_avx512_indirect(std::int64_t k0, std::int64_t kc, std::int64_t seg_len, std::int64_t seg_stride,
                              const float* const* rows, const float* bp, float beta, float* c, std::int64_t ldc,
-                             const TileEpilogue* epi);
+                             const TileEpilogue* epi, const IndirectEdgeSkip& skip);
 // Pixels [begin, begin + count) of a K range that runs over pixels.
 struct PixelRun {
   std::int64_t begin, count;

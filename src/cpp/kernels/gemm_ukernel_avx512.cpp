@@ -142,28 +142,69 @@ void gemm_small_m_avx512(std::int64_t m, std::int64_t n, std::int64_t kc, const 
 // The 14 pointers do not all fit in general-purpose registers; GCC keeps the rest on the stack,
 // which costs a few percent against ukernel_avx512_rows in L1 but saves writing the panel.
 // Packed B (b_step = 32) only.
-void ukernel_avx512_indirect(std::int64_t k0, std::int64_t kc, std::int64_t seg_len, std::int64_t seg_stride,
-                             const float* const* rows, const float* bp, float beta, float* c, std::int64_t ldc,
-                             const TileEpilogue* epi) {
+//
+// Edge skipping: rows in kFirst (kLast), a bit per row, skip the first (last) edge_len floats
+// of every segment -- the kernel column that falls in the left (right) zero padding of a
+// 'same' convolution -- so those FMAs, which would add exact zeros, are not issued. The sets
+// are template arguments so that the unrolled row loop drops them at compile time.
+namespace {
+
+template <unsigned kSkip>
+inline void indirect_steps(__m512 (&lo)[kMr], __m512 (&hi)[kMr], const float* const* rows, std::int64_t off,
+                           std::int64_t count, const float*& bp) {
+  for (std::int64_t p = 0; p < count; ++p, bp += 32) {
+    const __m512 b0 = _mm512_loadu_ps(bp);
+    const __m512 b1 = _mm512_loadu_ps(bp + 16);
+#pragma GCC unroll 14
+    for (int i = 0; i < kMr; ++i) {
+      if ((kSkip >> i) & 1u) continue;
+      const __m512 av = _mm512_set1_ps(rows[i][off + p]);
+      lo[i] = _mm512_fmadd_ps(av, b0, lo[i]);
+      hi[i] = _mm512_fmadd_ps(av, b1, hi[i]);
+    }
+  }
+}
+
+template <unsigned kFirst, unsigned kLast>
+void indirect_tile(std::int64_t k0, std::int64_t kc, std::int64_t seg_len, std::int64_t seg_stride,
+                   std::int64_t edge_len, const float* const* rows, const float* bp, float beta, float* c,
+                   std::int64_t ldc, const TileEpilogue* epi) {
   __m512 lo[kMr], hi[kMr];
 #pragma GCC unroll 14
   for (int i = 0; i < kMr; ++i) lo[i] = hi[i] = _mm512_setzero_ps();
   std::int64_t seg = k0 / seg_len, q = k0 % seg_len, left = kc;
   while (left > 0) {
-    const std::int64_t run = std::min(seg_len - q, left), off = seg * seg_stride + q;
-    for (std::int64_t p = 0; p < run; ++p, bp += 32) {
-      const __m512 b0 = _mm512_loadu_ps(bp);
-      const __m512 b1 = _mm512_loadu_ps(bp + 16);
-#pragma GCC unroll 14
-      for (int i = 0; i < kMr; ++i) {
-        const __m512 av = _mm512_set1_ps(rows[i][off + p]);
-        lo[i] = _mm512_fmadd_ps(av, b0, lo[i]);
-        hi[i] = _mm512_fmadd_ps(av, b1, hi[i]);
-      }
+    const std::int64_t end = std::min(seg_len, q + left), off = seg * seg_stride;
+    left -= end - q;
+    if (kFirst == 0 && kLast == 0) {
+      indirect_steps<0>(lo, hi, rows, off + q, end - q, bp);
+    } else {  // [0, edge_len) skips kFirst, [seg_len - edge_len, seg_len) skips kLast
+      const std::int64_t mid = std::max(q, std::min(end, edge_len));
+      const std::int64_t tail = std::max(mid, std::max(q, seg_len - edge_len));
+      indirect_steps<kFirst>(lo, hi, rows, off + q, mid - q, bp);
+      indirect_steps<0>(lo, hi, rows, off + mid, std::min(end, tail) - mid, bp);
+      if (end > tail) indirect_steps<kLast>(lo, hi, rows, off + tail, end - tail, bp);
     }
-    left -= run, q = 0, ++seg;
+    q = 0, ++seg;
   }
   store_tile(lo, hi, beta, c, ldc, epi);
+}
+
+}  // namespace
+
+void ukernel_avx512_indirect(std::int64_t k0, std::int64_t kc, std::int64_t seg_len, std::int64_t seg_stride,
+                             const float* const* rows, const float* bp, float beta, float* c, std::int64_t ldc,
+                             const TileEpilogue* epi, const IndirectEdgeSkip& skip) {
+  // The two patterns of tiles that hold whole output rows: 14-pixel rows (rows 0 and 13 at
+  // the edges) and 7-pixel rows (0, 7 and 6, 13), as in the article's 14x14 and 7x7 layers.
+  const std::int64_t e = skip.edge_len;
+  if (e > 0 && 2 * e <= seg_len) {
+    if (skip.first == 0x0001u && skip.last == 0x2000u)
+      return indirect_tile<0x0001u, 0x2000u>(k0, kc, seg_len, seg_stride, e, rows, bp, beta, c, ldc, epi);
+    if (skip.first == 0x0081u && skip.last == 0x2040u)
+      return indirect_tile<0x0081u, 0x2040u>(k0, kc, seg_len, seg_stride, e, rows, bp, beta, c, ldc, epi);
+  }
+  indirect_tile<0u, 0u>(k0, kc, seg_len, seg_stride, 0, rows, bp, beta, c, ldc, epi);
 }
 
 // 14 x 32 with column p of A at a_ptrs[p] + a_off (14 contiguous floats) and row p of B at
