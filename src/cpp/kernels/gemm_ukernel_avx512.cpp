@@ -152,6 +152,7 @@ namespace {
 template <unsigned kSkip>
 inline void indirect_steps(__m512 (&lo)[kMr], __m512 (&hi)[kMr], const float* const* rows, std::int64_t off,
                            std::int64_t count, const float*& bp) {
+#pragma GCC unroll 2
   for (std::int64_t p = 0; p < count; ++p, bp += 32) {
     const __m512 b0 = _mm512_loadu_ps(bp);
     const __m512 b1 = _mm512_loadu_ps(bp + 16);
