@@ -1,8 +1,9 @@
 // CNNX_VECTOR_CLONES: compile a function for 64-, 32- and 16-byte vectors and let the loader
 // pick the widest the CPU has (GCC's target_clones: an ifunc resolved once at load; any x86-64
-// CPU takes the default). Only for loops that move, add or select floats: every clone then
-// gives the same bits, so the choice is invisible, and CNNX_ISA (which picks the GEMM kernels,
-// whose sums do depend on the tile) has nothing to choose here. Elsewhere (other compilers,
+// CPU takes the default). Only for loops that move, add or select floats, or that do
+// element-wise IEEE arithmetic (+ - * / sqrt) in a file compiled with -ffp-contract=off (the
+// optimizers): every clone then gives the same bits, so the choice is invisible, and CNNX_ISA
+// (which picks the GEMM kernels, whose sums do depend on the tile) has nothing to choose here. Elsewhere (other compilers,
 // C libraries without ifunc, other CPUs) it expands to nothing.
 #pragma once
 
