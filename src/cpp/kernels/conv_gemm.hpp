@@ -3,8 +3,7 @@
 //
 // Layout: x holds n NHWC images, copied zero-padded into scratch (im2col_scratch_size floats)
 // when the geometry pads. Output pixel q's window then starts at one corner of its padded
-// image and reads, per kernel row, kw * c
-// contiguous floats; the micro-kernel gathers each of its 14 rows through such a pointer, in
+// image and reads, per kernel row, kw * c contiguous floats; the micro-kernel gathers each of its 14 rows through such a pointer, in
 // the (ky, kx, ci) order of a Keras kernel flattened to [kh*kw*c, cout]. z = epi(col x K) as
 // im2col + gemm would compute it, with the same K blocks, so the results have the same bits.
 //
@@ -12,10 +11,12 @@
 // of the n images, K blocks of at most KC as in gemm.cpp. Kernel rows that read only the zero
 // padding (at the top and bottom of 'same' convolutions) are skipped: tiles are formed from
 // output rows that skip the same kernel rows, and the weight gradient leaves those rows'
-// pixels out. The sums are unchanged (the skipped terms are exact zeros; only NaN or infinite
-// kernel weights would differ, by not reaching the border pixels). Partial tiles, and tiles of
-// pixels that are not consecutive in z, go through an edge buffer. Threading: none (one chunk
-// of a batch, inside the caller's parallel loop).
+// pixels out. Tiles of whole 14- or 7-pixel output rows also skip the first and last kernel
+// columns where they fall in the padding (IndirectEdgeSkip, gemm_ukernel.hpp). The sums are
+// unchanged: the skipped terms are exact zeros, and only NaN or infinite kernel weights would
+// differ, by not reaching the border pixels. Partial tiles, and tiles of pixels that are not
+// consecutive in z, go through an edge buffer. Threading: none (one chunk of a batch, inside
+// the caller's parallel loop).
 #pragma once
 
 #include <cstdint>
