@@ -341,6 +341,16 @@ class Sequential:
             raise ValueError(f"{who}: expected finite, non-negative sample weights")
         return w
 
+    def _prepare_data(self, x: Any, y: Any, sample_weight: Any, class_weight: Any, who: str,
+                      finite: str | None = "x") -> tuple[np.ndarray, np.ndarray, Any]:
+        """x, y and the per-sample weights of one call, converted and checked; x is also checked
+        for NaN and infinity under the name `finite` unless that is None (evaluation)."""
+        x = self._prepare_x(x, who)
+        if finite:
+            _check_finite(x, finite, who)
+        y = self._prepare_y(y, len(x), who)
+        return x, y, self._prepare_weights(sample_weight, class_weight, y, len(x), who)
+
     # -- training ----------------------------------------------------------------------------
     def fit(
         self,
@@ -378,10 +388,7 @@ class Sequential:
             batches = self._dataset_batches(x, who, class_weight)
             steps = len(x)
         else:
-            x = self._prepare_x(x, who)
-            _check_finite(x, "x", who)
-            y = self._prepare_y(y, len(x), who)
-            weights = self._prepare_weights(sample_weight, class_weight, y, len(x), who)
+            x, y, weights = self._prepare_data(x, y, sample_weight, class_weight, who)
         if validation_data is None and validation_split:
             if not 0.0 < float(validation_split) < 1.0:
                 raise ValueError(f"fit: expected validation_split in (0, 1), received {validation_split!r}")
@@ -399,12 +406,9 @@ class Sequential:
         elif validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
                 raise ValueError("fit: expected validation_data=(x_val, y_val) or (x_val, y_val, sample_weight_val)")
-            vx = self._prepare_x(validation_data[0], "fit (validation_data)")
-            _check_finite(vx, "x_val", "fit (validation_data)")
-            vy = self._prepare_y(validation_data[1], len(vx), "fit (validation_data)")
             vw = validation_data[2] if len(validation_data) == 3 else None
-            vw = self._prepare_weights(vw, None, vy, len(vx), "fit (validation_data)")
-            validation_data = (vx, vy, vw)
+            validation_data = self._prepare_data(validation_data[0], validation_data[1], vw, None,
+                                                 "fit (validation_data)", finite="x_val")
 
         if not _is_dataset(x):
             batches = self._array_batches(x, y, weights, batch_size, shuffle)
@@ -437,10 +441,7 @@ class Sequential:
         def epoch():
             for batch in dataset:
                 xb, yb, wb = _unpack_batch(batch, who, need_y=True)
-                xb = self._prepare_x(xb, who)
-                _check_finite(xb, "x", who)
-                yb = self._prepare_y(yb, len(xb), who)
-                wb = self._prepare_weights(wb, class_weight, yb, len(xb), who)
+                xb, yb, wb = self._prepare_data(xb, yb, wb, class_weight, who)
                 yield xb, yb, np.arange(len(xb), dtype=np.int64), wb
         return epoch
 
@@ -492,10 +493,7 @@ class Sequential:
                        return_dict: bool = False) -> Any:
         """One optimizer step on exactly this batch; returns the loss (and metrics)."""
         self._require_compiled("train_on_batch")
-        x = self._prepare_x(x, "train_on_batch")
-        _check_finite(x, "x", "train_on_batch")
-        y = self._prepare_y(y, len(x), "train_on_batch")
-        w = self._prepare_weights(sample_weight, class_weight, y, len(x), "train_on_batch")
+        x, y, w = self._prepare_data(x, y, sample_weight, class_weight, "train_on_batch")
         tally = _Tally()
         self.optimizer._before_step()
         tally.add(self._core.train_step(x, y, np.arange(len(x), dtype=np.int64), w), len(x))
@@ -531,9 +529,7 @@ class Sequential:
             logs = self._evaluate_dataset(x, who)
             steps = len(x)
         else:
-            x = self._prepare_x(x, who)
-            y = self._prepare_y(y, len(x), who)
-            w = self._prepare_weights(sample_weight, None, y, len(x), who)
+            x, y, w = self._prepare_data(x, y, sample_weight, None, who, finite=None)
             logs = self._evaluate_arrays(x, y, w, batch_size)
             steps = (len(x) + batch_size - 1) // batch_size
         if verbose:
@@ -545,9 +541,7 @@ class Sequential:
 
     def test_on_batch(self, x: Any, y: Any, sample_weight: Any = None, return_dict: bool = False) -> Any:
         self._require_compiled("test_on_batch")
-        x = self._prepare_x(x, "test_on_batch")
-        y = self._prepare_y(y, len(x), "test_on_batch")
-        w = self._prepare_weights(sample_weight, None, y, len(x), "test_on_batch")
+        x, y, w = self._prepare_data(x, y, sample_weight, None, "test_on_batch", finite=None)
         return self._result(self._evaluate_arrays(x, y, w, len(x)), return_dict)
 
     def predict(self, x: Any, batch_size: int | None = None, verbose: Any = "auto") -> np.ndarray:
