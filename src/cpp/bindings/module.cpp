@@ -73,8 +73,7 @@ Batch make_batch(const Model& m, const FloatArray& x, const FloatArray& y, std::
   if (!m.seq.built()) throw ValueError("Sequential: build the model before training or evaluating it");
   const Shape& in = m.seq.input_shape();
   Shape xs = array_shape(x);
-  Shape expect{x.ndim() > 0 ? xs[0] : 0};
-  expect.insert(expect.end(), in.begin(), in.end());
+  const Shape expect = with_batch(x.ndim() > 0 ? xs[0] : 0, in);
   if (xs != expect) throw ValueError("Sequential: expected x of shape " + shape_str(expect) + ", received " + shape_str(xs));
   if (y.ndim() < 1 || y.shape(0) != xs[0])
     throw ValueError("Sequential: expected y with " + std::to_string(xs[0]) + " samples, received " +
@@ -205,12 +204,9 @@ PYBIND11_MODULE(_core, m) {
       .def("forward", [](Layer& l, const FloatArray& x, bool training) {
         if (!l.built()) throw ValueError(l.name() + ": build the layer before calling it");
         Shape xs = array_shape(x);
-        Shape expect{xs.empty() ? 0 : xs[0]};
-        expect.insert(expect.end(), l.input_shape().begin(), l.input_shape().end());
+        const Shape expect = with_batch(xs.empty() ? 0 : xs[0], l.input_shape());
         if (xs != expect) throw ValueError(l.class_name() + " '" + l.name() + "': expected input of shape " + shape_str(expect) + ", received " + shape_str(xs));
-        Shape ys{xs[0]};
-        ys.insert(ys.end(), l.output_shape().begin(), l.output_shape().end());
-        FloatArray y(ys);
+        FloatArray y(with_batch(xs[0], l.output_shape()));
         float* yp = y.mutable_data();
         {
           py::gil_scoped_release release;
@@ -586,13 +582,9 @@ PYBIND11_MODULE(_core, m) {
         if (!s.seq.built()) throw ValueError("Sequential: build the model before predicting");
         const Shape& in = s.seq.input_shape();
         Shape xs = array_shape(x);
-        Shape expect{xs.empty() ? 0 : xs[0]};
-        expect.insert(expect.end(), in.begin(), in.end());
+        const Shape expect = with_batch(xs.empty() ? 0 : xs[0], in);
         if (xs != expect) throw ValueError("Sequential: expected x of shape " + shape_str(expect) + ", received " + shape_str(xs));
-        Shape os{xs[0]};
-        const Shape& o = s.seq.output_shape();
-        os.insert(os.end(), o.begin(), o.end());
-        FloatArray out(os);
+        FloatArray out(with_batch(xs[0], s.seq.output_shape()));
         float* op = out.mutable_data();
         {
           py::gil_scoped_release release;

@@ -27,6 +27,14 @@ std::string shape_str(const std::vector<std::int64_t>& dims) {
   return os.str();
 }
 
+Shape with_batch(std::int64_t n, const Shape& sample) {
+  Shape dims{n};
+  dims.insert(dims.end(), sample.begin(), sample.end());
+  return dims;
+}
+
+std::string batch_shape_str(const std::vector<std::int64_t>& sample) { return shape_str(with_batch(-1, sample)); }
+
 void Buffer::Free::operator()(float* p) const { std::free(p); }
 
 void Buffer::resize(std::int64_t n) {

@@ -58,7 +58,7 @@ Conv2D::Conv2D(std::string name, Conv2DConfig config) : Layer(std::move(name)), 
 Shape Conv2D::do_build(const Shape& in, Rng& rng) {
   if (in.size() != 3)
     throw ValueError(where() + ": expected input of rank 4 (batch, height, width, channels), received shape " +
-                     shape_str([&] { Shape s{-1}; s.insert(s.end(), in.begin(), in.end()); return s; }()));
+                     batch_shape_str(in));
   auto& g = geom_;
   g.h = in[0]; g.w = in[1]; g.c = in[2];
   g.kh = cfg_.kernel_h; g.kw = cfg_.kernel_w;

@@ -30,7 +30,7 @@ Shape Dropout::do_build(const Shape& in, Rng& rng) {
     const Shape& ns = cfg_.noise_shape;
     if (ns.size() != in.size() + 1)
       throw ValueError(where() + ": expected noise_shape of rank " + std::to_string(in.size() + 1) +
-                       " (batch included) for input " + shape_str([&] { Shape s{-1}; s.insert(s.end(), in.begin(), in.end()); return s; }()) +
+                       " (batch included) for input " + batch_shape_str(in) +
                        ", received noise_shape=" + shape_str(ns));
     for (std::size_t i = 0; i < in.size(); ++i) {
       const std::int64_t d = ns[i + 1];

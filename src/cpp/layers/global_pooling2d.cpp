@@ -13,7 +13,7 @@ Shape GlobalPooling2D::do_build(const Shape& in, Rng& rng) {
   (void)rng;
   if (in.size() != 3)
     throw ValueError(where() + ": expected input of rank 4 (batch, height, width, channels), received shape " +
-                     shape_str([&] { Shape s{-1}; s.insert(s.end(), in.begin(), in.end()); return s; }()));
+                     batch_shape_str(in));
   if (in[0] * in[1] > INT32_MAX)
     throw ValueError(where() + ": input image too large for pooling indices, received shape " + shape_str(in));
   return keepdims_ ? Shape{1, 1, in[2]} : Shape{in[2]};

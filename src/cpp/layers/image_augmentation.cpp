@@ -27,7 +27,7 @@ ImageAugmentation::ImageAugmentation(std::string name, bool has_seed, std::uint6
 Shape ImageAugmentation::do_build(const Shape& in, Rng& rng) {
   if (in.size() != 3)
     throw ValueError(where() + ": expected images of shape (height, width, channels), received input " +
-                     shape_str([&] { Shape s{-1}; s.insert(s.end(), in.begin(), in.end()); return s; }()));
+                     batch_shape_str(in));
   rng_.seed_with(has_seed_ ? seed_ : rng.next_u64());
   return in;
 }

@@ -18,12 +18,9 @@ void normalize_pooling_config(Pooling2DConfig& c, const std::string& where) {
 }
 
 kernels::ConvGeometry pooling_geometry(const Pooling2DConfig& c, const Shape& in, const std::string& where) {
-  if (in.size() != 3) {
-    Shape s{-1};
-    s.insert(s.end(), in.begin(), in.end());
+  if (in.size() != 3)
     throw ValueError(where + ": expected input of rank 4 (batch, height, width, channels), received shape " +
-                     shape_str(s));
-  }
+                     batch_shape_str(in));
   kernels::ConvGeometry g{in[0], in[1], in[2], c.pool_h, c.pool_w, c.stride_h, c.stride_w, 1, 1, 0, 0, 0, 0};
   const bool same = c.padding == "same";
   kernels::window_axis(g.h, g.kh, g.sh, 1, same, &g.oh, &g.pad_top);

@@ -20,7 +20,7 @@ Shape Resizing::do_build(const Shape& in, Rng& rng) {
   (void)rng;
   if (in.size() != 3)
     throw ValueError(where() + ": expected images of shape (height, width, channels), received input " +
-                     shape_str([&] { Shape s{-1}; s.insert(s.end(), in.begin(), in.end()); return s; }()));
+                     batch_shape_str(in));
   const std::int64_t h = in[0], w = in[1];
   std::int64_t crop_h = h, crop_w = w, top = 0, left = 0;
   if (cfg_.crop_to_aspect_ratio) {  // Keras' centred crop box with the target aspect ratio

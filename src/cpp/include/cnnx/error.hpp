@@ -30,5 +30,7 @@ class IndexError : public Error {
 
 // "(28, 28, 1)" -- the Python tuple spelling, since that is what users see.
 std::string shape_str(const std::vector<std::int64_t>& dims);
+// A per-sample shape with the batch axis in front, as Keras prints it: "(None, 28, 28, 1)".
+std::string batch_shape_str(const std::vector<std::int64_t>& sample);
 
 }  // namespace cnnx

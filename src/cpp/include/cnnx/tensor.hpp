@@ -12,6 +12,7 @@ namespace cnnx {
 using Shape = std::vector<std::int64_t>;
 
 std::int64_t shape_size(const Shape& shape);  // product of dims; 1 for a scalar
+Shape with_batch(std::int64_t n, const Shape& sample);  // {n, sample...}; n = -1 prints as None
 
 // A grow-only float buffer, 64-byte aligned so AVX-512 loads never split cache lines.
 // resize() keeps the allocation when it shrinks, so workspaces sized once are reused.
