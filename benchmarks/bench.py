@@ -50,9 +50,10 @@ def padding_share(h: int, w: int, k: int = 3) -> float:
     The GFLOP/s below count every tap (2 * N * H * W * Cout * k * k * Cin, for both
     frameworks); these taps are in that count although they only multiply zeros. cnnx's
     implicit AVX-512 kernels (layers with kw * cin >= 16) skip the kernel rows that fall on
-    them, and in the forward and input-gradient passes also the columns, for tiles of whole
-    14- or 7-pixel rows: for the article's conv2 and conv3 that is 84% of these taps over a
-    forward + backward step. conv1 (im2col) skips none.
+    them, and the columns: in the forward and input-gradient passes for tiles of whole 14- or
+    7-pixel rows, in the weight gradient for its 14-row slices that lie inside one kernel
+    column. For the article's conv2 and conv3 that is about 96% of these taps over a forward +
+    backward step. conv1 (im2col) skips none.
     """
     def valid(n: int) -> int:  # (output position, kernel offset) pairs inside the image, one axis
         pad = (k - 1) // 2

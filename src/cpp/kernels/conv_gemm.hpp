@@ -12,7 +12,9 @@
 // padding (at the top and bottom of 'same' convolutions) are skipped: tiles are formed from
 // output rows that skip the same kernel rows, and the weight gradient leaves those rows'
 // pixels out. Tiles of whole 14- or 7-pixel output rows also skip the first and last kernel
-// columns where they fall in the padding (IndirectEdgeSkip, gemm_ukernel.hpp). The sums are
+// columns where they fall in the padding (IndirectEdgeSkip, gemm_ukernel.hpp), and the weight
+// gradient's slices inside one kernel column leave out the pixels of the output columns
+// whose tap there is padding. The sums are
 // unchanged: the skipped terms are exact zeros, and only NaN or infinite kernel weights would
 // differ, by not reaching the border pixels. Partial tiles, and tiles of pixels that are not
 // consecutive in z, go through an edge buffer. Threading: none (one chunk of a batch, inside
