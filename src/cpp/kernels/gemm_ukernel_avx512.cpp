@@ -1,8 +1,8 @@
 // AVX-512 GEMM micro-kernel: a 14 x 32 tile of C (contract in gemm_ukernel.hpp).
 //
 // Why 14 x 32: a row of 32 floats is two zmm registers, so the tile needs 28 accumulators;
-// with the two B vectors that is 30 of the 32 zmm registers, and the A value comes in as an
-// embedded broadcast operand of the FMA (no register). Each k step issues 28 independent FMAs
+// with the two B vectors and the broadcast A value that is 31 of the 32 zmm registers (a 7 x 64
+// tile would need 33). Each k step issues 28 independent FMAs
 // against 2 vector loads + 14 broadcasts: enough independent chains to cover the 4-cycle FMA
 // latency on both FMA ports (8 needed), and few enough loads that the two load ports never
 // limit. Rows of C are contiguous, so the tile is written with full 64-byte stores, after the
@@ -22,6 +22,26 @@ namespace {
 
 constexpr int kMr = kMrAvx512;
 static_assert(kNrAvx512 == 32, "the tile is two zmm registers wide");
+
+inline void zero_tile(__m512 (&lo)[kMr], __m512 (&hi)[kMr]) {
+#pragma GCC unroll 14
+  for (int i = 0; i < kMr; ++i) lo[i] = hi[i] = _mm512_setzero_ps();
+}
+
+// One k step of every kernel below: row i of the tile += a(i) * [b0 b1], for the rows not in
+// kSkip (a bit per row, dropped at compile time). The kernels differ only in where a(i), the
+// column of A, comes from.
+template <unsigned kSkip = 0u, class ColumnOfA>
+__attribute__((always_inline)) inline void rank1_update(__m512 (&lo)[kMr], __m512 (&hi)[kMr], ColumnOfA a, __m512 b0,
+                                                        __m512 b1) {
+#pragma GCC unroll 14
+  for (int i = 0; i < kMr; ++i) {
+    if ((kSkip >> i) & 1u) continue;
+    const __m512 av = _mm512_set1_ps(a(i));
+    lo[i] = _mm512_fmadd_ps(av, b0, lo[i]);
+    hi[i] = _mm512_fmadd_ps(av, b1, hi[i]);
+  }
+}
 
 // beta * C + acc, then the epilogue, then one store per half row.
 inline void store_tile(__m512 (&lo)[kMr], __m512 (&hi)[kMr], float beta, float* c, std::int64_t ldc,
@@ -56,18 +76,10 @@ inline void store_tile(__m512 (&lo)[kMr], __m512 (&hi)[kMr], float beta, float* 
 void ukernel_avx512(std::int64_t kc, const float* ap, std::int64_t a_step, const float* b, std::int64_t b_step,
                     float beta, float* c, std::int64_t ldc, const TileEpilogue* epi) {
   __m512 lo[kMr], hi[kMr];
-#pragma GCC unroll 14
-  for (int i = 0; i < kMr; ++i) lo[i] = hi[i] = _mm512_setzero_ps();
+  zero_tile(lo, hi);
 
   for (std::int64_t p = 0; p < kc; ++p, ap += a_step, b += b_step) {
-    const __m512 b0 = _mm512_loadu_ps(b);
-    const __m512 b1 = _mm512_loadu_ps(b + 16);
-#pragma GCC unroll 14
-    for (int i = 0; i < kMr; ++i) {
-      const __m512 a = _mm512_set1_ps(ap[i]);
-      lo[i] = _mm512_fmadd_ps(a, b0, lo[i]);
-      hi[i] = _mm512_fmadd_ps(a, b1, hi[i]);
-    }
+    rank1_update(lo, hi, [ap](int i) { return ap[i]; }, _mm512_loadu_ps(b), _mm512_loadu_ps(b + 16));
   }
   store_tile(lo, hi, beta, c, ldc, epi);
 }
@@ -75,18 +87,10 @@ void ukernel_avx512(std::int64_t kc, const float* ap, std::int64_t a_step, const
 void ukernel_avx512_rows(std::int64_t kc, const float* a, std::int64_t lda, const float* b, std::int64_t b_step,
                          float beta, float* c, std::int64_t ldc, const TileEpilogue* epi) {
   __m512 lo[kMr], hi[kMr];
-#pragma GCC unroll 14
-  for (int i = 0; i < kMr; ++i) lo[i] = hi[i] = _mm512_setzero_ps();
+  zero_tile(lo, hi);
 
   for (std::int64_t p = 0; p < kc; ++p, ++a, b += b_step) {
-    const __m512 b0 = _mm512_loadu_ps(b);
-    const __m512 b1 = _mm512_loadu_ps(b + 16);
-#pragma GCC unroll 14
-    for (int i = 0; i < kMr; ++i) {
-      const __m512 av = _mm512_set1_ps(a[i * lda]);
-      lo[i] = _mm512_fmadd_ps(av, b0, lo[i]);
-      hi[i] = _mm512_fmadd_ps(av, b1, hi[i]);
-    }
+    rank1_update(lo, hi, [a, lda](int i) { return a[i * lda]; }, _mm512_loadu_ps(b), _mm512_loadu_ps(b + 16));
   }
   store_tile(lo, hi, beta, c, ldc, epi);
 }
@@ -154,15 +158,8 @@ inline void indirect_steps(__m512 (&lo)[kMr], __m512 (&hi)[kMr], const float* co
                            std::int64_t count, const float*& bp) {
 #pragma GCC unroll 2
   for (std::int64_t p = 0; p < count; ++p, bp += 32) {
-    const __m512 b0 = _mm512_loadu_ps(bp);
-    const __m512 b1 = _mm512_loadu_ps(bp + 16);
-#pragma GCC unroll 14
-    for (int i = 0; i < kMr; ++i) {
-      if ((kSkip >> i) & 1u) continue;
-      const __m512 av = _mm512_set1_ps(rows[i][off + p]);
-      lo[i] = _mm512_fmadd_ps(av, b0, lo[i]);
-      hi[i] = _mm512_fmadd_ps(av, b1, hi[i]);
-    }
+    rank1_update<kSkip>(lo, hi, [rows, k = off + p](int i) { return rows[i][k]; }, _mm512_loadu_ps(bp),
+                        _mm512_loadu_ps(bp + 16));
   }
 }
 
@@ -171,8 +168,7 @@ void indirect_tile(std::int64_t k0, std::int64_t kc, std::int64_t seg_len, std::
                    std::int64_t edge_len, const float* const* rows, const float* bp, float beta, float* c,
                    std::int64_t ldc, const TileEpilogue* epi) {
   __m512 lo[kMr], hi[kMr];
-#pragma GCC unroll 14
-  for (int i = 0; i < kMr; ++i) lo[i] = hi[i] = _mm512_setzero_ps();
+  zero_tile(lo, hi);
   std::int64_t seg = k0 / seg_len, q = k0 % seg_len, left = kc;
   while (left > 0) {
     const std::int64_t end = std::min(seg_len, q + left), off = seg * seg_stride;
@@ -219,10 +215,8 @@ namespace {
 template <bool kOnesRow>
 void gather_tile(const PixelRun* runs, std::int64_t nruns, const float* const* a_ptrs, std::int64_t a_off,
                  const float* b, std::int64_t b_step, float beta, float* c, std::int64_t ldc) {
-  constexpr int kRead = kOnesRow ? kMr - 1 : kMr;
   __m512 lo[kMr], hi[kMr];
-#pragma GCC unroll 14
-  for (int i = 0; i < kMr; ++i) lo[i] = hi[i] = _mm512_setzero_ps();
+  zero_tile(lo, hi);
   for (std::int64_t r = 0; r < nruns; ++r) {
     const float* const* ptrs = a_ptrs + runs[r].begin;
     const float* bp = b + runs[r].begin * b_step;
@@ -233,12 +227,7 @@ void gather_tile(const PixelRun* runs, std::int64_t nruns, const float* const* a
       __asm__("" : "+r"(ap));
       const __m512 b0 = _mm512_loadu_ps(bp);
       const __m512 b1 = _mm512_loadu_ps(bp + 16);
-#pragma GCC unroll 14
-      for (int i = 0; i < kRead; ++i) {
-        const __m512 a = _mm512_set1_ps(ap[i]);
-        lo[i] = _mm512_fmadd_ps(a, b0, lo[i]);
-        hi[i] = _mm512_fmadd_ps(a, b1, hi[i]);
-      }
+      rank1_update<kOnesRow ? 1u << (kMr - 1) : 0u>(lo, hi, [ap](int i) { return ap[i]; }, b0, b1);
       if (kOnesRow) {
         lo[kMr - 1] = _mm512_add_ps(lo[kMr - 1], b0);
         hi[kMr - 1] = _mm512_add_ps(hi[kMr - 1], b1);
