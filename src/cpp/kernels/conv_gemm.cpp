@@ -39,11 +39,23 @@ std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; 
 struct KernelRows {
   std::int64_t lo, hi;
 };
+// Whether tap k of the window of output o reads inside the image along one axis.
+bool tap_inside(std::int64_t o, std::int64_t k, std::int64_t stride, std::int64_t pad, std::int64_t dilation,
+                std::int64_t size) {
+  const std::int64_t i = o * stride - pad + k * dilation;
+  return i >= 0 && i < size;
+}
+bool row_tap_inside(const ConvGeometry& g, std::int64_t oy, std::int64_t ky) {
+  return tap_inside(oy, ky, g.sh, g.pad_top, g.dh, g.h);
+}
+bool col_tap_inside(const ConvGeometry& g, std::int64_t ox, std::int64_t kx) {
+  return tap_inside(ox, kx, g.sw, g.pad_left, g.dw, g.w);
+}
+
 KernelRows valid_kernel_rows(const ConvGeometry& g, std::int64_t oy) {
-  const std::int64_t top = oy * g.sh - g.pad_top;  // input row of kernel row 0
   KernelRows r{0, g.kh};
-  while (r.lo < r.hi && top + r.lo * g.dh < 0) ++r.lo;
-  while (r.hi > r.lo && top + (r.hi - 1) * g.dh >= g.h) --r.hi;
+  while (r.lo < r.hi && !row_tap_inside(g, oy, r.lo)) ++r.lo;
+  while (r.hi > r.lo && !row_tap_inside(g, oy, r.hi - 1)) --r.hi;
   return r;
 }
 
@@ -126,9 +138,9 @@ const TileSchedule& tile_schedule(const float* xpad, std::int64_t n, const ConvG
       const bool consecutive = count == mr && ts.pixel[t0 + mr - 1] == ts.pixel[t0] + mr - 1;
       unsigned first_pad = 0, last_pad = 0;
       for (std::int64_t i = 0; i < count; ++i) {
-        const std::int64_t left = ts.pixel[t0 + i] % g.ow * g.sw - g.pad_left;  // input column of kx = 0
-        if (left < 0) first_pad |= 1u << i;
-        if (left + (g.kw - 1) * g.dw >= g.w) last_pad |= 1u << i;
+        const std::int64_t ox = ts.pixel[t0 + i] % g.ow;
+        if (!col_tap_inside(g, ox, 0)) first_pad |= 1u << i;
+        if (!col_tap_inside(g, ox, g.kw - 1)) last_pad |= 1u << i;
       }
       ts.tiles.push_back({t0, count, classes[k], consecutive, first_pad, last_pad});
     }
@@ -225,10 +237,6 @@ bool conv_forward_implicit(const float* x, std::int64_t n, const ConvGeometry& g
 #endif
 }
 
-std::int64_t packed_kernel_size(std::int64_t patch, std::int64_t cout) {
-  return ceil_div(cout, kNrAvx512) * kNrAvx512 * patch;
-}
-
 void pack_kernel_implicit(const float* kernel, std::int64_t patch, std::int64_t cout, float* dst, bool parallel) {
   constexpr std::int64_t nr = kNrAvx512;
   parallel_for(ceil_div(cout, nr), parallel, [&](std::int64_t js) {
@@ -237,26 +245,17 @@ void pack_kernel_implicit(const float* kernel, std::int64_t patch, std::int64_t 
   });
 }
 
-// Sliver js, row (tap', co) of the flipped kernel holds kernel[(kh*kw-1-tap', ci, co)] for the
-// sliver's 32 input channels ci: read along co (contiguous), written 32 floats apart inside
-// one tap's cout x 32 block, which stays in L1.
+// Sliver js, rows (tap', co) of the flipped kernel: for one tap' they are the cout x 32 block
+// B(co, ci) = kernel[(kh*kw-1-tap', ci, co)], packed by pack_b as a one-sliver B whose columns
+// (ci) are contiguous (rs = 1, cs = cout).
 void pack_flipped_kernel_implicit(const float* kernel, const ConvGeometry& g, std::int64_t cout, float* dst,
                                   bool parallel) {
   constexpr std::int64_t nr = kNrAvx512;
   const std::int64_t taps = g.kh * g.kw, cin = g.c, slivers = ceil_div(cin, nr), k = taps * cout;
   parallel_for(slivers * taps, parallel, [&](std::int64_t item) {
     const std::int64_t js = item / taps, tap = item % taps, j0 = js * nr;
-    const std::int64_t cols = std::min(nr, cin - j0);
-    float* out = dst + js * nr * k + tap * cout * nr;
-    const float* src = kernel + (taps - 1 - tap) * cin * cout;
-    for (std::int64_t j = 0; j < nr; ++j) {
-      if (j >= cols) {
-        for (std::int64_t co = 0; co < cout; ++co) out[co * nr + j] = 0.0f;
-        continue;
-      }
-      const float* row = src + (j0 + j) * cout;
-      for (std::int64_t co = 0; co < cout; ++co) out[co * nr + j] = row[co];
-    }
+    const float* block = kernel + (taps - 1 - tap) * cin * cout + j0 * cout;
+    pack_b(Isa::avx512, cout, std::min(nr, cin - j0), block, 1, cout, dst + js * nr * k + tap * cout * nr);
   });
 }
 
@@ -335,8 +334,8 @@ bool conv_weight_grad_implicit(const float* x, std::int64_t n, const ConvGeometr
   col_range.assign(static_cast<std::size_t>(variants), KernelRows{0, g.ow});
   for (std::int64_t kx = 0; kx < g.kw; ++kx) {
     KernelRows& cr = col_range[kx];
-    while (cr.lo < cr.hi && cr.lo * g.sw - g.pad_left + kx * g.dw < 0) ++cr.lo;
-    while (cr.hi > cr.lo && (cr.hi - 1) * g.sw - g.pad_left + kx * g.dw >= g.w) --cr.hi;
+    while (cr.lo < cr.hi && !col_tap_inside(g, cr.lo, kx)) ++cr.lo;
+    while (cr.hi > cr.lo && !col_tap_inside(g, cr.hi - 1, kx)) --cr.hi;
   }
   const float* b_base = in_place ? dz : packed.data();
   // Partial tiles (the last slice of a kernel row, the last columns) sum in their own buffer

@@ -45,7 +45,7 @@ bool conv_forward_implicit(const float* x, std::int64_t n, const ConvGeometry& g
 // [kh, kw, cout, cin] as a [kh*kw*cout, cin] B (Conv2D's transposed geometry). Both split the
 // slivers (and taps) over threads when `parallel`: done once per batch, serially they cost
 // 5% of a conv3 forward + backward on 2 threads while the other thread waited.
-std::int64_t packed_kernel_size(std::int64_t patch, std::int64_t cout);
+// Both fill packed_b_size(Isa::avx512, rows, cols) floats (gemm.hpp) of the [rows, cols] B.
 void pack_kernel_implicit(const float* kernel, std::int64_t patch, std::int64_t cout, float* dst, bool parallel);
 void pack_flipped_kernel_implicit(const float* kernel, const ConvGeometry& g, std::int64_t cout, float* dst,
                                   bool parallel);

@@ -201,7 +201,7 @@ void Conv2D::run_forward(const float* x, std::int64_t n, float* out, std::int32_
   const bool par = chunks > 1;
   const bool implicit = chunks > 1 && !g.is_identity() && kernels::conv_implicit_supported(g);
   if (implicit) {  // packed once per batch for the implicit GEMM of every chunk
-    packed_kernel_.resize(kernels::packed_kernel_size(patch, cout));
+    packed_kernel_.resize(kernels::packed_b_size(kernels::Isa::avx512, patch, cout));
     kernels::pack_kernel_implicit(kernel, patch, cout, packed_kernel_.data(), par);
   }
   parallel_for(chunks, par, [&](std::int64_t c) {
@@ -266,7 +266,7 @@ void Conv2D::run_backward(const float* x, const float* dz_all, const float* pool
   const bool dx_implicit = dx && chunks > 1 && g.sh == 1 && g.sw == 1 && !g.is_identity() &&
                            kernels::conv_implicit_supported(tg);
   if (dx_implicit) {
-    packed_kernel_.resize(kernels::packed_kernel_size(tg.patch(), g.c));
+    packed_kernel_.resize(kernels::packed_b_size(kernels::Isa::avx512, tg.patch(), g.c));
     kernels::pack_flipped_kernel_implicit(kernel, g, cout, packed_kernel_.data(), par);
   } else if (dx) {
     kernel_t_.resize(dw);
