@@ -232,7 +232,7 @@ void Conv2D::run_forward(const float* x, std::int64_t n, float* out, std::int32_
 // inspection) gets the plain, unfused gradient.
 void Conv2D::backward(const float* x, const float* y, float* dy, float* dx, std::int64_t n) {
   const bool act = !dy_is_preactivation_ && act_ != Activation::linear;
-  run_backward(x, dy, nullptr, nullptr, dx, n, nullptr, act ? y : nullptr, act ? dy : nullptr);
+  run_backward(x, dy, nullptr, nullptr, dx, n, nullptr, act ? y : nullptr);
 }
 
 void Conv2D::backward_pooled(const float* x, const float* pooled, const float* dpooled, const std::int32_t* argmax,
@@ -245,8 +245,7 @@ void Conv2D::backward_pooled(const float* x, const float* pooled, const float* d
 // ReLU derivative read off the pooled output), then dK_c = col_c^T dz_c, db_c = column sums of
 // dz_c, and dx_c (see the file comment for the two ways). Chunks add into their group's partial.
 void Conv2D::run_backward(const float* x, const float* dz_all, const float* pooled, const std::int32_t* argmax,
-                          float* dx, std::int64_t n, const kernels::ConvGeometry* pool, const float* y,
-                          float* dz_act) {
+                          float* dx, std::int64_t n, const kernels::ConvGeometry* pool, const float* y) {
   const auto& g = geom_;
   const std::int64_t patch = g.patch(), cout = cfg_.filters, pix = g.oh * g.ow, in_size = g.h * g.w * g.c;
   float* dkernel = params()[0].grad.data();
@@ -287,11 +286,11 @@ void Conv2D::run_backward(const float* x, const float* dz_all, const float* pool
       const std::int64_t i0 = c * ci, m = std::min(ci, n - i0), r = m * pix;
       const std::size_t t = static_cast<std::size_t>(chunks > 1 ? thread_index() : 0);
       const float* dz = dz_all + i0 * pix * cout;
-      if (dz_act) {
+      if (y) {
         // The activation's derivative into the L2 scratch rather than back into dy: dy is read
         // once from memory and never written back (a third of a standalone layer's traffic).
         float* z = z_[t].data();
-        kernels::activation_backward_to(act_, y + i0 * pix * cout, dz_act + i0 * pix * cout, z, r, cout);
+        kernels::activation_backward_to(act_, y + i0 * pix * cout, dz, z, r, cout);
         dz = z;
       }
       if (pool) {

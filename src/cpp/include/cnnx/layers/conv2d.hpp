@@ -57,11 +57,10 @@ class Conv2D : public Layer {
   void ensure_workspace(std::int64_t n);
   void run_forward(const float* x, std::int64_t n, float* out, std::int32_t* argmax,
                    const kernels::ConvGeometry* pool);
-  // dz_act: when not null, dz still needs the activation's derivative, taken from y chunk by
-  // chunk into the per-thread scratch z_ (dz itself is left as it was).
+  // y: when not null, dz still needs the activation's derivative, taken from y chunk by chunk
+  // into the per-thread scratch z_ (dz itself is left as it was).
   void run_backward(const float* x, const float* dz, const float* pooled, const std::int32_t* argmax, float* dx,
-                    std::int64_t n, const kernels::ConvGeometry* pool, const float* y = nullptr,
-                    float* dz_act = nullptr);
+                    std::int64_t n, const kernels::ConvGeometry* pool, const float* y = nullptr);
   const kernels::ConvGeometry* pool_ = nullptr;
   std::vector<Buffer> z_;  // per-thread scratch of one chunk's output or its gradient
   // Per-thread im2col panels for one chunk of images, sized to stay in L2 (see conv2d.cpp).
@@ -71,8 +70,7 @@ class Conv2D : public Layer {
   // Weight-gradient partials per group of chunks (with the bias row on the im2col path, see
   // col_stride), and bias-gradient partials per chunk on the other paths; both summed in order.
   Buffer dw_partial_, db_partial_;
-  // For the input gradient: the kernel transposed, [cout, kh*kw*cin], or (implicit dX) flipped
-  // with its channels swapped, [kh*kw*cout, cin].
+  // For the input gradient on the im2col path: the kernel transposed, [cout, kh*kw*cin].
   Buffer kernel_t_;
   // The kernel (forward) or its flipped transpose (input gradient) packed for the implicit GEMM
   // once per batch; read by every thread.
