@@ -29,11 +29,7 @@ constexpr std::int64_t kParallelMin = 1 << 14;
 // body(i0, count) over blocks of a parameter, in parallel when it is large enough.
 template <class Body>
 void for_blocks(std::int64_t n, Body&& body) {
-  constexpr std::int64_t kBlock = 4096;
-  parallel_for((n + kBlock - 1) / kBlock, n >= kParallelMin, [&](std::int64_t b) {
-    const std::int64_t i0 = b * kBlock;
-    body(i0, std::min(kBlock, n - i0));
-  });
+  parallel_for_blocks(n, 4096, n >= kParallelMin, body);
 }
 
 CNNX_VECTOR_CLONES void sgd_plain(float* var, const float* grad, std::int64_t n, float lr) {

@@ -338,8 +338,7 @@ void Conv2D::run_backward(const float* x, const float* dz_all, const float* pool
   // loop striding across the partials took 2% of a conv3 forward + backward).
   const float* part = dw_partial_.data();
   const std::int64_t summed = bias_in_gemm ? dwb : dw, block = 1024;
-  parallel_for((summed + block - 1) / block, par && summed * groups >= (1 << 14), [&](std::int64_t b) {
-    const std::int64_t j0 = b * block, len = std::min(block, summed - j0);
+  parallel_for_blocks(summed, block, par && summed * groups >= (1 << 14), [&](std::int64_t j0, std::int64_t len) {
     float sums[block];
     for (std::int64_t j = 0; j < len; ++j) sums[j] = part[j0 + j];
     for (std::int64_t q = 1; q < groups; ++q) {

@@ -38,4 +38,15 @@ void parallel_for(std::int64_t n, bool parallel, Body&& body) {
   for (std::int64_t i = 0; i < n; ++i) body(i);
 }
 
+// body(begin, count) over [0, n) cut into blocks of `block` items (the last one shorter),
+// split over threads as parallel_for does: for element loops that should vectorise, which a
+// per-element body(i) does not.
+template <class Body>
+void parallel_for_blocks(std::int64_t n, std::int64_t block, bool parallel, Body&& body) {
+  parallel_for((n + block - 1) / block, parallel, [&](std::int64_t b) {
+    const std::int64_t begin = b * block;
+    body(begin, n - begin < block ? n - begin : block);
+  });
+}
+
 }  // namespace cnnx
