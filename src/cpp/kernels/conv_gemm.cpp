@@ -75,6 +75,19 @@ struct TileSchedule {
   std::vector<Tile> tiles;
 };
 
+// The weight gradient's windows and pixel runs (build_weight_grad_plan), and the arguments
+// they were built for.
+struct WeightGradPlan {
+  const float* scratch = nullptr;
+  std::int64_t n = -1;
+  ConvGeometry g{};
+  RowGrid grid{};
+  std::vector<const float*> corners;
+  std::vector<PixelRun> runs;
+  std::vector<std::int64_t> first;  // list (block, ky, variant) is runs [first[i], first[i + 1])
+  std::int64_t kc_block = 0;
+};
+
 // Per-thread scratch of the implicit convolutions, grow-only, reached through one TLS lookup
 // per call: in a shared library every access to a thread_local can cost a __tls_get_addr
 // call, 1.6% of a conv2 forward + backward when each buffer was its own thread_local.
@@ -85,11 +98,8 @@ struct ConvScratch {
   ConvGeometry ts_g{};
   std::vector<KernelRows> classes;
   std::vector<std::size_t> class_of;
-  std::vector<const float*> corners;  // the weight gradient's
+  WeightGradPlan grad_plan;
   std::vector<float> packed, edges;
-  std::vector<std::vector<PixelRun>> runs;
-  std::vector<char> row_valid;
-  std::vector<KernelRows> col_range;
 };
 ConvScratch& conv_scratch() {
   thread_local ConvScratch s;
@@ -152,9 +162,6 @@ const TileSchedule& tile_schedule(const float* xpad, std::int64_t n, const ConvG
   return ts;
 }
 
-// Pixels per K block of the weight gradient (see conv_weight_grad_implicit).
-constexpr std::int64_t kDwPixelBlock = 128;
-
 }  // namespace
 
 bool conv_implicit_supported(const ConvGeometry& g) {
@@ -169,17 +176,29 @@ bool conv_implicit_supported(const ConvGeometry& g) {
 #endif
 }
 
+RowGrid dense_rows(const ConvGeometry& g) { return {g.oh, g.ow, 0, 0}; }
+RowGrid padded_rows(const ConvGeometry& g) {
+  const PaddedExtent p = padded_extent(g);
+  return p.needed ? RowGrid{p.h, p.w, g.pad_top, g.pad_left} : RowGrid{g.h, g.w, 0, 0};
+}
+
 bool conv_forward_implicit(const float* x, std::int64_t n, const ConvGeometry& g, const float* packed_kernel,
                            std::int64_t cout, float* z, const GemmEpilogue& ep, float* scratch) {
+  if (!conv_implicit_supported(g)) return false;
+  const float* xpad = x;
+  if (padded_extent(g).needed) {
+    pad_nhwc(x, n, g, scratch);
+    xpad = scratch;
+  }
+  return conv_forward_implicit_padded(xpad, n, g, packed_kernel, cout, z, ep);
+}
+
+bool conv_forward_implicit_padded(const float* xpad, std::int64_t n, const ConvGeometry& g,
+                                  const float* packed_kernel, std::int64_t cout, float* z, const GemmEpilogue& ep) {
 #if defined(__x86_64__) || defined(_M_X64)
   if (!conv_implicit_supported(g)) return false;
   constexpr int mr = kMrAvx512, nr = kNrAvx512;
   const PaddedExtent p = padded_extent(g);
-  const float* xpad = x;
-  if (p.needed) {
-    pad_nhwc(x, n, g, scratch);
-    xpad = scratch;
-  }
   const std::int64_t patch = g.patch();
   const std::int64_t seg_len = g.kw * g.c, seg_stride = g.dh * p.w * g.c;
   // The same K blocks as gemm(): equal depth, at most KC. A tile runs the part of each block
@@ -232,7 +251,7 @@ bool conv_forward_implicit(const float* x, std::int64_t n, const ConvGeometry& g
   }
   return true;
 #else
-  (void)x, (void)n, (void)g, (void)packed_kernel, (void)cout, (void)z, (void)ep, (void)scratch;
+  (void)xpad, (void)n, (void)g, (void)packed_kernel, (void)cout, (void)z, (void)ep;
   return false;
 #endif
 }
@@ -284,11 +303,67 @@ bool conv_weight_grad_sums_bias(const ConvGeometry& g) {
   return g.kw * g.c % kMrAvx512 != 0 && kernel_row_valid_everywhere(g) >= 0;
 }
 
+namespace {
+// Pixels per K block of the weight gradient (see conv_weight_grad_implicit).
+constexpr std::int64_t kDwPixelBlock = 128;
+
+// Per K block of pixels, kernel row ky and variant v, the runs of the block's pixels whose
+// window row is inside the image: the output rows at the top (bottom) of each image skip the
+// first (last) kernel rows. A slice inside one kernel column kx also skips the output columns
+// whose tap kx is in the padding (variant kx; variant kw for slices across columns). Short
+// runs cost next to nothing: runs of 6 pixels ran at the speed of one run of 98 in L1. A run
+// also keeps dz's rows consecutive, so in a padded dz it ends with the output row.
+void build_weight_grad_plan(std::int64_t n, const ConvGeometry& g, const RowGrid& grid, WeightGradPlan& plan) {
+  const std::int64_t r = n * g.oh * g.ow, variants = g.kw + 1;
+  plan.kc_block = ceil_div(r, ceil_div(r, kDwPixelBlock));
+  std::vector<char> row_valid(static_cast<std::size_t>(g.kh * g.oh), 0);  // [ky * oh + oy]
+  for (std::int64_t oy = 0; oy < g.oh; ++oy) {
+    const KernelRows kr = valid_kernel_rows(g, oy);
+    for (std::int64_t ky = kr.lo; ky < kr.hi; ++ky) row_valid[ky * g.oh + oy] = 1;
+  }
+  std::vector<KernelRows> col_range(static_cast<std::size_t>(variants), KernelRows{0, g.ow});  // columns whose tap kx is inside
+  for (std::int64_t kx = 0; kx < g.kw; ++kx) {
+    KernelRows& cr = col_range[kx];
+    while (cr.lo < cr.hi && !col_tap_inside(g, cr.lo, kx)) ++cr.lo;
+    while (cr.hi > cr.lo && !col_tap_inside(g, cr.hi - 1, kx)) --cr.hi;
+  }
+  plan.runs.clear();
+  plan.first.clear();
+  for (std::int64_t k0 = 0; k0 < r; k0 += plan.kc_block) {
+    const std::int64_t k1 = std::min(k0 + plan.kc_block, r);
+    for (std::int64_t ky = 0; ky < g.kh; ++ky)
+      for (std::int64_t v = 0; v < variants; ++v) {
+        const std::size_t first = plan.runs.size();
+        plan.first.push_back(static_cast<std::int64_t>(first));
+        for (std::int64_t q = k0; q < k1;) {  // q: a pixel; its output row starts at `start`
+          const std::int64_t row = q / g.ow, start = row * g.ow, end = std::min(k1, start + g.ow);
+          const std::int64_t lo = std::max(q, start + col_range[v].lo), hi = std::min(end, start + col_range[v].hi);
+          q = end;
+          if (!row_valid[ky * g.oh + row % g.oh] || lo >= hi) continue;
+          const std::int64_t b_row = ((row / g.oh) * grid.h + row % g.oh + grid.top) * grid.w + lo - start + grid.left;
+          PixelRun* last = plan.runs.size() > first ? &plan.runs.back() : nullptr;
+          if (last && last->begin + last->count == lo && last->b_row + last->count == b_row) last->count += hi - lo;
+          else plan.runs.push_back({lo, hi - lo, b_row});
+        }
+      }
+  }
+  plan.first.push_back(static_cast<std::int64_t>(plan.runs.size()));
+}
+}  // namespace
+
 bool conv_weight_grad_implicit(const float* x, std::int64_t n, const ConvGeometry& g, const float* dz,
-                               std::int64_t cout, float beta, float* dk, float* db, float* scratch) {
+                               const RowGrid& dz_rows, std::int64_t cout, float beta, float* dk, float* db,
+                               float* scratch) {
 #if defined(__x86_64__) || defined(_M_X64)
   if (!conv_implicit_supported(g)) return false;
   constexpr int mr = kMrAvx512, nr = kNrAvx512;
+  // The B operand (K runs over pixels): dz read in place, 32 columns of a row per k step, when
+  // its rows hold whole slivers; otherwise packed into zero-padded NR-wide slivers, pixel-major
+  // (an in-place partial sliver would read past the end of dz). Packing cost 2% of a conv2
+  // forward + weight gradient (perf, 1 thread).
+  const bool in_place = cout % nr == 0;
+  const bool dense = dz_rows.h == g.oh && dz_rows.w == g.ow && dz_rows.top == 0 && dz_rows.left == 0;
+  if (!in_place && !dense) return false;  // packing reads dz as dense rows
   const PaddedExtent p = padded_extent(g);
   // Always the scratch copy, even without padding: a partial 14-row slice reads up to 13
   // floats past its kernel row, which for the last window of x itself would leave the array.
@@ -296,12 +371,15 @@ bool conv_weight_grad_implicit(const float* x, std::int64_t n, const ConvGeometr
   for (std::int64_t i = 0; i < mr; ++i) scratch[n * p.h * p.w * g.c + i] = 0.0f;
   const std::int64_t r = n * g.oh * g.ow, seg_len = g.kw * g.c, seg_stride = g.dh * p.w * g.c;
   ConvScratch& cs = conv_scratch();
-  const float* const* corners = window_corners(scratch, n, g, p, 1, cs.corners);
-  // The B operand (K runs over pixels): dz read in place, 32 columns of a row per k step, when
-  // its rows hold whole slivers; otherwise packed into zero-padded NR-wide slivers, pixel-major
-  // (an in-place partial sliver would read past the end of dz). Packing cost 2% of a conv2
-  // forward + weight gradient (perf, 1 thread).
-  const bool in_place = cout % nr == 0;
+  // The windows' corners and the pixel runs depend only on these arguments: built once per
+  // layer and batch size (rebuilding them every chunk took 2% of a conv2 forward + backward).
+  WeightGradPlan& plan = cs.grad_plan;
+  if (plan.scratch != scratch || plan.n != n || !same_geometry(plan.g, g) || !(plan.grid == dz_rows)) {
+    window_corners(scratch, n, g, p, 1, plan.corners);
+    build_weight_grad_plan(n, g, dz_rows, plan);
+    plan.scratch = scratch, plan.n = n, plan.g = g, plan.grid = dz_rows;
+  }
+  const float* const* corners = plan.corners.data();
   std::vector<float>& packed = cs.packed;
   if (!in_place) {
     if (packed.size() < static_cast<std::size_t>(packed_b_size(Isa::avx512, r, cout)))
@@ -313,51 +391,16 @@ bool conv_weight_grad_implicit(const float* x, std::int64_t n, const ConvGeometr
   // pixels read (about 12 + 18 KB for the article's conv2) stay in L1 while all the 14-row
   // slices of dK go past them. With the blocks of gemm() (196 pixels) each slice re-read its
   // windows from L2, and this GEMM ran at 55% of peak against 75% for the forward one.
-  const std::int64_t kc_block = ceil_div(r, ceil_div(r, kDwPixelBlock));
+  const std::int64_t kc_block = plan.kc_block, variants = g.kw + 1;
   const std::int64_t slices = ceil_div(seg_len, mr), slivers = ceil_div(cout, nr);
   const std::int64_t db_row = db != nullptr ? kernel_row_valid_everywhere(g) : -1;
-  // Per kernel row, the runs of a block's pixels whose window row is inside the image: the
-  // output rows at the top (bottom) of each image skip the first (last) kernel rows. A slice
-  // inside one kernel column kx also skips the output columns whose tap kx is in the padding
-  // (runs [ky][kx]; runs [ky][kw] for slices across columns). Short runs cost next to nothing:
-  // runs of 6 pixels ran at the speed of one run of 98 in L1.
-  std::vector<std::vector<PixelRun>>& runs = cs.runs;
-  std::vector<char>& row_valid = cs.row_valid;  // [ky * oh + oy]
-  const std::int64_t variants = g.kw + 1;
-  runs.resize(static_cast<std::size_t>(g.kh * variants));
-  row_valid.assign(static_cast<std::size_t>(g.kh * g.oh), 0);
-  for (std::int64_t oy = 0; oy < g.oh; ++oy) {
-    const KernelRows kr = valid_kernel_rows(g, oy);
-    for (std::int64_t ky = kr.lo; ky < kr.hi; ++ky) row_valid[ky * g.oh + oy] = 1;
-  }
-  std::vector<KernelRows>& col_range = cs.col_range;  // output columns [lo, hi) whose tap kx is inside
-  col_range.assign(static_cast<std::size_t>(variants), KernelRows{0, g.ow});
-  for (std::int64_t kx = 0; kx < g.kw; ++kx) {
-    KernelRows& cr = col_range[kx];
-    while (cr.lo < cr.hi && !col_tap_inside(g, cr.lo, kx)) ++cr.lo;
-    while (cr.hi > cr.lo && !col_tap_inside(g, cr.hi - 1, kx)) --cr.hi;
-  }
   const float* b_base = in_place ? dz : packed.data();
   // Partial tiles (the last slice of a kernel row, the last columns) sum in their own buffer
   // across the pixel blocks, then merge: writing 14 rows would run into the next kernel row's.
   std::vector<float>& edges = cs.edges;
   if (edges.size() < static_cast<std::size_t>(slivers * g.kh * slices * mr * nr))
     edges.resize(slivers * g.kh * slices * mr * nr);
-  for (std::int64_t k0 = 0; k0 < r; k0 += kc_block) {
-    const std::int64_t k1 = std::min(k0 + kc_block, r);
-    for (std::int64_t ky = 0; ky < g.kh; ++ky)
-      for (std::int64_t v = 0; v < variants; ++v) {
-        std::vector<PixelRun>& rk = runs[ky * variants + v];
-        rk.clear();
-        for (std::int64_t q = k0; q < k1;) {  // q: a pixel; its output row starts at `start`
-          const std::int64_t row = q / g.ow, start = row * g.ow, end = std::min(k1, start + g.ow);
-          const std::int64_t lo = std::max(q, start + col_range[v].lo), hi = std::min(end, start + col_range[v].hi);
-          q = end;
-          if (!row_valid[ky * g.oh + row % g.oh] || lo >= hi) continue;
-          if (!rk.empty() && rk.back().begin + rk.back().count == lo) rk.back().count += hi - lo;
-          else rk.push_back({lo, hi - lo});
-        }
-      }
+  for (std::int64_t k0 = 0, blk = 0; k0 < r; k0 += kc_block, ++blk) {
     for (std::int64_t js = 0; js < slivers; ++js) {
       const std::int64_t j0 = js * nr, cols = std::min<std::int64_t>(nr, cout - j0);
       const float* bsliver = b_base + (in_place ? j0 : j0 * r);
@@ -371,15 +414,16 @@ bool conv_weight_grad_implicit(const float* x, std::int64_t n, const ConvGeometr
           // every pixel of the block: its runs then cover all output columns.
           const bool ones = ky == db_row && rows < mr;
           const std::int64_t kx = i0 / g.c == (i0 + rows - 1) / g.c && !ones ? i0 / g.c : g.kw;
-          const std::vector<PixelRun>& rk = runs[ky * variants + kx];
-          const std::int64_t nruns = static_cast<std::int64_t>(rk.size());
+          const std::int64_t list = (blk * g.kh + ky) * variants + kx;
+          const PixelRun* rk = plan.runs.data() + plan.first[list];
+          const std::int64_t nruns = plan.first[list + 1] - plan.first[list];
           if (rows == mr && cols == nr) {
             float* cij = dk + (ky * seg_len + i0) * cout + j0;
-            ukernel_avx512_gather(rk.data(), nruns, corners, off, bsliver, b_step, k0 == 0 ? beta : 1.0f, cij, cout,
+            ukernel_avx512_gather(rk, nruns, corners, off, bsliver, b_step, k0 == 0 ? beta : 1.0f, cij, cout,
                                   false);
           } else {
             float* e = edges.data() + ((js * g.kh + ky) * slices + sl) * mr * nr;
-            ukernel_avx512_gather(rk.data(), nruns, corners, off, bsliver, b_step, k0 == 0 ? 0.0f : 1.0f, e, nr, ones);
+            ukernel_avx512_gather(rk, nruns, corners, off, bsliver, b_step, k0 == 0 ? 0.0f : 1.0f, e, nr, ones);
           }
         }
       }
@@ -402,7 +446,7 @@ bool conv_weight_grad_implicit(const float* x, std::int64_t n, const ConvGeometr
   }
   return true;
 #else
-  (void)x, (void)n, (void)g, (void)dz, (void)cout, (void)beta, (void)dk, (void)db, (void)scratch;
+  (void)x, (void)n, (void)g, (void)dz, (void)dz_rows, (void)cout, (void)beta, (void)dk, (void)db, (void)scratch;
   return false;
 #endif
 }

@@ -28,6 +28,16 @@
 
 namespace cnnx::kernels {
 
+// Rows of a [rows, channels] NHWC block laid out as images of h x w pixels, with pixel
+// (img, y, x) of the unpadded grid at row (img * h + y + top) * w + x + left.
+struct RowGrid {
+  std::int64_t h = 0, w = 0, top = 0, left = 0;
+  bool operator==(const RowGrid& o) const { return h == o.h && w == o.w && top == o.top && left == o.left; }
+};
+// g's output pixels, dense; g's input pixels inside its zero-padded extent (padded_extent).
+RowGrid dense_rows(const ConvGeometry& g);
+RowGrid padded_rows(const ConvGeometry& g);
+
 // Whether conv_forward_implicit handles g with the active kernels: not when they have no
 // indirect micro-kernel, when the kernel is dilated along x (its taps are then not contiguous)
 // or when a kernel row is shorter than 16 floats (see the definition).
@@ -39,6 +49,10 @@ bool conv_implicit_supported(const ConvGeometry& g);
 // False (and nothing written) when !conv_implicit_supported(g): use im2col + gemm instead.
 bool conv_forward_implicit(const float* x, std::int64_t n, const ConvGeometry& g, const float* packed_kernel,
                            std::int64_t cout, float* z, const GemmEpilogue& ep, float* scratch);
+// The same from images already in their zero-padded place (padded_rows(g), as pad_nhwc
+// writes them): no copy.
+bool conv_forward_implicit_padded(const float* xpad, std::int64_t n, const ConvGeometry& g,
+                                  const float* packed_kernel, std::int64_t cout, float* z, const GemmEpilogue& ep);
 
 // The kernel [patch, cout] packed for conv_forward_implicit (NR-wide slivers, as pack_b), and
 // the kernel of the input gradient packed directly: flipped and channels swapped,
@@ -58,9 +72,13 @@ void pack_flipped_kernel_implicit(const float* kernel, const ConvGeometry& g, st
 // db (cout floats, overwritten) gets the column sums of dz, the bias gradient, for free in the
 // spare row of a partial slice, when conv_weight_grad_sums_bias(g) (kw * c not a multiple of
 // 14, as for the article's 96- and 192-float kernel rows); pass nullptr otherwise.
+// dz_rows: where dz's row for output pixel (img, oy, ox) is, as a grid of rows (dense_rows(g)
+// for dz as the layer output; padded_rows(tg) for the zero-padded copy of dz that the input
+// gradient convolves, so one copy serves both). A padded grid needs cout % 32 == 0.
 std::int64_t conv_weight_grad_scratch_size(const ConvGeometry& g, std::int64_t n);
 bool conv_weight_grad_sums_bias(const ConvGeometry& g);
 bool conv_weight_grad_implicit(const float* x, std::int64_t n, const ConvGeometry& g, const float* dz,
-                               std::int64_t cout, float beta, float* dk, float* db, float* scratch);
+                               const RowGrid& dz_rows, std::int64_t cout, float beta, float* dk, float* db,
+                               float* scratch);
 
 }  // namespace cnnx::kernels

@@ -68,12 +68,13 @@ struct IndirectEdgeSkip {
 void ukernel_avx512_indirect(std::int64_t k0, std::int64_t kc, std::int64_t seg_len, std::int64_t seg_stride,
                              const float* const* rows, const float* bp, float beta, float* c, std::int64_t ldc,
                              const TileEpilogue* epi, const IndirectEdgeSkip& skip);
-// Pixels [begin, begin + count) of a K range that runs over pixels.
+// Pixels [begin, begin + count) of a K range that runs over pixels, whose rows of B are
+// [b_row, b_row + count) (b_row == begin for a B with one row per pixel).
 struct PixelRun {
-  std::int64_t begin, count;
+  std::int64_t begin, count, b_row;
 };
-// 14 x 32 with column p of A gathered from a_ptrs[p] + a_off and B row p at b + p * b_step,
-// summed over the pixels p of the runs (an implicit weight-gradient GEMM for convolutions;
+// 14 x 32 with column p of A gathered from a_ptrs[p] + a_off and its B row at
+// b + b_row * b_step, summed over the pixels p of the runs (an implicit weight-gradient GEMM for convolutions;
 // contract beside the definition). No epilogue; ones_row: row 13 of C sums the rows of B.
 void ukernel_avx512_gather(const PixelRun* runs, std::int64_t nruns, const float* const* a_ptrs, std::int64_t a_off,
                            const float* b, std::int64_t b_step, float beta, float* c, std::int64_t ldc,

@@ -204,8 +204,8 @@ void ukernel_avx512_indirect(std::int64_t k0, std::int64_t kc, std::int64_t seg_
   indirect_tile<0u, 0u>(k0, kc, seg_len, seg_stride, 0, rows, bp, beta, c, ldc, epi);
 }
 
-// 14 x 32 with column p of A at a_ptrs[p] + a_off (14 contiguous floats) and row p of B at
-// b + p * b_step (packed, 32, or in place), for p over the given runs of pixels; no epilogue.
+// 14 x 32 with column p of A at a_ptrs[p] + a_off (14 contiguous floats) and its row of B at
+// b + b_row * b_step (packed, 32, or in place), for p over the given runs of pixels; no epilogue.
 // The weight gradient of a convolution without an im2col panel: A = col^T, and column p
 // (pixel p) of a 14-row slice of the patch is 14 neighbouring floats of that pixel's window in
 // the zero-padded image. Runs leave out the pixels whose window row is all padding.
@@ -219,7 +219,7 @@ void gather_tile(const PixelRun* runs, std::int64_t nruns, const float* const* a
   zero_tile(lo, hi);
   for (std::int64_t r = 0; r < nruns; ++r) {
     const float* const* ptrs = a_ptrs + runs[r].begin;
-    const float* bp = b + runs[r].begin * b_step;
+    const float* bp = b + runs[r].b_row * b_step;
     for (std::int64_t p = 0; p < runs[r].count; ++p, bp += b_step) {
       const float* ap = ptrs[p] + a_off;
       // Opaque to the optimiser: otherwise GCC hoists a_off into 14 offset registers, spills

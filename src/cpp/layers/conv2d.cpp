@@ -303,7 +303,7 @@ void Conv2D::run_backward(const float* x, const float* dz_all, const float* pool
       float* part = dw_partial_.data() + grp * dwb;
       float* db_chunk = dbias ? db_partial_.data() + c * cout : nullptr;
       if (dw_implicit)
-        kernels::conv_weight_grad_implicit(x + i0 * in_size, m, g, dz, cout, beta, part,
+        kernels::conv_weight_grad_implicit(x + i0 * in_size, m, g, dz, kernels::dense_rows(g), cout, beta, part,
                                            db_in_dw ? db_chunk : nullptr, pad_[t].data());
       const float* col = x + i0 * in_size;
       std::int64_t ld = patch;
