@@ -214,6 +214,22 @@ def test_chunked_gradient_paths(rng, h, w, cin, filters, k, padding, dilation, u
         check_layer_gradients(rng, layer, x, lambda x64, kernel: np_conv2d(x64, kernel, None, (1, 1), padding, d))
 
 
+@pytest.mark.parametrize("h,w,cin,filters,k,use_bias", [
+    (6, 5, 8, 64, 3, True),         # ReLU derivative written into the padded dz that dK and dX share
+    (7, 7, 8, 32, 3, False),        # the same without a bias
+    (6, 5, 14, 32, (3, 2), True),   # kernel rows of 28 floats: db summed apart, so dz stays unpadded
+])
+def test_chunked_relu_gradients(rng, h, w, cin, filters, k, use_bias):
+    layer = Conv2D(filters, k, padding="same", activation="relu", use_bias=use_bias)
+    layer.build((h, w, cin))
+    x = rng.normal(size=(40, h, w, cin)).astype(np.float32)  # several chunks
+    if use_bias:
+        check_gradients(rng, layer, x, activation="relu", padding="same")
+    else:
+        check_layer_gradients(rng, layer, x, lambda x64, kernel: np_activation(
+            "relu", np_conv2d(x64, kernel, None, (1, 1), "same")))
+
+
 @pytest.mark.parametrize("cin", [5, 8])  # im2col paths / implicit GEMM paths (AVX-512)
 def test_gradients_identical_on_any_thread_count(rng, cin):
     import cnnx

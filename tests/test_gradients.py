@@ -53,3 +53,38 @@ def test_train_step_gradients(rng, pool_padding, sparse):
     for arr, got in zip(w64, grads):
         idx = sample_indices(rng, arr.size, count=20)
         np.testing.assert_allclose(got.reshape(-1)[idx], numeric_grad(loss, arr, idx), rtol=2e-3, atol=1e-5)
+
+
+def test_train_step_gradients_of_a_chunked_conv_pool_stack(rng):
+    # 40 images of 4x4x32 into the second convolution: several chunks, so (with AVX-512) its
+    # weight and input gradients run as implicit GEMMs from the max-pool's scattered gradient.
+    model = Sequential([
+        Input((8, 8, 3)),
+        Conv2D(8, 3, padding="same", activation="relu"),
+        MaxPooling2D(2),
+        Conv2D(32, 3, padding="same", activation="relu"),
+        MaxPooling2D(2),
+        Flatten(),
+        Dense(3, activation="softmax"),
+    ])
+    model.compile(optimizer=cnnx.optimizers.SGD(learning_rate=0.0), loss="sparse_categorical_crossentropy")
+    weights = [w + rng.normal(scale=0.1, size=w.shape) for w in model.get_weights()]
+    model.set_weights(weights)
+    x = rng.normal(size=(40, 8, 8, 3)).astype(np.float32)
+    labels = rng.integers(0, 3, size=40)
+    model.train_on_batch(x, labels)
+    grads = [g for layer in model.layers for g in layer._core.get_gradients()]
+    w64 = [w.astype(np.float64) for w in model.get_weights()]
+    x64 = x.astype(np.float64)
+    onehot = np.eye(3)[labels]
+
+    def loss():
+        k1, b1, k2, b2, w, b = w64
+        h = np_max_pool(np_activation("relu", np_conv2d(x64, k1, b1, (1, 1), "same")), (2, 2), None, "valid")
+        h = np_max_pool(np_activation("relu", np_conv2d(h, k2, b2, (1, 1), "same")), (2, 2), None, "valid")
+        p = np_softmax_dense(h.reshape(len(h), -1), w, b)
+        return float(-(onehot * np.log(p)).sum(axis=1).mean())
+
+    for arr, got in zip(w64, grads):
+        idx = sample_indices(rng, arr.size, count=20)
+        np.testing.assert_allclose(got.reshape(-1)[idx], numeric_grad(loss, arr, idx), rtol=2e-3, atol=1e-5)

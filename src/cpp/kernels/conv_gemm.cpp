@@ -299,6 +299,8 @@ std::int64_t kernel_row_valid_everywhere(const ConvGeometry& g) {
 }
 }  // namespace
 
+bool conv_weight_grad_reads_padded_dz(std::int64_t cout) { return cout % kNrAvx512 == 0; }
+
 bool conv_weight_grad_sums_bias(const ConvGeometry& g) {
   return g.kw * g.c % kMrAvx512 != 0 && kernel_row_valid_everywhere(g) >= 0;
 }
@@ -361,7 +363,7 @@ bool conv_weight_grad_implicit(const float* x, std::int64_t n, const ConvGeometr
   // its rows hold whole slivers; otherwise packed into zero-padded NR-wide slivers, pixel-major
   // (an in-place partial sliver would read past the end of dz). Packing cost 2% of a conv2
   // forward + weight gradient (perf, 1 thread).
-  const bool in_place = cout % nr == 0;
+  const bool in_place = conv_weight_grad_reads_padded_dz(cout);
   const bool dense = dz_rows.h == g.oh && dz_rows.w == g.ow && dz_rows.top == 0 && dz_rows.left == 0;
   if (!in_place && !dense) return false;  // packing reads dz as dense rows
   const PaddedExtent p = padded_extent(g);

@@ -74,9 +74,11 @@ void pack_flipped_kernel_implicit(const float* kernel, const ConvGeometry& g, st
 // 14, as for the article's 96- and 192-float kernel rows); pass nullptr otherwise.
 // dz_rows: where dz's row for output pixel (img, oy, ox) is, as a grid of rows (dense_rows(g)
 // for dz as the layer output; padded_rows(tg) for the zero-padded copy of dz that the input
-// gradient convolves, so one copy serves both). A padded grid needs cout % 32 == 0.
+// gradient convolves, so one copy serves both), when conv_weight_grad_reads_padded_dz(cout)
+// (dz read in place, cout a multiple of 32).
 std::int64_t conv_weight_grad_scratch_size(const ConvGeometry& g, std::int64_t n);
 bool conv_weight_grad_sums_bias(const ConvGeometry& g);
+bool conv_weight_grad_reads_padded_dz(std::int64_t cout);
 bool conv_weight_grad_implicit(const float* x, std::int64_t n, const ConvGeometry& g, const float* dz,
                                const RowGrid& dz_rows, std::int64_t cout, float beta, float* dk, float* db,
                                float* scratch);

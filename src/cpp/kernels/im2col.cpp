@@ -49,8 +49,10 @@ PaddedExtent padded_extent(const ConvGeometry& g) {
 
 namespace {
 
-// One image into its padded place: zero borders, rows copied whole.
-CNNX_VECTOR_CLONES void pad_image(const float* xi, const ConvGeometry& g, const PaddedExtent& p, float* out) {
+// One image into its padded place: zero borders, and each row of the image written whole by
+// put_row(out, offset of the row in the image, floats).
+template <class PutRow>
+inline void pad_image_rows(const ConvGeometry& g, const PaddedExtent& p, float* out, PutRow put_row) {
   const std::int64_t c = g.c, right = (p.w - g.pad_left - g.w) * c;
   for (std::int64_t yy = 0; yy < p.h; ++yy, out += p.w * c) {
     const std::int64_t iy = yy - g.pad_top;
@@ -59,9 +61,24 @@ CNNX_VECTOR_CLONES void pad_image(const float* xi, const ConvGeometry& g, const 
       continue;
     }
     zero_run(out, g.pad_left * c);
-    copy_run(out + g.pad_left * c, xi + iy * g.w * c, g.w * c);
+    put_row(out + g.pad_left * c, iy * g.w * c, g.w * c);
     zero_run(out + (g.pad_left + g.w) * c, right);
   }
+}
+
+CNNX_VECTOR_CLONES void pad_image(const float* xi, const ConvGeometry& g, const PaddedExtent& p, float* out) {
+  pad_image_rows(g, p, out, [xi](float* o, std::int64_t at, std::int64_t len) { copy_run(o, xi + at, len); });
+}
+
+// The same with the ReLU derivative applied on the way: dy where y > 0, else 0.
+CNNX_VECTOR_CLONES void pad_image_where_positive(const float* dyi, const float* yi, const ConvGeometry& g,
+                                                 const PaddedExtent& p, float* out) {
+  pad_image_rows(g, p, out, [dyi, yi](float* o, std::int64_t at, std::int64_t len) {
+    for (std::int64_t i = 0; i < len; ++i) {
+      const float d = dyi[at + i];  // loaded unconditionally, so the select vectorises
+      o[i] = yi[at + i] > 0.0f ? d : 0.0f;
+    }
+  });
 }
 
 // Output row r (image r / oh, row r % oh) of the column matrix from the padded images src.
@@ -114,6 +131,13 @@ void pad_nhwc(const float* x, std::int64_t n, const ConvGeometry& g, float* dst)
   const PaddedExtent p = padded_extent(g);
   for (std::int64_t img = 0; img < n; ++img)
     pad_image(x + img * g.h * g.w * g.c, g, p, dst + img * p.h * p.w * g.c);
+}
+
+void pad_nhwc_where_positive(const float* dy, const float* y, std::int64_t n, const ConvGeometry& g, float* dst) {
+  const PaddedExtent p = padded_extent(g);
+  const std::int64_t in = g.h * g.w * g.c;
+  for (std::int64_t img = 0; img < n; ++img)
+    pad_image_where_positive(dy + img * in, y + img * in, g, p, dst + img * p.h * p.w * g.c);
 }
 
 std::int64_t im2col_scratch_size(const ConvGeometry& g, std::int64_t n) {

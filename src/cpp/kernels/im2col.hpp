@@ -24,6 +24,9 @@ PaddedExtent padded_extent(const ConvGeometry& g);
 // n images into their zero-padded place: dst holds n * h * w * c floats of padded_extent(g).
 // Serial (for one chunk inside a caller's parallel loop).
 void pad_nhwc(const float* x, std::int64_t n, const ConvGeometry& g, float* dst);
+// The same for the gradient of a ReLU's output: dst = pad(y > 0 ? dy : 0), dy and y shaped
+// like g's input (one pass for the ReLU derivative and the padding; y <= 0 or NaN gives 0).
+void pad_nhwc_where_positive(const float* dy, const float* y, std::int64_t n, const ConvGeometry& g, float* dst);
 
 // Floats of scratch that im2col_nhwc / col2im_nhwc need for n images: a zero-padded copy of
 // them (0 when the geometry has no padding, e.g. 'valid' convolutions, which read x itself).

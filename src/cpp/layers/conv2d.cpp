@@ -8,7 +8,8 @@
 // col_stride; on the implicit path, a spare row of the weight-gradient kernel's partial
 // slice). dx: for stride 1, the forward convolution of dz with the kernel flipped and its
 // channels swapped (transposed_geometry), as an implicit GEMM; otherwise dcol = dz x K^T and
-// dx = col2im(dcol). The transposes are strides into the same buffers (kernels/gemm.hpp).
+// dx = col2im(dcol). When dK and dX are both implicit, dz is written once, ReLU derivative
+// applied, into the zero-padded copy that dX convolves, and dK reads its rows there. The transposes are strides into the same buffers (kernels/gemm.hpp).
 // Bias and ReLU are fused into the micro-kernels' tile stores (kernels::GemmEpilogue).
 // Threading and workspace: the batch is cut into fixed chunks of images whose im2col panel fits
 // in L2 (see chunk_images); threads take whole chunks and run serial kernels on per-thread
@@ -280,12 +281,40 @@ void Conv2D::run_backward(const float* x, const float* dz_all, const float* pool
   // into db_partial_.
   const bool bias_in_gemm = dbias && rows_dk > patch && !dw_implicit;
   const bool db_in_dw = dbias && dw_implicit && kernels::conv_weight_grad_sums_bias(g);
+  // Both implicit: dz goes once into the zero-padded copy that the dX convolution reads, the
+  // ReLU derivative applied on the way, and the weight gradient reads its rows there too (one
+  // pass over dz instead of a derivative pass and a padding pass).
+  // (The bias gradient must then come from the weight gradient's spare row: dz itself is
+  // never formed unpadded.)
+  const bool dz_padded = dx_implicit && dw_implicit && kernels::conv_weight_grad_reads_padded_dz(cout) &&
+                         kernels::padded_extent(tg).needed && (!y || act_ == Activation::relu) &&
+                         (!dbias || db_in_dw);
   const std::int64_t per_group = chunks_per_group(chunks), groups = chunk_groups(chunks);
   parallel_for(groups, par, [&](std::int64_t grp) {
     for (std::int64_t c = grp * per_group; c < std::min(chunks, (grp + 1) * per_group); ++c) {
       const std::int64_t i0 = c * ci, m = std::min(ci, n - i0), r = m * pix;
       const std::size_t t = static_cast<std::size_t>(chunks > 1 ? thread_index() : 0);
+      const float beta = c == grp * per_group ? 0.0f : 1.0f;  // chunks of a group add up
+      float* part = dw_partial_.data() + grp * dwb;
+      float* db_chunk = dbias ? db_partial_.data() + c * cout : nullptr;
       const float* dz = dz_all + i0 * pix * cout;
+      if (dz_padded) {
+        float* dzp = dzpad_[t].data();
+        if (pool) {
+          float* z = z_[t].data();
+          kernels::max_pool_backward(dz_all + i0 * pooled_size, argmax + i0 * pooled_size, m, *pool, z,
+                                     relu_mask ? pooled + i0 * pooled_size : nullptr);
+          kernels::pad_nhwc(z, m, tg, dzp);
+        } else if (y) {
+          kernels::pad_nhwc_where_positive(dz, y + i0 * pix * cout, m, tg, dzp);
+        } else {
+          kernels::pad_nhwc(dz, m, tg, dzp);
+        }
+        kernels::conv_weight_grad_implicit(x + i0 * in_size, m, g, dzp, kernels::padded_rows(tg), cout, beta, part,
+                                           db_chunk, pad_[t].data());
+        kernels::conv_forward_implicit_padded(dzp, m, tg, packed_kernel_.data(), g.c, dx + i0 * in_size, {});
+        continue;
+      }
       if (y) {
         // The activation's derivative into the L2 scratch rather than back into dy: dy is read
         // once from memory and never written back (a third of a standalone layer's traffic).
@@ -299,9 +328,6 @@ void Conv2D::run_backward(const float* x, const float* dz_all, const float* pool
                                    relu_mask ? pooled + i0 * pooled_size : nullptr);
         dz = z;
       }
-      const float beta = c == grp * per_group ? 0.0f : 1.0f;  // chunks of a group add up
-      float* part = dw_partial_.data() + grp * dwb;
-      float* db_chunk = dbias ? db_partial_.data() + c * cout : nullptr;
       if (dw_implicit)
         kernels::conv_weight_grad_implicit(x + i0 * in_size, m, g, dz, kernels::dense_rows(g), cout, beta, part,
                                            db_in_dw ? db_chunk : nullptr, pad_[t].data());
