@@ -56,8 +56,9 @@ def test_train_step_gradients(rng, pool_padding, sparse):
 
 
 def test_train_step_gradients_of_a_chunked_conv_pool_stack(rng):
-    # 40 images of 4x4x32 into the second convolution: several chunks, so (with AVX-512) its
-    # weight and input gradients run as implicit GEMMs from the max-pool's scattered gradient.
+    # 20 images of 4x4x32 into the second convolution: two chunks of up to 16, so (with
+    # AVX-512) its weight and input gradients run as implicit GEMMs from the max-pool's
+    # scattered gradient.
     model = Sequential([
         Input((8, 8, 3)),
         Conv2D(8, 3, padding="same", activation="relu"),
@@ -70,8 +71,8 @@ def test_train_step_gradients_of_a_chunked_conv_pool_stack(rng):
     model.compile(optimizer=cnnx.optimizers.SGD(learning_rate=0.0), loss="sparse_categorical_crossentropy")
     weights = [w + rng.normal(scale=0.1, size=w.shape) for w in model.get_weights()]
     model.set_weights(weights)
-    x = rng.normal(size=(40, 8, 8, 3)).astype(np.float32)
-    labels = rng.integers(0, 3, size=40)
+    x = rng.normal(size=(20, 8, 8, 3)).astype(np.float32)
+    labels = rng.integers(0, 3, size=20)
     model.train_on_batch(x, labels)
     grads = [g for layer in model.layers for g in layer._core.get_gradients()]
     w64 = [w.astype(np.float64) for w in model.get_weights()]

@@ -13,21 +13,12 @@ namespace cnnx::kernels {
 
 namespace {
 
-// Every output pixel's window corner in the padded images, walked once (no divisions per
-// tile), into a grow-only array; past the last pixel the last corner repeats up to a multiple of
-// `round`, for the discarded rows of a partial tile.
-const float* const* window_corners(const float* xpad, std::int64_t n, const ConvGeometry& g, const PaddedExtent& p,
-                                   std::int64_t round, std::vector<const float*>& corners) {
-  const std::int64_t m = n * g.oh * g.ow, padded = (m + round - 1) / round * round;
-  if (corners.size() < static_cast<std::size_t>(padded)) corners.resize(padded);
-  std::int64_t q = 0;
-  for (std::int64_t img = 0; img < n; ++img)
-    for (std::int64_t oy = 0; oy < g.oh; ++oy) {
-      const float* row = xpad + (img * p.h + oy * g.sh) * p.w * g.c;
-      for (std::int64_t ox = 0; ox < g.ow; ++ox) corners[q++] = row + ox * g.sw * g.c;
-    }
-  for (; q < padded; ++q) corners[q] = corners[m - 1];
-  return corners.data();
+// Where output pixel (img, oy, ox)'s window starts in the padded images, in floats: offsets
+// rather than pointers, so that a plan built once serves every chunk of a batch wherever its
+// padded copy lies.
+std::int64_t window_corner(const ConvGeometry& g, const PaddedExtent& p, std::int64_t img, std::int64_t oy,
+                           std::int64_t ox) {
+  return ((img * p.h + oy * g.sh) * p.w + ox * g.sw) * g.c;
 }
 
 std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
@@ -71,18 +62,17 @@ struct Tile {
 };
 struct TileSchedule {
   std::vector<std::int64_t> pixel;     // natural pixel index (row of z), in tile order
-  std::vector<const float*> corner;    // its window corner in the padded images; + MR spare
+  std::vector<std::int64_t> corner;    // its window corner in the padded images; + MR spare
   std::vector<Tile> tiles;
 };
 
 // The weight gradient's windows and pixel runs (build_weight_grad_plan), and the arguments
 // they were built for.
 struct WeightGradPlan {
-  const float* scratch = nullptr;
   std::int64_t n = -1;
   ConvGeometry g{};
   RowGrid grid{};
-  std::vector<const float*> corners;
+  std::vector<std::int64_t> corners;  // window_corner of each pixel
   std::vector<PixelRun> runs;
   std::vector<std::int64_t> first;  // list (block, ky, variant) is runs [first[i], first[i + 1])
   std::int64_t kc_block = 0;
@@ -93,7 +83,6 @@ struct WeightGradPlan {
 // call, 1.6% of a conv2 forward + backward when each buffer was its own thread_local.
 struct ConvScratch {
   TileSchedule ts;  // the forward's, and the arguments it was built for
-  const float* ts_xpad = nullptr;
   std::int64_t ts_n = -1;
   ConvGeometry ts_g{};
   std::vector<KernelRows> classes;
@@ -113,12 +102,11 @@ bool same_geometry(const ConvGeometry& a, const ConvGeometry& b) {
 }
 
 // The schedule depends only on its arguments, so a thread rebuilds it only when they change
-// (once per layer and batch: every chunk but a short last one pads into the same scratch).
-const TileSchedule& tile_schedule(const float* xpad, std::int64_t n, const ConvGeometry& g, const PaddedExtent& p,
-                                  std::int64_t mr) {
+// (once per layer and batch, and for a short last chunk).
+const TileSchedule& tile_schedule(std::int64_t n, const ConvGeometry& g, const PaddedExtent& p, std::int64_t mr) {
   ConvScratch& cs = conv_scratch();
   TileSchedule& ts = cs.ts;
-  if (cs.ts_xpad == xpad && cs.ts_n == n && same_geometry(cs.ts_g, g)) return ts;
+  if (cs.ts_n == n && same_geometry(cs.ts_g, g)) return ts;
   std::vector<KernelRows>& classes = cs.classes;
   std::vector<std::size_t>& class_of = cs.class_of;
   classes.clear();
@@ -136,10 +124,9 @@ const TileSchedule& tile_schedule(const float* xpad, std::int64_t n, const ConvG
     for (std::int64_t img = 0; img < n; ++img)
       for (std::int64_t oy = 0; oy < g.oh; ++oy) {
         if (class_of[oy] != k) continue;
-        const float* row = xpad + (img * p.h + oy * g.sh) * p.w * g.c;
         for (std::int64_t ox = 0; ox < g.ow; ++ox) {
           ts.pixel.push_back((img * g.oh + oy) * g.ow + ox);
-          ts.corner.push_back(row + ox * g.sw * g.c);
+          ts.corner.push_back(window_corner(g, p, img, oy, ox));
         }
       }
     const std::int64_t last = static_cast<std::int64_t>(ts.pixel.size());
@@ -158,7 +145,7 @@ const TileSchedule& tile_schedule(const float* xpad, std::int64_t n, const ConvG
   // A partial tile's missing rows read the next pixels' windows (discarded); past the last
   // pixel, its window again.
   for (std::int64_t i = 0; i < mr; ++i) ts.corner.push_back(ts.corner.back());
-  cs.ts_xpad = xpad, cs.ts_n = n, cs.ts_g = g;
+  cs.ts_n = n, cs.ts_g = g;
   return ts;
 }
 
@@ -207,14 +194,15 @@ bool conv_forward_implicit_padded(const float* xpad, std::int64_t n, const ConvG
   const std::int64_t slivers = ceil_div(cout, nr);
 
   const bool has_ep = ep.bias != nullptr || ep.relu;
-  const TileSchedule& ts = tile_schedule(xpad, n, g, p, mr);
+  const TileSchedule& ts = tile_schedule(n, g, p, mr);
+  const float* rows[mr];
   alignas(64) float edge[mr * nr];
   for (std::int64_t js = 0; js < slivers; ++js) {
     const std::int64_t j0 = js * nr, cols = std::min<std::int64_t>(nr, cout - j0);
     const TileEpilogue tile_epi{ep.bias ? ep.bias + j0 : nullptr, ep.relu};
     const float* bsliver = packed_kernel + js * patch * nr;
     for (const Tile& tile : ts.tiles) {
-      const float* const* rows = ts.corner.data() + tile.start;
+      for (int i = 0; i < mr; ++i) rows[i] = xpad + ts.corner[tile.start + i];
       const std::int64_t klo = tile.rows.lo * seg_len, khi = tile.rows.hi * seg_len;
       const IndirectEdgeSkip skip{tile.first_col_pad, tile.last_col_pad, g.c};
       const bool direct = tile.consecutive && cols == nr && klo < khi;
@@ -356,6 +344,17 @@ void build_weight_grad_plan(std::int64_t n, const ConvGeometry& g, const RowGrid
 bool conv_weight_grad_implicit(const float* x, std::int64_t n, const ConvGeometry& g, const float* dz,
                                const RowGrid& dz_rows, std::int64_t cout, float beta, float* dk, float* db,
                                float* scratch) {
+  if (!conv_implicit_supported(g)) return false;
+  // Always the scratch copy, even without padding: a partial 14-row slice reads up to 13
+  // floats past its kernel row, which for the last window of x itself would leave the array.
+  pad_nhwc(x, n, g, scratch);
+  const PaddedExtent p = padded_extent(g);
+  std::fill(scratch + n * p.h * p.w * g.c, scratch + conv_weight_grad_scratch_size(g, n), 0.0f);
+  return conv_weight_grad_implicit_padded(scratch, n, g, dz, dz_rows, cout, beta, dk, db);
+}
+
+bool conv_weight_grad_implicit_padded(const float* xpad, std::int64_t n, const ConvGeometry& g, const float* dz,
+                                      const RowGrid& dz_rows, std::int64_t cout, float beta, float* dk, float* db) {
 #if defined(__x86_64__) || defined(_M_X64)
   if (!conv_implicit_supported(g)) return false;
   constexpr int mr = kMrAvx512, nr = kNrAvx512;
@@ -367,21 +366,20 @@ bool conv_weight_grad_implicit(const float* x, std::int64_t n, const ConvGeometr
   const bool dense = dz_rows.h == g.oh && dz_rows.w == g.ow && dz_rows.top == 0 && dz_rows.left == 0;
   if (!in_place && !dense) return false;  // packing reads dz as dense rows
   const PaddedExtent p = padded_extent(g);
-  // Always the scratch copy, even without padding: a partial 14-row slice reads up to 13
-  // floats past its kernel row, which for the last window of x itself would leave the array.
-  pad_nhwc(x, n, g, scratch);
-  for (std::int64_t i = 0; i < mr; ++i) scratch[n * p.h * p.w * g.c + i] = 0.0f;
   const std::int64_t r = n * g.oh * g.ow, seg_len = g.kw * g.c, seg_stride = g.dh * p.w * g.c;
   ConvScratch& cs = conv_scratch();
   // The windows' corners and the pixel runs depend only on these arguments: built once per
   // layer and batch size (rebuilding them every chunk took 2% of a conv2 forward + backward).
   WeightGradPlan& plan = cs.grad_plan;
-  if (plan.scratch != scratch || plan.n != n || !same_geometry(plan.g, g) || !(plan.grid == dz_rows)) {
-    window_corners(scratch, n, g, p, 1, plan.corners);
+  if (plan.n != n || !same_geometry(plan.g, g) || !(plan.grid == dz_rows)) {
+    plan.corners.clear();
+    for (std::int64_t img = 0; img < n; ++img)
+      for (std::int64_t oy = 0; oy < g.oh; ++oy)
+        for (std::int64_t ox = 0; ox < g.ow; ++ox) plan.corners.push_back(window_corner(g, p, img, oy, ox));
     build_weight_grad_plan(n, g, dz_rows, plan);
-    plan.scratch = scratch, plan.n = n, plan.g = g, plan.grid = dz_rows;
+    plan.n = n, plan.g = g, plan.grid = dz_rows;
   }
-  const float* const* corners = plan.corners.data();
+  const std::int64_t* corners = plan.corners.data();
   std::vector<float>& packed = cs.packed;
   if (!in_place) {
     if (packed.size() < static_cast<std::size_t>(packed_b_size(Isa::avx512, r, cout)))
@@ -421,11 +419,11 @@ bool conv_weight_grad_implicit(const float* x, std::int64_t n, const ConvGeometr
           const std::int64_t nruns = plan.first[list + 1] - plan.first[list];
           if (rows == mr && cols == nr) {
             float* cij = dk + (ky * seg_len + i0) * cout + j0;
-            ukernel_avx512_gather(rk, nruns, corners, off, bsliver, b_step, k0 == 0 ? beta : 1.0f, cij, cout,
+            ukernel_avx512_gather(rk, nruns, xpad + off, corners, bsliver, b_step, k0 == 0 ? beta : 1.0f, cij, cout,
                                   false);
           } else {
             float* e = edges.data() + ((js * g.kh + ky) * slices + sl) * mr * nr;
-            ukernel_avx512_gather(rk, nruns, corners, off, bsliver, b_step, k0 == 0 ? 0.0f : 1.0f, e, nr, ones);
+            ukernel_avx512_gather(rk, nruns, xpad + off, corners, bsliver, b_step, k0 == 0 ? 0.0f : 1.0f, e, nr, ones);
           }
         }
       }
@@ -448,7 +446,7 @@ bool conv_weight_grad_implicit(const float* x, std::int64_t n, const ConvGeometr
   }
   return true;
 #else
-  (void)x, (void)n, (void)g, (void)dz, (void)dz_rows, (void)cout, (void)beta, (void)dk, (void)db, (void)scratch;
+  (void)xpad, (void)n, (void)g, (void)dz, (void)dz_rows, (void)cout, (void)beta, (void)dk, (void)db;
   return false;
 #endif
 }

@@ -73,10 +73,10 @@ void ukernel_avx512_indirect(std::int64_t k0, std::int64_t kc, std::int64_t seg_
 struct PixelRun {
   std::int64_t begin, count, b_row;
 };
-// 14 x 32 with column p of A gathered from a_ptrs[p] + a_off and its B row at
+// 14 x 32 with column p of A gathered from a + a_offsets[p] and its B row at
 // b + b_row * b_step, summed over the pixels p of the runs (an implicit weight-gradient GEMM for convolutions;
 // contract beside the definition). No epilogue; ones_row: row 13 of C sums the rows of B.
-void ukernel_avx512_gather(const PixelRun* runs, std::int64_t nruns, const float* const* a_ptrs, std::int64_t a_off,
+void ukernel_avx512_gather(const PixelRun* runs, std::int64_t nruns, const float* a, const std::int64_t* a_offsets,
                            const float* b, std::int64_t b_step, float beta, float* c, std::int64_t ldc,
                            bool ones_row);
 // 6 x 16; compiled with -mavx2 -mfma; call only when the CPU has AVX2 and FMA.

@@ -204,25 +204,26 @@ void ukernel_avx512_indirect(std::int64_t k0, std::int64_t kc, std::int64_t seg_
   indirect_tile<0u, 0u>(k0, kc, seg_len, seg_stride, 0, rows, bp, beta, c, ldc, epi);
 }
 
-// 14 x 32 with column p of A at a_ptrs[p] + a_off (14 contiguous floats) and its row of B at
+// 14 x 32 with column p of A at a + a_offsets[p] (14 contiguous floats) and its row of B at
 // b + b_row * b_step (packed, 32, or in place), for p over the given runs of pixels; no epilogue.
 // The weight gradient of a convolution without an im2col panel: A = col^T, and column p
 // (pixel p) of a 14-row slice of the patch is 14 neighbouring floats of that pixel's window in
-// the zero-padded image. Runs leave out the pixels whose window row is all padding.
+// the zero-padded images (offsets, not pointers, so one plan serves every chunk of a batch).
+// Runs leave out the pixels whose window row is all padding.
 // kOnesRow: row 13 of A is 1.0 instead, so row 13 of C sums B's rows (a bias gradient) in a
 // slot that a partial slice would spend on values it discards; an add replaces its FMA.
 namespace {
 template <bool kOnesRow>
-void gather_tile(const PixelRun* runs, std::int64_t nruns, const float* const* a_ptrs, std::int64_t a_off,
+void gather_tile(const PixelRun* runs, std::int64_t nruns, const float* a, const std::int64_t* a_offsets,
                  const float* b, std::int64_t b_step, float beta, float* c, std::int64_t ldc) {
   __m512 lo[kMr], hi[kMr];
   zero_tile(lo, hi);
   for (std::int64_t r = 0; r < nruns; ++r) {
-    const float* const* ptrs = a_ptrs + runs[r].begin;
+    const std::int64_t* offs = a_offsets + runs[r].begin;
     const float* bp = b + runs[r].b_row * b_step;
     for (std::int64_t p = 0; p < runs[r].count; ++p, bp += b_step) {
-      const float* ap = ptrs[p] + a_off;
-      // Opaque to the optimiser: otherwise GCC hoists a_off into 14 offset registers, spills
+      const float* ap = a + offs[p];
+      // Opaque to the optimiser: otherwise GCC hoists the 14 addresses into registers, spills
       // four of them and reloads them on every k step.
       __asm__("" : "+r"(ap));
       const __m512 b0 = _mm512_loadu_ps(bp);
@@ -238,11 +239,11 @@ void gather_tile(const PixelRun* runs, std::int64_t nruns, const float* const* a
 }
 }  // namespace
 
-void ukernel_avx512_gather(const PixelRun* runs, std::int64_t nruns, const float* const* a_ptrs, std::int64_t a_off,
+void ukernel_avx512_gather(const PixelRun* runs, std::int64_t nruns, const float* a, const std::int64_t* a_offsets,
                            const float* b, std::int64_t b_step, float beta, float* c, std::int64_t ldc,
                            bool ones_row) {
-  if (ones_row) gather_tile<true>(runs, nruns, a_ptrs, a_off, b, b_step, beta, c, ldc);
-  else gather_tile<false>(runs, nruns, a_ptrs, a_off, b, b_step, beta, c, ldc);
+  if (ones_row) gather_tile<true>(runs, nruns, a, a_offsets, b, b_step, beta, c, ldc);
+  else gather_tile<false>(runs, nruns, a, a_offsets, b, b_step, beta, c, ldc);
 }
 
 }  // namespace cnnx::kernels
