@@ -344,17 +344,6 @@ void build_weight_grad_plan(std::int64_t n, const ConvGeometry& g, const RowGrid
 bool conv_weight_grad_implicit(const float* x, std::int64_t n, const ConvGeometry& g, const float* dz,
                                const RowGrid& dz_rows, std::int64_t cout, float beta, float* dk, float* db,
                                float* scratch) {
-  if (!conv_implicit_supported(g)) return false;
-  // Always the scratch copy, even without padding: a partial 14-row slice reads up to 13
-  // floats past its kernel row, which for the last window of x itself would leave the array.
-  pad_nhwc(x, n, g, scratch);
-  const PaddedExtent p = padded_extent(g);
-  std::fill(scratch + n * p.h * p.w * g.c, scratch + conv_weight_grad_scratch_size(g, n), 0.0f);
-  return conv_weight_grad_implicit_padded(scratch, n, g, dz, dz_rows, cout, beta, dk, db);
-}
-
-bool conv_weight_grad_implicit_padded(const float* xpad, std::int64_t n, const ConvGeometry& g, const float* dz,
-                                      const RowGrid& dz_rows, std::int64_t cout, float beta, float* dk, float* db) {
 #if defined(__x86_64__) || defined(_M_X64)
   if (!conv_implicit_supported(g)) return false;
   constexpr int mr = kMrAvx512, nr = kNrAvx512;
@@ -366,6 +355,11 @@ bool conv_weight_grad_implicit_padded(const float* xpad, std::int64_t n, const C
   const bool dense = dz_rows.h == g.oh && dz_rows.w == g.ow && dz_rows.top == 0 && dz_rows.left == 0;
   if (!in_place && !dense) return false;  // packing reads dz as dense rows
   const PaddedExtent p = padded_extent(g);
+  // Always the scratch copy, even without padding: a partial 14-row slice reads up to 13
+  // floats past its kernel row, which for the last window of x itself would leave the array.
+  pad_nhwc(x, n, g, scratch);
+  std::fill(scratch + n * p.h * p.w * g.c, scratch + conv_weight_grad_scratch_size(g, n), 0.0f);
+  const float* xpad = scratch;
   const std::int64_t r = n * g.oh * g.ow, seg_len = g.kw * g.c, seg_stride = g.dh * p.w * g.c;
   ConvScratch& cs = conv_scratch();
   // The windows' corners and the pixel runs depend only on these arguments: built once per
@@ -446,7 +440,7 @@ bool conv_weight_grad_implicit_padded(const float* xpad, std::int64_t n, const C
   }
   return true;
 #else
-  (void)xpad, (void)n, (void)g, (void)dz, (void)dz_rows, (void)cout, (void)beta, (void)dk, (void)db;
+  (void)x, (void)n, (void)g, (void)dz, (void)dz_rows, (void)cout, (void)beta, (void)dk, (void)db, (void)scratch;
   return false;
 #endif
 }

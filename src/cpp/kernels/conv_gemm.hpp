@@ -82,10 +82,5 @@ bool conv_weight_grad_reads_padded_dz(std::int64_t cout);
 bool conv_weight_grad_implicit(const float* x, std::int64_t n, const ConvGeometry& g, const float* dz,
                                const RowGrid& dz_rows, std::int64_t cout, float beta, float* dk, float* db,
                                float* scratch);
-// The same from x already padded (pad_nhwc) and followed by the floats that
-// conv_weight_grad_scratch_size counts past the images, all readable (a partial slice's
-// over-read, into rows it discards).
-bool conv_weight_grad_implicit_padded(const float* xpad, std::int64_t n, const ConvGeometry& g, const float* dz,
-                                      const RowGrid& dz_rows, std::int64_t cout, float beta, float* dk, float* db);
 
 }  // namespace cnnx::kernels

@@ -9,7 +9,8 @@
 // slice). dx: for stride 1, the forward convolution of dz with the kernel flipped and its
 // channels swapped (transposed_geometry), as an implicit GEMM; otherwise dcol = dz x K^T and
 // dx = col2im(dcol). When dK and dX are both implicit, dz is written once, ReLU derivative
-// applied, into the zero-padded copy that dX convolves, and dK reads its rows there. The transposes are strides into the same buffers (kernels/gemm.hpp).
+// applied, into the zero-padded copy that dX convolves, and dK reads its rows there. The
+// transposes are strides into the same buffers (kernels/gemm.hpp).
 // Bias and ReLU are fused into the micro-kernels' tile stores (kernels::GemmEpilogue).
 // Threading and workspace: the batch is cut into fixed chunks of images whose im2col panel fits
 // in L2 (see chunk_images); threads take whole chunks and run serial kernels on per-thread
@@ -298,13 +299,17 @@ void Conv2D::run_backward(const float* x, const float* dz_all, const float* pool
       float* part = dw_partial_.data() + grp * dwb;
       float* db_chunk = dbias ? db_partial_.data() + c * cout : nullptr;
       const float* dz = dz_all + i0 * pix * cout;
+      // The fused pool's gradient scattered into the chunk's conv output, ReLU derivative read
+      // off the pooled output.
+      auto unpool = [&](float* z) {
+        kernels::max_pool_backward(dz_all + i0 * pooled_size, argmax + i0 * pooled_size, m, *pool, z,
+                                   relu_mask ? pooled + i0 * pooled_size : nullptr);
+      };
       if (dz_padded) {
         float* dzp = dzpad_[t].data();
         if (pool) {
-          float* z = z_[t].data();
-          kernels::max_pool_backward(dz_all + i0 * pooled_size, argmax + i0 * pooled_size, m, *pool, z,
-                                     relu_mask ? pooled + i0 * pooled_size : nullptr);
-          kernels::pad_nhwc(z, m, tg, dzp);
+          unpool(z_[t].data());
+          kernels::pad_nhwc(z_[t].data(), m, tg, dzp);
         } else if (y) {
           kernels::pad_nhwc_where_positive(dz, y + i0 * pix * cout, m, tg, dzp);
         } else {
@@ -323,10 +328,8 @@ void Conv2D::run_backward(const float* x, const float* dz_all, const float* pool
         dz = z;
       }
       if (pool) {
-        float* z = z_[t].data();
-        kernels::max_pool_backward(dz_all + i0 * pooled_size, argmax + i0 * pooled_size, m, *pool, z,
-                                   relu_mask ? pooled + i0 * pooled_size : nullptr);
-        dz = z;
+        unpool(z_[t].data());
+        dz = z_[t].data();
       }
       if (dw_implicit)
         kernels::conv_weight_grad_implicit(x + i0 * in_size, m, g, dz, kernels::dense_rows(g), cout, beta, part,
