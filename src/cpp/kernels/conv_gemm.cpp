@@ -43,11 +43,18 @@ bool col_tap_inside(const ConvGeometry& g, std::int64_t ox, std::int64_t kx) {
   return tap_inside(ox, kx, g.sw, g.pad_left, g.dw, g.w);
 }
 
-KernelRows valid_kernel_rows(const ConvGeometry& g, std::int64_t oy) {
-  KernelRows r{0, g.kh};
-  while (r.lo < r.hi && !row_tap_inside(g, oy, r.lo)) ++r.lo;
-  while (r.hi > r.lo && !row_tap_inside(g, oy, r.hi - 1)) --r.hi;
+// [0, n) trimmed at both ends to the indices where inside(i) holds (taps inside the image
+// form one contiguous range along an axis).
+template <class Inside>
+KernelRows inside_range(std::int64_t n, Inside inside) {
+  KernelRows r{0, n};
+  while (r.lo < r.hi && !inside(r.lo)) ++r.lo;
+  while (r.hi > r.lo && !inside(r.hi - 1)) --r.hi;
   return r;
+}
+
+KernelRows valid_kernel_rows(const ConvGeometry& g, std::int64_t oy) {
+  return inside_range(g.kh, [&](std::int64_t ky) { return row_tap_inside(g, oy, ky); });
 }
 
 // The forward's tiles: output pixels grouped by their KernelRows (classes of output rows, in
@@ -73,6 +80,7 @@ struct WeightGradPlan {
   ConvGeometry g{};
   RowGrid grid{};
   std::vector<std::int64_t> corners;  // window_corner of each pixel
+  std::int64_t row_valid_everywhere = -1;  // kernel_row_valid_everywhere(g)
   std::vector<PixelRun> runs;
   std::vector<std::int64_t> first;  // list (block, ky, variant) is runs [first[i], first[i + 1])
   std::int64_t kc_block = 0;
@@ -305,6 +313,12 @@ constexpr std::int64_t kDwPixelBlock = 128;
 // also keeps dz's rows consecutive, so in a padded dz it ends with the output row.
 void build_weight_grad_plan(std::int64_t n, const ConvGeometry& g, const RowGrid& grid, WeightGradPlan& plan) {
   const std::int64_t r = n * g.oh * g.ow, variants = g.kw + 1;
+  const PaddedExtent p = padded_extent(g);
+  plan.corners.clear();
+  for (std::int64_t img = 0; img < n; ++img)
+    for (std::int64_t oy = 0; oy < g.oh; ++oy)
+      for (std::int64_t ox = 0; ox < g.ow; ++ox) plan.corners.push_back(window_corner(g, p, img, oy, ox));
+  plan.row_valid_everywhere = kernel_row_valid_everywhere(g);
   plan.kc_block = ceil_div(r, ceil_div(r, kDwPixelBlock));
   std::vector<char> row_valid(static_cast<std::size_t>(g.kh * g.oh), 0);  // [ky * oh + oy]
   for (std::int64_t oy = 0; oy < g.oh; ++oy) {
@@ -312,11 +326,8 @@ void build_weight_grad_plan(std::int64_t n, const ConvGeometry& g, const RowGrid
     for (std::int64_t ky = kr.lo; ky < kr.hi; ++ky) row_valid[ky * g.oh + oy] = 1;
   }
   std::vector<KernelRows> col_range(static_cast<std::size_t>(variants), KernelRows{0, g.ow});  // columns whose tap kx is inside
-  for (std::int64_t kx = 0; kx < g.kw; ++kx) {
-    KernelRows& cr = col_range[kx];
-    while (cr.lo < cr.hi && !col_tap_inside(g, cr.lo, kx)) ++cr.lo;
-    while (cr.hi > cr.lo && !col_tap_inside(g, cr.hi - 1, kx)) --cr.hi;
-  }
+  for (std::int64_t kx = 0; kx < g.kw; ++kx)
+    col_range[kx] = inside_range(g.ow, [&](std::int64_t ox) { return col_tap_inside(g, ox, kx); });
   plan.runs.clear();
   plan.first.clear();
   for (std::int64_t k0 = 0; k0 < r; k0 += plan.kc_block) {
@@ -338,6 +349,7 @@ void build_weight_grad_plan(std::int64_t n, const ConvGeometry& g, const RowGrid
       }
   }
   plan.first.push_back(static_cast<std::int64_t>(plan.runs.size()));
+  plan.n = n, plan.g = g, plan.grid = grid;
 }
 }  // namespace
 
@@ -352,8 +364,7 @@ bool conv_weight_grad_implicit(const float* x, std::int64_t n, const ConvGeometr
   // (an in-place partial sliver would read past the end of dz). Packing cost 2% of a conv2
   // forward + weight gradient (perf, 1 thread).
   const bool in_place = conv_weight_grad_reads_padded_dz(cout);
-  const bool dense = dz_rows.h == g.oh && dz_rows.w == g.ow && dz_rows.top == 0 && dz_rows.left == 0;
-  if (!in_place && !dense) return false;  // packing reads dz as dense rows
+  if (!in_place && !(dz_rows == dense_rows(g))) return false;  // packing reads dz as dense rows
   const PaddedExtent p = padded_extent(g);
   // Always the scratch copy, even without padding: a partial 14-row slice reads up to 13
   // floats past its kernel row, which for the last window of x itself would leave the array.
@@ -365,14 +376,7 @@ bool conv_weight_grad_implicit(const float* x, std::int64_t n, const ConvGeometr
   // The windows' corners and the pixel runs depend only on these arguments: built once per
   // layer and batch size (rebuilding them every chunk took 2% of a conv2 forward + backward).
   WeightGradPlan& plan = cs.grad_plan;
-  if (plan.n != n || !same_geometry(plan.g, g) || !(plan.grid == dz_rows)) {
-    plan.corners.clear();
-    for (std::int64_t img = 0; img < n; ++img)
-      for (std::int64_t oy = 0; oy < g.oh; ++oy)
-        for (std::int64_t ox = 0; ox < g.ow; ++ox) plan.corners.push_back(window_corner(g, p, img, oy, ox));
-    build_weight_grad_plan(n, g, dz_rows, plan);
-    plan.n = n, plan.g = g, plan.grid = dz_rows;
-  }
+  if (plan.n != n || !same_geometry(plan.g, g) || !(plan.grid == dz_rows)) build_weight_grad_plan(n, g, dz_rows, plan);
   const std::int64_t* corners = plan.corners.data();
   std::vector<float>& packed = cs.packed;
   if (!in_place) {
@@ -387,7 +391,7 @@ bool conv_weight_grad_implicit(const float* x, std::int64_t n, const ConvGeometr
   // windows from L2, and this GEMM ran at 55% of peak against 75% for the forward one.
   const std::int64_t kc_block = plan.kc_block, variants = g.kw + 1;
   const std::int64_t slices = ceil_div(seg_len, mr), slivers = ceil_div(cout, nr);
-  const std::int64_t db_row = db != nullptr ? kernel_row_valid_everywhere(g) : -1;
+  const std::int64_t db_row = db != nullptr ? plan.row_valid_everywhere : -1;
   const float* b_base = in_place ? dz : packed.data();
   // Partial tiles (the last slice of a kernel row, the last columns) sum in their own buffer
   // across the pixel blocks, then merge: writing 14 rows would run into the next kernel row's.
