@@ -166,7 +166,16 @@ def test_set_num_threads_roundtrip():
 
 
 def test_version():
+    """One version, written in CMakeLists.txt: the wheel's metadata and the core agree."""
+    import importlib.metadata
+    import re
+    from pathlib import Path
+
     assert isinstance(cnnx.__version__, str) and cnnx.__version__.count(".") == 2
+    assert cnnx.__version__ == cnnx._core.__version__ == importlib.metadata.version("cnnx")
+    cmake = Path(__file__).resolve().parents[1] / "CMakeLists.txt"
+    if cmake.exists():  # running from a checkout
+        assert re.search(r"project\(cnnx VERSION ([0-9.]+)", cmake.read_text()).group(1) == cnnx.__version__
 
 
 def test_a_fused_conv_still_runs_alone(rng):

@@ -11,7 +11,7 @@ from . import _core
 from . import callbacks, datasets, layers, losses, models, optimizers, regularizers, saving, utils
 from .models import Sequential
 
-__version__ = "0.1.0"
+__version__: str = _core.__version__  # written once, in CMakeLists.txt
 
 __all__ = [
     "Sequential",

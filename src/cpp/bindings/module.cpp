@@ -103,6 +103,7 @@ const float* sample_weights(const py::object& w, std::int64_t count) {
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "cnnx compiled core (private; use the cnnx package)";
+  m.attr("__version__") = CNNX_VERSION;  // from CMakeLists.txt's project(), the one place it is written
 
   py::register_exception_translator([](std::exception_ptr p) {
     try {
