@@ -6,6 +6,8 @@ odd pixel at the bottom/right, max-pool ignores padded positions.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -121,3 +123,8 @@ def check_layer_gradients(rng, layer, x, reference, rtol=2e-3, atol=2e-3):
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+# Under .ci/sanitize the ASan runtime is preloaded: it keeps freed memory in a quarantine and maps
+# shadow memory, so resident-set sizes say nothing about cnnx's own memory use there.
+UNDER_ASAN = "libasan" in os.environ.get("LD_PRELOAD", "")
