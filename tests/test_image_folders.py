@@ -188,3 +188,26 @@ def test_followed_links_outside_a_loop_still_count(tmp_path):
     ds = _load(root, follow_links=True)
     assert _class_counts(ds) == [2, 2]
     assert _class_counts(_load(root)) == [1, 1]
+
+
+# --- seed and validation_split types ----------------------------------------------------------------
+@pytest.mark.parametrize("kw, error, message", [
+    ({"seed": -1}, ValueError, r"`seed` must be None or an integer in \[0, 2\*\*32 - 1\]. Received: seed=-1"),
+    ({"seed": 1.5}, ValueError, r"Received: seed=1.5"),
+    ({"seed": 2**40}, ValueError, r"Received: seed=1099511627776"),
+    ({"seed": True, "validation_split": 0.5, "subset": "training"}, ValueError, r"Received: seed=True"),
+    ({"validation_split": "0.5", "subset": "training", "seed": 1}, TypeError,
+     r"`validation_split` must be a float between 0 and 1. Received: validation_split='0.5'"),
+])
+def test_seed_and_validation_split_checked(tmp_path, kw, error, message):
+    _png(tmp_path / "a" / "0.png")
+    _png(tmp_path / "a" / "1.png")
+    with pytest.raises(error, match=message):
+        _load(tmp_path, **kw)
+
+
+def test_numpy_seed_at_the_top_of_the_range(tmp_path):
+    _png(tmp_path / "a" / "0.png")
+    _png(tmp_path / "a" / "1.png")
+    train, val = _load(tmp_path, seed=np.uint32(2**32 - 1), shuffle=True, validation_split=0.5, subset="both")
+    assert len(train.file_paths) == len(val.file_paths) == 1

@@ -78,7 +78,15 @@ def image_dataset_from_directory(
 
     Supported formats: .bmp, .gif (first frame), .jpeg, .jpg, .png; other files are ignored.
     Files are found recursively within each class directory and sorted; classes are the
-    sub-directory names in alphanumeric order (or ``class_names``' order).
+    sub-directory names in alphanumeric order (or ``class_names``' order). 16-bit grayscale
+    PNGs are scaled to 0-255 as ``tf.io.decode_image`` does (16-bit colour PNGs keep Pillow's
+    high byte, at most 1 below it).
+
+    Skipped with a ``UserWarning`` naming the path: directories that cannot be listed (e.g. no
+    permission), entries with an image extension that are not regular files (FIFOs, sockets,
+    devices, broken symlinks; opening a FIFO would block forever), and, with
+    ``follow_links=True``, symlinks to a directory that contains them (a loop), so each file is
+    listed once per path.
 
     Broken files: every file's header is opened with Pillow (``Image.open(...).verify()``,
     which reads the header and, for PNG, walks the chunks and checks their CRCs without
@@ -164,6 +172,7 @@ def image_dataset_from_directory(
     _check_split(validation_split, subset, shuffle, seed)
     if seed is None:
         seed = int(np.random.randint(1_000_000))  # Keras' choice; follows set_random_seed
+    seed = int(seed)  # a NumPy scalar would overflow in seed + 1 below
 
     root = pathlib.Path(os.fspath(directory)).expanduser()
     if not root.exists():
@@ -358,6 +367,15 @@ def _check_split(validation_split: Any, subset: Any, shuffle: bool, seed: Any) -
     if subset not in (None,) + _SUBSETS:
         raise ValueError(f'`subset` must be either "training", "validation" or "both". '
                          f"Received: subset={subset!r}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
+                             or not 0 <= seed < 2**32):
+        # NumPy's own errors would not name the argument (and True would pass as seed 1).
+        raise ValueError(f"`seed` must be None or an integer in [0, 2**32 - 1]. Received: seed={seed!r}")
+    if validation_split is not None and (
+            isinstance(validation_split, bool)
+            or not isinstance(validation_split, (int, float, np.integer, np.floating))):
+        raise TypeError(f"`validation_split` must be a float between 0 and 1. "
+                        f"Received: validation_split={validation_split!r}")
     if validation_split:
         if not 0 < validation_split < 1:
             raise ValueError(f"`validation_split` must be between 0 and 1. "
