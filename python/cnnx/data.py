@@ -399,7 +399,6 @@ def _image_files(directory: pathlib.Path, follow_links: bool, outer: tuple = ())
     image extension that are not regular files (a FIFO would block the decoder forever), and
     directory links that lead back to a directory being walked (``outer``: the dataset root)."""
     listed = []  # (directory path, sorted image file names)
-    warned_loops: set = set()
     ancestors = {_dir_id(d) for d in (directory, *outer)} - {None}
 
     def walk(path: str, on_path: frozenset) -> None:
@@ -418,13 +417,11 @@ def _image_files(directory: pathlib.Path, follow_links: bool, outer: tuple = ())
                     subdirs.append(entry)
                 elif follow_links:
                     ident = _dir_id(entry.path)
-                    if ident in on_path:
-                        if entry.path not in warned_loops:
-                            warned_loops.add(entry.path)
-                            warnings.warn(
-                                f"Skipping symbolic link '{entry.path}': it points to "
-                                f"'{os.path.realpath(entry.path)}', which contains it (a directory loop)",
-                                UserWarning, stacklevel=2)
+                    if ident in on_path:  # each link path is reached once, so this warns once
+                        warnings.warn(
+                            f"Skipping symbolic link '{entry.path}': it points to "
+                            f"'{os.path.realpath(entry.path)}', which contains it (a directory loop)",
+                            UserWarning, stacklevel=2)
                         continue
                     subdirs.append(entry)
                 continue
