@@ -161,9 +161,11 @@ def _check_verbose(verbose: Any, who: str) -> int:
 
 def _check_validation_split(split: Any, who: str) -> float:
     if isinstance(split, bool) or not isinstance(split, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{who}: expected validation_split to be a float in (0, 1), received validation_split={split!r}")
+        raise TypeError(f"{who}: expected validation_split to be a float in (0, 1), "
+                        f"received validation_split={split!r}")
     if not 0.0 <= float(split) < 1.0:  # also NaN
-        raise ValueError(f"{who}: expected validation_split in (0, 1), or 0 for none, received validation_split={split!r}")
+        raise ValueError(f"{who}: expected validation_split in (0, 1), or 0 for none, "
+                         f"received validation_split={split!r}")
     return float(split)
 
 
