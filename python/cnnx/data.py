@@ -11,6 +11,7 @@ import concurrent.futures
 import math
 import os
 import pathlib
+import stat
 import sys
 import warnings
 from typing import Any, Iterator
@@ -77,7 +78,15 @@ def image_dataset_from_directory(
 
     Supported formats: .bmp, .gif (first frame), .jpeg, .jpg, .png; other files are ignored.
     Files are found recursively within each class directory and sorted; classes are the
-    sub-directory names in alphanumeric order (or ``class_names``' order).
+    sub-directory names in alphanumeric order (or ``class_names``' order). 16-bit grayscale
+    PNGs are scaled to 0-255 as ``tf.io.decode_image`` does (16-bit colour PNGs keep Pillow's
+    high byte, at most 1 below it).
+
+    Skipped with a ``UserWarning`` naming the path: directories that cannot be listed (e.g. no
+    permission), entries with an image extension that are not regular files (FIFOs, sockets,
+    devices, broken symlinks; opening a FIFO would block forever), and, with
+    ``follow_links=True``, symlinks to a directory that contains them (a loop), so each file is
+    listed once per path.
 
     Broken files: every file's header is opened with Pillow (``Image.open(...).verify()``,
     which reads the header and, for PNG, walks the chunks and checks their CRCs without
@@ -163,6 +172,7 @@ def image_dataset_from_directory(
     _check_split(validation_split, subset, shuffle, seed)
     if seed is None:
         seed = int(np.random.randint(1_000_000))  # Keras' choice; follows set_random_seed
+    seed = int(seed)  # a NumPy scalar would overflow in seed + 1 below
 
     root = pathlib.Path(os.fspath(directory)).expanduser()
     if not root.exists():
@@ -300,7 +310,7 @@ class ImageDataset:
                 continue
             try:
                 with Image.open(path) as img:
-                    img = img.convert(self._mode)
+                    img = _to_8bit(img, Image).convert(self._mode)
                     box = _crop_box(img.size, (w, h)) if self._crop else None
                     img = img.resize((w, h), self._resample, box=box)
                     pixels = np.asarray(img, dtype=np.uint8)
@@ -357,6 +367,15 @@ def _check_split(validation_split: Any, subset: Any, shuffle: bool, seed: Any) -
     if subset not in (None,) + _SUBSETS:
         raise ValueError(f'`subset` must be either "training", "validation" or "both". '
                          f"Received: subset={subset!r}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
+                             or not 0 <= seed < 2**32):
+        # NumPy's own errors would not name the argument (and True would pass as seed 1).
+        raise ValueError(f"`seed` must be None or an integer in [0, 2**32 - 1]. Received: seed={seed!r}")
+    if validation_split is not None and (
+            isinstance(validation_split, bool)
+            or not isinstance(validation_split, (int, float, np.integer, np.floating))):
+        raise TypeError(f"`validation_split` must be a float between 0 and 1. "
+                        f"Received: validation_split={validation_split!r}")
     if validation_split:
         if not 0 < validation_split < 1:
             raise ValueError(f"`validation_split` must be between 0 and 1. "
@@ -373,15 +392,87 @@ def _check_split(validation_split: Any, subset: Any, shuffle: bool, seed: Any) -
         raise ValueError("If `subset` is set, `validation_split` must be set as well.")
 
 
-def _image_files(directory: pathlib.Path, follow_links: bool) -> list:
-    """Image files under ``directory`` (recursively), sorted as Keras lists them."""
-    found = []
-    for root, dirs, files in sorted(os.walk(directory, followlinks=follow_links), key=lambda t: t[0]):
-        dirs.sort()
-        for name in sorted(files):
-            if name.lower().endswith(ALLOWLIST_FORMATS):
-                found.append(os.path.join(root, name))
-    return found
+def _image_files(directory: pathlib.Path, follow_links: bool, outer: tuple = ()) -> list:
+    """Image files under ``directory`` (recursively), sorted as Keras lists them (by directory
+    path, then file name). Symlinks to files are followed; symlinks to directories only with
+    ``follow_links``. Warns about and skips: directories that cannot be listed, entries with an
+    image extension that are not regular files (a FIFO would block the decoder forever), and
+    directory links that lead back to a directory being walked (``outer``: the dataset root)."""
+    listed = []  # (directory path, sorted image file names)
+    ancestors = {_dir_id(d) for d in (directory, *outer)} - {None}
+
+    def walk(path: str, on_path: frozenset) -> None:
+        try:
+            with os.scandir(path) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as e:
+            warnings.warn(f"Skipping directory '{path}': cannot list it ({type(e).__name__}: {e.strerror or e})",
+                          UserWarning, stacklevel=2)
+            return
+        names, subdirs = [], []
+        for entry in entries:
+            is_dir = _entry_is_dir(entry)
+            if is_dir:
+                if not entry.is_symlink():
+                    subdirs.append(entry)
+                elif follow_links:
+                    ident = _dir_id(entry.path)
+                    if ident in on_path:  # each link path is reached once, so this warns once
+                        warnings.warn(
+                            f"Skipping symbolic link '{entry.path}': it points to "
+                            f"'{os.path.realpath(entry.path)}', which contains it (a directory loop)",
+                            UserWarning, stacklevel=2)
+                        continue
+                    subdirs.append(entry)
+                continue
+            if not entry.name.lower().endswith(ALLOWLIST_FORMATS):
+                continue
+            kind = _non_regular_kind(entry)
+            if kind:
+                warnings.warn(f"Skipping '{entry.path}': not a regular file ({kind})", UserWarning, stacklevel=2)
+                continue
+            names.append(entry.name)
+        listed.append((path, names))
+        for entry in subdirs:
+            ident = _dir_id(entry.path)
+            pending.append((entry.path, (on_path | {ident}) if ident is not None else on_path))
+
+    pending = [(os.fspath(directory), frozenset(ancestors))]
+    while pending:  # a stack, not recursion: deep trees must not hit the recursion limit
+        walk(*pending.pop())
+    return [os.path.join(root, name) for root, names in sorted(listed, key=lambda t: t[0]) for name in names]
+
+
+def _dir_id(path: Any) -> tuple | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def _entry_is_dir(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
+def _non_regular_kind(entry: os.DirEntry) -> str | None:
+    """None for a regular file (or a link to one), else what the entry is instead."""
+    try:
+        if entry.is_file():
+            return None
+        st = os.stat(entry.path)  # stat, never open: opening a FIFO blocks
+    except OSError as e:
+        if entry.is_symlink():
+            return f"a broken symbolic link ({type(e).__name__}: {e.strerror or e})"
+        return f"cannot stat it ({type(e).__name__}: {e.strerror or e})"
+    for test, kind in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device")):
+        if test(st.st_mode):
+            return kind
+    return "not a file"
 
 
 def _index_directory(root: pathlib.Path, labels: Any, class_names: Any, follow_links: bool) -> tuple:
@@ -422,7 +513,7 @@ def _index_directory(root: pathlib.Path, labels: Any, class_names: Any, follow_l
         subdirs = list(class_names)  # keep the given order
     paths, idx = [], []
     for label, name in enumerate(subdirs):
-        files = _image_files(root / name, follow_links)
+        files = _image_files(root / name, follow_links, outer=(root,))
         paths.extend(files)
         idx.extend([label] * len(files))
     return paths, np.asarray(idx, np.int64), list(subdirs)
@@ -443,6 +534,17 @@ def _drop_unreadable(paths: list, labels: np.ndarray | None, Image: Any) -> tupl
     if len(keep) == len(paths):
         return paths, labels
     return [paths[i] for i in keep], None if labels is None else labels[np.asarray(keep, np.int64)]
+
+
+def _to_8bit(img: Any, Image: Any) -> Any:
+    """16-bit grayscale (Pillow modes I;16, I;16B, I) scaled to 0-255 as
+    ``tf.io.decode_image(dtype=uint8)`` does, round(v * 255 / 65535): Pillow's own conversion to
+    "L" clips every value above 255 to white. (16-bit colour PNGs Pillow already opens as 8-bit
+    RGB/RGBA, keeping the high byte: at most 1 below TensorFlow's rounding.)"""
+    if img.mode != "I" and not img.mode.startswith("I;16"):
+        return img
+    values = np.asarray(img).astype(np.float64)
+    return Image.fromarray(np.clip(np.rint(values * (255.0 / 65535.0)), 0, 255).astype(np.uint8))
 
 
 def _crop_box(size: tuple, target: tuple) -> tuple:

@@ -45,6 +45,14 @@ def _int_tuple(value: Any, n: int, arg: str, layer: str) -> tuple[int, ...]:
     raise TypeError(f"{layer}: expected {arg} to be an int or a tuple of {n} ints, received {arg}={value!r}")
 
 
+def _positive_int_tuple(value: Any, n: int, arg: str, layer: str) -> tuple[int, ...]:
+    """``_int_tuple`` whose entries must be >= 1: a zero stride must not pass for the default."""
+    values = _int_tuple(value, n, arg, layer)
+    if any(v < 1 for v in values):
+        raise ValueError(f"{layer}: expected positive {arg}, received {arg}={values!r}")
+    return values
+
+
 def _activation_name(value: Any, layer: str) -> str:
     if value is None:
         return "linear"
@@ -237,9 +245,9 @@ class Conv2D(Layer):
             raise TypeError(f"{w}: expected filters to be a positive integer, received filters={filters!r}")
         _check_data_format(data_format, w)
         self.filters = int(filters)
-        self.kernel_size = _int_tuple(kernel_size, 2, "kernel_size", w)
-        self.strides = _int_tuple(strides, 2, "strides", w)
-        self.dilation_rate = _int_tuple(dilation_rate, 2, "dilation_rate", w)
+        self.kernel_size = _positive_int_tuple(kernel_size, 2, "kernel_size", w)
+        self.strides = _positive_int_tuple(strides, 2, "strides", w)
+        self.dilation_rate = _positive_int_tuple(dilation_rate, 2, "dilation_rate", w)
         self.padding = _string(padding, "padding", w)
         self.activation = _activation_name(activation, w)
         self.use_bias = bool(use_bias)
@@ -278,8 +286,9 @@ class _Pooling2D(Layer):
         super().__init__(**kwargs)
         w = self._where
         _check_data_format(data_format, w)
-        self.pool_size = _int_tuple(pool_size, 2, "pool_size", w)
-        self.strides = self.pool_size if strides is None else _int_tuple(strides, 2, "strides", w)
+        self.pool_size = _positive_int_tuple(pool_size, 2, "pool_size", w)
+        # Only None means "the pool size": the core also reads a zero stride that way.
+        self.strides = self.pool_size if strides is None else _positive_int_tuple(strides, 2, "strides", w)
         self.padding = _string(padding, "padding", w)
         self._core = type(self)._core_class(self.name, self.pool_size, self.strides, self.padding)
 
@@ -379,6 +388,10 @@ class Dropout(Layer):
                 raise TypeError(f"{w}: expected noise_shape to be None or a tuple of ints and None such as "
                                 f"(None, 1, 1, 8), received noise_shape={noise_shape!r}")
             noise_shape = tuple(None if d is None else int(d) for d in noise_shape)
+            if any(d is not None and d < 1 for d in noise_shape):
+                # The core reads -1 as None, so a negative entry would pass silently.
+                raise ValueError(f"{w}: expected noise_shape entries to be positive or None, "
+                                 f"received noise_shape={noise_shape!r}")
         self.noise_shape = noise_shape
         self.seed = seed = _seed(seed, w)
         core_noise = [] if noise_shape is None else [-1 if d is None else d for d in noise_shape]

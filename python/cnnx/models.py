@@ -120,6 +120,55 @@ def _unpack_batch(batch: Any, who: str, need_y: bool) -> tuple:
     return x, y, w
 
 
+def _check_class_weight(class_weight: Any, who: str) -> dict:
+    """{class index: weight} with non-negative int keys and finite non-negative weights. Keras
+    would look a negative key up as a label that never occurs and let NaN reach the loss."""
+    if not isinstance(class_weight, dict):
+        raise TypeError(f"{who}: expected class_weight to be a dict {{class index: weight}}, "
+                        f"received {type(class_weight).__name__}: {class_weight!r}")
+    table = {}
+    for key, weight in class_weight.items():
+        if isinstance(key, bool) or not isinstance(key, (int, np.integer)):
+            raise TypeError(f"{who}: expected class_weight keys to be int class indices, received key {key!r}")
+        if key < 0:
+            raise ValueError(f"{who}: expected class_weight keys to be non-negative class indices, "
+                             f"received key {key!r}")
+        if isinstance(weight, bool) or not isinstance(weight, (int, float, np.integer, np.floating)):
+            raise TypeError(f"{who}: expected class_weight values to be numbers, "
+                            f"received class_weight[{key!r}]={weight!r}")
+        if not np.isfinite(weight) or weight < 0:
+            raise ValueError(f"{who}: expected class_weight values to be finite non-negative numbers, "
+                             f"received class_weight[{key!r}]={weight!r}")
+        table[int(key)] = float(weight)
+    return table
+
+
+def _check_int(value: Any, arg: str, who: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{who}: expected {arg} to be an int >= {minimum}, received {arg}={value!r}")
+    if value < minimum:
+        raise ValueError(f"{who}: expected {arg} to be an int >= {minimum}, received {arg}={value!r}")
+    return int(value)
+
+
+def _check_verbose(verbose: Any, who: str) -> int:
+    if isinstance(verbose, str) and verbose == "auto":
+        return 1
+    if isinstance(verbose, (int, np.integer)) and verbose in (0, 1, 2):  # bools too: False/True are 0/1
+        return int(verbose)
+    raise ValueError(f"{who}: expected verbose to be 'auto', 0, 1 or 2, received verbose={verbose!r}")
+
+
+def _check_validation_split(split: Any, who: str) -> float:
+    if isinstance(split, bool) or not isinstance(split, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{who}: expected validation_split to be a float in (0, 1), "
+                        f"received validation_split={split!r}")
+    if not 0.0 <= float(split) < 1.0:  # also NaN
+        raise ValueError(f"{who}: expected validation_split in (0, 1), or 0 for none, "
+                         f"received validation_split={split!r}")
+    return float(split)
+
+
 def _shape(shape: tuple) -> str:
     return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
@@ -324,14 +373,15 @@ class Sequential:
         if sample_weight is not None and class_weight is not None:
             raise ValueError(f"{who}: pass sample_weight or class_weight, not both")
         if class_weight is not None:
-            if not isinstance(class_weight, dict):
-                raise TypeError(f"{who}: expected class_weight to be a dict {{class: weight}}, received {class_weight!r}")
+            table = _check_class_weight(class_weight, who)
             flat = y.reshape(len(y), -1)
-            labels = flat[:, 0] if flat.shape[1] == 1 else flat.argmax(axis=1)
-            table = np.ones(int(max(labels.max(), max(class_weight, default=0))) + 1, np.float32)
-            for cls, w in class_weight.items():
-                table[int(cls)] = float(w)
-            return np.ascontiguousarray(table[labels.astype(np.int64)])
+            # Keras rounds the labels and gives weight 1 to a class without an entry; keys of
+            # classes that never occur weigh nothing. Unique labels, not a table indexed by
+            # label, so a huge key or label costs no memory.
+            labels = np.round(flat[:, 0] if flat.shape[1] == 1 else flat.argmax(axis=1))
+            values, inverse = np.unique(labels, return_inverse=True)
+            per_value = np.array([table.get(int(v), 1.0) for v in values], np.float32)
+            return np.ascontiguousarray(per_value[inverse.reshape(-1)])
         if sample_weight is None:
             return None
         w = _as_float_array(sample_weight, "sample_weight", who)
@@ -377,9 +427,13 @@ class Sequential:
         who = "fit"
         self._require_compiled(who)
         batch_size = self._check_batch_size(batch_size, who)
-        if not isinstance(epochs, (int, np.integer)) or epochs < 0:
-            raise ValueError(f"fit: expected epochs to be a non-negative integer, received epochs={epochs!r}")
-        verbose = 1 if verbose == "auto" else int(verbose)
+        epochs = _check_int(epochs, "epochs", who, 0)
+        # As in Keras, epochs is the index of the last epoch: initial_epoch >= epochs trains none.
+        initial_epoch = _check_int(initial_epoch, "initial_epoch", who, 0)
+        verbose = _check_verbose(verbose, who)
+        validation_split = _check_validation_split(validation_split, who)
+        if class_weight is not None:
+            _check_class_weight(class_weight, who)  # before any data is converted
         if _is_dataset(x):
             # Streamed: batches are prepared one at a time as they arrive (see _dataset_batches).
             self._check_dataset_args(x, who, y=y, sample_weight=sample_weight, validation_split=validation_split)
@@ -390,8 +444,6 @@ class Sequential:
         else:
             x, y, weights = self._prepare_data(x, y, sample_weight, class_weight, who)
         if validation_data is None and validation_split:
-            if not 0.0 < float(validation_split) < 1.0:
-                raise ValueError(f"fit: expected validation_split in (0, 1), received {validation_split!r}")
             split = int(len(x) * (1.0 - float(validation_split)))
             if split == 0 or split == len(x):
                 raise ValueError(f"fit: validation_split={validation_split} leaves no training or validation samples")
@@ -522,7 +574,7 @@ class Sequential:
         who = "evaluate"
         self._require_compiled(who)
         batch_size = self._check_batch_size(batch_size, who)
-        verbose = 1 if verbose == "auto" else int(verbose)
+        verbose = _check_verbose(verbose, who)
         start = time.perf_counter()
         if _is_dataset(x):
             self._check_dataset_args(x, who, y=y, sample_weight=sample_weight)
@@ -549,6 +601,7 @@ class Sequential:
         dataset (batches of x, or of (x, y[, sample_weight]) whose labels are ignored); the outputs
         are then in the order the dataset yields its batches."""
         batch_size = self._check_batch_size(batch_size, "predict")
+        _check_verbose(verbose, "predict")
         if _is_dataset(x):
             self._check_dataset_args(x, "predict")
             outputs = []
