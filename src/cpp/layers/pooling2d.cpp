@@ -28,7 +28,7 @@ kernels::ConvGeometry pooling_geometry(const Pooling2DConfig& c, const Shape& in
   if (g.oh <= 0 || g.ow <= 0)
     throw ValueError(where + ": input " + shape_str({-1, g.h, g.w, g.c}) + " is smaller than pool_size (" +
                      std::to_string(g.kh) + ", " + std::to_string(g.kw) + ") with padding='valid'");
-  if (g.h * g.w * g.c > INT32_MAX)
+  if (shape_size(in) > INT32_MAX)
     throw ValueError(where + ": input sample too large for pooling indices, received shape " + shape_str(in));
   return g;
 }
