@@ -78,9 +78,14 @@ Shape Conv2D::do_build(const Shape& in, Rng& rng) {
   Param& kernel = add_param("kernel", {g.kh, g.kw, g.c, cfg_.filters});
   // One image's workspaces (reserve() multiplies them by at most kChunkRows images, checked):
   // sized here so that a geometry whose padded image or column panel overflows fails at build.
-  (void)checked_mul(checked_mul(g.oh, g.ow), checked_add(g.patch(), 1));
-  (void)kernels::conv_weight_grad_scratch_size(g, 1);
-  (void)kernels::im2col_scratch_size(transposed_geometry(), 1);
+  try {
+    (void)checked_mul(checked_mul(g.oh, g.ow), checked_add(g.patch(), 1));
+    (void)kernels::conv_weight_grad_scratch_size(g, 1);
+    (void)kernels::im2col_scratch_size(transposed_geometry(), 1);
+  } catch (const SizeError& e) {
+    throw SizeError("the workspace for kernel_size=" + shape_str({g.kh, g.kw}) + ", dilation_rate=" +
+                    shape_str({g.dh, g.dw}) + " on input " + batch_shape_str(in) + " is too large: " + e.what());
+  }
   const double fan_in = double(g.kh * g.kw * g.c), fan_out = double(g.kh * g.kw * cfg_.filters);
   initialize(kernel.value, cfg_.kernel_initializer, fan_in, fan_out, rng);
   if (cfg_.use_bias) {
