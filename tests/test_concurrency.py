@@ -26,8 +26,10 @@ STRESS = textwrap.dedent("""
     rng = np.random.default_rng(0)
     x = rng.random((32, 8, 8, 1), dtype=np.float32)
     y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 32)]
-    model = Sequential([Input((8, 8, 1)), Conv2D(4, 3, activation="relu"), MaxPooling2D(2), Flatten(),
-                        Dense(3, activation="softmax")])
+    # The hidden Dense's 300k weights make each step's update and each read long enough to
+    # overlap, so that an unlocked read would be caught mixing two steps.
+    model = Sequential([Input((8, 8, 1)), Conv2D(64, 3, activation="relu"), MaxPooling2D(2), Flatten(),
+                        Dense(512, activation="relu"), Dense(3, activation="softmax")])
     conv = model.layers[0]
 
     def compile_model():  # plain SGD: no slots, so re-compiling never changes the weights' path
