@@ -309,8 +309,8 @@ PYBIND11_MODULE(_core, m) {
       }, py::arg("x"), py::arg("repeats"), py::arg("backward"), py::arg("need_dx") = true)
       .def("backward", [](Layer& l, const FloatArray& x, const FloatArray& y, const FloatArray& dy) {
         const std::int64_t n = x.ndim() ? x.shape(0) : 0;
-        if (n <= 0 || y.size() != dy.size() || y.size() != n * shape_size(l.output_shape()) ||
-            x.size() != n * shape_size(l.input_shape()))
+        if (n <= 0 || y.size() != dy.size() || y.size() != checked_mul(n, shape_size(l.output_shape())) ||
+            x.size() != checked_mul(n, shape_size(l.input_shape())))
           throw ValueError(l.class_name() + " '" + l.name() + "': backward expects x, y, dy from one forward call");
         Shape xs = array_shape(x);
         FloatArray dx(xs);

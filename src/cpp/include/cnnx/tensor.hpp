@@ -19,6 +19,8 @@ using Shape = std::vector<std::int64_t>;
 // kMaxSampleElements = 2**31 - 1 floats (8 GiB): the pooling kernels keep argmax offsets
 // within a sample as int32, and no CPU-trained model comes near it. Layer::build refuses a
 // larger shape with a ValueError naming the layer. Weights are bounded only by int64 and memory.
+// The per-batch products in forward / backward (n * a sample's size) are not checked again:
+// reserve() computed them checked for the largest batch before any buffer of that size existed.
 constexpr std::int64_t kMaxSampleElements = 2147483647;
 // The most floats one Buffer can hold: its byte count, rounded up to a cache line, fits int64.
 constexpr std::int64_t kMaxBufferElements = (INT64_MAX - 63) / 4;
