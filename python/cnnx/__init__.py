@@ -31,9 +31,13 @@ __all__ = [
 
 
 def set_num_threads(n: int) -> None:
-    """Sets how many threads cnnx's kernels use (OpenMP; 1 without OpenMP)."""
+    """Sets how many threads cnnx's kernels use (OpenMP; 1 without OpenMP): an int from 1 to
+    1024 (``cnnx._core.MAX_THREADS``; see parallel.hpp for why there is a bound)."""
     if isinstance(n, bool) or not isinstance(n, int):
         raise TypeError(f"set_num_threads: expected an int >= 1, received {n!r}")
+    if not -(2**63) <= n < 2**63:  # beyond the core's int64: refuse it with the core's message
+        raise ValueError(f"set_num_threads: expected a number of threads between 1 and {_core.MAX_THREADS}, "
+                         f"received {n}")
     _core.set_num_threads(n)
 
 

@@ -7,9 +7,12 @@ the weights. Layers are built with their input shape by ``Sequential``.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import re
+import weakref
 from collections import defaultdict
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -23,6 +26,25 @@ __all__ = [
 ]
 
 _name_counts: defaultdict[str, int] = defaultdict(int)
+
+# The parameter floats that layers built in the current context may still create (a one-item
+# list, so that builds can use it up), or None: no limit. See _param_budget.
+_budget: contextvars.ContextVar[list | None] = contextvars.ContextVar("cnnx_param_budget", default=None)
+
+
+@contextlib.contextmanager
+def _param_budget(n: int) -> Iterator[None]:
+    """Within the block, the layers that ``Layer.build`` builds may create at most ``n``
+    parameter floats in all. Each build passes what is left to the core as max_param_floats
+    (checked before any weight is allocated: ValueError naming the layer, nothing allocated)
+    and then uses up the layer's count_params(); a layer that was already built is not charged.
+    The innermost block applies; the limit is per context (thread / task), via contextvars.
+    For loaders: a model file's config cannot make cnnx allocate more weights than it holds."""
+    token = _budget.set([int(n)])
+    try:
+        yield
+    finally:
+        _budget.reset(token)
 
 
 def _auto_name(cls_name: str) -> str:
@@ -126,6 +148,11 @@ class Layer:
         self.name = name or _auto_name(cls)
         self._input_shape_arg = None if input_shape is None else _shape_tuple(input_shape, "input_shape", cls)
         self._core: Any = None
+        # The Sequential this layer was last added to (weakly: the model owns its layers). Weights
+        # of a layer inside a model are read and written under the model's lock (its core's
+        # get_layer_weights / set_layer_weights), so they never race with a step running in
+        # another thread.
+        self._model_ref: Any = None
 
     # -- state -----------------------------------------------------------------------------
     @property
@@ -147,7 +174,12 @@ class Layer:
         shape = tuple(input_shape)
         if shape and shape[0] is None:
             shape = shape[1:]
-        self._core.build(list(_shape_tuple(shape, "input_shape", self._where)), _core_seed())
+        budget = _budget.get()
+        was_built = self.built
+        limit = -1 if budget is None else max(budget[0], 0)
+        self._core.build(list(_shape_tuple(shape, "input_shape", self._where)), _core_seed(), limit)
+        if budget is not None and not was_built:
+            budget[0] -= int(self._core.count_params())
 
     def compute_output_shape(self, input_shape: Any) -> tuple:
         self.build(input_shape)
@@ -165,12 +197,24 @@ class Layer:
         return self._core.forward(x, bool(training))
 
     # -- weights ---------------------------------------------------------------------------
+    def _model_core(self) -> Any:
+        """The core of the model this layer belongs to, or None."""
+        model = self._model_ref() if getattr(self, "_model_ref", None) is not None else None
+        return None if model is None else model._core
+
     def get_weights(self) -> list[np.ndarray]:
-        return list(self._core.get_weights()) if self.built else []
+        if not self.built:
+            return []
+        model = self._model_core()
+        return list(model.get_layer_weights(self._core) if model is not None else self._core.get_weights())
 
     def set_weights(self, weights: list) -> None:
         arrays = [np.ascontiguousarray(w, dtype=np.float32) for w in weights]
-        self._core.set_weights(arrays)
+        model = self._model_core()
+        if model is not None:
+            model.set_layer_weights(self._core, arrays)
+        else:
+            self._core.set_weights(arrays)
 
     @property
     def weights(self) -> list[np.ndarray]:

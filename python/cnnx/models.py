@@ -8,6 +8,7 @@ in C++ with the GIL released.
 from __future__ import annotations
 
 import time
+import weakref
 from typing import Any
 
 import numpy as np
@@ -217,6 +218,7 @@ class Sequential:
             self._output_shape = self._input_shape
         self._core.add(layer._core)
         self._layers.append(layer)
+        layer._model_ref = weakref.ref(self)
         if self._output_shape is not None:
             # Build now, as Keras does when the input is known, so weights and shapes exist and
             # a shape mismatch is reported at the layer that causes it.
@@ -637,18 +639,23 @@ class Sequential:
 
     # -- weights and description ---------------------------------------------------------------
     def get_weights(self) -> list[np.ndarray]:
-        return [w for layer in self._layers for w in layer.get_weights()]
+        """All weights, layer by layer, from one step boundary even while fit runs in another
+        thread (one acquisition of the model's lock)."""
+        return [w for per_layer in self._core.snapshot(False)[0] for w in per_layer]
 
     def set_weights(self, weights: list) -> None:
+        """Sets all weights at once, between two steps; nothing is written unless every array
+        matches its weight's shape."""
         weights = list(weights)
         expected = sum(len(layer._core.weight_names()) for layer in self._layers)
         if len(weights) != expected:
             raise ValueError(f"Sequential '{self.name}': expected a list of {expected} weight arrays, received {len(weights)}")
-        i = 0
+        per_layer, i = [], 0
         for layer in self._layers:
             k = len(layer._core.weight_names())
-            layer.set_weights(weights[i : i + k])
+            per_layer.append([np.ascontiguousarray(w, dtype=np.float32) for w in weights[i : i + k]])
             i += k
+        self._core.set_weights(per_layer)
 
     def count_params(self) -> int:
         self._require_built("count_params()")

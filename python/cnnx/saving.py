@@ -141,10 +141,13 @@ def read_file(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str,
 
 
 # -- models ----------------------------------------------------------------------------------
-def _weight_tensors(model: Any) -> dict[str, np.ndarray]:
+def _weight_tensors(model: Any, weights: list | None = None) -> dict[str, np.ndarray]:
+    """`weights`: per-layer lists from model._core.snapshot(); taken here if not given."""
+    if weights is None:
+        weights = model._core.snapshot(False)[0]
     out = {}
-    for layer in model.layers:
-        for wname, w in zip(layer._core.weight_names(), layer.get_weights()):
+    for layer, per_layer in zip(model.layers, weights):
+        for wname, w in zip(layer._core.weight_names(), per_layer):
             out[f"weights/{layer.name}/{wname}"] = w
     return out
 
@@ -158,15 +161,16 @@ def save_model(model: Any, path: str | os.PathLike) -> None:
     model._require_built("save()")
     if not model.built:
         model.build()
-    tensors = _weight_tensors(model)
+    # Weights, slots and iterations of one step boundary, even while fit runs in another thread.
+    weights, slots, iterations = model._core.snapshot()
+    tensors = _weight_tensors(model, weights)
     meta = {"contents": "model", "model_config": json.dumps(model.get_config())}
     if model.class_names is not None:
         meta["class_names"] = json.dumps([str(c) for c in model.class_names])
     if model.compiled:
         meta["compile_config"] = json.dumps(model._compile_config())
-        meta["optimizer_iterations"] = str(model.optimizer.iterations)
+        meta["optimizer_iterations"] = str(iterations)
         params = _trainable_weights(model)
-        slots = model._core.get_optimizer_slots()
         if slots:
             for (lname, wname), per_param in zip(params, slots):
                 for i, s in enumerate(per_param):
@@ -185,13 +189,17 @@ def load_model(path: str | os.PathLike, compile: bool = True) -> Any:
 
 
 def _rebuild(path: Any, tensors: dict[str, np.ndarray], meta: dict[str, str], compile: bool) -> Any:
+    from .layers import _param_budget
     from .models import Sequential
 
     if meta.get("contents") != "model":
         raise ValueError(f"cannot load {os.fspath(path)!r}: it holds {meta.get('contents')!r}, not a whole model "
                          "(use model.load_weights for a weights file)")
-    model = Sequential.from_config(json.loads(meta["model_config"]))
-    model.build()
+    # The config may not ask for more weights than the file holds: refused before allocating.
+    held = sum(t.size for name, t in tensors.items() if name.startswith("weights/"))
+    with _param_budget(held):
+        model = Sequential.from_config(json.loads(meta["model_config"]))
+        model.build()
     if "class_names" in meta:
         model.class_names = list(json.loads(meta["class_names"]))
     _assign_weights(model, tensors, os.fspath(path))

@@ -1,6 +1,20 @@
 // PYBIND11_MODULE(_core): numpy <-> raw pointers, exceptions, GIL release. No math here.
 // Arrays arrive already validated and converted by the Python layer (float32, C-contiguous);
 // the checks below are the last line of defence so that a direct _core call cannot crash.
+//
+// Locking rule. A Sequential ("Model" below) runs its steps without the GIL, so Python threads
+// can drive one model concurrently (fit in one thread, predict / save / get_weights in others).
+// Every method of the Sequential binding does its work on the model under the model's mutex,
+// one acquisition per call, so each call sees the model between two steps: a snapshot() taken
+// while fit runs holds the weights, optimizer slots and iteration count of one step boundary.
+// Two rules keep this deadlock-free:
+//   - never wait for the mutex while holding the GIL: release it first (locked() below);
+//   - never touch Python (or wait for the GIL) while holding the mutex: numpy inputs are
+//     copied or read through plain pointers, outputs are copied into C++ buffers under the lock
+//     and turned into numpy arrays after unlocking.
+// The Layer bindings have no lock: a layer alone belongs to nobody. For a layer inside a model,
+// python/cnnx/layers.py routes get_weights / set_weights through the model's
+// get_layer_weights / set_layer_weights, which take the model's lock.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -37,54 +51,97 @@ FloatArray to_numpy(const Tensor& t) {
   return out;
 }
 
-py::list get_weights(Layer& layer) {
+py::list to_numpy(const std::vector<Tensor>& ts) {
   py::list out;
-  for (const auto& p : layer.params()) out.append(to_numpy(p.value));
+  for (const auto& t : ts) out.append(to_numpy(t));
   return out;
 }
 
-void set_weights(Layer& layer, const py::list& weights) {
-  auto& params = layer.params();
-  if (!layer.built())
-    throw ValueError(layer.class_name() + " '" + layer.name() + "': set_weights() called before the layer was built");
-  if (weights.size() != params.size())
-    throw ValueError(layer.class_name() + " '" + layer.name() + "': expected a list of " +
-                     std::to_string(params.size()) + " weight arrays, received " + std::to_string(weights.size()));
-  std::vector<FloatArray> arrays;
-  for (std::size_t i = 0; i < params.size(); ++i) {
-    FloatArray a = as_float_array(weights[i], layer.name() + ".set_weights");
-    if (array_shape(a) != params[i].value.shape())
-      throw ValueError(layer.class_name() + " '" + layer.name() + "': expected " + params[i].name + " of shape " +
-                       shape_str(params[i].value.shape()) + ", received " + shape_str(array_shape(a)));
-    arrays.push_back(a);
+// Copies of numpy arrays, made while holding the GIL so that the model's lock can be taken
+// without it.
+std::vector<Tensor> to_tensors(const py::handle& arrays, const std::string& what) {
+  std::vector<Tensor> out;
+  for (const auto& a : arrays) {
+    FloatArray arr = as_float_array(a, what);
+    Tensor t(array_shape(arr));
+    if (t.size()) std::memcpy(t.data(), arr.data(), sizeof(float) * t.size());
+    out.push_back(std::move(t));
   }
-  for (std::size_t i = 0; i < params.size(); ++i)
-    std::memcpy(params[i].value.data(), arrays[i].data(), sizeof(float) * params[i].value.size());
+  return out;
 }
 
-// Sequential plus a lock: the step runs without the GIL, so two Python threads must not drive
-// the same model at once.
+std::vector<Tensor> copy_weights(const Layer& layer) {
+  std::vector<Tensor> out;
+  for (const auto& p : layer.params()) out.push_back(p.value);
+  return out;
+}
+
+// Checks every array of `weights` against the layer's parameters, then copies them in; nothing
+// is written unless all match.
+void check_weights(const Layer& layer, const std::vector<Tensor>& weights) {
+  const auto& params = layer.params();
+  const std::string where = layer.class_name() + " '" + layer.name() + "'";
+  if (!layer.built()) throw ValueError(where + ": set_weights() called before the layer was built");
+  if (weights.size() != params.size())
+    throw ValueError(where + ": expected a list of " + std::to_string(params.size()) + " weight arrays, received " +
+                     std::to_string(weights.size()));
+  for (std::size_t i = 0; i < params.size(); ++i)
+    if (weights[i].shape() != params[i].value.shape())
+      throw ValueError(where + ": expected " + params[i].name + " of shape " + shape_str(params[i].value.shape()) +
+                       ", received " + shape_str(weights[i].shape()));
+}
+
+void assign_weights(Layer& layer, const std::vector<Tensor>& weights) {
+  auto& params = layer.params();
+  for (std::size_t i = 0; i < params.size(); ++i)
+    if (params[i].value.size()) std::memcpy(params[i].value.data(), weights[i].data(), sizeof(float) * weights[i].size());
+}
+
+// Sequential plus its lock (see the locking rule at the top of this file).
 struct Model {
   Sequential seq;
   std::mutex mutex;
 };
 
-Batch make_batch(const Model& m, const FloatArray& x, const FloatArray& y, std::int64_t n) {
-  if (!m.seq.built()) throw ValueError("Sequential: build the model before training or evaluating it");
-  const Shape& in = m.seq.input_shape();
-  Shape xs = array_shape(x);
-  const Shape expect = with_batch(x.ndim() > 0 ? xs[0] : 0, in);
+// f() on the model under its lock, the GIL released while waiting and running. f must not
+// touch Python objects; exceptions leave through the lock and the GIL as usual.
+template <class F>
+auto locked(Model& m, F&& f) -> decltype(f()) {
+  py::gil_scoped_release release;
+  std::lock_guard<std::mutex> lock(m.mutex);
+  return f();
+}
+
+// The plain facts of a numpy array that a step reads without the GIL.
+struct ArrayView {
+  const float* data;
+  Shape shape;
+  std::int64_t size;
+};
+ArrayView view(const FloatArray& a) { return {a.data(), array_shape(a), static_cast<std::int64_t>(a.size())}; }
+
+// Called under the model's lock (it reads the model's input shape).
+Batch make_batch(const Sequential& seq, const ArrayView& x, const ArrayView& y, std::int64_t n) {
+  if (!seq.built()) throw ValueError("Sequential: build the model before training or evaluating it");
+  const Shape& xs = x.shape;
+  const Shape expect = with_batch(xs.empty() ? 0 : xs[0], seq.input_shape());
   if (xs != expect) throw ValueError("Sequential: expected x of shape " + shape_str(expect) + ", received " + shape_str(xs));
-  if (y.ndim() < 1 || y.shape(0) != xs[0])
+  if (y.shape.empty() || y.shape[0] != xs[0])
     throw ValueError("Sequential: expected y with " + std::to_string(xs[0]) + " samples, received " +
-                     (y.ndim() < 1 ? std::string("a scalar") : std::to_string(y.shape(0))));
+                     (y.shape.empty() ? std::string("a scalar") : std::to_string(y.shape[0])));
   Batch b;
-  b.x = x.data();
-  b.y = y.data();
+  b.x = x.data;
+  b.y = y.data;
   b.count = xs[0];
-  b.target_dim = b.count > 0 ? y.size() / b.count : 0;
+  b.target_dim = b.count > 0 ? y.size / b.count : 0;
   b.n = n;
   return b;
+}
+
+Layer& find_layer(Sequential& seq, const Layer* layer) {
+  for (const auto& l : seq.layers())
+    if (l.get() == layer) return *l;
+  throw ValueError("Sequential: layer '" + layer->name() + "' is not in this model");
 }
 
 py::tuple result_tuple(const StepResult& r) { return py::make_tuple(r.loss, r.correct, r.rows, r.top_k_correct); }
@@ -98,6 +155,10 @@ const float* sample_weights(const py::object& w, std::int64_t count) {
                      shape_str(array_shape(a)));
   return a.data();
 }
+
+// Rows of x: the leading dimension, 0 for a scalar (make_batch then reports the shape).
+std::int64_t rows_of(const FloatArray& x) { return x.ndim() ? x.shape(0) : 0; }
+std::int64_t rows_of_shape(const Shape& s) { return s.empty() ? 0 : s[0]; }
 
 }  // namespace
 
@@ -118,6 +179,7 @@ PYBIND11_MODULE(_core, m) {
   });
 
   m.def("set_num_threads", &set_num_threads, py::arg("n"));
+  m.attr("MAX_THREADS") = kMaxThreads;
   m.def("get_num_threads", &get_num_threads);
   m.def("set_random_seed", [](std::uint64_t s) { set_random_seed(s); }, py::arg("seed"));
   m.def("peak_gflops", [](int threads, double seconds) {
@@ -181,7 +243,12 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("built", &Layer::built)
       .def_property_readonly("input_shape", &Layer::input_shape)
       .def_property_readonly("output_shape", &Layer::output_shape)
-      .def("build", [](Layer& l, const Shape& s, std::uint64_t seed) { return l.build(s, seed); })
+      .def("build", [](Layer& l, const Shape& s, std::uint64_t seed, std::int64_t max_param_floats) {
+        if (max_param_floats < -1)
+          throw ValueError(l.class_name() + " '" + l.name() + "': expected max_param_floats >= 0 or -1 (no limit), received " +
+                           std::to_string(max_param_floats));
+        return l.build(s, seed, max_param_floats);
+      }, py::arg("input_shape"), py::arg("seed"), py::arg("max_param_floats") = -1)
       .def("count_params", &Layer::count_params)
       .def("weight_names", [](Layer& l) {
         std::vector<std::string> out;
@@ -194,8 +261,12 @@ PYBIND11_MODULE(_core, m) {
         for (auto& p : l.params()) out.push_back(p.trainable);
         return out;
       })
-      .def("get_weights", &get_weights)
-      .def("set_weights", &set_weights)
+      .def("get_weights", [](const Layer& l) { return to_numpy(copy_weights(l)); })
+      .def("set_weights", [](Layer& l, const py::list& weights) {
+        std::vector<Tensor> w = to_tensors(weights, l.name() + ".set_weights");
+        check_weights(l, w);
+        assign_weights(l, w);
+      })
       .def("get_gradients", [](Layer& l) {
         py::list out;
         for (const auto& p : l.params()) out.append(to_numpy(p.grad));
@@ -221,9 +292,10 @@ PYBIND11_MODULE(_core, m) {
       .def("time_step", [](Layer& l, const FloatArray& x, int repeats, bool backward, bool need_dx) {
         if (!l.built()) throw ValueError(l.name() + ": build the layer before timing it");
         const std::int64_t n = x.ndim() ? x.shape(0) : 0;
-        if (n <= 0 || x.size() != n * shape_size(l.input_shape()) || repeats < 1)
+        if (n <= 0 || x.size() != checked_mul(n, shape_size(l.input_shape())) || repeats < 1)
           throw ValueError(l.name() + ": time_step expects a batch shaped like the layer input and repeats >= 1");
-        Buffer y(n * shape_size(l.output_shape())), dy(n * shape_size(l.output_shape())), dx(x.size());
+        const std::int64_t out_size = checked_mul(n, shape_size(l.output_shape()));
+        Buffer y(out_size), dy(out_size), dx(x.size());
         for (std::int64_t i = 0; i < dy.size(); ++i) dy.data()[i] = float((i * 7919) % 13) * 0.01f - 0.06f;
         py::gil_scoped_release release;
         l.reserve(n);
@@ -238,8 +310,8 @@ PYBIND11_MODULE(_core, m) {
       }, py::arg("x"), py::arg("repeats"), py::arg("backward"), py::arg("need_dx") = true)
       .def("backward", [](Layer& l, const FloatArray& x, const FloatArray& y, const FloatArray& dy) {
         const std::int64_t n = x.ndim() ? x.shape(0) : 0;
-        if (n <= 0 || y.size() != dy.size() || y.size() != n * shape_size(l.output_shape()) ||
-            x.size() != n * shape_size(l.input_shape()))
+        if (n <= 0 || y.size() != dy.size() || y.size() != checked_mul(n, shape_size(l.output_shape())) ||
+            x.size() != checked_mul(n, shape_size(l.input_shape())))
           throw ValueError(l.class_name() + " '" + l.name() + "': backward expects x, y, dy from one forward call");
         Shape xs = array_shape(x);
         FloatArray dx(xs);
@@ -508,90 +580,133 @@ PYBIND11_MODULE(_core, m) {
 
   py::class_<Model>(m, "Sequential")
       .def(py::init<>())
-      .def("add", [](Model& s, std::shared_ptr<Layer> l) { s.seq.add(std::move(l)); })
-      .def("build", [](Model& s, const Shape& shape) { s.seq.build(shape); })
-      .def_property_readonly("built", [](Model& s) { return s.seq.built(); })
-      .def_property_readonly("output_shape", [](Model& s) { return s.seq.output_shape(); })
-      .def("compile", [](Model& s, std::shared_ptr<Loss> l, std::shared_ptr<Optimizer> o) { s.seq.compile(l, o); })
+      .def("add", [](Model& s, std::shared_ptr<Layer> l) { locked(s, [&] { s.seq.add(std::move(l)); }); })
+      .def("build", [](Model& s, const Shape& shape) { locked(s, [&] { s.seq.build(shape); }); })
+      .def_property_readonly("built", [](Model& s) { return locked(s, [&] { return s.seq.built(); }); })
+      .def_property_readonly("output_shape", [](Model& s) { return locked(s, [&] { return s.seq.output_shape(); }); })
+      .def("compile", [](Model& s, std::shared_ptr<Loss> l, std::shared_ptr<Optimizer> o) {
+        locked(s, [&] { s.seq.compile(std::move(l), std::move(o)); });
+      })
       .def("set_metrics", [](Model& s, const std::string& accuracy, float threshold, int top_k) {
         if (accuracy != "argmax" && accuracy != "binary")
           throw ValueError("set_metrics: expected accuracy 'argmax' or 'binary', received '" + accuracy + "'");
-        s.seq.set_metrics(accuracy == "binary" ? AccuracyKind::binary : AccuracyKind::argmax, threshold, top_k);
+        locked(s, [&] {
+          s.seq.set_metrics(accuracy == "binary" ? AccuracyKind::binary : AccuracyKind::argmax, threshold, top_k);
+        });
       }, py::arg("accuracy"), py::arg("threshold") = 0.5f, py::arg("top_k") = 0)
       .def("train_step", [](Model& s, const FloatArray& x, const FloatArray& y, const IndexArray& index,
                             const py::object& sample_weight) {
         if (index.ndim() != 1) throw ValueError("train_step: expected a 1-D index array");
-        Batch b = make_batch(s, x, y, index.shape(0));
-        b.index = index.data();
-        b.sample_weight = sample_weights(sample_weight, b.count);
-        StepResult r;
-        {
-          py::gil_scoped_release release;
-          std::lock_guard<std::mutex> lock(s.mutex);
-          r = s.seq.train_step(b);
-        }
+        const float* w = sample_weights(sample_weight, rows_of(x));
+        const ArrayView xv = view(x), yv = view(y);
+        const std::int64_t* idx = index.data();
+        const std::int64_t n = index.shape(0);
+        const StepResult r = locked(s, [&] {
+          Batch b = make_batch(s.seq, xv, yv, n);
+          b.index = idx;
+          b.sample_weight = w;
+          return s.seq.train_step(b);
+        });
         return result_tuple(r);
       }, py::arg("x"), py::arg("y"), py::arg("index"), py::arg("sample_weight") = py::none())
       .def("test_step", [](Model& s, const FloatArray& x, const FloatArray& y, const py::object& sample_weight) {
-        Batch b = make_batch(s, x, y, x.ndim() ? x.shape(0) : 0);
-        b.sample_weight = sample_weights(sample_weight, b.count);
-        StepResult r;
-        {
-          py::gil_scoped_release release;
-          std::lock_guard<std::mutex> lock(s.mutex);
-          r = s.seq.test_step(b);
-        }
+        const float* w = sample_weights(sample_weight, rows_of(x));
+        const ArrayView xv = view(x), yv = view(y);
+        const StepResult r = locked(s, [&] {
+          Batch b = make_batch(s.seq, xv, yv, rows_of_shape(xv.shape));
+          b.sample_weight = w;
+          return s.seq.test_step(b);
+        });
         return result_tuple(r);
       }, py::arg("x"), py::arg("y"), py::arg("sample_weight") = py::none())
       // Optimizer state, one list of slot arrays per trainable parameter (saving / loading).
       .def("get_optimizer_slots", [](Model& s) {
-        if (!s.seq.compiled()) throw ValueError("Sequential: the model is not compiled");
+        const auto slots = locked(s, [&] {
+          if (!s.seq.compiled()) throw ValueError("Sequential: the model is not compiled");
+          return s.seq.optimizer().slots();
+        });
         py::list out;
-        for (const auto& per_param : s.seq.optimizer().slots()) {
-          py::list l;
-          for (const auto& t : per_param) l.append(to_numpy(t));
-          out.append(l);
-        }
+        for (const auto& per_param : slots) out.append(to_numpy(per_param));
         return out;
       })
       .def("set_optimizer_slots", [](Model& s, const py::list& slots) {
-        if (!s.seq.compiled()) throw ValueError("Sequential: the model is not compiled");
         std::vector<std::vector<Tensor>> values;
-        for (const auto& per_param : slots) {
-          values.emplace_back();
-          for (const auto& a : per_param) {
-            FloatArray arr = as_float_array(a, "set_optimizer_slots");
-            Tensor t(array_shape(arr));
-            std::memcpy(t.data(), arr.data(), sizeof(float) * t.size());
-            values.back().push_back(std::move(t));
+        for (const auto& per_param : slots) values.push_back(to_tensors(per_param, "set_optimizer_slots"));
+        locked(s, [&] {
+          if (!s.seq.compiled()) throw ValueError("Sequential: the model is not compiled");
+          s.seq.optimizer().set_slots(s.seq.trainable_params(), std::move(values));
+        });
+      })
+      // Everything save() writes that training changes, from one step boundary (one lock):
+      // (weights: one list of arrays per layer, slots: one list per trainable parameter or None
+      // when not compiled, iterations: the optimizer's count or None when not compiled).
+      // optimizer=False skips the slots (copied for nothing by get_weights).
+      .def("snapshot", [](Model& s, bool optimizer) {
+        std::vector<std::vector<Tensor>> weights, slots;
+        std::int64_t iterations = 0;
+        bool compiled = false;
+        locked(s, [&] {
+          for (const auto& l : s.seq.layers()) weights.push_back(copy_weights(*l));
+          compiled = s.seq.compiled();
+          if (compiled && optimizer) {
+            slots = s.seq.optimizer().slots();
+            iterations = s.seq.optimizer().iterations;
           }
-        }
-        std::lock_guard<std::mutex> lock(s.mutex);
-        s.seq.optimizer().set_slots(s.seq.trainable_params(), std::move(values));
+        });
+        py::list w;
+        for (const auto& per_layer : weights) w.append(to_numpy(per_layer));
+        if (!compiled || !optimizer) return py::tuple(py::make_tuple(w, py::none(), py::none()));
+        py::list sl;
+        for (const auto& per_param : slots) sl.append(to_numpy(per_param));
+        return py::tuple(py::make_tuple(w, sl, iterations));
+      }, py::arg("optimizer") = true)
+      // All weights at once: one list of arrays per layer, checked in full before any is written.
+      .def("set_weights", [](Model& s, const py::list& per_layer) {
+        std::vector<std::vector<Tensor>> values;
+        for (const auto& arrays : per_layer) values.push_back(to_tensors(arrays, "Sequential.set_weights"));
+        locked(s, [&] {
+          const auto& layers = s.seq.layers();
+          if (values.size() != layers.size())
+            throw ValueError("Sequential.set_weights: expected one list of weights per layer (" +
+                             std::to_string(layers.size()) + "), received " + std::to_string(values.size()));
+          for (std::size_t i = 0; i < layers.size(); ++i) check_weights(*layers[i], values[i]);
+          for (std::size_t i = 0; i < layers.size(); ++i) assign_weights(*layers[i], values[i]);
+        });
       })
-      .def("set_profiling", [](Model& s, bool on) {
-        std::lock_guard<std::mutex> lock(s.mutex);
-        s.seq.set_profiling(on);
+      // One layer's weights under the model's lock (Layer.get_weights / set_weights of a layer
+      // that belongs to this model).
+      .def("get_layer_weights", [](Model& s, const Layer& layer) {
+        return to_numpy(locked(s, [&] { return copy_weights(find_layer(s.seq, &layer)); }));
       })
+      .def("set_layer_weights", [](Model& s, const Layer& layer, const py::list& weights) {
+        std::vector<Tensor> w = to_tensors(weights, layer.name() + ".set_weights");
+        locked(s, [&] {
+          Layer& l = find_layer(s.seq, &layer);
+          check_weights(l, w);
+          assign_weights(l, w);
+        });
+      })
+      .def("set_profiling", [](Model& s, bool on) { locked(s, [&] { s.seq.set_profiling(on); }); })
       .def("profile", [](Model& s) {
+        const auto profile = locked(s, [&] { return s.seq.profile(); });
         py::list out;
-        for (const auto& p : s.seq.profile())
+        for (const auto& p : profile)
           out.append(py::make_tuple(p.name, p.forward_seconds, p.backward_seconds, p.forward_calls, p.backward_calls));
         return out;
       })
       .def("predict", [](Model& s, const FloatArray& x, std::int64_t batch_size) {
-        if (!s.seq.built()) throw ValueError("Sequential: build the model before predicting");
-        const Shape& in = s.seq.input_shape();
-        Shape xs = array_shape(x);
-        const Shape expect = with_batch(xs.empty() ? 0 : xs[0], in);
-        if (xs != expect) throw ValueError("Sequential: expected x of shape " + shape_str(expect) + ", received " + shape_str(xs));
-        FloatArray out(with_batch(xs[0], s.seq.output_shape()));
+        const ArrayView xv = view(x);
+        const Shape out_shape = locked(s, [&] {
+          if (!s.seq.built()) throw ValueError("Sequential: build the model before predicting");
+          const Shape expect = with_batch(rows_of_shape(xv.shape), s.seq.input_shape());
+          if (xv.shape != expect)
+            throw ValueError("Sequential: expected x of shape " + shape_str(expect) + ", received " + shape_str(xv.shape));
+          return with_batch(xv.shape[0], s.seq.output_shape());
+        });
+        // Allocated with the GIL, between two lock acquisitions: the shapes are fixed once built.
+        FloatArray out(out_shape);
         float* op = out.mutable_data();
-        {
-          py::gil_scoped_release release;
-          std::lock_guard<std::mutex> lock(s.mutex);
-          s.seq.predict(x.data(), xs[0], op, batch_size);
-        }
+        locked(s, [&] { s.seq.predict(xv.data, out_shape[0], op, batch_size); });
         return out;
       }, py::arg("x"), py::arg("batch_size"));
 }

@@ -7,7 +7,7 @@
 
 namespace cnnx {
 
-const Shape& Layer::build(const Shape& input_shape, std::uint64_t seed) {
+const Shape& Layer::build(const Shape& input_shape, std::uint64_t seed, std::int64_t max_param_floats) {
   if (built_) {
     if (input_shape != input_shape_)
       throw ValueError(where() + ": already built for input shape " + shape_str(input_shape_) +
@@ -20,7 +20,24 @@ const Shape& Layer::build(const Shape& input_shape, std::uint64_t seed) {
                        shape_str(input_shape));
   Rng rng(seed);
   params_.clear();
-  output_shape_ = do_build(input_shape, rng);
+  max_param_floats_ = max_param_floats;
+  // Size errors are raised deep in shape arithmetic, where the layer is unknown; they get the
+  // layer's name here. A failed build leaves no weights behind.
+  try {
+    check_sample_size(input_shape, "the input shape");
+    Shape out = do_build(input_shape, rng);
+    check_sample_size(out, "the output shape");
+    output_shape_ = std::move(out);
+  } catch (const SizeError& e) {
+    params_.clear();
+    throw ValueError(where() + ": " + e.what());
+  } catch (const AllocationError& e) {
+    params_.clear();
+    throw AllocationError(where() + ": " + e.what());
+  } catch (...) {
+    params_.clear();
+    throw;
+  }
   input_shape_ = input_shape;
   built_ = true;
   return output_shape_;
@@ -44,6 +61,23 @@ void Layer::set_regularizer(const std::string& weight, double l1, double l2) {
 }
 
 Param& Layer::add_param(const std::string& name, const Shape& shape) {
+  std::int64_t size = 0;
+  try {
+    size = shape_size(shape);
+  } catch (const SizeError&) {
+    size = -1;
+  }
+  if (size < 0 || size > kMaxBufferElements)
+    throw SizeError("the " + name + " of shape " + shape_str(shape) + " has more elements than the " +
+                    std::to_string(kMaxBufferElements) + " a tensor can hold");
+  if (max_param_floats_ >= 0) {
+    const std::int64_t left = max_param_floats_ - count_params();
+    if (size > left)
+      throw ValueError(where() + ": the " + name + " of shape " + shape_str(shape) + " has " + std::to_string(size) +
+                       " elements, more than the " + std::to_string(std::max<std::int64_t>(left, 0)) +
+                       " parameters this layer may create (max_param_floats=" + std::to_string(max_param_floats_) +
+                       ")");
+  }
   params_.emplace_back();
   Param& p = params_.back();
   p.name = name;

@@ -26,10 +26,12 @@ int get_num_threads() {
 #endif
 }
 
-void set_num_threads(int n) {
-  if (n < 1) throw ValueError("set_num_threads: expected n >= 1, received " + std::to_string(n));
+void set_num_threads(std::int64_t n) {
+  if (n < 1 || n > kMaxThreads)
+    throw ValueError("set_num_threads: expected a number of threads between 1 and " + std::to_string(kMaxThreads) +
+                     ", received " + std::to_string(n));
 #ifdef _OPENMP
-  g_num_threads = n;
+  g_num_threads = static_cast<int>(n);
 #endif
 }
 

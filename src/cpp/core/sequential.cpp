@@ -122,14 +122,29 @@ void Sequential::reserve(std::int64_t batch) {
   if (batch <= capacity_) return;
   std::int64_t largest = shape_size(input_shape_);
   for (std::size_t i = 0; i < layers_.size(); ++i) {
-    const std::int64_t size = shape_size(layers_[i]->output_shape());
-    if (!fused_pool_[i]) outputs_[i].resize(batch * size);  // a fused conv's output stays in L2
-    largest = std::max(largest, size);
-    layers_[i]->reserve(batch);
+    Layer& layer = *layers_[i];
+    // Name the layer whose activations or workspace do not fit (the messages come from deep
+    // in the size arithmetic or the allocator).
+    try {
+      const std::int64_t size = shape_size(layer.output_shape());
+      if (!fused_pool_[i]) outputs_[i].resize(checked_mul(batch, size));  // a fused conv's output stays in L2
+      largest = std::max(largest, size);
+      layer.reserve(batch);
+    } catch (const SizeError& e) {
+      throw ValueError(layer.class_name() + " '" + layer.name() + "': batch of " + std::to_string(batch) +
+                       " samples: " + e.what());
+    } catch (const AllocationError& e) {
+      throw AllocationError(layer.class_name() + " '" + layer.name() + "': batch of " + std::to_string(batch) +
+                            " samples: " + e.what());
+    }
   }
-  input_.resize(batch * shape_size(input_shape_));
-  grad_a_.resize(batch * largest);
-  grad_b_.resize(batch * largest);
+  try {
+    input_.resize(checked_mul(batch, shape_size(input_shape_)));
+    grad_a_.resize(checked_mul(batch, largest));
+    grad_b_.resize(checked_mul(batch, largest));
+  } catch (const SizeError& e) {
+    throw ValueError("Sequential: batch of " + std::to_string(batch) + " samples: " + e.what());
+  }
   capacity_ = batch;
 }
 
@@ -158,7 +173,7 @@ const float* Sequential::gather(const Batch& b) {
   if (b.sample_weight) {  // one weight per sample, repeated over the sample's rows of output
     const Shape& out = output_shape();
     const std::int64_t per = shape_size(out) / out.back();
-    row_weights_.resize(b.n * per);
+    row_weights_.resize(checked_mul(b.n, per));
     for (std::int64_t i = 0; i < b.n; ++i) {
       const float w = b.sample_weight[b.index ? b.index[i] : i];
       for (std::int64_t r = 0; r < per; ++r) row_weights_.data()[i * per + r] = w;
@@ -168,7 +183,7 @@ const float* Sequential::gather(const Batch& b) {
     batch_targets_ = b.y;
     return b.x;
   }
-  targets_.resize(b.n * ys);
+  targets_.resize(checked_mul(b.n, ys));
   batch_targets_ = targets_.data();
   for (std::int64_t i = 0; i < b.n; ++i) {
     std::memcpy(input_.data() + i * xs, b.x + b.index[i] * xs, sizeof(float) * xs);

@@ -276,7 +276,7 @@ void pack_flipped_kernel_implicit(const float* kernel, const ConvGeometry& g, st
 
 std::int64_t conv_weight_grad_scratch_size(const ConvGeometry& g, std::int64_t n) {
   const PaddedExtent p = padded_extent(g);
-  return n * p.h * p.w * g.c + kMrAvx512;  // + a partial slice's over-read past the last window
+  return checked_add(shape_size({n, p.h, p.w, g.c}), kMrAvx512);  // + a partial slice's over-read past the last window
 }
 
 namespace {

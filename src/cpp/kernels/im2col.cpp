@@ -40,8 +40,8 @@ inline void zero_run(float* out, std::int64_t len) {
 
 PaddedExtent padded_extent(const ConvGeometry& g) {
   PaddedExtent p;
-  p.h = std::max(g.pad_top + g.h, (g.oh - 1) * g.sh + (g.kh - 1) * g.dh + 1);
-  p.w = std::max(g.pad_left + g.w, (g.ow - 1) * g.sw + (g.kw - 1) * g.dw + 1);
+  p.h = std::max(checked_add(g.pad_top, g.h), checked_add(checked_add(checked_mul(g.oh - 1, g.sh), checked_mul(g.kh - 1, g.dh)), 1));
+  p.w = std::max(checked_add(g.pad_left, g.w), checked_add(checked_add(checked_mul(g.ow - 1, g.sw), checked_mul(g.kw - 1, g.dw)), 1));
   p.needed = g.pad_top > 0 || g.pad_left > 0 || p.h > g.h || p.w > g.w;
   if (!p.needed) p.h = g.h, p.w = g.w;
   return p;
@@ -142,7 +142,7 @@ void pad_nhwc_where_positive(const float* dy, const float* y, std::int64_t n, co
 
 std::int64_t im2col_scratch_size(const ConvGeometry& g, std::int64_t n) {
   const PaddedExtent p = padded_extent(g);
-  return p.needed ? n * p.h * p.w * g.c : 0;
+  return p.needed ? shape_size({n, p.h, p.w, g.c}) : 0;
 }
 
 void im2col_nhwc(const float* x, std::int64_t n, const ConvGeometry& g, float* col, std::int64_t ld,

@@ -61,7 +61,7 @@ Shape BatchNormalization::do_build(const Shape& in, Rng& rng) {
 }
 
 void BatchNormalization::reserve(std::int64_t batch) {
-  const std::int64_t need = rows(batch) * channels();
+  const std::int64_t need = checked_mul(rows(batch), channels());
   if (tmp_.size() < need) tmp_.resize(need);
 }
 

@@ -74,7 +74,18 @@ Shape Conv2D::do_build(const Shape& in, Rng& rng) {
     throw ValueError(where() + ": input " + shape_str({-1, g.h, g.w, g.c}) + " is smaller than the kernel " +
                      shape_str({g.kh, g.kw}) + " with padding='valid'; expected height >= " +
                      std::to_string(g.dh * (g.kh - 1) + 1) + " and width >= " + std::to_string(g.dw * (g.kw - 1) + 1));
+  check_sample_size({g.oh, g.ow, cfg_.filters}, "the output shape");  // before the kernel is allocated
   Param& kernel = add_param("kernel", {g.kh, g.kw, g.c, cfg_.filters});
+  // One image's workspaces (reserve() multiplies them by at most kChunkRows images, checked):
+  // sized here so that a geometry whose padded image or column panel overflows fails at build.
+  try {
+    (void)checked_mul(checked_mul(g.oh, g.ow), checked_add(g.patch(), 1));
+    (void)kernels::conv_weight_grad_scratch_size(g, 1);
+    (void)kernels::im2col_scratch_size(transposed_geometry(), 1);
+  } catch (const SizeError& e) {
+    throw SizeError("the workspace for kernel_size=" + shape_str({g.kh, g.kw}) + ", dilation_rate=" +
+                    shape_str({g.dh, g.dw}) + " on input " + batch_shape_str(in) + " is too large: " + e.what());
+  }
   const double fan_in = double(g.kh * g.kw * g.c), fan_out = double(g.kh * g.kw * cfg_.filters);
   initialize(kernel.value, cfg_.kernel_initializer, fan_in, fan_out, rng);
   if (cfg_.use_bias) {
@@ -111,21 +122,23 @@ void Conv2D::ensure_workspace(std::int64_t n) {
     pad_.resize(threads);
     dzpad_.resize(threads);
   }
-  const std::int64_t panel = g.is_identity() ? 0 : ci * g.oh * g.ow * col_stride();
+  const std::int64_t pixels = checked_mul(ci, checked_mul(g.oh, g.ow));
+  const std::int64_t panel = g.is_identity() ? 0 : checked_mul(pixels, col_stride());
   const std::int64_t pad_size =
       std::max(kernels::im2col_scratch_size(g, ci), kernels::conv_weight_grad_scratch_size(g, ci));
   const std::int64_t dzpad_size = g.sh == 1 && g.sw == 1 ? kernels::im2col_scratch_size(transposed_geometry(), ci) : 0;
   // z: the fused pool's conv output and gradient, or the standalone layer's activation gradient
-  const std::int64_t z_size = pool_ || act_ != Activation::linear ? ci * g.oh * g.ow * cfg_.filters : 0;
+  const std::int64_t z_size = pool_ || act_ != Activation::linear ? checked_mul(pixels, cfg_.filters) : 0;
   for (std::size_t t = 0; t < threads; ++t) {
     if (col_[t].size() < panel) col_[t].resize(panel);
     if (pad_[t].size() < pad_size) pad_[t].resize(pad_size);
     if (dzpad_[t].size() < dzpad_size) dzpad_[t].resize(dzpad_size);
     if (z_[t].size() < z_size) z_[t].resize(z_size);
   }
-  const std::int64_t dw = grad_rows() * cfg_.filters;
-  if (dw_partial_.size() < chunk_groups(chunks) * dw) dw_partial_.resize(chunk_groups(chunks) * dw);
-  if (cfg_.use_bias && db_partial_.size() < chunks * cfg_.filters) db_partial_.resize(chunks * cfg_.filters);
+  const std::int64_t dw_size = checked_mul(chunk_groups(chunks), checked_mul(grad_rows(), cfg_.filters));
+  if (dw_partial_.size() < dw_size) dw_partial_.resize(dw_size);
+  const std::int64_t db_size = checked_mul(chunks, cfg_.filters);
+  if (cfg_.use_bias && db_partial_.size() < db_size) db_partial_.resize(db_size);
 }
 
 // The im2col panel's row stride: with a bias, one column past the patch holds 1.0 in backward,
@@ -161,8 +174,8 @@ kernels::ConvGeometry Conv2D::transposed_geometry() const {
   const auto& g = geom_;
   kernels::ConvGeometry t = g;
   t.h = g.oh, t.w = g.ow, t.c = cfg_.filters;
-  t.pad_top = (g.kh - 1) * g.dh - g.pad_top;
-  t.pad_left = (g.kw - 1) * g.dw - g.pad_left;
+  t.pad_top = checked_mul(g.kh - 1, g.dh) - g.pad_top;
+  t.pad_left = checked_mul(g.kw - 1, g.dw) - g.pad_left;
   t.oh = g.h, t.ow = g.w;
   return t;
 }

@@ -26,14 +26,15 @@ Shape Dense::do_build(const Shape& in, Rng& rng) {
     throw ValueError(where() + ": expected input of rank >= 2 (batch, features), received shape (None,)");
   in_features_ = in.back();
   rows_per_sample_ = shape_size(in) / in_features_;
+  Shape out = in;
+  out.back() = cfg_.units;
+  check_sample_size(out, "the output shape");  // before the kernel is allocated
   Param& kernel = add_param("kernel", {in_features_, cfg_.units});
   initialize(kernel.value, cfg_.kernel_initializer, double(in_features_), double(cfg_.units), rng);
   if (cfg_.use_bias) {
     Param& bias = add_param("bias", {cfg_.units});
     initialize(bias.value, cfg_.bias_initializer, double(in_features_), double(cfg_.units), rng);
   }
-  Shape out = in;
-  out.back() = cfg_.units;
   return out;
 }
 

@@ -57,9 +57,9 @@ std::int64_t Dropout::noise_batch(std::int64_t n) const {
 }
 
 void Dropout::ensure_workspace(std::int64_t n) {
-  const std::int64_t size = n * shape_size(input_shape());
+  const std::int64_t size = checked_mul(n, shape_size(input_shape())), noise = checked_mul(n, noise_size_);
   if (mask_.size() < size) mask_.resize(size);
-  if (!noise_dims_.empty() && noise_.size() < n * noise_size_) noise_.resize(n * noise_size_);
+  if (!noise_dims_.empty() && noise_.size() < noise) noise_.resize(noise);
 }
 
 void Dropout::reserve(std::int64_t batch) { ensure_workspace(batch); }

@@ -14,7 +14,7 @@ Shape GlobalPooling2D::do_build(const Shape& in, Rng& rng) {
   if (in.size() != 3)
     throw ValueError(where() + ": expected input of rank 4 (batch, height, width, channels), received shape " +
                      batch_shape_str(in));
-  if (in[0] * in[1] > INT32_MAX)
+  if (checked_mul(in[0], in[1]) > INT32_MAX)
     throw ValueError(where() + ": input image too large for pooling indices, received shape " + shape_str(in));
   return keepdims_ ? Shape{1, 1, in[2]} : Shape{in[2]};
 }
@@ -30,7 +30,7 @@ void GlobalAveragePooling2D::backward(const float* x, const float* y, float* dy,
 }
 
 void GlobalMaxPooling2D::reserve(std::int64_t batch) {
-  const auto need = static_cast<std::size_t>(batch * channels());
+  const auto need = static_cast<std::size_t>(checked_mul(batch, channels()));
   if (argmax_.size() < need) argmax_.resize(need);
 }
 

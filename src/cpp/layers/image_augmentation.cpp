@@ -33,7 +33,8 @@ Shape ImageAugmentation::do_build(const Shape& in, Rng& rng) {
 }
 
 void ImageAugmentation::reserve(std::int64_t batch) {
-  if (static_cast<std::int64_t>(params_.size()) < batch * per_image_) params_.resize(batch * per_image_);
+  const std::int64_t need = checked_mul(batch, per_image_);
+  if (static_cast<std::int64_t>(params_.size()) < need) params_.resize(static_cast<std::size_t>(need));
   reserve_extra(batch);
 }
 
@@ -83,7 +84,8 @@ void RandomAffine::check_range(const std::string& arg, float lo, float hi, float
 }
 
 void RandomAffine::reserve_extra(std::int64_t batch) {
-  if (static_cast<std::int64_t>(transforms_.size()) < 8 * batch) transforms_.resize(8 * batch);
+  const std::int64_t need = checked_mul(8, batch);
+  if (static_cast<std::int64_t>(transforms_.size()) < need) transforms_.resize(static_cast<std::size_t>(need));
 }
 
 void RandomAffine::draw(std::int64_t n) {

@@ -23,12 +23,17 @@ kernels::ConvGeometry pooling_geometry(const Pooling2DConfig& c, const Shape& in
                      batch_shape_str(in));
   kernels::ConvGeometry g{in[0], in[1], in[2], c.pool_h, c.pool_w, c.stride_h, c.stride_w, 1, 1, 0, 0, 0, 0};
   const bool same = c.padding == "same";
-  kernels::window_axis(g.h, g.kh, g.sh, 1, same, &g.oh, &g.pad_top);
-  kernels::window_axis(g.w, g.kw, g.sw, 1, same, &g.ow, &g.pad_left);
+  try {
+    kernels::window_axis(g.h, g.kh, g.sh, 1, same, &g.oh, &g.pad_top);
+    kernels::window_axis(g.w, g.kw, g.sw, 1, same, &g.ow, &g.pad_left);
+  } catch (const SizeError& e) {
+    throw ValueError(where + ": pool_size=" + shape_str({g.kh, g.kw}) + " with strides=" + shape_str({g.sh, g.sw}) +
+                     " is too large for size arithmetic (" + e.what() + ")");
+  }
   if (g.oh <= 0 || g.ow <= 0)
     throw ValueError(where + ": input " + shape_str({-1, g.h, g.w, g.c}) + " is smaller than pool_size (" +
                      std::to_string(g.kh) + ", " + std::to_string(g.kw) + ") with padding='valid'");
-  if (g.h * g.w * g.c > INT32_MAX)
+  if (shape_size(in) > INT32_MAX)
     throw ValueError(where + ": input sample too large for pooling indices, received shape " + shape_str(in));
   return g;
 }

@@ -23,9 +23,10 @@ RandomContrast::RandomContrast(std::string name, float lower, float upper, float
 }
 
 void RandomContrast::reserve_extra(std::int64_t batch) {
-  if (means_.size() < batch * channels()) {
-    means_.resize(batch * channels());
-    sums_.resize(batch * channels());
+  const std::int64_t need = checked_mul(batch, channels());
+  if (means_.size() < need) {
+    means_.resize(need);
+    sums_.resize(need);
   }
 }
 

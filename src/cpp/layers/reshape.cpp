@@ -38,14 +38,15 @@ Reshape::Reshape(std::string name, Shape target_shape) : Layer(std::move(name)),
 Shape Reshape::do_build(const Shape& in, Rng& rng) {
   (void)rng;
   const std::int64_t size = shape_size(in);
-  Shape out = target_;
-  std::int64_t known = 1, unknown_at = -1;
+  Shape out = target_, known_dims;
+  std::int64_t unknown_at = -1;
   for (std::size_t i = 0; i < out.size(); ++i) {
     if (out[i] == -1)
       unknown_at = static_cast<std::int64_t>(i);
     else
-      known *= out[i];
+      known_dims.push_back(out[i]);
   }
+  const std::int64_t known = shape_size(known_dims);  // > 0: the dims were checked positive
   if (unknown_at >= 0) {
     if (size % known != 0)
       throw ValueError(where() + ": cannot reshape input " + shape_str(in) + " (" + std::to_string(size) +

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "cnnx/tensor.hpp"
+
 namespace cnnx::kernels {
 
 struct ConvGeometry {
@@ -22,13 +24,14 @@ struct ConvGeometry {
 
 // Output length and leading pad along one axis, as TensorFlow/Keras compute them: "same" gives
 // ceil(in / s) outputs and puts the odd pad pixel at the end; "valid" gives 0 when the window
-// does not fit (callers turn that into an error).
+// does not fit (callers turn that into an error). Checked: a huge kernel, dilation or stride
+// throws SizeError rather than wrapping.
 inline void window_axis(std::int64_t in, std::int64_t k, std::int64_t s, std::int64_t d, bool same,
                         std::int64_t* out, std::int64_t* pad_before) {
-  const std::int64_t span = d * (k - 1) + 1;
+  const std::int64_t span = checked_add(checked_mul(d, k - 1), 1);
   if (same) {
-    *out = (in + s - 1) / s;
-    *pad_before = std::max<std::int64_t>((*out - 1) * s + span - in, 0) / 2;
+    *out = in / s + (in % s != 0);
+    *pad_before = std::max<std::int64_t>(checked_add(checked_mul(*out - 1, s), span) - in, 0) / 2;
   } else {
     *out = in >= span ? (in - span) / s + 1 : 0;
     *pad_before = 0;

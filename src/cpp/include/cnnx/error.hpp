@@ -4,6 +4,7 @@
 // expected and the received value: "conv2d: expected input with 3 channels, received 1".
 #pragma once
 
+#include <new>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -26,6 +27,23 @@ class TypeError : public Error {
 class IndexError : public Error {
  public:
   using Error::Error;
+};
+// A size that does not fit the core's arithmetic (tensor.hpp: checked_mul, shape_size, the
+// per-sample limit). Thrown without a layer name; Layer::build and Sequential::reserve catch
+// it and rethrow a ValueError naming the layer. Python sees ValueError either way.
+class SizeError : public ValueError {
+ public:
+  using ValueError::ValueError;
+};
+// An allocation the system refused, with the byte count in the message. A std::bad_alloc, so
+// pybind11 turns it into MemoryError and C++ callers that catch bad_alloc still do.
+class AllocationError : public std::bad_alloc {
+ public:
+  explicit AllocationError(std::string message) : message_(std::move(message)) {}
+  const char* what() const noexcept override { return message_.c_str(); }
+
+ private:
+  std::string message_;
 };
 
 // "(28, 28, 1)" -- the Python tuple spelling, since that is what users see.

@@ -35,8 +35,12 @@ class Layer {
 
   // Validates `input_shape` (one sample, no batch dim), creates the weights drawing from a
   // seeded Rng, and returns the per-sample output shape. Building twice with the same shape
-  // is a no-op; with another shape it throws ValueError.
-  const Shape& build(const Shape& input_shape, std::uint64_t seed);
+  // is a no-op; with another shape it throws ValueError. Size problems come out as ValueError
+  // naming the layer: an element count that overflows int64, or an input or output sample of
+  // more than kMaxSampleElements (tensor.hpp). max_param_floats >= 0 caps the parameter floats
+  // the layer may create (checked before each weight is allocated, so a model file's config
+  // cannot make the loader allocate more than the file holds); -1: no cap.
+  const Shape& build(const Shape& input_shape, std::uint64_t seed, std::int64_t max_param_floats = -1);
   bool built() const { return built_; }
   const Shape& input_shape() const { return input_shape_; }
   const Shape& output_shape() const { return output_shape_; }
@@ -70,6 +74,8 @@ class Layer {
   virtual Shape do_build(const Shape& input_shape, Rng& rng) = 0;
   // Error message prefix naming the layer: "Conv2D 'conv2d_1'".
   std::string where() const { return class_name() + " '" + name_ + "'"; }
+  // The one place weights are allocated: checks the shape's size and the build's parameter cap
+  // first.
   Param& add_param(const std::string& name, const Shape& shape);
   bool dy_is_preactivation_ = false;
 
@@ -78,6 +84,7 @@ class Layer {
   bool built_ = false;
   Shape input_shape_, output_shape_;
   std::vector<Param> params_;
+  std::int64_t max_param_floats_ = -1;  // the cap of the build() in progress
   std::vector<std::pair<std::string, std::pair<double, double>>> regularizers_;
 };
 

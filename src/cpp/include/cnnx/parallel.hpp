@@ -6,10 +6,17 @@
 
 namespace cnnx {
 
+// The most threads set_num_threads accepts. Each thread of a team is an OS thread with its own
+// stack and its own per-layer workspaces (a Conv2D keeps one im2col panel per thread), and
+// nothing gains from more threads than cores: 1024 is above the hardware threads of the largest
+// machines (a 2-socket, 2 x 192-core, SMT-2 server has 768) while refusing a typo such as 10**6,
+// which would otherwise be accepted and fail much later, in the first parallel kernel.
+constexpr std::int64_t kMaxThreads = 1024;
+
 // Number of threads the next kernels will use (>= 1). Defaults to OpenMP's default.
 int get_num_threads();
-// n >= 1; throws cnnx::ValueError otherwise.
-void set_num_threads(int n);
+// 1 <= n <= kMaxThreads; throws cnnx::ValueError otherwise.
+void set_num_threads(std::int64_t n);
 // True when called from inside an OpenMP parallel region, active or not (kernels then stay
 // serial; see parallel_for for why an inactive region counts).
 bool in_parallel_region();

@@ -11,11 +11,32 @@ namespace cnnx {
 
 using Shape = std::vector<std::int64_t>;
 
-std::int64_t shape_size(const Shape& shape);  // product of dims; 1 for a scalar
+// Size arithmetic. Every element count the core derives from user-given dims goes through
+// these, so a shape that cannot exist is refused (cnnx::SizeError, a ValueError) instead of
+// wrapping around into a small buffer and a crash.
+//
+// One sample's activation (a layer's per-sample input or output) holds at most
+// kMaxSampleElements = 2**31 - 1 floats (8 GiB): the pooling kernels keep argmax offsets
+// within a sample as int32, and no CPU-trained model comes near it. Layer::build refuses a
+// larger shape with a ValueError naming the layer. Weights are bounded only by int64 and memory.
+// The per-batch products in forward / backward (n * a sample's size) are not checked again:
+// reserve() computed them checked for the largest batch before any buffer of that size existed.
+constexpr std::int64_t kMaxSampleElements = 2147483647;
+// The most floats one Buffer can hold: its byte count, rounded up to a cache line, fits int64.
+constexpr std::int64_t kMaxBufferElements = (INT64_MAX - 63) / 4;
+
+std::int64_t checked_mul(std::int64_t a, std::int64_t b);  // a, b >= 0; SizeError on overflow
+std::int64_t checked_add(std::int64_t a, std::int64_t b);  // a, b >= 0; SizeError on overflow
+// Product of dims (1 for a scalar); SizeError for a negative dim or an int64 overflow.
+std::int64_t shape_size(const Shape& shape);
+// SizeError unless shape_size(sample) <= kMaxSampleElements; `what` names it in the message
+// ("output shape").
+void check_sample_size(const Shape& sample, const char* what);
 Shape with_batch(std::int64_t n, const Shape& sample);  // {n, sample...}; n = -1 prints as None
 
 // A grow-only float buffer, 64-byte aligned so AVX-512 loads never split cache lines.
-// resize() keeps the allocation when it shrinks, so workspaces sized once are reused.
+// resize() keeps the allocation when it shrinks, so workspaces sized once are reused; a refused
+// allocation throws AllocationError (a std::bad_alloc naming the bytes).
 class Buffer {
  public:
   Buffer() = default;
