@@ -116,3 +116,13 @@ def test_rank_checked_at_build(layer):
 def test_average_pooling_input_smaller_than_pool():
     with pytest.raises(ValueError, match=r"is smaller than pool_size \(3, 3\) with padding='valid'"):
         AveragePooling2D(3).build((2, 5, 1))
+
+
+@pytest.mark.parametrize("core_class", ["MaxPooling2D", "AveragePooling2D"])
+def test_core_refuses_zero_strides(core_class):
+    """The core took a stride of 0 for "same as the pool size" (Keras' None); only an unset
+    stride means that now, so a caller of the core cannot get stride 2 by passing 0."""
+    from cnnx import _core
+
+    with pytest.raises(ValueError, match=r"expected positive strides, received strides=\(0, 2\)"):
+        getattr(_core, core_class)("p", (2, 2), (0, 2), "valid")

@@ -6,13 +6,13 @@
 namespace cnnx {
 
 void normalize_pooling_config(Pooling2DConfig& c, const std::string& where) {
-  if (c.stride_h == 0) c.stride_h = c.pool_h;
-  if (c.stride_w == 0) c.stride_w = c.pool_w;
+  if (!c.stride_h) c.stride_h = c.pool_h;
+  if (!c.stride_w) c.stride_w = c.pool_w;
   auto pair = [](std::int64_t a, std::int64_t b) { return "(" + std::to_string(a) + ", " + std::to_string(b) + ")"; };
   if (c.pool_h <= 0 || c.pool_w <= 0)
     throw ValueError(where + ": expected positive pool_size, received pool_size=" + pair(c.pool_h, c.pool_w));
-  if (c.stride_h <= 0 || c.stride_w <= 0)
-    throw ValueError(where + ": expected positive strides, received strides=" + pair(c.stride_h, c.stride_w));
+  if (*c.stride_h <= 0 || *c.stride_w <= 0)
+    throw ValueError(where + ": expected positive strides, received strides=" + pair(*c.stride_h, *c.stride_w));
   if (c.padding != "valid" && c.padding != "same")
     throw ValueError(where + ": expected padding 'valid' or 'same', received padding='" + c.padding + "'");
 }
@@ -21,7 +21,7 @@ kernels::ConvGeometry pooling_geometry(const Pooling2DConfig& c, const Shape& in
   if (in.size() != 3)
     throw ValueError(where + ": expected input of rank 4 (batch, height, width, channels), received shape " +
                      batch_shape_str(in));
-  kernels::ConvGeometry g{in[0], in[1], in[2], c.pool_h, c.pool_w, c.stride_h, c.stride_w, 1, 1, 0, 0, 0, 0};
+  kernels::ConvGeometry g{in[0], in[1], in[2], c.pool_h, c.pool_w, *c.stride_h, *c.stride_w, 1, 1, 0, 0, 0, 0};
   const bool same = c.padding == "same";
   try {
     kernels::window_axis(g.h, g.kh, g.sh, 1, same, &g.oh, &g.pad_top);

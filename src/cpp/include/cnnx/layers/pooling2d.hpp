@@ -2,6 +2,7 @@
 // window geometry over one NHWC sample.
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "cnnx/conv_geometry.hpp"
@@ -11,7 +12,8 @@ namespace cnnx {
 
 struct Pooling2DConfig {
   std::int64_t pool_h = 2, pool_w = 2;
-  std::int64_t stride_h = 0, stride_w = 0;  // 0: same as the pool size (Keras' strides=None)
+  // Unset: the pool size (Keras' strides=None). A stride of 0 is an error, not a default.
+  std::optional<std::int64_t> stride_h, stride_w;
   std::string padding = "valid";
 };
 
