@@ -35,7 +35,7 @@ HERE = Path(__file__).resolve().parent
 import numpy as np  # noqa: E402
 
 import cnnx  # noqa: E402
-from cnnx import Sequential
+from cnnx import Sequential  # noqa: E402
 from cnnx.layers import Conv2D, Dense, Flatten, Input, MaxPooling2D  # noqa: E402
 from cnnx.optimizers import SGD, Adam  # noqa: E402
 
@@ -55,6 +55,7 @@ def padding_share(h: int, w: int, k: int = 3) -> float:
     column. For the article's conv2 and conv3 that is about 96% of these taps over a forward +
     backward step. conv1 (im2col) skips none.
     """
+
     def valid(n: int) -> int:  # (output position, kernel offset) pairs inside the image, one axis
         pad = (k - 1) // 2
         return sum(1 for o in range(n) for d in range(k) if 0 <= o - pad + d < n)
@@ -74,13 +75,20 @@ class Budget:
 
 # -- the networks -----------------------------------------------------------------------------
 def cnnx_model(optimizer=None) -> Sequential:
-    model = Sequential([
-        Input((28, 28, 1)),
-        Conv2D(32, 3, padding="same", activation="relu"), MaxPooling2D(2),
-        Conv2D(64, 3, padding="same", activation="relu"), MaxPooling2D(2),
-        Conv2D(128, 3, padding="same", activation="relu"), MaxPooling2D(2),
-        Flatten(), Dense(100, activation="relu"), Dense(10, activation="softmax"),
-    ])
+    model = Sequential(
+        [
+            Input((28, 28, 1)),
+            Conv2D(32, 3, padding="same", activation="relu"),
+            MaxPooling2D(2),
+            Conv2D(64, 3, padding="same", activation="relu"),
+            MaxPooling2D(2),
+            Conv2D(128, 3, padding="same", activation="relu"),
+            MaxPooling2D(2),
+            Flatten(),
+            Dense(100, activation="relu"),
+            Dense(10, activation="softmax"),
+        ]
+    )
     model.compile(optimizer=optimizer or Adam(), loss="categorical_crossentropy")
     model.build()
     return model
@@ -89,10 +97,19 @@ def cnnx_model(optimizer=None) -> Sequential:
 def torch_model(torch):
     nn = torch.nn
     model = nn.Sequential(
-        nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(64, 128, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(1152, 100), nn.ReLU(), nn.Linear(100, 10),
+        nn.Conv2d(1, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(64, 128, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(1152, 100),
+        nn.ReLU(),
+        nn.Linear(100, 10),
     )
     return model.to(memory_format=torch.channels_last)
 
@@ -145,6 +162,7 @@ def cnnx_layer_timer(layer, x: np.ndarray, backward: bool, need_dx: bool, second
 def torch_layer_timer(torch, module, x, backward: bool, seconds: float):
     """Seconds per forward (no_grad) or forward+backward (fresh gradients, as after zero_grad)."""
     if not backward:
+
         def step():
             with torch.no_grad():
                 module(x)
@@ -156,6 +174,7 @@ def torch_layer_timer(torch, module, x, backward: bool, seconds: float):
             module.zero_grad(set_to_none=True)
             x.grad = None
             module(x).backward(grad)
+
     return lambda: loop_time(step, seconds)
 
 
@@ -166,15 +185,25 @@ class Table:
     def __init__(self):
         self.rows: list[tuple[str, ...]] = []
 
-    def add(self, what: str, threads, c: float | None, t: float | None, unit: str,
-            inverse: bool = False, note: str = "", digits: int = 1) -> None:
+    def add(
+        self,
+        what: str,
+        threads,
+        c: float | None,
+        t: float | None,
+        unit: str,
+        inverse: bool = False,
+        note: str = "",
+        digits: int = 1,
+    ) -> None:
         """inverse: c and t are times, so the ratio is t/c (still higher is better for cnnx)."""
         ratio = "-"
         if c and t:
             ratio = f"{(t / c if inverse else c / t):.2f}"
         fmt = lambda v: "-" if v is None else f"{v:,.{digits}f}"  # noqa: E731
-        self.rows.append((what + (" [ratio=torch/cnnx]" if inverse else ""), str(threads),
-                          fmt(c) + note, fmt(t), ratio, unit))
+        self.rows.append(
+            (what + (" [ratio=torch/cnnx]" if inverse else ""), str(threads), fmt(c) + note, fmt(t), ratio, unit)
+        )
         print(f"  {' | '.join(self.rows[-1])}", file=sys.stderr, flush=True)
 
     def render(self, markdown: bool) -> str:
@@ -182,11 +211,15 @@ class Table:
         left = (True, False, False, False, False, True)
 
         def line(cells):
-            parts = [c.ljust(w) if l else c.rjust(w) for c, w, l in zip(cells, widths, left)]
+            parts = [c.ljust(w) if is_left else c.rjust(w) for c, w, is_left in zip(cells, widths, left)]
             return ("| " + " | ".join(parts) + " |") if markdown else "  ".join(parts).rstrip()
 
         if markdown:
-            rule = "|" + "|".join("-" * (w + 2) if l else "-" * (w + 1) + ":" for w, l in zip(widths, left)) + "|"
+            rule = (
+                "|"
+                + "|".join("-" * (w + 2) if is_left else "-" * (w + 1) + ":" for w, is_left in zip(widths, left))
+                + "|"
+            )
         else:
             rule = "  ".join("-" * w for w in widths)
         return "\n".join([line(self.COLS), rule, *(line(r) for r in self.rows)])
@@ -209,11 +242,22 @@ def bench_layers(table: Table, torch, threads: int, peak: float, budget: Budget,
             tx = to_torch(torch, x.copy()).requires_grad_(not first)
         for backward in (False, True):
             total = flops * (1 if not backward else 2 if first else 3)
-            c, t = alternate(cnnx_layer_timer(layer, x, backward, not first, budget.layer),
-                             torch_layer_timer(torch, tmod, tx, backward, budget.layer) if torch else None, repeats)
-            what = f"{name} {h}x{w}x{cin}->{cout} {'fwd+bwd' if backward else 'fwd'}" + (" (no dX)" if first and backward else "")
-            table.add(what, threads, total / c / 1e9, t and total / t / 1e9, "GFLOP/s (cnnx % of peak)",
-                      note=f" ({total / c / 1e9 / peak:.0%})")
+            c, t = alternate(
+                cnnx_layer_timer(layer, x, backward, not first, budget.layer),
+                torch_layer_timer(torch, tmod, tx, backward, budget.layer) if torch else None,
+                repeats,
+            )
+            what = f"{name} {h}x{w}x{cin}->{cout} {'fwd+bwd' if backward else 'fwd'}" + (
+                " (no dX)" if first and backward else ""
+            )
+            table.add(
+                what,
+                threads,
+                total / c / 1e9,
+                t and total / t / 1e9,
+                "GFLOP/s (cnnx % of peak)",
+                note=f" ({total / c / 1e9 / peak:.0%})",
+            )
 
     x = rng.random((LAYER_BATCH, 28, 28, 32), dtype=np.float32)
     pool = MaxPooling2D(2)
@@ -295,7 +339,7 @@ def bench_inference(table: Table, torch, threads: int, budget: Budget, repeats: 
     def run_torch_all():
         with torch.inference_mode():
             for start in range(0, len(x), 256):
-                tmodel(tx[start:start + 256])
+                tmodel(tx[start : start + 256])
 
     c, t = alternate(rate(lambda: core.predict(x, 256)), rate(run_torch_all) if torch else None, repeats)
     table.add("inference, batch 256", threads, c, t, "images/s", digits=0)
@@ -308,6 +352,7 @@ def bench_inference(table: Table, torch, threads: int, budget: Budget, repeats: 
                 fn()
                 times.append(time.perf_counter() - start)
             return statistics.median(times)
+
         return run
 
     def torch_one():
@@ -323,16 +368,31 @@ def bench_rss(table: Table, use_torch: bool, threads: int) -> None:
     results = {}
     for fw in ("cnnx", "torch") if use_torch else ("cnnx",):
         print(f"[rss] one MNIST epoch with {fw}, {threads} threads ...", file=sys.stderr, flush=True)
-        out = subprocess.run([sys.executable, str(HERE / "rss_epoch.py"), fw, "--threads", str(threads)],
-                             capture_output=True, text=True)
+        out = subprocess.run(
+            [sys.executable, str(HERE / "rss_epoch.py"), fw, "--threads", str(threads)], capture_output=True, text=True
+        )
         if out.returncode != 0:
             sys.exit(f"rss_epoch.py {fw} failed:\n{out.stderr}")
         results[fw] = json.loads(out.stdout.strip().splitlines()[-1])
     c, t = results["cnnx"], results.get("torch")
-    table.add("peak RSS after MNIST load (shared numpy baseline)", threads, c["data_rss_mb"], t and t["data_rss_mb"],
-              "MB", inverse=True, digits=0)
-    table.add("peak RSS, 1 MNIST epoch (batch 64, Adam)", threads, c["max_rss_mb"], t and t["max_rss_mb"], "MB",
-              inverse=True, digits=0)
+    table.add(
+        "peak RSS after MNIST load (shared numpy baseline)",
+        threads,
+        c["data_rss_mb"],
+        t and t["data_rss_mb"],
+        "MB",
+        inverse=True,
+        digits=0,
+    )
+    table.add(
+        "peak RSS, 1 MNIST epoch (batch 64, Adam)",
+        threads,
+        c["max_rss_mb"],
+        t and t["max_rss_mb"],
+        "MB",
+        inverse=True,
+        digits=0,
+    )
     table.add("MNIST epoch time (batch 64, Adam)", threads, c["epoch_s"], t and t["epoch_s"], "s", inverse=True)
 
 
@@ -407,8 +467,10 @@ def main() -> None:
         if abs(after - peak) > 0.2 * peak:
             warnings.append(f"{threads} threads: the peak moved from {peak:.0f} to {after:.0f} GFLOP/s during the run")
         if 1 in peaks and threads > 1 and peak < 0.8 * threads * peaks[1]:
-            warnings.append(f"{threads} threads: the peak is only {peak / peaks[1]:.1f}x the 1-thread peak "
-                            "(busy machine or fewer free cores)")
+            warnings.append(
+                f"{threads} threads: the peak is only {peak / peaks[1]:.1f}x the 1-thread peak "
+                "(busy machine or fewer free cores)"
+            )
     if args.rss:
         bench_rss(table, torch is not None, max(args.threads))
 

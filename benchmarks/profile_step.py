@@ -8,9 +8,9 @@ import argparse
 import time
 
 import numpy as np
+from bench import cnnx_model  # the article's network, shared with the side-by-side benchmark
 
 import cnnx
-from bench import cnnx_model  # the article's network, shared with the side-by-side benchmark
 
 
 def main() -> None:
@@ -39,8 +39,10 @@ def main() -> None:
     wall = time.perf_counter() - start
     rows = core.profile()
     total = sum(f + b for _, f, b, _, _ in rows)
-    print(f"batch {args.batch_size}, {cnnx.get_num_threads()} threads, kernels {cnnx._core.get_isa()}, "
-          f"{args.steps} steps: {wall / args.steps * 1e3:.2f} ms/step, {args.batch_size * args.steps / wall:,.0f} images/s")
+    print(
+        f"batch {args.batch_size}, {cnnx.get_num_threads()} threads, kernels {cnnx._core.get_isa()}, "
+        f"{args.steps} steps: {wall / args.steps * 1e3:.2f} ms/step, {args.batch_size * args.steps / wall:,.0f} images/s"
+    )
     print(f"{'layer':<20} {'forward ms':>11} {'backward ms':>12} {'share':>7}")
     for name, f, b, _, _ in rows:
         print(f"{name:<20} {f / args.steps * 1e3:>11.3f} {b / args.steps * 1e3:>12.3f} {(f + b) / total:>7.1%}")

@@ -12,7 +12,6 @@ import json
 import resource
 import time
 
-
 import numpy as np  # noqa: E402
 
 import cnnx  # noqa: E402  (the data loader for both runs)
@@ -36,7 +35,6 @@ def cnnx_epoch(x: np.ndarray, labels: np.ndarray, threads: int):
 def torch_epoch(x: np.ndarray, labels: np.ndarray, threads: int):
     """Returns a function that trains one epoch with the usual PyTorch loop and returns the mean loss."""
     import torch
-
     from bench import to_torch, torch_model, torch_optimizer
 
     torch.set_num_threads(threads)
@@ -49,13 +47,14 @@ def torch_epoch(x: np.ndarray, labels: np.ndarray, threads: int):
     def epoch() -> float:
         order, total = torch.randperm(len(x)), 0.0
         for start in range(0, len(x), 64):
-            idx = order[start:start + 64]
+            idx = order[start : start + 64]
             optimizer.zero_grad()
             loss = loss_fn(model(tx[idx].contiguous(memory_format=torch.channels_last)), ty[idx])
             loss.backward()
             optimizer.step()
             total += loss.item() * len(idx)
         return total / len(x)
+
     return epoch
 
 
@@ -72,9 +71,18 @@ def main() -> None:
     start = time.perf_counter()  # the epoch only: imports and model construction are not timed
     loss = epoch()
     elapsed = time.perf_counter() - start
-    print(json.dumps({"framework": args.framework, "threads": args.threads, "loss": round(loss, 4),
-                      "epoch_s": round(elapsed, 2), "data_rss_mb": round(data_rss, 1),
-                      "max_rss_mb": round(max_rss_mb(), 1)}))
+    print(
+        json.dumps(
+            {
+                "framework": args.framework,
+                "threads": args.threads,
+                "loss": round(loss, 4),
+                "epoch_s": round(elapsed, 2),
+                "data_rss_mb": round(data_rss, 1),
+                "max_rss_mb": round(max_rss_mb(), 1),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

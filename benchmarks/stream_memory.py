@@ -55,7 +55,8 @@ def main() -> None:
         start_rss = rss_mb()
         t = time.perf_counter()
         ds = cnnx.utils.image_dataset_from_directory(
-            root, image_size=(args.size, args.size), batch_size=args.batch_size, seed=0, verbose=False)
+            root, image_size=(args.size, args.size), batch_size=args.batch_size, seed=0, verbose=False
+        )
         index_s = time.perf_counter() - t
         after_index = rss_mb()
         peak = after_index
@@ -63,9 +64,15 @@ def main() -> None:
         if args.fit:
             from cnnx.layers import Conv2D, Dense, GlobalAveragePooling2D, Input, Rescaling
 
-            model = cnnx.Sequential([Input((args.size, args.size, 3)), Rescaling(1 / 255),
-                                     Conv2D(8, 3, strides=2, activation="relu"), GlobalAveragePooling2D(),
-                                     Dense(4, activation="softmax")])
+            model = cnnx.Sequential(
+                [
+                    Input((args.size, args.size, 3)),
+                    Rescaling(1 / 255),
+                    Conv2D(8, 3, strides=2, activation="relu"),
+                    GlobalAveragePooling2D(),
+                    Dense(4, activation="softmax"),
+                ]
+            )
             model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
 
             class Peak(cnnx.callbacks.Callback):
@@ -81,15 +88,23 @@ def main() -> None:
         stream_s = time.perf_counter() - t
 
     decoded_mb = args.images * args.size * args.size * 3 * 4 / 2**20
-    print(json.dumps({
-        "images": args.images, "size": args.size, "epochs": args.epochs, "fit": args.fit,
-        "decoded_set_mb": round(decoded_mb, 1),
-        "rss_start_mb": round(start_rss, 1),
-        "rss_growth_index_mb": round(after_index - start_rss, 1),
-        "rss_growth_peak_mb": round(peak - start_rss, 1),
-        "write_s": round(write_s, 1), "index_s": round(index_s, 2),
-        "images_per_s": round(args.images * args.epochs / stream_s),
-    }))
+    print(
+        json.dumps(
+            {
+                "images": args.images,
+                "size": args.size,
+                "epochs": args.epochs,
+                "fit": args.fit,
+                "decoded_set_mb": round(decoded_mb, 1),
+                "rss_start_mb": round(start_rss, 1),
+                "rss_growth_index_mb": round(after_index - start_rss, 1),
+                "rss_growth_peak_mb": round(peak - start_rss, 1),
+                "write_s": round(write_s, 1),
+                "index_s": round(index_s, 2),
+                "images_per_s": round(args.images * args.epochs / stream_s),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

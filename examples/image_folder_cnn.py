@@ -79,16 +79,23 @@ def classification_report(matrix: np.ndarray, class_names: list) -> str:
     lines += ["", f"{'accuracy':>{width}} {'':9} {'':9} {tp.sum() / max(total, 1):9.3f} {total:9d}"]
     weights = support / max(total, 1)
     lines.append(f"{'macro avg':>{width}} {precision.mean():9.3f} {recall.mean():9.3f} {f1.mean():9.3f} {total:9d}")
-    lines.append(f"{'weighted avg':>{width}} {precision @ weights:9.3f} {recall @ weights:9.3f} "
-                 f"{f1 @ weights:9.3f} {total:9d}")
+    lines.append(
+        f"{'weighted avg':>{width}} {precision @ weights:9.3f} {recall @ weights:9.3f} {f1 @ weights:9.3f} {total:9d}"
+    )
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("dir", help="one sub-folder of images per class")
-    parser.add_argument("--size", type=int, nargs=2, default=(64, 64), metavar=("H", "W"),
-                        help="images are resized to H x W (default 64 64)")
+    parser.add_argument(
+        "--size",
+        type=int,
+        nargs=2,
+        default=(64, 64),
+        metavar=("H", "W"),
+        help="images are resized to H x W (default 64 64)",
+    )
     parser.add_argument("--color-mode", default="rgb", choices=["rgb", "grayscale", "rgba"])
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=32)
@@ -102,16 +109,24 @@ def main() -> None:
     cnnx.utils.set_random_seed(args.seed)
     height, width = args.size
     train_ds, val_ds = cnnx.utils.image_dataset_from_directory(
-        args.dir, labels="inferred", label_mode="int", color_mode=args.color_mode,
-        batch_size=args.batch_size, image_size=(height, width), shuffle=True, seed=args.seed,
-        validation_split=0.2, subset="both",
+        args.dir,
+        labels="inferred",
+        label_mode="int",
+        color_mode=args.color_mode,
+        batch_size=args.batch_size,
+        image_size=(height, width),
+        shuffle=True,
+        seed=args.seed,
+        validation_split=0.2,
+        subset="both",
     )
     class_names = list(train_ds.class_names)
     channels = {"rgb": 3, "grayscale": 1, "rgba": 4}[args.color_mode]
 
     model = build_model(height, width, channels, len(class_names), args.flip)
-    model.compile(optimizer=cnnx.optimizers.Adam(args.learning_rate),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(
+        optimizer=cnnx.optimizers.Adam(args.learning_rate), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
     model.summary()
     start = time.perf_counter()
     history = model.fit(train_ds, validation_data=val_ds, epochs=args.epochs, verbose=args.verbose)
@@ -121,8 +136,9 @@ def main() -> None:
     model.save(os.path.join(args.out, "model.cnnx"))
 
     x_val, y_val = as_arrays(val_ds)  # pixels 0..255, as the model takes them
-    _, matrix = viz.confusion_matrix(model, x_val, y_val, class_names=class_names,
-                                     path=os.path.join(args.out, "confusion_matrix.png"))
+    _, matrix = viz.confusion_matrix(
+        model, x_val, y_val, class_names=class_names, path=os.path.join(args.out, "confusion_matrix.png")
+    )
     print(f"\nvalidation set ({len(x_val)} images):\n")
     print(classification_report(matrix, class_names))
 
@@ -136,8 +152,10 @@ def main() -> None:
     _, maps = viz.feature_maps(model, x_val[0], convs[1])
     strongest = int(maps.mean(axis=(0, 1)).argmax())
     viz.channel_contributions(model, x_val[0], convs[1], strongest, path=out("contributions.png"))
-    print(f"\nsaved model.cnnx and history, confusion_matrix, misclassified, filters, feature_maps and "
-          f"contributions PNGs in {args.out}/")
+    print(
+        f"\nsaved model.cnnx and history, confusion_matrix, misclassified, filters, feature_maps and "
+        f"contributions PNGs in {args.out}/"
+    )
 
 
 if __name__ == "__main__":

@@ -42,8 +42,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--verbose", type=int, default=1)
     parser.add_argument("--learning-rate", type=float, default=2e-3, help="Adam's step size in the first epoch")
-    parser.add_argument("--lr-decay", type=float, default=0.25,
-                        help="multiply Adam's learning rate by this after each epoch (1 = constant)")
+    parser.add_argument(
+        "--lr-decay",
+        type=float,
+        default=0.25,
+        help="multiply Adam's learning rate by this after each epoch (1 = constant)",
+    )
     args = parser.parse_args()
 
     if args.threads:
@@ -56,13 +60,20 @@ def main() -> None:
     y_train = cnnx.utils.to_categorical(y_train, 10)
     y_test = cnnx.utils.to_categorical(y_test, 10)
 
-    model = Sequential([
-        Input((28, 28, 1)),
-        Conv2D(32, 3, padding="same", activation="relu"), MaxPooling2D(2),
-        Conv2D(64, 3, padding="same", activation="relu"), MaxPooling2D(2),
-        Conv2D(128, 3, padding="same", activation="relu"), MaxPooling2D(2),
-        Flatten(), Dense(100, activation="relu"), Dense(10, activation="softmax"),
-    ])
+    model = Sequential(
+        [
+            Input((28, 28, 1)),
+            Conv2D(32, 3, padding="same", activation="relu"),
+            MaxPooling2D(2),
+            Conv2D(64, 3, padding="same", activation="relu"),
+            MaxPooling2D(2),
+            Conv2D(128, 3, padding="same", activation="relu"),
+            MaxPooling2D(2),
+            Flatten(),
+            Dense(100, activation="relu"),
+            Dense(10, activation="softmax"),
+        ]
+    )
     model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
     model.summary()
 
@@ -73,16 +84,25 @@ def main() -> None:
     # with the last bits of the kernels' sums, e.g. 99.07% vs 99.20% for seed 1 across versions).
     schedule = cnnx.callbacks.LearningRateScheduler(lambda epoch, lr: args.learning_rate * args.lr_decay**epoch)
     clock = TestAccuracyClock(x_test, y_test)
-    model.fit(x_train, y_train, batch_size=args.batch_size, epochs=args.epochs, validation_split=0.1,
-              verbose=args.verbose, callbacks=[schedule, clock])
+    model.fit(
+        x_train,
+        y_train,
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        validation_split=0.1,
+        verbose=args.verbose,
+        callbacks=[schedule, clock],
+    )
     train_seconds = time.perf_counter() - start
 
     loss, acc = model.evaluate(x_test, y_test, batch_size=256, verbose=0)
     probs = model.predict(x_test[:5])
     print(f"predict(x_test[:5]) -> {probs.shape}, row sums {probs.sum(axis=1).round(4).tolist()}")
     print(f"threads: {cnnx.get_num_threads()}, kernels: {cnnx._core.get_isa()}")
-    print(f"training time: {train_seconds:.1f} s for {args.epochs} epochs "
-          f"({train_seconds / max(args.epochs, 1):.1f} s per epoch, including validation)")
+    print(
+        f"training time: {train_seconds:.1f} s for {args.epochs} epochs "
+        f"({train_seconds / max(args.epochs, 1):.1f} s per epoch, including validation)"
+    )
     print(f"test loss: {loss:.4f}")
     print(f"test accuracy: {acc * 100:.2f}%")
     if clock.reached:

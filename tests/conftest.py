@@ -33,7 +33,9 @@ def np_conv2d(x, kernel, bias=None, strides=(1, 1), padding="valid", dilation=(1
     for ky in range(kh):
         for kx in range(kw):
             y0, x0 = ky * dilation[0], kx * dilation[1]
-            patch = xp[:, y0 : y0 + (oh - 1) * strides[0] + 1 : strides[0], x0 : x0 + (ow - 1) * strides[1] + 1 : strides[1], :]
+            patch = xp[
+                :, y0 : y0 + (oh - 1) * strides[0] + 1 : strides[0], x0 : x0 + (ow - 1) * strides[1] + 1 : strides[1], :
+            ]
             out += patch @ kernel[ky, kx]
     if bias is not None:
         out += np.asarray(bias, np.float64)
@@ -50,7 +52,15 @@ def np_max_pool(x, pool=(2, 2), strides=None, padding="valid"):
     out = np.full((n, oh, ow, c), -np.inf)
     for ky in range(pool[0]):
         for kx in range(pool[1]):
-            out = np.maximum(out, xp[:, ky : ky + (oh - 1) * strides[0] + 1 : strides[0], kx : kx + (ow - 1) * strides[1] + 1 : strides[1], :])
+            out = np.maximum(
+                out,
+                xp[
+                    :,
+                    ky : ky + (oh - 1) * strides[0] + 1 : strides[0],
+                    kx : kx + (ow - 1) * strides[1] + 1 : strides[1],
+                    :,
+                ],
+            )
     return out
 
 

@@ -52,8 +52,7 @@ LAYERS = [
     (lambda: ELU(), lambda v: np_elu(v, 1.0)),
     (lambda: ELU(alpha=0.5), lambda v: np_elu(v, 0.5)),
     (lambda: Softmax(), np_softmax),
-    (lambda: ReLU(max_value=1.0, negative_slope=0.1, threshold=0.5),
-     lambda v: np_relu_general(v, 1.0, 0.1, 0.5)),
+    (lambda: ReLU(max_value=1.0, negative_slope=0.1, threshold=0.5), lambda v: np_relu_general(v, 1.0, 0.1, 0.5)),
     (lambda: ReLU(max_value=6.0), lambda v: np_relu_general(v, 6.0)),
 ]
 KINKS = (0.0, 0.5, 1.0)
@@ -115,8 +114,9 @@ def test_softmax_layer_last_matches_fused_softmax(rng):
     x = rng.normal(size=(8, 6)).astype(np.float32)
     y = rng.integers(0, 4, size=8)
     for last in (Softmax(), Activation("softmax")):
-        a, b = _train_twice(rng, [Dense(4, activation="softmax")], [Dense(4), last], x, y,
-                            "sparse_categorical_crossentropy")
+        a, b = _train_twice(
+            rng, [Dense(4, activation="softmax")], [Dense(4), last], x, y, "sparse_categorical_crossentropy"
+        )
         for wa, wb in zip(a.get_weights(), b.get_weights()):
             np.testing.assert_allclose(wa, wb, rtol=1e-5, atol=1e-6)
 
@@ -142,23 +142,40 @@ def test_config_round_trip():
     assert LeakyReLU(alpha=0.2).negative_slope == 0.2  # Keras 2's argument name
 
 
-@pytest.mark.parametrize("make,error,message", [
-    (lambda: Activation("swish2"), ValueError, r"Activation 'activation.*': unknown activation 'swish2'; expected one of"),
-    (lambda: Activation(3), TypeError, r"expected activation to be a string"),
-    (lambda: LeakyReLU(-0.1), ValueError, r"LeakyReLU '.*': expected a finite negative_slope >= 0, received negative_slope=-0.1"),
-    (lambda: LeakyReLU("a"), TypeError, r"expected negative_slope to be a number"),
-    (lambda: ELU(-1.0), ValueError, r"ELU '.*': expected a finite alpha >= 0, received alpha=-1.0"),
-    (lambda: ReLU(max_value=-1), ValueError, r"ReLU '.*': expected max_value >= 0 or None, received max_value=-1.0"),
-    (lambda: ReLU(threshold=-1), ValueError, r"expected a finite threshold >= 0"),
-    (lambda: Softmax(axis=0), ValueError, r"Softmax '.*': expected the last axis \(axis=-1\), received axis=0"),
-    (lambda: Softmax(axis=-2), ValueError, r"only the last axis \(axis=-1\) is supported, received axis=-2"),
-])
+@pytest.mark.parametrize(
+    "make,error,message",
+    [
+        (
+            lambda: Activation("swish2"),
+            ValueError,
+            r"Activation 'activation.*': unknown activation 'swish2'; expected one of",
+        ),
+        (lambda: Activation(3), TypeError, r"expected activation to be a string"),
+        (
+            lambda: LeakyReLU(-0.1),
+            ValueError,
+            r"LeakyReLU '.*': expected a finite negative_slope >= 0, received negative_slope=-0.1",
+        ),
+        (lambda: LeakyReLU("a"), TypeError, r"expected negative_slope to be a number"),
+        (lambda: ELU(-1.0), ValueError, r"ELU '.*': expected a finite alpha >= 0, received alpha=-1.0"),
+        (
+            lambda: ReLU(max_value=-1),
+            ValueError,
+            r"ReLU '.*': expected max_value >= 0 or None, received max_value=-1.0",
+        ),
+        (lambda: ReLU(threshold=-1), ValueError, r"expected a finite threshold >= 0"),
+        (lambda: Softmax(axis=0), ValueError, r"Softmax '.*': expected the last axis \(axis=-1\), received axis=0"),
+        (lambda: Softmax(axis=-2), ValueError, r"only the last axis \(axis=-1\) is supported, received axis=-2"),
+    ],
+)
 def test_invalid_arguments(make, error, message):
     with pytest.raises(error, match=message):
         make()
 
 
 def test_softmax_axis_checked_at_build():
-    with pytest.raises(ValueError, match=r"only the last axis \(axis=-1\) is supported, received axis=1 for input of rank 4"):
+    with pytest.raises(
+        ValueError, match=r"only the last axis \(axis=-1\) is supported, received axis=1 for input of rank 4"
+    ):
         Softmax(axis=1).build((5, 7, 3))
     assert Softmax(axis=3).compute_output_shape((5, 7, 3)) == (None, 5, 7, 3)

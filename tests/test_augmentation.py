@@ -10,11 +10,22 @@ from conftest import check_layer_gradients
 
 import cnnx
 from cnnx import Sequential
-from cnnx.layers import (Conv2D, Dense, Flatten, Input, MaxPooling2D, RandomContrast, RandomFlip, RandomRotation,
-                         RandomTranslation, RandomZoom, Rescaling)
-
+from cnnx.layers import (
+    Conv2D,
+    Dense,
+    Flatten,
+    Input,
+    MaxPooling2D,
+    RandomContrast,
+    RandomFlip,
+    RandomRotation,
+    RandomTranslation,
+    RandomZoom,
+    Rescaling,
+)
 
 # -- numpy references -------------------------------------------------------------------------
+
 
 def map_tap(i, size, mode):
     """Integer taps -> pixel indices (-1: fill value), Keras' fill modes."""
@@ -48,8 +59,9 @@ def np_transform(x, m, fill_mode="reflect", interpolation="bilinear", fill_value
     x0, y0 = np.floor(sx), np.floor(sy)
     fx, fy = (sx - x0)[..., None], (sy - y0)[..., None]
     x0, y0 = x0.astype(int), y0.astype(int)
-    out = ((1 - fy) * ((1 - fx) * read(y0, x0) + fx * read(y0, x0 + 1))
-           + fy * ((1 - fx) * read(y0 + 1, x0) + fx * read(y0 + 1, x0 + 1)))
+    out = (1 - fy) * ((1 - fx) * read(y0, x0) + fx * read(y0, x0 + 1)) + fy * (
+        (1 - fx) * read(y0 + 1, x0) + fx * read(y0 + 1, x0 + 1)
+    )
     return out
 
 
@@ -97,6 +109,7 @@ ALL = [
 
 # -- common behaviour -------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("make", ALL)
 def test_identity_at_inference_and_shapes(rng, make):
     layer = make(seed=1)
@@ -142,6 +155,7 @@ def test_independent_of_thread_count(make):
 
 # -- outputs against references -----------------------------------------------------------------
 
+
 @pytest.mark.parametrize("mode", ["horizontal", "vertical", "horizontal_and_vertical"])
 def test_flip_against_numpy(rng, mode):
     layer = RandomFlip(mode, seed=2)
@@ -166,12 +180,15 @@ def test_flip_against_numpy(rng, mode):
 
 @pytest.mark.parametrize("fill_mode", ["reflect", "wrap", "constant", "nearest"])
 @pytest.mark.parametrize("interpolation", ["bilinear", "nearest"])
-@pytest.mark.parametrize("make", [
-    lambda **kw: RandomRotation((-0.5, 0.5), **kw),
-    lambda **kw: RandomTranslation((-0.6, 0.6), (-0.6, 0.6), **kw),
-    lambda **kw: RandomZoom((-0.5, 0.8), (-0.5, 0.8), **kw),
-    lambda **kw: RandomZoom(0.5, **kw),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda **kw: RandomRotation((-0.5, 0.5), **kw),
+        lambda **kw: RandomTranslation((-0.6, 0.6), (-0.6, 0.6), **kw),
+        lambda **kw: RandomZoom((-0.5, 0.8), (-0.5, 0.8), **kw),
+        lambda **kw: RandomZoom(0.5, **kw),
+    ],
+)
 def test_geometric_against_numpy(rng, make, fill_mode, interpolation):
     kw = dict(fill_mode=fill_mode, interpolation=interpolation, fill_value=-3.0)
     layer = make(seed=4, **kw)
@@ -207,12 +224,15 @@ def test_translation_by_whole_pixels_is_a_shift(rng):
     np.testing.assert_array_equal(y, ref)
 
 
-@pytest.mark.parametrize("fill_mode,example", [
-    ("reflect", [3, 2, 1, 0, 0, 1, 2, 3, 3, 2, 1, 0]),   # d c b a | a b c d | d c b a
-    ("wrap", [0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3]),      # a b c d | a b c d | a b c d
-    ("nearest", [0, 0, 0, 0, 0, 1, 2, 3, 3, 3, 3, 3]),   # a a a a | a b c d | d d d d
-    ("constant", [-1, -1, -1, -1, 0, 1, 2, 3, -1, -1, -1, -1]),
-])
+@pytest.mark.parametrize(
+    "fill_mode,example",
+    [
+        ("reflect", [3, 2, 1, 0, 0, 1, 2, 3, 3, 2, 1, 0]),  # d c b a | a b c d | d c b a
+        ("wrap", [0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3]),  # a b c d | a b c d | a b c d
+        ("nearest", [0, 0, 0, 0, 0, 1, 2, 3, 3, 3, 3, 3]),  # a a a a | a b c d | d d d d
+        ("constant", [-1, -1, -1, -1, 0, 1, 2, 3, -1, -1, -1, -1]),
+    ],
+)
 def test_fill_modes_as_keras_documents(fill_mode, example):
     np.testing.assert_array_equal(map_tap(np.arange(-4, 8), 4, fill_mode), example)
     # The layer itself: a shift by the full width shows the pattern to the left of the image.
@@ -230,8 +250,7 @@ def test_rotation_matches_pillow_nearest_constant(rng, angle_deg):
     x = rng.uniform(1, 2, size=(1, 15, 21, 1)).astype(np.float32)  # odd sizes: 90 degrees lands on pixels
     y = layer(x, training=True)
     np.testing.assert_allclose(layer._core.last_parameters()[0, 0], np.radians(angle_deg), rtol=1e-6)
-    ref = np.asarray(Image.fromarray(x[0, :, :, 0], mode="F").rotate(angle_deg, resample=Image.NEAREST,
-                                                                      fillcolor=0.0))
+    ref = np.asarray(Image.fromarray(x[0, :, :, 0], mode="F").rotate(angle_deg, resample=Image.NEAREST, fillcolor=0.0))
     assert np.mean(y[0, :, :, 0] != ref) < 0.02  # rare rounding near-ties only
     assert np.mean(y == 0) > 0.05  # the corners were filled
 
@@ -252,6 +271,7 @@ def test_contrast_against_numpy(rng):
 
 # -- backward: the exact transpose of the last training call ----------------------------------
 
+
 def test_flip_gradients(rng):
     layer = RandomFlip(seed=6)
     x = rng.normal(size=(6, 4, 5, 2)).astype(np.float32)
@@ -270,11 +290,14 @@ def test_flip_gradients(rng):
 
 
 @pytest.mark.parametrize("fill_mode", ["reflect", "constant", "wrap"])
-@pytest.mark.parametrize("make", [
-    lambda fm: RandomTranslation(0.4, 0.4, fill_mode=fm, seed=2),
-    lambda fm: RandomRotation(0.3, fill_mode=fm, seed=2),
-    lambda fm: RandomZoom(0.4, fill_mode=fm, seed=2),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda fm: RandomTranslation(0.4, 0.4, fill_mode=fm, seed=2),
+        lambda fm: RandomRotation(0.3, fill_mode=fm, seed=2),
+        lambda fm: RandomZoom(0.4, fill_mode=fm, seed=2),
+    ],
+)
 def test_geometric_gradients(rng, make, fill_mode):
     layer = make(fill_mode)
     x = rng.normal(size=(3, 6, 7, 2)).astype(np.float32)
@@ -284,60 +307,106 @@ def test_geometric_gradients(rng, make, fill_mode):
 def test_contrast_gradients(rng):
     layer = RandomContrast(0.5, seed=1)
     x = rng.uniform(100, 150, size=(3, 5, 6, 2)).astype(np.float32)  # never clipped: exact derivative
-    check_layer_gradients(rng, layer, x, lambda x64: np_contrast(x64, layer._core.last_parameters()[:, 0].astype(np.float64)),
-                          rtol=2e-3, atol=5e-3)
+    check_layer_gradients(
+        rng,
+        layer,
+        x,
+        lambda x64: np_contrast(x64, layer._core.last_parameters()[:, 0].astype(np.float64)),
+        rtol=2e-3,
+        atol=5e-3,
+    )
 
 
 # -- arguments ----------------------------------------------------------------------------------
 
+
 def test_config_round_trip(rng):
     x = rng.uniform(0, 255, size=(3, 5, 6, 2)).astype(np.float32)
-    for layer in (RandomFlip("vertical", seed=1), RandomRotation((-0.1, 0.2), fill_mode="wrap", seed=2),
-                  RandomTranslation(0.1, 0.2, interpolation="nearest", seed=3),
-                  RandomZoom(0.2, (-0.1, 0.1), fill_mode="constant", fill_value=1.0, seed=4),
-                  RandomContrast((0.1, 0.2), value_range=(0, 1), seed=5)):
+    for layer in (
+        RandomFlip("vertical", seed=1),
+        RandomRotation((-0.1, 0.2), fill_mode="wrap", seed=2),
+        RandomTranslation(0.1, 0.2, interpolation="nearest", seed=3),
+        RandomZoom(0.2, (-0.1, 0.1), fill_mode="constant", fill_value=1.0, seed=4),
+        RandomContrast((0.1, 0.2), value_range=(0, 1), seed=5),
+    ):
         config = layer.get_config()
         clone = type(layer).from_config({**config, "name": config["name"] + "_clone"})
         assert {**clone.get_config(), "name": config["name"]} == config
         assert np.array_equal(clone(x, training=True), layer(x, training=True))
 
 
-@pytest.mark.parametrize("make,error,message", [
-    (lambda: RandomFlip("diagonal"), ValueError,
-     r"RandomFlip '.*': expected mode to be 'horizontal', 'vertical' or 'horizontal_and_vertical', received mode='diagonal'"),
-    (lambda: RandomFlip(seed=-1), ValueError, r"expected seed to be a non-negative int or None, received seed=-1"),
-    (lambda: RandomRotation(1.5), ValueError, r"RandomRotation '.*': expected factor values in \[-1, 1\], received factor=\(-1.5, 1.5\)"),
-    (lambda: RandomRotation((0.3, 0.1)), ValueError, r"expected factor as \(lower, upper\) with lower <= upper"),
-    (lambda: RandomRotation("0.1"), TypeError, r"expected factor to be a number or a tuple of 2 numbers"),
-    (lambda: RandomRotation((0.1, 0.2, 0.3)), TypeError, r"expected factor to be a number or a tuple of 2 numbers"),
-    (lambda: RandomRotation(0.1, fill_mode="mirror"), ValueError,
-     r"expected fill_mode to be one of 'reflect', 'wrap', 'constant', 'nearest', received fill_mode='mirror'"),
-    (lambda: RandomRotation(0.1, interpolation="bicubic"), ValueError,
-     r"expected interpolation to be 'bilinear' or 'nearest', received interpolation='bicubic'"),
-    (lambda: RandomRotation(0.1, fill_value=float("nan")), ValueError, r"expected a finite fill_value"),
-    (lambda: RandomTranslation(1.2, 0.1), ValueError, r"expected height_factor values in \[-1, 1\], received height_factor=\(-1.2, 1.2\)"),
-    (lambda: RandomTranslation(0.1, -0.2), ValueError, r"expected width_factor as \(lower, upper\) with lower <= upper"),
-    (lambda: RandomTranslation(0.1, None), TypeError, r"expected width_factor to be a number or a tuple"),
-    (lambda: RandomZoom((-1.5, 0.2)), ValueError, r"expected height_factor values in \[-1, 1\]"),
-    (lambda: RandomZoom(0.2, (0.3, 0.1)), ValueError, r"expected width_factor as \(lower, upper\) with lower <= upper"),
-    (lambda: RandomContrast(1.5), ValueError, r"RandomContrast '.*': expected factor values in \[0, 1\]"),
-    (lambda: RandomContrast(-0.1), ValueError, r"expected factor values in \[0, 1\]"),
-    (lambda: RandomContrast(0.2, value_range=(1, 0)), ValueError, r"expected value_range as finite \(min, max\) with min < max"),
-    (lambda: RandomContrast(0.2, value_range=255), TypeError, r"expected value_range to be a tuple of 2 numbers"),
-    (lambda: RandomContrast(0.2, seed="a"), TypeError, r"expected seed to be an int, received seed='a'"),
-])
+@pytest.mark.parametrize(
+    "make,error,message",
+    [
+        (
+            lambda: RandomFlip("diagonal"),
+            ValueError,
+            r"RandomFlip '.*': expected mode to be 'horizontal', 'vertical' or 'horizontal_and_vertical', received mode='diagonal'",
+        ),
+        (lambda: RandomFlip(seed=-1), ValueError, r"expected seed to be a non-negative int or None, received seed=-1"),
+        (
+            lambda: RandomRotation(1.5),
+            ValueError,
+            r"RandomRotation '.*': expected factor values in \[-1, 1\], received factor=\(-1.5, 1.5\)",
+        ),
+        (lambda: RandomRotation((0.3, 0.1)), ValueError, r"expected factor as \(lower, upper\) with lower <= upper"),
+        (lambda: RandomRotation("0.1"), TypeError, r"expected factor to be a number or a tuple of 2 numbers"),
+        (lambda: RandomRotation((0.1, 0.2, 0.3)), TypeError, r"expected factor to be a number or a tuple of 2 numbers"),
+        (
+            lambda: RandomRotation(0.1, fill_mode="mirror"),
+            ValueError,
+            r"expected fill_mode to be one of 'reflect', 'wrap', 'constant', 'nearest', received fill_mode='mirror'",
+        ),
+        (
+            lambda: RandomRotation(0.1, interpolation="bicubic"),
+            ValueError,
+            r"expected interpolation to be 'bilinear' or 'nearest', received interpolation='bicubic'",
+        ),
+        (lambda: RandomRotation(0.1, fill_value=float("nan")), ValueError, r"expected a finite fill_value"),
+        (
+            lambda: RandomTranslation(1.2, 0.1),
+            ValueError,
+            r"expected height_factor values in \[-1, 1\], received height_factor=\(-1.2, 1.2\)",
+        ),
+        (
+            lambda: RandomTranslation(0.1, -0.2),
+            ValueError,
+            r"expected width_factor as \(lower, upper\) with lower <= upper",
+        ),
+        (lambda: RandomTranslation(0.1, None), TypeError, r"expected width_factor to be a number or a tuple"),
+        (lambda: RandomZoom((-1.5, 0.2)), ValueError, r"expected height_factor values in \[-1, 1\]"),
+        (
+            lambda: RandomZoom(0.2, (0.3, 0.1)),
+            ValueError,
+            r"expected width_factor as \(lower, upper\) with lower <= upper",
+        ),
+        (lambda: RandomContrast(1.5), ValueError, r"RandomContrast '.*': expected factor values in \[0, 1\]"),
+        (lambda: RandomContrast(-0.1), ValueError, r"expected factor values in \[0, 1\]"),
+        (
+            lambda: RandomContrast(0.2, value_range=(1, 0)),
+            ValueError,
+            r"expected value_range as finite \(min, max\) with min < max",
+        ),
+        (lambda: RandomContrast(0.2, value_range=255), TypeError, r"expected value_range to be a tuple of 2 numbers"),
+        (lambda: RandomContrast(0.2, seed="a"), TypeError, r"expected seed to be an int, received seed='a'"),
+    ],
+)
 def test_invalid_arguments(make, error, message):
     with pytest.raises(error, match=message):
         make()
 
 
 def test_rank_checked_at_build():
-    with pytest.raises(ValueError, match=r"RandomFlip '.*': expected images of shape \(height, width, channels\), "
-                                         r"received input \(None, 10\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"RandomFlip '.*': expected images of shape \(height, width, channels\), "
+        r"received input \(None, 10\)",
+    ):
         RandomFlip().build((10,))
 
 
 # -- in a model ---------------------------------------------------------------------------------
+
 
 def test_model_trains_with_augmentation_and_predicts_deterministically(rng):
     cnnx.utils.set_random_seed(0)
@@ -345,11 +414,20 @@ def test_model_trains_with_augmentation_and_predicts_deterministically(rng):
     x = rng.uniform(0, 60, size=(n, 12, 12, 1)).astype(np.float32)
     y = rng.integers(0, 2, n)
     x[y == 1, 3:9, 3:9] += 180.0  # a bright centre square: survives flips, small turns and zooms
-    model = Sequential([
-        Input((12, 12, 1)), RandomFlip(), RandomRotation(0.1), RandomZoom(0.1), RandomContrast(0.2),
-        Rescaling(1 / 255), Conv2D(8, 3, activation="relu"), MaxPooling2D(), Flatten(name="augmented_flatten"),
-        Dense(2, activation="softmax"),
-    ])
+    model = Sequential(
+        [
+            Input((12, 12, 1)),
+            RandomFlip(),
+            RandomRotation(0.1),
+            RandomZoom(0.1),
+            RandomContrast(0.2),
+            Rescaling(1 / 255),
+            Conv2D(8, 3, activation="relu"),
+            MaxPooling2D(),
+            Flatten(name="augmented_flatten"),
+            Dense(2, activation="softmax"),
+        ]
+    )
     model.compile(optimizer=cnnx.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     history = model.fit(x, y.astype(np.float32), batch_size=32, epochs=4, verbose=0)
     losses = history.history["loss"]

@@ -71,12 +71,15 @@ def test_backward_training_mode_finite_differences(rng, shape):
 def test_center_and_scale_off(rng, center, scale):
     layer = BatchNormalization(center=center, scale=scale)
     layer.build((5, 7, 3))
-    assert layer._core.weight_names() == (["gamma"] if scale else []) + (["beta"] if center else []) + \
-        ["moving_mean", "moving_variance"]
+    assert layer._core.weight_names() == (["gamma"] if scale else []) + (["beta"] if center else []) + [
+        "moving_mean",
+        "moving_variance",
+    ]
     x = (rng.normal(size=(3, 5, 7, 3)) * 3 + 1).astype(np.float32)
     ones, zeros = np.ones(3), np.zeros(3)
-    np.testing.assert_allclose(layer(x, training=True), np_bn_train(x.astype(np.float64), ones, zeros),
-                               rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        layer(x, training=True), np_bn_train(x.astype(np.float64), ones, zeros), rtol=1e-4, atol=1e-4
+    )
 
     def reference(x64, *w):
         w = list(w)
@@ -146,25 +149,37 @@ def test_config_round_trip():
     assert {**clone.get_config(), "name": config["name"]} == config
 
 
-@pytest.mark.parametrize("make,error,message", [
-    (lambda: BatchNormalization(axis=0), ValueError,
-     r"BatchNormalization '.*': only the channels axis \(axis=-1, channels-last\) is supported, received axis=0"),
-    (lambda: BatchNormalization(axis=-2), ValueError, r"only the channels axis .* received axis=-2"),
-    (lambda: BatchNormalization(axis="c"), TypeError, r"expected axis to be an int"),
-    (lambda: BatchNormalization(momentum=1.5), ValueError, r"expected momentum in \[0, 1\], received momentum=1.5"),
-    (lambda: BatchNormalization(epsilon=0), ValueError, r"expected a positive epsilon, received epsilon=0"),
-    (lambda: BatchNormalization(gamma_initializer="twos"), ValueError, r"twos"),
-    (lambda: BatchNormalization(beta_constraint="non_neg"), ValueError,
-     r"beta_constraint is not supported; expected beta_constraint=None, received beta_constraint='non_neg'"),
-    (lambda: BatchNormalization(synchronized=True), ValueError, r"synchronized=True is not supported"),
-])
+@pytest.mark.parametrize(
+    "make,error,message",
+    [
+        (
+            lambda: BatchNormalization(axis=0),
+            ValueError,
+            r"BatchNormalization '.*': only the channels axis \(axis=-1, channels-last\) is supported, received axis=0",
+        ),
+        (lambda: BatchNormalization(axis=-2), ValueError, r"only the channels axis .* received axis=-2"),
+        (lambda: BatchNormalization(axis="c"), TypeError, r"expected axis to be an int"),
+        (lambda: BatchNormalization(momentum=1.5), ValueError, r"expected momentum in \[0, 1\], received momentum=1.5"),
+        (lambda: BatchNormalization(epsilon=0), ValueError, r"expected a positive epsilon, received epsilon=0"),
+        (lambda: BatchNormalization(gamma_initializer="twos"), ValueError, r"twos"),
+        (
+            lambda: BatchNormalization(beta_constraint="non_neg"),
+            ValueError,
+            r"beta_constraint is not supported; expected beta_constraint=None, received beta_constraint='non_neg'",
+        ),
+        (lambda: BatchNormalization(synchronized=True), ValueError, r"synchronized=True is not supported"),
+    ],
+)
 def test_invalid_arguments(make, error, message):
     with pytest.raises(error, match=message):
         make()
 
 
 def test_axis_checked_at_build():
-    with pytest.raises(ValueError, match=r"only the channels axis \(axis=-1, channels-last\) is supported, "
-                                         r"received axis=1 for input of rank 4"):
+    with pytest.raises(
+        ValueError,
+        match=r"only the channels axis \(axis=-1, channels-last\) is supported, "
+        r"received axis=1 for input of rank 4",
+    ):
         BatchNormalization(axis=1).build((5, 7, 3))
     assert BatchNormalization(axis=3).compute_output_shape((5, 7, 3)) == (None, 5, 7, 3)

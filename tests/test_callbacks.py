@@ -105,8 +105,9 @@ def test_csv_logger(tmp_path, data):
     rows = list(csv.reader(path.read_text().splitlines()))
     assert rows[0] == ["epoch", "accuracy", "loss", "val_accuracy", "val_loss"]
     assert [r[0] for r in rows[1:]] == ["0", "1", "2"]
-    tiny_model().fit(*data, epochs=1, verbose=0, validation_split=0.25,
-                     callbacks=[callbacks.CSVLogger(str(path), append=True)])
+    tiny_model().fit(
+        *data, epochs=1, verbose=0, validation_split=0.25, callbacks=[callbacks.CSVLogger(str(path), append=True)]
+    )
     assert len(list(csv.reader(path.read_text().splitlines()))) == 5  # appended without a second header
 
 

@@ -14,6 +14,7 @@ def _core_best_isa():
 
     return _core.best_isa()
 
+
 CASES = [
     # batch, h, w, cin, filters, k, stride, padding
     (n, 5, 7, cin, 4, k, s, p)
@@ -83,8 +84,17 @@ def test_backward_relu_and_dilation(rng):
     check_gradients(rng, layer, x, activation="relu", padding="same", dilation=(2, 2))
 
 
-@pytest.mark.parametrize("h,w,k,padding", [(1, 1, 3, "same"), (2, 1, 5, "same"), (3, 2, 5, "same"),
-                                            (4, 12, 3, "same"), (5, 11, (3, 4), "valid"), (6, 4, (2, 5), "same")])
+@pytest.mark.parametrize(
+    "h,w,k,padding",
+    [
+        (1, 1, 3, "same"),
+        (2, 1, 5, "same"),
+        (3, 2, 5, "same"),
+        (4, 12, 3, "same"),
+        (5, 11, (3, 4), "valid"),
+        (6, 4, (2, 5), "same"),
+    ],
+)
 def test_kernel_rows_wider_than_or_inside_the_image(rng, h, w, k, padding):
     # im2col / col2im copy a whole kernel row as one run where all its taps are inside the
     # image, and tap by tap elsewhere; images narrower than the kernel have no such interior.
@@ -136,11 +146,14 @@ def test_he_normal_std():
     assert np.abs(kernel).max() <= 2.0 * np.sqrt(2.0 / (9 * 32)) / 0.87962566103423978 + 1e-6
 
 
-@pytest.mark.parametrize("n,h,w,cin,k,stride,padding", [
-    (21, 6, 5, 3, 3, 1, "same"),    # 30 pixels: chunks of 16 images, the last one partial
-    (3, 24, 25, 2, 3, 2, "valid"),  # 132 output pixels: chunks of 2 images
-    (3, 30, 30, 1, 5, 1, "same"),   # 900 pixels: one image per chunk
-])
+@pytest.mark.parametrize(
+    "n,h,w,cin,k,stride,padding",
+    [
+        (21, 6, 5, 3, 3, 1, "same"),  # 30 pixels: chunks of 16 images, the last one partial
+        (3, 24, 25, 2, 3, 2, "valid"),  # 132 output pixels: chunks of 2 images
+        (3, 30, 30, 1, 5, 1, "same"),  # 900 pixels: one image per chunk
+    ],
+)
 def test_chunked_batches(rng, n, h, w, cin, k, stride, padding):
     """Batches that span several L2-sized chunks, with a partial last chunk."""
     layer, x = make(rng, n, h, w, cin, 7, k, stride, padding, activation="relu")
@@ -163,16 +176,19 @@ def test_chunked_gradients_with_and_without_bias(rng, use_bias, k):
         check_layer_gradients(rng, layer, x, lambda x64, kernel: np_conv2d(x64, kernel, None, (1, 1), "same"))
 
 
-@pytest.mark.parametrize("h,w,cin,filters,k,stride,padding,dilation", [
-    (14, 14, 32, 64, 3, 1, "same", 1),   # the article's conv2: 14-pixel tiles, one per row
-    (7, 7, 64, 45, 3, 1, "same", 1),     # tiles across rows and images, 45 = 32 + a partial sliver
-    (9, 11, 17, 33, 5, 2, "same", 1),    # stride 2, 5x5, odd channel counts
-    (8, 9, 16, 7, (3, 2), 1, "valid", 1),  # no padding: the images are read in place
-    (9, 8, 16, 5, 3, 1, "same", (2, 1)),   # dilated rows, contiguous kernel rows
-    (9, 8, 16, 5, 3, 1, "same", (1, 2)),   # dilated along x: im2col path
-    (6, 7, 8, 40, 5, 1, "same", 1),        # 5x5: the top and bottom two rows skip 2 or 1 kernel rows
-    (1, 8, 8, 12, (2, 3), 1, "same", (5, 1)),  # every kernel row falls in the padding: z = epi(bias)
-])
+@pytest.mark.parametrize(
+    "h,w,cin,filters,k,stride,padding,dilation",
+    [
+        (14, 14, 32, 64, 3, 1, "same", 1),  # the article's conv2: 14-pixel tiles, one per row
+        (7, 7, 64, 45, 3, 1, "same", 1),  # tiles across rows and images, 45 = 32 + a partial sliver
+        (9, 11, 17, 33, 5, 2, "same", 1),  # stride 2, 5x5, odd channel counts
+        (8, 9, 16, 7, (3, 2), 1, "valid", 1),  # no padding: the images are read in place
+        (9, 8, 16, 5, 3, 1, "same", (2, 1)),  # dilated rows, contiguous kernel rows
+        (9, 8, 16, 5, 3, 1, "same", (1, 2)),  # dilated along x: im2col path
+        (6, 7, 8, 40, 5, 1, "same", 1),  # 5x5: the top and bottom two rows skip 2 or 1 kernel rows
+        (1, 8, 8, 12, (2, 3), 1, "same", (5, 1)),  # every kernel row falls in the padding: z = epi(bias)
+    ],
+)
 def test_batched_forward_matches_single_images_bit_for_bit(rng, h, w, cin, filters, k, stride, padding, dilation):
     # Several chunks run the implicit GEMM (the micro-kernel reads windows from the padded
     # images, AVX-512); a single image runs im2col + the GEMM. Same K blocks, same sums: the
@@ -185,24 +201,27 @@ def test_batched_forward_matches_single_images_bit_for_bit(rng, h, w, cin, filte
     want = np_activation("relu", np_conv2d(x, *layer.get_weights(), (stride, stride), padding, d))
     np.testing.assert_allclose(batched, want, rtol=1e-4, atol=1e-4)
     for i in (0, 17, 36):
-        np.testing.assert_array_equal(layer(x[i:i + 1]), batched[i:i + 1])
+        np.testing.assert_array_equal(layer(x[i : i + 1]), batched[i : i + 1])
 
 
-@pytest.mark.parametrize("h,w,cin,filters,k,padding,dilation,use_bias", [
-    (5, 6, 3, 16, 3, "same", 1, True),       # dX as a flipped-kernel forward convolution (implicit GEMM)
-    (6, 5, 8, 9, (2, 3), "valid", 1, True),  # dK from the windows (implicit), no padding, rectangular kernel
-    (5, 6, 8, 33, 3, "same", 1, False),      # implicit dK and dX, no bias, a partial 32-column sliver
-    (5, 6, 8, 64, 3, "same", 1, True),       # implicit dK reading dz in place (whole 32-column slivers)
-    (6, 5, 14, 20, (3, 2), "same", 1, True), # kernel rows of 28 floats: no spare slice row, db summed apart
-    (6, 7, 8, 40, 5, "same", 1, True),       # 5x5: border rows skip up to 2 kernel rows in dK and dX
-    (8, 6, 8, 16, 3, "same", (2, 1), True),  # dilated rows skip kernel rows on two output rows each
-    (1, 8, 8, 12, (2, 3), "same", (5, 1), True),  # all kernel rows in the padding: dK = 0, db apart
-    (14, 14, 8, 16, 3, "same", 1, True),     # 14-pixel tiles skip the left/right padding columns (fwd, dX)
-    (7, 7, 8, 16, 3, "same", 1, True),       # 7-pixel rows: two rows of each tile skip at each edge
-    (7, 6, 2, 8, 3, "same", (2, 1), True),   # dilated rows
-    (7, 6, 8, 8, 3, "same", (1, 2), True),   # dilated along x: im2col, dcol + col2im
-    (5, 5, 2, 3, 3, "same", 1, True),        # kernel rows of 6 floats: im2col, dcol + col2im
-])
+@pytest.mark.parametrize(
+    "h,w,cin,filters,k,padding,dilation,use_bias",
+    [
+        (5, 6, 3, 16, 3, "same", 1, True),  # dX as a flipped-kernel forward convolution (implicit GEMM)
+        (6, 5, 8, 9, (2, 3), "valid", 1, True),  # dK from the windows (implicit), no padding, rectangular kernel
+        (5, 6, 8, 33, 3, "same", 1, False),  # implicit dK and dX, no bias, a partial 32-column sliver
+        (5, 6, 8, 64, 3, "same", 1, True),  # implicit dK reading dz in place (whole 32-column slivers)
+        (6, 5, 14, 20, (3, 2), "same", 1, True),  # kernel rows of 28 floats: no spare slice row, db summed apart
+        (6, 7, 8, 40, 5, "same", 1, True),  # 5x5: border rows skip up to 2 kernel rows in dK and dX
+        (8, 6, 8, 16, 3, "same", (2, 1), True),  # dilated rows skip kernel rows on two output rows each
+        (1, 8, 8, 12, (2, 3), "same", (5, 1), True),  # all kernel rows in the padding: dK = 0, db apart
+        (14, 14, 8, 16, 3, "same", 1, True),  # 14-pixel tiles skip the left/right padding columns (fwd, dX)
+        (7, 7, 8, 16, 3, "same", 1, True),  # 7-pixel rows: two rows of each tile skip at each edge
+        (7, 6, 2, 8, 3, "same", (2, 1), True),  # dilated rows
+        (7, 6, 8, 8, 3, "same", (1, 2), True),  # dilated along x: im2col, dcol + col2im
+        (5, 5, 2, 3, 3, "same", 1, True),  # kernel rows of 6 floats: im2col, dcol + col2im
+    ],
+)
 def test_chunked_gradient_paths(rng, h, w, cin, filters, k, padding, dilation, use_bias):
     layer = Conv2D(filters, k, padding=padding, dilation_rate=dilation, use_bias=use_bias)
     layer.build((h, w, cin))
@@ -214,11 +233,14 @@ def test_chunked_gradient_paths(rng, h, w, cin, filters, k, padding, dilation, u
         check_layer_gradients(rng, layer, x, lambda x64, kernel: np_conv2d(x64, kernel, None, (1, 1), padding, d))
 
 
-@pytest.mark.parametrize("h,w,cin,filters,k,use_bias", [
-    (6, 5, 8, 64, 3, True),         # ReLU derivative written into the padded dz that dK and dX share
-    (7, 7, 8, 32, 3, False),        # the same without a bias
-    (6, 5, 14, 32, (3, 2), True),   # kernel rows of 28 floats: db summed apart, so dz stays unpadded
-])
+@pytest.mark.parametrize(
+    "h,w,cin,filters,k,use_bias",
+    [
+        (6, 5, 8, 64, 3, True),  # ReLU derivative written into the padded dz that dK and dX share
+        (7, 7, 8, 32, 3, False),  # the same without a bias
+        (6, 5, 14, 32, (3, 2), True),  # kernel rows of 28 floats: db summed apart, so dz stays unpadded
+    ],
+)
 def test_chunked_relu_gradients(rng, h, w, cin, filters, k, use_bias):
     layer = Conv2D(filters, k, padding="same", activation="relu", use_bias=use_bias)
     layer.build((h, w, cin))
@@ -272,8 +294,7 @@ def test_implicit_gemm_paths_match_the_portable_path(seed):
     w = int(r.integers(max(k[1], 3) + 2 * dilation[1], 13))
     cin, filters, n = int(r.integers(1, 41)), int(r.integers(1, 70)), int(r.integers(9, 40))
     # linear: a ReLU would turn last-bit differences near zero into different gradients
-    layer = Conv2D(filters, k, strides=stride, padding=padding, dilation_rate=dilation,
-                   use_bias=bool(r.random() < 0.8))
+    layer = Conv2D(filters, k, strides=stride, padding=padding, dilation_rate=dilation, use_bias=bool(r.random() < 0.8))
     layer.build((h, w, cin))
     x = r.normal(size=(n, h, w, cin)).astype(np.float32)
     results = {}

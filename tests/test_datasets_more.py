@@ -47,8 +47,10 @@ def _idx(array):
 def fashion_files():
     rng = np.random.default_rng(1)
     arrays = (
-        rng.integers(0, 256, (7, 28, 28), dtype=np.uint8), rng.integers(0, 10, 7, dtype=np.uint8),
-        rng.integers(0, 256, (3, 28, 28), dtype=np.uint8), rng.integers(0, 10, 3, dtype=np.uint8),
+        rng.integers(0, 256, (7, 28, 28), dtype=np.uint8),
+        rng.integers(0, 10, 7, dtype=np.uint8),
+        rng.integers(0, 256, (3, 28, 28), dtype=np.uint8),
+        rng.integers(0, 10, 3, dtype=np.uint8),
     )
     return {name: _idx(a) for name, a in zip(fashion_mnist.FILES, arrays)}, arrays
 
@@ -94,8 +96,7 @@ def test_fashion_mnist_download_verified_by_md5(tmp_path, monkeypatch, fashion_f
 def test_fashion_mnist_bad_download_refused(tmp_path, monkeypatch, fashion_files):
     files, _ = fashion_files
     cache = _isolate(fashion_mnist, tmp_path, monkeypatch)  # real published MD5s: fakes fail them
-    monkeypatch.setattr(fashion_mnist.urllib.request, "urlopen",
-                        FakeOpener(lambda url: files[url.rsplit("/", 1)[1]]))
+    monkeypatch.setattr(fashion_mnist.urllib.request, "urlopen", FakeOpener(lambda url: files[url.rsplit("/", 1)[1]]))
     with pytest.raises(ValueError, match="MD5 mismatch"):
         fashion_mnist.load_data()
     assert list(cache.iterdir()) == []
@@ -116,8 +117,10 @@ def _batch(n, seed, protocol=4):
     rng = np.random.default_rng(seed)
     data = rng.integers(0, 256, (n, 3072), dtype=np.uint8)
     labels = [int(v) for v in rng.integers(0, 10, n)]
-    raw = pickle.dumps({b"batch_label": b"batch", b"labels": labels, b"data": data,
-                        b"filenames": [b"f%d.png" % i for i in range(n)]}, protocol=protocol)
+    raw = pickle.dumps(
+        {b"batch_label": b"batch", b"labels": labels, b"data": data, b"filenames": [b"f%d.png" % i for i in range(n)]},
+        protocol=protocol,
+    )
     return raw, data, labels
 
 
@@ -198,25 +201,31 @@ class _Sub(np.ndarray):
     pass
 
 
-@pytest.mark.parametrize("payload", [
-    {b"data": _Evil(), b"labels": []},
-    {b"data": np.zeros((1, 3072), np.uint8).view(_Sub), b"labels": [0]},
-    {b"data": np.zeros((1, 3072), np.uint8), b"labels": [0], b"x": __import__("collections").OrderedDict()},
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {b"data": _Evil(), b"labels": []},
+        {b"data": np.zeros((1, 3072), np.uint8).view(_Sub), b"labels": [0]},
+        {b"data": np.zeros((1, 3072), np.uint8), b"labels": [0], b"x": __import__("collections").OrderedDict()},
+    ],
+)
 def test_cifar10_unpickler_refuses_other_globals(payload, capsys):
     with pytest.raises(ValueError, match="Refused CIFAR-10 batch 'bad'"):
         cifar10._parse_batch(pickle.dumps(payload, protocol=4), "bad")
     assert "never run" not in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("raw, match", [
-    (b"", "Corrupt"),
-    (b"\x80\x04garbage", "Corrupt"),
-    (pickle.dumps({b"data": np.zeros((2, 3072), np.float32), b"labels": [0, 1]}, protocol=4), "Invalid"),
-    (pickle.dumps({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0]}, protocol=4), "Invalid"),
-    (pickle.dumps({b"data": np.zeros((1, 3072), np.uint8), b"labels": [10]}, protocol=4), "0-9"),
-    (pickle.dumps([1, 2], protocol=4), "Invalid"),
-])
+@pytest.mark.parametrize(
+    "raw, match",
+    [
+        (b"", "Corrupt"),
+        (b"\x80\x04garbage", "Corrupt"),
+        (pickle.dumps({b"data": np.zeros((2, 3072), np.float32), b"labels": [0, 1]}, protocol=4), "Invalid"),
+        (pickle.dumps({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0]}, protocol=4), "Invalid"),
+        (pickle.dumps({b"data": np.zeros((1, 3072), np.uint8), b"labels": [10]}, protocol=4), "0-9"),
+        (pickle.dumps([1, 2], protocol=4), "Invalid"),
+    ],
+)
 def test_cifar10_bad_batches(raw, match):
     with pytest.raises(ValueError, match=match):
         cifar10._parse_batch(raw, "b")

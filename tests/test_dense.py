@@ -34,8 +34,9 @@ def test_backward_finite_differences(rng, activation, shape):
     x = rng.normal(size=shape).astype(np.float32)
     layer.build(shape[1:])
     layer.set_weights([layer.get_weights()[0], rng.normal(size=5)])
-    check_layer_gradients(rng, layer, x, lambda x64, k, b: np_activation(activation, np_dense(x64, k, b)),
-                          rtol=1e-3, atol=1e-3)
+    check_layer_gradients(
+        rng, layer, x, lambda x64, k, b: np_activation(activation, np_dense(x64, k, b)), rtol=1e-3, atol=1e-3
+    )
 
 
 def test_flatten_order_and_backward(rng):

@@ -97,23 +97,41 @@ def test_config_round_trip():
     np.testing.assert_array_equal(clone(x, training=True), layer(x, training=True))
 
 
-@pytest.mark.parametrize("make,error,message", [
-    (lambda: Dropout(1.0), ValueError, r"Dropout 'dropout.*': expected rate to be a float in \[0, 1\), received rate=1"),
-    (lambda: Dropout(-0.1), ValueError, r"expected rate to be a float in \[0, 1\), received rate=-0.1"),
-    (lambda: Dropout("0.5"), TypeError, r"expected rate to be a number, received rate='0.5'"),
-    (lambda: Dropout(0.5, noise_shape=(None, 0)), ValueError, r"expected noise_shape entries to be positive or None"),
-    (lambda: Dropout(0.5, noise_shape="x"), TypeError, r"expected noise_shape to be None or a tuple"),
-    (lambda: Dropout(0.5, seed=-1), ValueError, r"expected seed to be a non-negative int or None, received seed=-1"),
-    (lambda: Dropout(0.5, seed=1.5), TypeError, r"expected seed to be an int"),
-])
+@pytest.mark.parametrize(
+    "make,error,message",
+    [
+        (
+            lambda: Dropout(1.0),
+            ValueError,
+            r"Dropout 'dropout.*': expected rate to be a float in \[0, 1\), received rate=1",
+        ),
+        (lambda: Dropout(-0.1), ValueError, r"expected rate to be a float in \[0, 1\), received rate=-0.1"),
+        (lambda: Dropout("0.5"), TypeError, r"expected rate to be a number, received rate='0.5'"),
+        (
+            lambda: Dropout(0.5, noise_shape=(None, 0)),
+            ValueError,
+            r"expected noise_shape entries to be positive or None",
+        ),
+        (lambda: Dropout(0.5, noise_shape="x"), TypeError, r"expected noise_shape to be None or a tuple"),
+        (
+            lambda: Dropout(0.5, seed=-1),
+            ValueError,
+            r"expected seed to be a non-negative int or None, received seed=-1",
+        ),
+        (lambda: Dropout(0.5, seed=1.5), TypeError, r"expected seed to be an int"),
+    ],
+)
 def test_invalid_arguments(make, error, message):
     with pytest.raises(error, match=message):
         make()
 
 
 def test_noise_shape_checked_at_build():
-    with pytest.raises(ValueError, match=r"expected noise_shape of rank 4 \(batch included\) for input \(None, 5, 7, 3\), "
-                                         r"received noise_shape=\(None, 3\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"expected noise_shape of rank 4 \(batch included\) for input \(None, 5, 7, 3\), "
+        r"received noise_shape=\(None, 3\)",
+    ):
         Dropout(0.5, noise_shape=(None, 3)).build((5, 7, 3))
     with pytest.raises(ValueError, match=r"expected noise_shape entry 2 to be None, 1 or 7"):
         Dropout(0.5, noise_shape=(None, 1, 6, 3)).build((5, 7, 3))

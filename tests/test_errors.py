@@ -4,14 +4,14 @@ value -- never a crash, an abort or a hang."""
 import numpy as np
 import pytest
 
-import cnnx
 from cnnx import Sequential
 from cnnx.layers import Conv2D, Dense, Flatten, Input, MaxPooling2D
 
 
 def small_model(loss="categorical_crossentropy"):
-    model = Sequential([Input((8, 8, 1)), Conv2D(4, 3, activation="relu"), MaxPooling2D(2), Flatten(),
-                        Dense(10, activation="softmax")])
+    model = Sequential(
+        [Input((8, 8, 1)), Conv2D(4, 3, activation="relu"), MaxPooling2D(2), Flatten(), Dense(10, activation="softmax")]
+    )
     model.compile(optimizer="adam", loss=loss, metrics=["accuracy"])
     return model
 
@@ -21,8 +21,11 @@ Y = np.eye(10, dtype=np.float32)[[0, 1, 2, 3]]
 
 
 def test_wrong_rank():
-    with pytest.raises(ValueError, match=r"layer 'conv2d.*' \(Conv2D\) expected shape \(None, 8, 8, 1\), "
-                                         r"received \(4, 8, 8\); add the channel axis"):
+    with pytest.raises(
+        ValueError,
+        match=r"layer 'conv2d.*' \(Conv2D\) expected shape \(None, 8, 8, 1\), "
+        r"received \(4, 8, 8\); add the channel axis",
+    ):
         small_model().fit(X[..., 0], Y, verbose=0)
 
 
@@ -37,8 +40,11 @@ def test_label_count_mismatch():
 
 
 def test_labels_not_one_hot():
-    with pytest.raises(ValueError, match="categorical_crossentropy: expected one-hot labels with 10 values per "
-                                         "sample.*received 1.*sparse_categorical_crossentropy"):
+    with pytest.raises(
+        ValueError,
+        match="categorical_crossentropy: expected one-hot labels with 10 values per "
+        "sample.*received 1.*sparse_categorical_crossentropy",
+    ):
         small_model().fit(X, np.array([0, 1, 2, 3]), verbose=0)
 
 
@@ -96,9 +102,17 @@ def test_fit_before_compile():
 @pytest.mark.parametrize(
     "make,exc,pattern",
     [
-        (lambda: Conv2D(0, 3), ValueError, r"Conv2D 'conv2d.*': expected filters to be a positive integer, received filters=0"),
+        (
+            lambda: Conv2D(0, 3),
+            ValueError,
+            r"Conv2D 'conv2d.*': expected filters to be a positive integer, received filters=0",
+        ),
         (lambda: Conv2D(8, (3, 0)), ValueError, r"expected positive kernel_size, received kernel_size=\(3, 0\)"),
-        (lambda: Conv2D(8, 3, padding="full"), ValueError, "expected padding 'valid' or 'same', received padding='full'"),
+        (
+            lambda: Conv2D(8, 3, padding="full"),
+            ValueError,
+            "expected padding 'valid' or 'same', received padding='full'",
+        ),
         (lambda: Conv2D(8, 3, activation="relux"), ValueError, "unknown activation 'relux'"),
         (lambda: Conv2D(8, 3, strides=(1, 2, 3)), TypeError, r"expected strides to be an int or a tuple of 2 ints"),
         (lambda: Conv2D(8, 3, data_format="channels_first"), ValueError, "channels-last"),
@@ -123,14 +137,19 @@ def test_input_smaller_than_kernel():
 
 
 def test_dense_on_wrong_shape_and_conv_on_flat():
-    with pytest.raises(ValueError, match=r"Conv2D 'conv2d.*': expected input of rank 4 \(batch, height, width, "
-                                         r"channels\), received shape \(None, 784\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"Conv2D 'conv2d.*': expected input of rank 4 \(batch, height, width, "
+        r"channels\), received shape \(None, 784\)",
+    ):
         Sequential([Input((784,)), Conv2D(4, 3)])
 
 
 def test_set_weights_wrong_shape():
     model = small_model()
-    with pytest.raises(ValueError, match=r"Conv2D 'conv2d.*': expected kernel of shape \(3, 3, 1, 4\), received \(3, 3, 4\)"):
+    with pytest.raises(
+        ValueError, match=r"Conv2D 'conv2d.*': expected kernel of shape \(3, 3, 1, 4\), received \(3, 3, 4\)"
+    ):
         model.layers[0].set_weights([np.zeros((3, 3, 4)), np.zeros(4)])
     with pytest.raises(ValueError, match="expected a list of 2 weight arrays, received 1"):
         model.layers[0].set_weights([np.zeros((3, 3, 1, 4))])

@@ -21,8 +21,14 @@ pytestmark = [
 
 
 def run_example(*args: str, cwd: Path) -> str:
-    done = subprocess.run([sys.executable, *map(str, args)], cwd=cwd, capture_output=True, text=True,
-                          timeout=900, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    done = subprocess.run(
+        [sys.executable, *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     return done.stdout
 
@@ -41,8 +47,20 @@ def test_image_folder_example_learns_digits(tmp_path):
     pytest.importorskip("PIL")
     pytest.importorskip("matplotlib")
     run_example(EXAMPLES / "make_digit_folder.py", tmp_path / "digits", "--count", "1000", cwd=tmp_path)
-    out = run_example(EXAMPLES / "image_folder_cnn.py", tmp_path / "digits", "--size", "28", "28",
-                      "--color-mode", "grayscale", "--epochs", "6", "--out", tmp_path / "run", cwd=tmp_path)
+    out = run_example(
+        EXAMPLES / "image_folder_cnn.py",
+        tmp_path / "digits",
+        "--size",
+        "28",
+        "28",
+        "--color-mode",
+        "grayscale",
+        "--epochs",
+        "6",
+        "--out",
+        tmp_path / "run",
+        cwd=tmp_path,
+    )
     assert sorted(p.name for p in (tmp_path / "run").glob("*.png")), out
     acc = float(re.search(r"^\s*accuracy\s+([0-9.]+)", out, re.M).group(1))  # the report's line
     assert acc > 0.85, out

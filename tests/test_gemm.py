@@ -37,8 +37,16 @@ def test_edge_shapes_match_reference(rng, isa, ta, tb):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.sqrt(k), err_msg=f"{isa} m={m} n={n} k={k}")
 
 
-@pytest.mark.parametrize("m,n,k,ta", [(12544, 64, 288, False), (288, 64, 3136, True), (64, 100, 1152, False),
-                                      (257, 300, 511, False), (3, 1000, 2, True)])
+@pytest.mark.parametrize(
+    "m,n,k,ta",
+    [
+        (12544, 64, 288, False),
+        (288, 64, 3136, True),
+        (64, 100, 1152, False),
+        (257, 300, 511, False),
+        (3, 1000, 2, True),
+    ],
+)
 def test_layer_shapes_match_numpy(rng, isa, m, n, k, ta):
     a, b = operands(rng, m, n, k, ta, False)
     got = _core.gemm(a, b, ta, False)

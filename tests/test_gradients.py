@@ -25,16 +25,20 @@ def np_softmax_dense(h, w, b):
 
 @pytest.mark.parametrize("pool_padding,sparse", [("valid", False), ("same", True)])
 def test_train_step_gradients(rng, pool_padding, sparse):
-    model = Sequential([
-        Input((9, 7, 2)),
-        Conv2D(4, 3, padding="same", activation="relu"),
-        MaxPooling2D(2, padding=pool_padding),
-        Conv2D(5, 2, strides=2, activation="relu"),
-        Flatten(),
-        Dense(3, activation="softmax"),
-    ])
-    model.compile(optimizer=cnnx.optimizers.SGD(learning_rate=0.0),
-                  loss="sparse_categorical_crossentropy" if sparse else "categorical_crossentropy")
+    model = Sequential(
+        [
+            Input((9, 7, 2)),
+            Conv2D(4, 3, padding="same", activation="relu"),
+            MaxPooling2D(2, padding=pool_padding),
+            Conv2D(5, 2, strides=2, activation="relu"),
+            Flatten(),
+            Dense(3, activation="softmax"),
+        ]
+    )
+    model.compile(
+        optimizer=cnnx.optimizers.SGD(learning_rate=0.0),
+        loss="sparse_categorical_crossentropy" if sparse else "categorical_crossentropy",
+    )
     weights = [w + rng.normal(scale=0.1, size=w.shape) for w in model.get_weights()]
     model.set_weights(weights)
     x = rng.normal(size=(3, 9, 7, 2)).astype(np.float32)
@@ -65,15 +69,17 @@ def test_train_step_gradients_of_a_chunked_conv_stack(rng, pooled):
     # Seeded weights: about 1 draw in 100 has two max-pool inputs within float32 rounding of
     # each other somewhere, where float32 and the float64 reference may pick different ones.
     cnnx.utils.set_random_seed(0)
-    model = Sequential([
-        Input((8, 8, 3)),
-        Conv2D(8, 3, padding="same"),
-        MaxPooling2D(2),
-        Conv2D(32, 3, padding="same"),
-        *([MaxPooling2D(2)] if pooled else []),
-        Flatten(),
-        Dense(3, activation="softmax"),
-    ])
+    model = Sequential(
+        [
+            Input((8, 8, 3)),
+            Conv2D(8, 3, padding="same"),
+            MaxPooling2D(2),
+            Conv2D(32, 3, padding="same"),
+            *([MaxPooling2D(2)] if pooled else []),
+            Flatten(),
+            Dense(3, activation="softmax"),
+        ]
+    )
     model.compile(optimizer=cnnx.optimizers.SGD(learning_rate=0.0), loss="sparse_categorical_crossentropy")
     weights = [w + rng.normal(scale=0.1, size=w.shape) for w in model.get_weights()]
     model.set_weights(weights)

@@ -11,11 +11,12 @@ import pytest
 
 Image = pytest.importorskip("PIL.Image")
 
+from conftest import UNDER_ASAN  # noqa: E402
+
 import cnnx  # noqa: E402
 from cnnx.datasets import mnist  # noqa: E402
 from cnnx.layers import Conv2D, Dense, Flatten, Input, MaxPooling2D, Rescaling  # noqa: E402
 from cnnx.utils import ImageDataset, image_dataset_from_directory  # noqa: E402
-from conftest import UNDER_ASAN  # noqa: E402
 
 REPO_MNIST = pathlib.Path(__file__).resolve().parents[1] / "data" / "mnist"
 
@@ -86,8 +87,13 @@ def test_train_on_mnist_pngs_with_broken_files(mnist_folder, capsys):
     root, broken = mnist_folder
     with pytest.warns(UserWarning) as record:
         train_ds, val_ds = image_dataset_from_directory(
-            root, color_mode="grayscale", image_size=(28, 28), validation_split=0.2,
-            subset="both", seed=1, batch_size=32,
+            root,
+            color_mode="grayscale",
+            image_size=(28, 28),
+            validation_split=0.2,
+            subset="both",
+            seed=1,
+            batch_size=32,
         )
     messages = " ".join(str(w.message) for w in record)
     for path in broken.values():
@@ -102,12 +108,19 @@ def test_train_on_mnist_pngs_with_broken_files(mnist_folder, capsys):
     assert not any(p.endswith(".txt") for p in train_ds.file_paths + val_ds.file_paths)
 
     cnnx.utils.set_random_seed(0)
-    model = cnnx.Sequential([
-        Input((28, 28, 1)), Rescaling(1 / 255),
-        Conv2D(16, 3, activation="relu"), MaxPooling2D(2),
-        Conv2D(32, 3, activation="relu"), MaxPooling2D(2),
-        Flatten(), Dense(64, activation="relu"), Dense(10, activation="softmax"),
-    ])
+    model = cnnx.Sequential(
+        [
+            Input((28, 28, 1)),
+            Rescaling(1 / 255),
+            Conv2D(16, 3, activation="relu"),
+            MaxPooling2D(2),
+            Conv2D(32, 3, activation="relu"),
+            MaxPooling2D(2),
+            Flatten(),
+            Dense(64, activation="relu"),
+            Dense(10, activation="softmax"),
+        ]
+    )
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     # About 2 s on 2 idle cores (decoding overlaps training); no time assert, CI machines are shared.
     history = model.fit(train_ds, validation_data=val_ds, epochs=10, verbose=0)
@@ -140,7 +153,7 @@ def test_streaming_keeps_memory_bounded(tmp_path):
     before = rss_mb()
     peak, seen = before, 0
     for _ in range(2):
-        for x, y in ds:
+        for x, _y in ds:
             seen += len(x)
             peak = max(peak, rss_mb())
     assert seen == 4000
@@ -234,14 +247,12 @@ def test_resize_and_crop_to_aspect_ratio(tmp_path):
     wide[:, 10:20] = 200  # a bright centre third
     Image.fromarray(wide).save(tmp_path / "a" / "wide.png")
     plain = _load(tmp_path, color_mode="grayscale", image_size=(10, 10), shuffle=False)
-    cropped = _load(tmp_path, color_mode="grayscale", image_size=(10, 10), shuffle=False,
-                    crop_to_aspect_ratio=True)
+    cropped = _load(tmp_path, color_mode="grayscale", image_size=(10, 10), shuffle=False, crop_to_aspect_ratio=True)
     x_plain, x_crop = next(iter(plain))[0], next(iter(cropped))[0]
     assert x_plain.shape == x_crop.shape == (1, 10, 10, 1)
     assert (x_crop == 200).all()  # the centred 10x10 box is all bright
     assert x_plain[0, 5, 0, 0] < 50 and x_plain[0, 5, 5, 0] > 150
-    nearest = _load(tmp_path, color_mode="grayscale", image_size=(10, 15), shuffle=False,
-                    interpolation="nearest")
+    nearest = _load(tmp_path, color_mode="grayscale", image_size=(10, 15), shuffle=False, interpolation="nearest")
     np.testing.assert_array_equal(next(iter(nearest))[0][0, :, :, 0], wide[:, ::2])
 
 
@@ -385,10 +396,15 @@ def test_import_without_pillow_in_a_fresh_process(tmp_path):
 # --- Sequential with datasets ------------------------------------------------------------------------
 def _model(seed=0, input_shape=(6, 8, 3)):
     cnnx.utils.set_random_seed(seed)
-    model = cnnx.Sequential([
-        Input(input_shape), Rescaling(1 / 255), Conv2D(4, 3, activation="relu"), Flatten(),
-        Dense(3, activation="softmax"),
-    ])
+    model = cnnx.Sequential(
+        [
+            Input(input_shape),
+            Rescaling(1 / 255),
+            Conv2D(4, 3, activation="relu"),
+            Flatten(),
+            Dense(3, activation="softmax"),
+        ]
+    )
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
 
@@ -442,7 +458,7 @@ def test_generic_dataset_with_sample_weights_equals_arrays():
     x = rng.uniform(0, 255, (12, 6, 8, 3)).astype(np.float32)
     y = rng.integers(0, 3, 12)
     w = rng.uniform(0.1, 2, 12)
-    ds = _Batches([(x[i:i + 4], y[i:i + 4], w[i:i + 4]) for i in range(0, 12, 4)])
+    ds = _Batches([(x[i : i + 4], y[i : i + 4], w[i : i + 4]) for i in range(0, 12, 4)])
     a, b = _model(), _model()
     a.fit(ds, epochs=2, verbose=0)
     b.fit(x, y, sample_weight=w, batch_size=4, epochs=2, shuffle=False, verbose=0)
@@ -450,8 +466,12 @@ def test_generic_dataset_with_sample_weights_equals_arrays():
         np.testing.assert_array_equal(wa, wb)
     class_weight = {0: 1.0, 1: 2.0, 2: 0.5}
     c, d = _model(), _model()
-    c.fit(_Batches([(x[i:i + 4], y[i:i + 4]) for i in range(0, 12, 4)]), epochs=1, verbose=0,
-          class_weight=class_weight)
+    c.fit(
+        _Batches([(x[i : i + 4], y[i : i + 4]) for i in range(0, 12, 4)]),
+        epochs=1,
+        verbose=0,
+        class_weight=class_weight,
+    )
     d.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0, class_weight=class_weight)
     for wc, wd in zip(c.get_weights(), d.get_weights()):
         np.testing.assert_array_equal(wc, wd)

@@ -102,8 +102,12 @@ def _png16_rgb(path, rgb):
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0))
-                     + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
 
 
 def test_16bit_rgb_png_within_one_level_of_tensorflow(tmp_path):
@@ -163,8 +167,9 @@ def test_symlink_loop_warns_once_and_lists_each_file_once(tmp_path, target):
     with pytest.warns(UserWarning, match=rf"Skipping symbolic link '{link}': .*a directory loop") as record:
         ds = _load(root, follow_links=True)
     assert len([w for w in record if "loop" in str(w.message)]) == 1
-    assert sorted(ds.file_paths) == sorted(str(p) for p in [root / "a" / "0.png", root / "a" / "deep" / "1.png",
-                                                            root / "b" / "2.png"])
+    assert sorted(ds.file_paths) == sorted(
+        str(p) for p in [root / "a" / "0.png", root / "a" / "deep" / "1.png", root / "b" / "2.png"]
+    )
     assert _class_counts(ds) == [2, 1]
 
 
@@ -191,14 +196,20 @@ def test_followed_links_outside_a_loop_still_count(tmp_path):
 
 
 # --- seed and validation_split types ----------------------------------------------------------------
-@pytest.mark.parametrize("kw, error, message", [
-    ({"seed": -1}, ValueError, r"`seed` must be None or an integer in \[0, 2\*\*32 - 1\]. Received: seed=-1"),
-    ({"seed": 1.5}, ValueError, r"Received: seed=1.5"),
-    ({"seed": 2**40}, ValueError, r"Received: seed=1099511627776"),
-    ({"seed": True, "validation_split": 0.5, "subset": "training"}, ValueError, r"Received: seed=True"),
-    ({"validation_split": "0.5", "subset": "training", "seed": 1}, TypeError,
-     r"`validation_split` must be a float between 0 and 1. Received: validation_split='0.5'"),
-])
+@pytest.mark.parametrize(
+    "kw, error, message",
+    [
+        ({"seed": -1}, ValueError, r"`seed` must be None or an integer in \[0, 2\*\*32 - 1\]. Received: seed=-1"),
+        ({"seed": 1.5}, ValueError, r"Received: seed=1.5"),
+        ({"seed": 2**40}, ValueError, r"Received: seed=1099511627776"),
+        ({"seed": True, "validation_split": 0.5, "subset": "training"}, ValueError, r"Received: seed=True"),
+        (
+            {"validation_split": "0.5", "subset": "training", "seed": 1},
+            TypeError,
+            r"`validation_split` must be a float between 0 and 1. Received: validation_split='0.5'",
+        ),
+    ],
+)
 def test_seed_and_validation_split_checked(tmp_path, kw, error, message):
     _png(tmp_path / "a" / "0.png")
     _png(tmp_path / "a" / "1.png")

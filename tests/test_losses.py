@@ -121,8 +121,9 @@ def test_binary_crossentropy(rng, mode, label_smoothing):
     np.testing.assert_allclose(grad.reshape(-1)[idx], numeric_grad(f, wrt, idx), rtol=1e-4, atol=1e-7)
 
 
-@pytest.mark.parametrize("name,ref", [("mse", lambda d: (d**2).mean(axis=-1).mean()),
-                                      ("mae", lambda d: np.abs(d).mean(axis=-1).mean())])
+@pytest.mark.parametrize(
+    "name,ref", [("mse", lambda d: (d**2).mean(axis=-1).mean()), ("mae", lambda d: np.abs(d).mean(axis=-1).mean())]
+)
 def test_regression_losses(rng, name, ref):
     p = rng.normal(size=(4, 3))
     t = rng.normal(size=(4, 3))

@@ -8,7 +8,7 @@ from cnnx.layers import MaxPooling2D
 
 CASES = [
     # n, h, w, c, pool, strides, padding
-    (1, 7, 7, 3, (2, 2), None, "valid"),   # the article's 7 -> 3
+    (1, 7, 7, 3, (2, 2), None, "valid"),  # the article's 7 -> 3
     (3, 5, 7, 1, (2, 2), None, "valid"),
     (3, 5, 7, 2, (2, 2), None, "same"),
     (2, 7, 5, 3, (3, 3), (2, 2), "valid"),  # overlapping windows

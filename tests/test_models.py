@@ -11,14 +11,25 @@ from cnnx.optimizers import SGD
 
 def article_model(input_layer=True):
     first = [Input((28, 28, 1))] if input_layer else []
-    conv1 = (Conv2D(32, 3, padding="same", activation="relu") if input_layer
-             else Conv2D(32, 3, padding="same", activation="relu", input_shape=(28, 28, 1)))
-    return Sequential(first + [
-        conv1, MaxPooling2D(2),
-        Conv2D(64, 3, padding="same", activation="relu"), MaxPooling2D(2),
-        Conv2D(128, 3, padding="same", activation="relu"), MaxPooling2D(2),
-        Flatten(), Dense(100, activation="relu"), Dense(10, activation="softmax"),
-    ])
+    conv1 = (
+        Conv2D(32, 3, padding="same", activation="relu")
+        if input_layer
+        else Conv2D(32, 3, padding="same", activation="relu", input_shape=(28, 28, 1))
+    )
+    return Sequential(
+        first
+        + [
+            conv1,
+            MaxPooling2D(2),
+            Conv2D(64, 3, padding="same", activation="relu"),
+            MaxPooling2D(2),
+            Conv2D(128, 3, padding="same", activation="relu"),
+            MaxPooling2D(2),
+            Flatten(),
+            Dense(100, activation="relu"),
+            Dense(10, activation="softmax"),
+        ]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +49,7 @@ def test_summary_matches_keras(capsys):
     # Keras: 320 + 18,496 + 73,856 + 115,300 + 1,010
     assert "Total params: 208,982 (816.34 KB)" in out
     assert model.count_params() == 208_982
-    assert [l.count_params() for l in model.layers] == [320, 0, 18496, 0, 73856, 0, 0, 115300, 1010]
+    assert [layer.count_params() for layer in model.layers] == [320, 0, 18496, 0, 73856, 0, 0, 115300, 1010]
 
 
 def test_input_shape_argument_and_add():
@@ -64,8 +75,18 @@ def test_lazy_build_from_data(rng):
 def test_weights_in_keras_shapes():
     model = article_model()
     shapes = [w.shape for w in model.get_weights()]
-    assert shapes == [(3, 3, 1, 32), (32,), (3, 3, 32, 64), (64,), (3, 3, 64, 128), (128,),
-                      (1152, 100), (100,), (100, 10), (10,)]
+    assert shapes == [
+        (3, 3, 1, 32),
+        (32,),
+        (3, 3, 32, 64),
+        (64,),
+        (3, 3, 64, 128),
+        (128,),
+        (1152, 100),
+        (100,),
+        (100, 10),
+        (10,),
+    ]
     weights = model.get_weights()
     weights[0][:] = 0.5
     model.set_weights(weights)
@@ -77,8 +98,9 @@ def test_fit_trains_on_real_mnist(mnist_small, capsys):
     cnnx.utils.set_random_seed(3)
     model = article_model()
     model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
-    history = model.fit(x_train, cnnx.utils.to_categorical(y_train, 10), batch_size=32, epochs=3,
-                        validation_split=0.1, verbose=2)
+    history = model.fit(
+        x_train, cnnx.utils.to_categorical(y_train, 10), batch_size=32, epochs=3, validation_split=0.1, verbose=2
+    )
     out = capsys.readouterr().out
     assert "Epoch 3/3" in out and "val_accuracy" in out
     assert set(history.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
@@ -98,12 +120,21 @@ def test_fit_trains_on_real_mnist(mnist_small, capsys):
 def test_sparse_labels_uint8_input_and_sgd_object(mnist_small):
     x_train, y_train, _, _ = mnist_small
     raw = (x_train[:512] * 255).astype(np.uint8)  # uint8 accepted and converted, as in Keras
-    model = Sequential([Input((28, 28, 1)), Conv2D(8, 3, activation="relu"), MaxPooling2D(2), Flatten(),
-                        Dense(10, activation="softmax")])
-    model.compile(optimizer=SGD(learning_rate=0.01, momentum=0.9), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
-    history = model.fit(raw / 255.0, y_train[:512], batch_size=64, epochs=2, verbose=0,
-                        validation_data=(raw[:64] / 255.0, y_train[:64]))
+    model = Sequential(
+        [
+            Input((28, 28, 1)),
+            Conv2D(8, 3, activation="relu"),
+            MaxPooling2D(2),
+            Flatten(),
+            Dense(10, activation="softmax"),
+        ]
+    )
+    model.compile(
+        optimizer=SGD(learning_rate=0.01, momentum=0.9), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
+    history = model.fit(
+        raw / 255.0, y_train[:512], batch_size=64, epochs=2, verbose=0, validation_data=(raw[:64] / 255.0, y_train[:64])
+    )
     assert history.history["accuracy"][-1] > 0.5
     assert model.predict(raw[:3]).shape == (3, 10)
 
@@ -183,8 +214,15 @@ def test_a_fused_conv_still_runs_alone(rng):
     (inspection, feature maps) it still gives its plain output and gradient."""
     from conftest import np_activation, np_conv2d
 
-    model = Sequential([Input((8, 8, 2)), Conv2D(3, 3, padding="same", activation="relu"), MaxPooling2D(2),
-                        Flatten(), Dense(2, activation="softmax")])
+    model = Sequential(
+        [
+            Input((8, 8, 2)),
+            Conv2D(3, 3, padding="same", activation="relu"),
+            MaxPooling2D(2),
+            Flatten(),
+            Dense(2, activation="softmax"),
+        ]
+    )
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
     x = rng.normal(size=(4, 8, 8, 2)).astype(np.float32)
     model.fit(x, np.array([0, 1, 0, 1]), epochs=1, verbose=0)

@@ -78,8 +78,13 @@ def test_rmsprop(rng):
 
 
 def test_keras_defaults():
-    assert Adam().get_config() == {"name": "adam", "learning_rate": pytest.approx(0.001), "beta_1": 0.9,
-                                   "beta_2": 0.999, "epsilon": 1e-7}
+    assert Adam().get_config() == {
+        "name": "adam",
+        "learning_rate": pytest.approx(0.001),
+        "beta_1": 0.9,
+        "beta_2": 0.999,
+        "epsilon": 1e-7,
+    }
     assert SGD().learning_rate == pytest.approx(0.01)
     assert RMSprop().learning_rate == pytest.approx(0.001)
 
@@ -128,7 +133,7 @@ def test_adamw_decays_weights_before_the_adam_step(rng):
 def test_gradient_clipping(rng, option):
     lr, c = 1.0, 0.05
     model, x, y = tiny_model(SGD(learning_rate=lr, **{option: c}), rng)
-    (before, grads), = run_steps(model, x, y, 1)
+    ((before, grads),) = run_steps(model, x, y, 1)
     if option == "clipvalue":
         clipped = [np.clip(g, -c, c) for g in grads]
     elif option == "clipnorm":

@@ -9,12 +9,12 @@ import textwrap
 
 import numpy as np
 import pytest
+from conftest import UNDER_ASAN
 
+import cnnx
 from cnnx import Sequential
 from cnnx.layers import Dense, Input, _param_budget
 from cnnx.saving import read_file, write_file
-import cnnx
-from conftest import UNDER_ASAN
 
 
 def _saved_model(tmp_path, units):
@@ -34,8 +34,11 @@ def _saved_model(tmp_path, units):
 
 def test_config_asking_for_more_params_than_the_file_holds_is_refused(tmp_path):
     path = _saved_model(tmp_path, 2**16)
-    with pytest.raises(ValueError, match=r"Dense 'hidden': the kernel of shape \(4, 65536\) has 262144 elements, "
-                                         r"more than the 23 parameters this layer may create"):
+    with pytest.raises(
+        ValueError,
+        match=r"Dense 'hidden': the kernel of shape \(4, 65536\) has 262144 elements, "
+        r"more than the 23 parameters this layer may create",
+    ):
         cnnx.models.load_model(path)
 
 

@@ -5,40 +5,53 @@ import time
 
 import numpy as np
 import pytest
+from conftest import UNDER_ASAN
 
 import cnnx
-from conftest import UNDER_ASAN
 from cnnx import Sequential
 from cnnx.layers import Conv2D, Dense, Flatten, Input, MaxPooling2D
 from cnnx.planning import plan
 
 
 def article_model():
-    return Sequential([
-        Input((28, 28, 1)),
-        Conv2D(32, 3, padding="same", activation="relu"), MaxPooling2D(2),
-        Conv2D(64, 3, padding="same", activation="relu"), MaxPooling2D(2),
-        Conv2D(128, 3, padding="same", activation="relu"), MaxPooling2D(2),
-        Flatten(), Dense(100, activation="relu"), Dense(10, activation="softmax"),
-    ])
+    return Sequential(
+        [
+            Input((28, 28, 1)),
+            Conv2D(32, 3, padding="same", activation="relu"),
+            MaxPooling2D(2),
+            Conv2D(64, 3, padding="same", activation="relu"),
+            MaxPooling2D(2),
+            Conv2D(128, 3, padding="same", activation="relu"),
+            MaxPooling2D(2),
+            Flatten(),
+            Dense(100, activation="relu"),
+            Dense(10, activation="softmax"),
+        ]
+    )
 
 
 def test_counts_match_hand_computation():
     p = plan(article_model(), batch_size=64, measure=False)
-    convs = [l for l in p.layers if l.kind == "Conv2D"]
-    assert [l.forward_flops for l in convs] == [28 * 28 * 32 * 9 * 1 * 2, 14 * 14 * 64 * 9 * 32 * 2,
-                                                7 * 7 * 128 * 9 * 64 * 2]
-    dense = [l for l in p.layers if l.kind == "Dense"]
-    assert [l.forward_flops for l in dense] == [1152 * 100 * 2, 100 * 10 * 2]
-    assert p.params == 208_982 == sum(l.params for l in p.layers)
-    assert [l.output_shape for l in convs] == [(None, 28, 28, 32), (None, 14, 14, 64), (None, 7, 7, 128)]
+    convs = [layer for layer in p.layers if layer.kind == "Conv2D"]
+    assert [layer.forward_flops for layer in convs] == [
+        28 * 28 * 32 * 9 * 1 * 2,
+        14 * 14 * 64 * 9 * 32 * 2,
+        7 * 7 * 128 * 9 * 64 * 2,
+    ]
+    dense = [layer for layer in p.layers if layer.kind == "Dense"]
+    assert [layer.forward_flops for layer in dense] == [1152 * 100 * 2, 100 * 10 * 2]
+    assert p.params == 208_982 == sum(layer.params for layer in p.layers)
+    assert [layer.output_shape for layer in convs] == [(None, 28, 28, 32), (None, 14, 14, 64), (None, 7, 7, 128)]
     assert p.layers[0].activation_bytes == 0  # fused with its pooling: never a whole-batch buffer
     assert p.layers[1].activation_bytes == 64 * 14 * 14 * 32 * 4
-    assert [l.forward_flops for l in p.layers if l.kind == "Flatten"] == [0]
+    assert [layer.forward_flops for layer in p.layers if layer.kind == "Flatten"] == [0]
     # training: first conv forward + dW only, every other weighted layer three passes
-    assert p.training_flops == (2 * convs[0].forward_flops + 3 * (convs[1].forward_flops + convs[2].forward_flops)
-                                + 3 * sum(l.forward_flops for l in dense)
-                                + 2 * sum(l.forward_flops for l in p.layers if l.kind == "MaxPooling2D"))
+    assert p.training_flops == (
+        2 * convs[0].forward_flops
+        + 3 * (convs[1].forward_flops + convs[2].forward_flops)
+        + 3 * sum(layer.forward_flops for layer in dense)
+        + 2 * sum(layer.forward_flops for layer in p.layers if layer.kind == "MaxPooling2D")
+    )
     text = str(p)
     assert "conv2d" in text and "MFLOP" in text and "Total params: 208,982" in text
 
@@ -90,4 +103,4 @@ def test_model_plan_and_utils_plan():
     model = article_model()
     a = model.plan(batch_size=16, measure=False)
     b = cnnx.utils.plan(model, batch_size=16, measure=False)
-    assert [l.forward_flops for l in a.layers] == [l.forward_flops for l in b.layers]
+    assert [layer.forward_flops for layer in a.layers] == [layer.forward_flops for layer in b.layers]

@@ -20,8 +20,12 @@ def np_avg_pool(x, pool=(2, 2), strides=None, padding="valid"):
     total, count = np.zeros((n, oh, ow, c)), np.zeros((n, oh, ow, c))
     for ky in range(pool[0]):
         for kx in range(pool[1]):
-            window = (slice(None), slice(ky, ky + (oh - 1) * strides[0] + 1, strides[0]),
-                      slice(kx, kx + (ow - 1) * strides[1] + 1, strides[1]), slice(None))
+            window = (
+                slice(None),
+                slice(ky, ky + (oh - 1) * strides[0] + 1, strides[0]),
+                slice(kx, kx + (ow - 1) * strides[1] + 1, strides[1]),
+                slice(None),
+            )
             total += xp[window]
             count += ones[window]
     return total / count
@@ -85,22 +89,44 @@ def test_global_max_pooling_ties_go_to_first_pixel():
 
 
 def test_shapes_and_config_round_trip():
-    for layer, shape in ((GlobalAveragePooling2D(), (None, 3)), (GlobalMaxPooling2D(keepdims=True), (None, 1, 1, 3)),
-                         (AveragePooling2D(3, strides=2, padding="same"), (None, 3, 4, 3))):
+    for layer, shape in (
+        (GlobalAveragePooling2D(), (None, 3)),
+        (GlobalMaxPooling2D(keepdims=True), (None, 1, 1, 3)),
+        (AveragePooling2D(3, strides=2, padding="same"), (None, 3, 4, 3)),
+    ):
         assert layer.compute_output_shape((5, 7, 3)) == shape
         config = layer.get_config()
         clone = type(layer).from_config({**config, "name": config["name"] + "_clone"})
         assert clone.compute_output_shape((5, 7, 3)) == shape
 
 
-@pytest.mark.parametrize("make,error,message", [
-    (lambda: AveragePooling2D(0), ValueError, r"AveragePooling2D '.*': expected positive pool_size, received pool_size=\(0, 0\)"),
-    (lambda: AveragePooling2D(2, strides=(1, -1)), ValueError, r"expected positive strides, received strides=\(1, -1\)"),
-    (lambda: AveragePooling2D(2, padding="full"), ValueError, r"expected padding 'valid' or 'same', received padding='full'"),
-    (lambda: AveragePooling2D("2"), TypeError, r"expected pool_size to be an int or a tuple of 2 ints"),
-    (lambda: AveragePooling2D(2, data_format="channels_first"), ValueError, r"cnnx is channels-last"),
-    (lambda: GlobalMaxPooling2D(data_format="channels_first"), ValueError, r"GlobalMaxPooling2D '.*': cnnx is channels-last"),
-])
+@pytest.mark.parametrize(
+    "make,error,message",
+    [
+        (
+            lambda: AveragePooling2D(0),
+            ValueError,
+            r"AveragePooling2D '.*': expected positive pool_size, received pool_size=\(0, 0\)",
+        ),
+        (
+            lambda: AveragePooling2D(2, strides=(1, -1)),
+            ValueError,
+            r"expected positive strides, received strides=\(1, -1\)",
+        ),
+        (
+            lambda: AveragePooling2D(2, padding="full"),
+            ValueError,
+            r"expected padding 'valid' or 'same', received padding='full'",
+        ),
+        (lambda: AveragePooling2D("2"), TypeError, r"expected pool_size to be an int or a tuple of 2 ints"),
+        (lambda: AveragePooling2D(2, data_format="channels_first"), ValueError, r"cnnx is channels-last"),
+        (
+            lambda: GlobalMaxPooling2D(data_format="channels_first"),
+            ValueError,
+            r"GlobalMaxPooling2D '.*': cnnx is channels-last",
+        ),
+    ],
+)
 def test_invalid_arguments(make, error, message):
     with pytest.raises(error, match=message):
         make()
@@ -108,8 +134,11 @@ def test_invalid_arguments(make, error, message):
 
 @pytest.mark.parametrize("layer", [AveragePooling2D(2), GlobalAveragePooling2D(), GlobalMaxPooling2D()])
 def test_rank_checked_at_build(layer):
-    with pytest.raises(ValueError, match=r"expected input of rank 4 \(batch, height, width, channels\), "
-                                         r"received shape \(None, 5, 7\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"expected input of rank 4 \(batch, height, width, channels\), "
+        r"received shape \(None, 5, 7\)",
+    ):
         layer.build((5, 7))
 
 

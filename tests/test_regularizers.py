@@ -9,8 +9,14 @@ from cnnx.layers import Conv2D, Dense, Flatten, Input
 
 
 def model_with(reg, rng):
-    model = cnnx.Sequential([Input((5, 5, 2)), Conv2D(3, 3, kernel_regularizer=reg), Flatten(),
-                             Dense(4, activation="softmax", kernel_regularizer=reg, bias_regularizer=reg)])
+    model = cnnx.Sequential(
+        [
+            Input((5, 5, 2)),
+            Conv2D(3, 3, kernel_regularizer=reg),
+            Flatten(),
+            Dense(4, activation="softmax", kernel_regularizer=reg, bias_regularizer=reg),
+        ]
+    )
     model.compile(optimizer=cnnx.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
     weights = [w + rng.normal(scale=0.1, size=w.shape).astype(np.float32) for w in model.get_weights()]
     model.set_weights(weights)
@@ -29,7 +35,8 @@ def test_penalty_in_loss_and_gradient(rng, reg):
     # penalised weights: conv kernel (0), dense kernel (2) and dense bias (3); not the conv bias
     penalty = sum(r(w0[i]) for i in (0, 2, 3))
     assert regd.evaluate(x, y, batch_size=6, verbose=0) == pytest.approx(
-        plain.evaluate(x, y, batch_size=6, verbose=0) + penalty, rel=1e-5)
+        plain.evaluate(x, y, batch_size=6, verbose=0) + penalty, rel=1e-5
+    )
     assert regd.train_on_batch(x, y) == pytest.approx(plain.train_on_batch(x, y) + penalty, rel=1e-5)
     for i, (a, b, w) in enumerate(zip(plain.get_weights(), regd.get_weights(), w0)):
         extra = 0.1 * (r.l1 * np.sign(w) + 2 * r.l2 * w) if i in (0, 2, 3) else 0.0

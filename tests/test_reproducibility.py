@@ -11,8 +11,11 @@ import cnnx
 from cnnx import _core
 from cnnx.layers import Conv2D, Dense, Flatten, Input, MaxPooling2D
 
-ISAS = [isa for isa in ("avx512", "avx2", "generic")
-        if ["generic", "avx2", "avx512"].index(isa) <= ["generic", "avx2", "avx512"].index(_core.get_isa())]
+ISAS = [
+    isa
+    for isa in ("avx512", "avx2", "generic")
+    if ["generic", "avx2", "avx512"].index(isa) <= ["generic", "avx2", "avx512"].index(_core.get_isa())
+]
 
 
 def train(isa: str, threads: int) -> tuple[float, np.ndarray]:
@@ -22,9 +25,16 @@ def train(isa: str, threads: int) -> tuple[float, np.ndarray]:
     rng = np.random.default_rng(0)
     x = rng.random((128, 14, 14, 1), dtype=np.float32)
     y = cnnx.utils.to_categorical(rng.integers(0, 10, 128), 10)
-    model = cnnx.Sequential([Input((14, 14, 1)), Conv2D(16, 3, padding="same", activation="relu"), MaxPooling2D(2),
-                             Conv2D(32, 3, padding="same", activation="relu"), Flatten(),
-                             Dense(10, activation="softmax")])
+    model = cnnx.Sequential(
+        [
+            Input((14, 14, 1)),
+            Conv2D(16, 3, padding="same", activation="relu"),
+            MaxPooling2D(2),
+            Conv2D(32, 3, padding="same", activation="relu"),
+            Flatten(),
+            Dense(10, activation="softmax"),
+        ]
+    )
     model.compile(optimizer="adam", loss="categorical_crossentropy")
     history = model.fit(x, y, batch_size=32, epochs=5, verbose=0, shuffle=False)
     return history.history["loss"][-1], np.concatenate([w.ravel() for w in model.get_weights()])

@@ -66,20 +66,28 @@ def test_nearest_upscale_matches_pillow(rng):
     np.testing.assert_array_equal(y[0, :, :, 0], ref)
 
 
-@pytest.mark.parametrize("shape,size,box", [
-    ((1, 10, 20, 2), (5, 5), (0, 5, 10, 10)),    # wide input, square target: centre columns
-    ((2, 21, 8, 1), (4, 8), (8, 0, 4, 8)),       # tall input, wide target
-    ((1, 9, 9, 3), (3, 6), (2, 0, 4, 9)),        # int(9 * 3 / 6) = 4 rows, start int(5 / 2) = 2
-])
+@pytest.mark.parametrize(
+    "shape,size,box",
+    [
+        ((1, 10, 20, 2), (5, 5), (0, 5, 10, 10)),  # wide input, square target: centre columns
+        ((2, 21, 8, 1), (4, 8), (8, 0, 4, 8)),  # tall input, wide target
+        ((1, 9, 9, 3), (3, 6), (2, 0, 4, 9)),  # int(9 * 3 / 6) = 4 rows, start int(5 / 2) = 2
+    ],
+)
 def test_crop_to_aspect_ratio(rng, shape, size, box):
     x = rng.uniform(0, 1, size=shape).astype(np.float32)
     y = Resizing(*size, crop_to_aspect_ratio=True)(x)
     np.testing.assert_allclose(y, np_resize(x, *size, box=box), rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("shape,size,interpolation", [
-    ((2, 4, 5, 3), (7, 9), "bilinear"), ((2, 9, 7, 2), (4, 3), "bilinear"), ((1, 5, 5, 1), (8, 3), "nearest"),
-])
+@pytest.mark.parametrize(
+    "shape,size,interpolation",
+    [
+        ((2, 4, 5, 3), (7, 9), "bilinear"),
+        ((2, 9, 7, 2), (4, 3), "bilinear"),
+        ((1, 5, 5, 1), (8, 3), "nearest"),
+    ],
+)
 def test_backward_is_the_transpose(rng, shape, size, interpolation):
     layer = Resizing(*size, interpolation=interpolation)
     x = rng.normal(size=shape).astype(np.float32)
@@ -96,19 +104,31 @@ def test_shape_and_config():
     assert {**clone.get_config(), "name": config["name"]} == config
 
 
-@pytest.mark.parametrize("make,error,message", [
-    (lambda: Resizing(0, 4), ValueError, r"Resizing '.*': expected positive height and width, received height=0, width=4"),
-    (lambda: Resizing(4, 4, interpolation="bicubic"), ValueError,
-     r"expected interpolation to be 'bilinear' or 'nearest', received interpolation='bicubic'"),
-    (lambda: Resizing(4.5, 4), TypeError, r"expected height to be an int, received height=4.5"),
-    (lambda: Resizing(4, 4, pad_to_aspect_ratio=True), ValueError, r"pad_to_aspect_ratio is not supported"),
-    (lambda: Resizing(4, 4, data_format="channels_first"), ValueError, r"cnnx is channels-last"),
-])
+@pytest.mark.parametrize(
+    "make,error,message",
+    [
+        (
+            lambda: Resizing(0, 4),
+            ValueError,
+            r"Resizing '.*': expected positive height and width, received height=0, width=4",
+        ),
+        (
+            lambda: Resizing(4, 4, interpolation="bicubic"),
+            ValueError,
+            r"expected interpolation to be 'bilinear' or 'nearest', received interpolation='bicubic'",
+        ),
+        (lambda: Resizing(4.5, 4), TypeError, r"expected height to be an int, received height=4.5"),
+        (lambda: Resizing(4, 4, pad_to_aspect_ratio=True), ValueError, r"pad_to_aspect_ratio is not supported"),
+        (lambda: Resizing(4, 4, data_format="channels_first"), ValueError, r"cnnx is channels-last"),
+    ],
+)
 def test_invalid_arguments(make, error, message):
     with pytest.raises(error, match=message):
         make()
 
 
 def test_rank_checked_at_build():
-    with pytest.raises(ValueError, match=r"expected images of shape \(height, width, channels\), received input \(None, 12\)"):
+    with pytest.raises(
+        ValueError, match=r"expected images of shape \(height, width, channels\), received input \(None, 12\)"
+    ):
         Resizing(3, 3).build((12,))

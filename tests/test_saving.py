@@ -11,8 +11,16 @@ from cnnx.layers import Conv2D, Dense, Flatten, Input, MaxPooling2D
 
 
 def small_model(optimizer="adam"):
-    model = Sequential([Input((10, 10, 1)), Conv2D(4, 3, padding="same", activation="relu"), MaxPooling2D(2),
-                        Conv2D(6, 3, activation="relu"), Flatten(), Dense(3, activation="softmax")])
+    model = Sequential(
+        [
+            Input((10, 10, 1)),
+            Conv2D(4, 3, padding="same", activation="relu"),
+            MaxPooling2D(2),
+            Conv2D(6, 3, activation="relu"),
+            Flatten(),
+            Dense(3, activation="softmax"),
+        ]
+    )
     model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
 
@@ -33,7 +41,7 @@ def test_round_trip(tmp_path, data, optimizer):
     model.save(path)
     loaded = cnnx.models.load_model(path)
     assert loaded.get_config() == model.get_config()
-    assert [l.name for l in loaded.layers] == [l.name for l in model.layers]
+    assert [layer.name for layer in loaded.layers] == [layer.name for layer in model.layers]
     for a, b in zip(model.get_weights(), loaded.get_weights()):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
@@ -92,14 +100,25 @@ def saved_bytes(tmp_path):
         (lambda b: b[: len(b) // 2], "truncated"),
         (lambda b: b"", "the file is empty"),
         (lambda b: b[:5], "truncated"),
-        (lambda b: b[:20] + bytes([b[20] ^ 0x5A]) + b[21:], "header is not valid JSON|malformed|does not match|checksum"),
+        (
+            lambda b: b[:20] + bytes([b[20] ^ 0x5A]) + b[21:],
+            "header is not valid JSON|malformed|does not match|checksum",
+        ),
         (lambda b: b[:-10] + bytes([b[-10] ^ 0x01]) + b[-9:], "SHA-256 checksum"),
         (lambda b: b + b"extra", "unexpected bytes"),
         (lambda b: b"\x89PNG\r\n\x1a\n" + bytes(100), "header length field"),
         (lambda b: b"\x02\x00\x00\x00\x00\x00\x00\x00{}", "not a cnnx model file"),
     ],
-    ids=["cut-in-half", "empty", "5-bytes", "flipped-header-byte", "flipped-data-byte", "trailing-bytes",
-         "png", "foreign-safetensors"],
+    ids=[
+        "cut-in-half",
+        "empty",
+        "5-bytes",
+        "flipped-header-byte",
+        "flipped-data-byte",
+        "trailing-bytes",
+        "png",
+        "foreign-safetensors",
+    ],
 )
 def test_bad_files_are_refused(tmp_path, damage, message):
     good = saved_bytes(tmp_path)
@@ -148,7 +167,11 @@ def test_readable_by_safetensors(tmp_path):
     model = small_model()
     model.save(tmp_path / "m.cnnx")
     tensors = st.load_file(str(tmp_path / "m.cnnx"))
-    expected = {f"weights/{l.name}/{w}": a for l in model.layers for w, a in zip(l._core.weight_names(), l.get_weights())}
+    expected = {
+        f"weights/{layer.name}/{w}": a
+        for layer in model.layers
+        for w, a in zip(layer._core.weight_names(), layer.get_weights())
+    }
     assert sorted(tensors) == sorted(expected)
     for name, array in expected.items():
         np.testing.assert_array_equal(tensors[name], array)

@@ -34,29 +34,38 @@ def _refused(model_expr: str, error: str = "ValueError") -> str:
     return out
 
 
-@pytest.mark.parametrize("model, names", [
-    # the kernel (1, 2**62) used to overflow the byte count and segfault
-    ("Sequential([Input((1,)), Dense(2**62)])", ["Dense 'dense", "4611686018427387904"]),
-    ("Sequential([Input((8, 8, 1)), Conv2D(2**62, 3)])", ["Conv2D 'conv2d", "4611686018427387904"]),
-    # the known dims' product wrapped to 0, then `size % 0`: SIGFPE
-    ("Sequential([Input((4,)), Reshape((-1, 2**32, 2**32))])", ["Reshape 'reshape", "4294967296"]),
-    # a dilated kernel whose padded image has more than 2**63 floats
-    ("Sequential([Input((8, 8, 1)), Conv2D(1, 2, dilation_rate=2**62, padding='same')])", ["Conv2D 'conv2d"]),
-    # a pooling window whose padding arithmetic overflows
-    ("Sequential([Input((8, 8, 1)), MaxPooling2D(2**63 - 1, strides=3, padding='same')])", ["MaxPooling2D 'max_pooling2d"]),
-])
+@pytest.mark.parametrize(
+    "model, names",
+    [
+        # the kernel (1, 2**62) used to overflow the byte count and segfault
+        ("Sequential([Input((1,)), Dense(2**62)])", ["Dense 'dense", "4611686018427387904"]),
+        ("Sequential([Input((8, 8, 1)), Conv2D(2**62, 3)])", ["Conv2D 'conv2d", "4611686018427387904"]),
+        # the known dims' product wrapped to 0, then `size % 0`: SIGFPE
+        ("Sequential([Input((4,)), Reshape((-1, 2**32, 2**32))])", ["Reshape 'reshape", "4294967296"]),
+        # a dilated kernel whose padded image has more than 2**63 floats
+        ("Sequential([Input((8, 8, 1)), Conv2D(1, 2, dilation_rate=2**62, padding='same')])", ["Conv2D 'conv2d"]),
+        # a pooling window whose padding arithmetic overflows
+        (
+            "Sequential([Input((8, 8, 1)), MaxPooling2D(2**63 - 1, strides=3, padding='same')])",
+            ["MaxPooling2D 'max_pooling2d"],
+        ),
+    ],
+)
 def test_overflowing_shapes_are_refused_naming_the_layer(model, names):
     out = _refused(model)
     for name in names:
         assert name in out, out
 
 
-@pytest.mark.parametrize("model, layer, count", [
-    ("Sequential([Input((2**16, 2**16, 1)), Flatten()])", "Flatten 'flatten", "4294967296"),
-    ("Sequential([Input((4, 4, 1)), Resizing(2**16, 2**16)])", "Resizing 'resizing", "4294967296"),
-    # refused before its (tiny) kernel is even allocated
-    ("Sequential([Input((2**8, 2**8, 1)), Conv2D(2**16, 1)])", "Conv2D 'conv2d", "4294967296"),
-])
+@pytest.mark.parametrize(
+    "model, layer, count",
+    [
+        ("Sequential([Input((2**16, 2**16, 1)), Flatten()])", "Flatten 'flatten", "4294967296"),
+        ("Sequential([Input((4, 4, 1)), Resizing(2**16, 2**16)])", "Resizing 'resizing", "4294967296"),
+        # refused before its (tiny) kernel is even allocated
+        ("Sequential([Input((2**8, 2**8, 1)), Conv2D(2**16, 1)])", "Conv2D 'conv2d", "4294967296"),
+    ],
+)
 def test_samples_above_the_per_sample_limit_are_refused(model, layer, count):
     out = _refused(model)
     assert layer in out and count in out and "2147483647" in out, out
@@ -79,8 +88,11 @@ def test_the_limit_itself_is_accepted():
 @pytest.mark.parametrize("n", [0, -1, 1025, 10**6, 10**30])
 def test_set_num_threads_refuses_out_of_range(n):
     before = cnnx.get_num_threads()
-    with pytest.raises(ValueError, match=r"set_num_threads: expected a number of threads between 1 and 1024, "
-                                         rf"received {n}$"):
+    with pytest.raises(
+        ValueError,
+        match=r"set_num_threads: expected a number of threads between 1 and 1024, "
+        rf"received {n}$",
+    ):
         cnnx.set_num_threads(n)
     assert cnnx.get_num_threads() == before
 

@@ -56,8 +56,11 @@ def test_top_k_accuracy(rng):
     x = rng.normal(size=(64, 8)).astype(np.float32)
     labels = rng.integers(0, 10, 64)
     model = Sequential([Input((8,)), Dense(10, activation="softmax")])
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy", "sparse_top_k_categorical_accuracy"])
+    model.compile(
+        optimizer="adam",
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy", "sparse_top_k_categorical_accuracy"],
+    )
     logs = model.evaluate(x, labels, batch_size=16, verbose=0, return_dict=True)
     p = model.predict(x)
     higher = (p > p[np.arange(64), labels][:, None]).sum(axis=1)
@@ -81,8 +84,10 @@ def test_class_weight_equals_sample_weight(rng):
     labels = rng.integers(0, 3, 60)
     class_weight = {0: 0.2, 1: 1.0, 2: 3.0}
     results = []
-    for kwargs in ({"class_weight": class_weight},
-                   {"sample_weight": np.array([class_weight[c] for c in labels], np.float32)}):
+    for kwargs in (
+        {"class_weight": class_weight},
+        {"sample_weight": np.array([class_weight[c] for c in labels], np.float32)},
+    ):
         cnnx.utils.set_random_seed(4)
         model = Sequential([Input((8,)), Dense(3, activation="softmax")])
         model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")

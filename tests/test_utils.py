@@ -16,9 +16,7 @@ def np_to_categorical(x, num_classes=None):
     return np.eye(num_classes, dtype=np.float32)[x]
 
 
-@pytest.mark.parametrize(
-    "shape", [(), (1,), (7,), (7, 1), (1, 1), (2, 3), (2, 3, 1), (2, 1, 3)]
-)
+@pytest.mark.parametrize("shape", [(), (1,), (7,), (7, 1), (1, 1), (2, 3), (2, 3, 1), (2, 1, 3)])
 @pytest.mark.parametrize("num_classes", [None, 10])
 def test_matches_reference(shape, num_classes):
     rng = np.random.default_rng(0)
@@ -53,9 +51,7 @@ def test_infers_num_classes_from_max():
     ],
 )
 def test_accepted_label_types(x):
-    np.testing.assert_array_equal(
-        to_categorical(x, 10), np_to_categorical([0, 9, 3], 10)
-    )
+    np.testing.assert_array_equal(to_categorical(x, 10), np_to_categorical([0, 9, 3], 10))
 
 
 def test_numpy_integer_num_classes():

@@ -44,13 +44,17 @@ def digits_like(n, seed=0):
 
 
 def small_model(padding="same", strides=1, dilation=1):
-    return Sequential([
-        Input((28, 28, 1)),
-        Conv2D(6, 3, padding="same", activation="relu"), MaxPooling2D(2),
-        Conv2D(10, 3, padding=padding, strides=strides, dilation_rate=dilation, activation="relu"),
-        MaxPooling2D(2),
-        Flatten(), Dense(4, activation="softmax"),
-    ])
+    return Sequential(
+        [
+            Input((28, 28, 1)),
+            Conv2D(6, 3, padding="same", activation="relu"),
+            MaxPooling2D(2),
+            Conv2D(10, 3, padding=padding, strides=strides, dilation_rate=dilation, activation="relu"),
+            MaxPooling2D(2),
+            Flatten(),
+            Dense(4, activation="softmax"),
+        ]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -76,8 +80,9 @@ def test_every_function_writes_a_png(trained, tmp_path):
 
     figs = {
         "history": viz.plot_history(history, path=tmp_path / "history.png"),
-        "maps": viz.feature_maps(model, x[0], "conv2d" if model.layers[0].name == "conv2d" else 0,
-                                 path=tmp_path / "maps.png")[0],
+        "maps": viz.feature_maps(
+            model, x[0], "conv2d" if model.layers[0].name == "conv2d" else 0, path=tmp_path / "maps.png"
+        )[0],
         "dense": viz.feature_maps(model, x[0], -1, path=tmp_path / "dense.png")[0],
         "filters1": viz.filters(model, 0, path=tmp_path / "filters1.png"),
         "filters2": viz.filters(model, 2, path=tmp_path / "filters2.png"),
@@ -207,8 +212,14 @@ def test_channel_contributions_sum_to_the_pre_activation(padding, strides, dilat
         # each partial map is input channel c alone convolved with kernel[:, :, c, f] (numpy, float64)
         kernel = conv.get_weights()[0]
         c = 3
-        expected = np_conv2d(inputs[..., c : c + 1], kernel[:, :, c : c + 1, f : f + 1], None,
-                             (strides, strides), padding, (dilation, dilation))[0, ..., 0]
+        expected = np_conv2d(
+            inputs[..., c : c + 1],
+            kernel[:, :, c : c + 1, f : f + 1],
+            None,
+            (strides, strides),
+            padding,
+            (dilation, dilation),
+        )[0, ..., 0]
         np.testing.assert_allclose(r.partials[c], expected, rtol=1e-5, atol=1e-6)
 
 
@@ -222,8 +233,9 @@ def small_model_copy(model):
 
 def test_channel_contributions_without_bias_and_on_the_first_layer():
     cnnx.utils.set_random_seed(5)
-    model = Sequential([Input((10, 10, 3)), Conv2D(4, 3, use_bias=False, activation="relu"), Flatten(),
-                        Dense(2, activation="softmax")])
+    model = Sequential(
+        [Input((10, 10, 3)), Conv2D(4, 3, use_bias=False, activation="relu"), Flatten(), Dense(2, activation="softmax")]
+    )
     x = np.random.default_rng(0).random((1, 10, 10, 3), dtype=np.float32)
     r = viz.channel_contributions(model, x[0], 0, 2, max_channels=2)
     assert r.bias == 0.0 and r.partials.shape == (3, 8, 8)

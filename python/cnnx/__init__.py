@@ -1,14 +1,13 @@
 """cnnx: train and run convolutional neural networks fast on the CPU, with Keras' API.
 
-    import cnnx
-    from cnnx.layers import Input, Conv2D, MaxPooling2D, Flatten, Dense
-    model = cnnx.Sequential([Input((28, 28, 1)), Conv2D(32, 3, activation="relu"), ...])
+import cnnx
+from cnnx.layers import Input, Conv2D, MaxPooling2D, Flatten, Dense
+model = cnnx.Sequential([Input((28, 28, 1)), Conv2D(32, 3, activation="relu"), ...])
 """
 
 from __future__ import annotations
 
-from . import _core
-from . import callbacks, datasets, layers, losses, models, optimizers, regularizers, saving, utils
+from . import _core, callbacks, datasets, layers, losses, models, optimizers, regularizers, saving, utils
 from .models import Sequential
 
 __version__: str = _core.__version__  # written once, in CMakeLists.txt
@@ -36,8 +35,9 @@ def set_num_threads(n: int) -> None:
     if isinstance(n, bool) or not isinstance(n, int):
         raise TypeError(f"set_num_threads: expected an int >= 1, received {n!r}")
     if not -(2**63) <= n < 2**63:  # beyond the core's int64: refuse it with the core's message
-        raise ValueError(f"set_num_threads: expected a number of threads between 1 and {_core.MAX_THREADS}, "
-                         f"received {n}")
+        raise ValueError(
+            f"set_num_threads: expected a number of threads between 1 and {_core.MAX_THREADS}, received {n}"
+        )
     _core.set_num_threads(n)
 
 

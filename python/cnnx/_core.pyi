@@ -1,6 +1,6 @@
 """Type stub for the private compiled module ``cnnx._core`` (pybind11). Use the cnnx package."""
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -43,16 +43,27 @@ class Layer:
     def time_step(self, x: FloatArray, repeats: int, backward: bool, need_dx: bool = True) -> float: ...
 
 class Conv2D(Layer):
-    def __init__(self, name: str, filters: int, kernel_size: tuple[int, int], strides: tuple[int, int],
-                 padding: str, dilation_rate: tuple[int, int], activation: str, use_bias: bool,
-                 kernel_initializer: str, bias_initializer: str) -> None: ...
+    def __init__(
+        self,
+        name: str,
+        filters: int,
+        kernel_size: tuple[int, int],
+        strides: tuple[int, int],
+        padding: str,
+        dilation_rate: tuple[int, int],
+        activation: str,
+        use_bias: bool,
+        kernel_initializer: str,
+        bias_initializer: str,
+    ) -> None: ...
 
 class MaxPooling2D(Layer):
     def __init__(self, name: str, pool_size: tuple[int, int], strides: tuple[int, int], padding: str) -> None: ...
 
 class Dense(Layer):
-    def __init__(self, name: str, units: int, activation: str, use_bias: bool, kernel_initializer: str,
-                 bias_initializer: str) -> None: ...
+    def __init__(
+        self, name: str, units: int, activation: str, use_bias: bool, kernel_initializer: str, bias_initializer: str
+    ) -> None: ...
 
 class Flatten(Layer):
     def __init__(self, name: str) -> None: ...
@@ -61,9 +72,19 @@ class Dropout(Layer):
     def __init__(self, name: str, rate: float, noise_shape: Sequence[int], seed: int | None) -> None: ...
 
 class BatchNormalization(Layer):
-    def __init__(self, name: str, axis: int, momentum: float, epsilon: float, center: bool, scale: bool,
-                 beta_initializer: str, gamma_initializer: str, moving_mean_initializer: str,
-                 moving_variance_initializer: str) -> None: ...
+    def __init__(
+        self,
+        name: str,
+        axis: int,
+        momentum: float,
+        epsilon: float,
+        center: bool,
+        scale: bool,
+        beta_initializer: str,
+        gamma_initializer: str,
+        moving_mean_initializer: str,
+        moving_variance_initializer: str,
+    ) -> None: ...
 
 class AveragePooling2D(Layer):
     def __init__(self, name: str, pool_size: tuple[int, int], strides: tuple[int, int], padding: str) -> None: ...
@@ -105,26 +126,51 @@ class RandomFlip(ImageAugmentation):
     def __init__(self, name: str, mode: str, seed: int | None) -> None: ...
 
 class RandomRotation(ImageAugmentation):
-    def __init__(self, name: str, factor: tuple[float, float], fill_mode: str, interpolation: str,
-                 seed: int | None, fill_value: float) -> None: ...
+    def __init__(
+        self,
+        name: str,
+        factor: tuple[float, float],
+        fill_mode: str,
+        interpolation: str,
+        seed: int | None,
+        fill_value: float,
+    ) -> None: ...
 
 class RandomTranslation(ImageAugmentation):
-    def __init__(self, name: str, height_factor: tuple[float, float], width_factor: tuple[float, float],
-                 fill_mode: str, interpolation: str, seed: int | None, fill_value: float) -> None: ...
+    def __init__(
+        self,
+        name: str,
+        height_factor: tuple[float, float],
+        width_factor: tuple[float, float],
+        fill_mode: str,
+        interpolation: str,
+        seed: int | None,
+        fill_value: float,
+    ) -> None: ...
 
 class RandomZoom(ImageAugmentation):
-    def __init__(self, name: str, height_factor: tuple[float, float], width_factor: tuple[float, float] | None,
-                 fill_mode: str, interpolation: str, seed: int | None, fill_value: float) -> None: ...
+    def __init__(
+        self,
+        name: str,
+        height_factor: tuple[float, float],
+        width_factor: tuple[float, float] | None,
+        fill_mode: str,
+        interpolation: str,
+        seed: int | None,
+        fill_value: float,
+    ) -> None: ...
 
 class RandomContrast(ImageAugmentation):
-    def __init__(self, name: str, factor: tuple[float, float], value_range: tuple[float, float],
-                 seed: int | None) -> None: ...
+    def __init__(
+        self, name: str, factor: tuple[float, float], value_range: tuple[float, float], seed: int | None
+    ) -> None: ...
 
 class Loss:
     @property
     def name(self) -> str: ...
-    def compute(self, output: FloatArray, target: FloatArray, fused: bool = False,
-                sample_weight: FloatArray | None = None) -> tuple[float, FloatArray]: ...
+    def compute(
+        self, output: FloatArray, target: FloatArray, fused: bool = False, sample_weight: FloatArray | None = None
+    ) -> tuple[float, FloatArray]: ...
     @property
     def fusable_activation(self) -> str: ...
 
@@ -176,16 +222,19 @@ class Sequential:
     def output_shape(self) -> list[int]: ...
     def compile(self, loss: Loss, optimizer: Optimizer) -> None: ...
     def set_metrics(self, accuracy: str, threshold: float = 0.5, top_k: int = 0) -> None: ...
-    def train_step(self, x: FloatArray, y: FloatArray, index: npt.NDArray[np.int64],
-                   sample_weight: FloatArray | None = None) -> tuple[float, int, int, int]: ...
-    def test_step(self, x: FloatArray, y: FloatArray,
-                  sample_weight: FloatArray | None = None) -> tuple[float, int, int, int]: ...
+    def train_step(
+        self, x: FloatArray, y: FloatArray, index: npt.NDArray[np.int64], sample_weight: FloatArray | None = None
+    ) -> tuple[float, int, int, int]: ...
+    def test_step(
+        self, x: FloatArray, y: FloatArray, sample_weight: FloatArray | None = None
+    ) -> tuple[float, int, int, int]: ...
     def predict(self, x: FloatArray, batch_size: int) -> FloatArray: ...
     def get_optimizer_slots(self) -> list[list[FloatArray]]: ...
     def set_optimizer_slots(self, slots: list[list[FloatArray]]) -> None: ...
     # (per-layer weights, per-parameter slots or None, iterations or None) under one lock.
-    def snapshot(self, optimizer: bool = True) -> tuple[list[list[FloatArray]], list[list[FloatArray]] | None,
-                                                        int | None]: ...
+    def snapshot(
+        self, optimizer: bool = True
+    ) -> tuple[list[list[FloatArray]], list[list[FloatArray]] | None, int | None]: ...
     def set_weights(self, per_layer: list[list[FloatArray]]) -> None: ...
     def get_layer_weights(self, layer: Layer) -> list[FloatArray]: ...
     def set_layer_weights(self, layer: Layer, weights: list[FloatArray]) -> None: ...

@@ -123,8 +123,11 @@ def _monitored(logs: dict | None, monitor: str, who: str) -> float | None:
     if value is None:
         import warnings
 
-        warnings.warn(f"{who}: metric {monitor!r} is not in the logs (available: {sorted(logs or {})}); "
-                      "skipping this epoch", RuntimeWarning, stacklevel=3)
+        warnings.warn(
+            f"{who}: metric {monitor!r} is not in the logs (available: {sorted(logs or {})}); skipping this epoch",
+            RuntimeWarning,
+            stacklevel=3,
+        )
         return None
     return float(value)
 
@@ -133,9 +136,17 @@ class EarlyStopping(Callback):
     """Stops training when `monitor` has stopped improving (``keras.callbacks.EarlyStopping``);
     with restore_best_weights=True the model ends with the weights of its best epoch."""
 
-    def __init__(self, monitor: str = "val_loss", min_delta: float = 0.0, patience: int = 0, verbose: int = 0,
-                 mode: str = "auto", baseline: float | None = None, restore_best_weights: bool = False,
-                 start_from_epoch: int = 0):
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        min_delta: float = 0.0,
+        patience: int = 0,
+        verbose: int = 0,
+        mode: str = "auto",
+        baseline: float | None = None,
+        restore_best_weights: bool = False,
+        start_from_epoch: int = 0,
+    ):
         super().__init__()
         self.monitor, self.patience, self.verbose = monitor, int(patience), verbose
         self.mode = _monitor_mode(monitor, mode, "EarlyStopping")
@@ -185,9 +196,17 @@ class ModelCheckpoint(Callback):
     (``keras.callbacks.ModelCheckpoint``). `filepath` may hold fields such as {epoch:02d} and
     {val_loss:.4f}. Each save is atomic (cnnx.saving)."""
 
-    def __init__(self, filepath: str, monitor: str = "val_loss", verbose: int = 0, save_best_only: bool = False,
-                 save_weights_only: bool = False, mode: str = "auto", save_freq: str = "epoch",
-                 initial_value_threshold: float | None = None):
+    def __init__(
+        self,
+        filepath: str,
+        monitor: str = "val_loss",
+        verbose: int = 0,
+        save_best_only: bool = False,
+        save_weights_only: bool = False,
+        mode: str = "auto",
+        save_freq: str = "epoch",
+        initial_value_threshold: float | None = None,
+    ):
         super().__init__()
         if save_freq != "epoch":
             raise ValueError(f"ModelCheckpoint: only save_freq='epoch' is supported, received {save_freq!r}")
@@ -207,8 +226,10 @@ class ModelCheckpoint(Callback):
             if not _improved(self.mode, current, self.best):
                 return
             if self.verbose:
-                print(f"\nEpoch {epoch + 1}: {self.monitor} improved from {self.best:.5f} to {current:.5f}, "
-                      f"saving model to {path}")
+                print(
+                    f"\nEpoch {epoch + 1}: {self.monitor} improved from {self.best:.5f} to {current:.5f}, "
+                    f"saving model to {path}"
+                )
             self.best = current
         elif self.verbose:
             print(f"\nEpoch {epoch + 1}: saving model to {path}")
@@ -222,8 +243,17 @@ class ReduceLROnPlateau(Callback):
     """Multiplies the learning rate by `factor` when `monitor` has not improved for `patience`
     epochs (``keras.callbacks.ReduceLROnPlateau``)."""
 
-    def __init__(self, monitor: str = "val_loss", factor: float = 0.1, patience: int = 10, verbose: int = 0,
-                 mode: str = "auto", min_delta: float = 1e-4, cooldown: int = 0, min_lr: float = 0.0):
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        factor: float = 0.1,
+        patience: int = 10,
+        verbose: int = 0,
+        mode: str = "auto",
+        min_delta: float = 1e-4,
+        cooldown: int = 0,
+        min_lr: float = 0.0,
+    ):
         super().__init__()
         if not 0.0 <= float(factor) < 1.0:
             raise ValueError(f"ReduceLROnPlateau: expected 0 <= factor < 1, received factor={factor!r}")
@@ -303,7 +333,9 @@ class TerminateOnNaN(Callback):
 
 
 def _format_logs(logs: dict) -> str:
-    return " - ".join(f"{k}: {v:.4f}" for k, v in sorted(logs.items(), key=lambda kv: (kv[0].startswith("val_"), kv[0])))
+    return " - ".join(
+        f"{k}: {v:.4f}" for k, v in sorted(logs.items(), key=lambda kv: (kv[0].startswith("val_"), kv[0]))
+    )
 
 
 def _format_time(seconds: float) -> str:
@@ -355,11 +387,17 @@ class ProgbarLogger(Callback):
         logs = logs or {}
         if self.verbose == 1:
             prefix = "\r" if _isatty(self._out) else ""
-            print(f"{prefix}{steps}/{steps} {'━' * 20} {_format_time(elapsed)} {per_step} - {_format_logs(logs)}",
-                  file=self._out, flush=True)
+            print(
+                f"{prefix}{steps}/{steps} {'━' * 20} {_format_time(elapsed)} {per_step} - {_format_logs(logs)}",
+                file=self._out,
+                flush=True,
+            )
         else:
-            print(f"{steps}/{steps} - {_format_time(elapsed)} - {per_step} - {_format_logs(logs)}",
-                  file=self._out, flush=True)
+            print(
+                f"{steps}/{steps} - {_format_time(elapsed)} - {per_step} - {_format_logs(logs)}",
+                file=self._out,
+                flush=True,
+            )
 
 
 def _isatty(stream: Any) -> bool:

@@ -14,7 +14,8 @@ import pathlib
 import stat
 import sys
 import warnings
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -64,7 +65,7 @@ def image_dataset_from_directory(
     follow_links: bool = False,
     crop_to_aspect_ratio: bool = False,
     verbose: bool = True,
-) -> "ImageDataset | tuple[ImageDataset, ImageDataset]":
+) -> ImageDataset | tuple[ImageDataset, ImageDataset]:
     """Generates an ``ImageDataset`` from image files in a directory, as Keras does.
 
     With ``labels="inferred"`` the directory holds one sub-directory per class::
@@ -139,11 +140,11 @@ def image_dataset_from_directory(
     if labels not in ("inferred", None):
         if not isinstance(labels, (list, tuple)):
             raise ValueError(
-                '`labels` argument should be a list/tuple of integer labels, of the same size '
-                'as the number of image files in the target directory. If you wish to infer '
-                'the labels from the subdirectory names in the target directory, pass '
+                "`labels` argument should be a list/tuple of integer labels, of the same size "
+                "as the number of image files in the target directory. If you wish to infer "
+                "the labels from the subdirectory names in the target directory, pass "
                 f'`labels="inferred"`. If you wish to get a dataset that only contains images '
-                f'(no labels), pass `labels=None`. Received: labels={labels!r}'
+                f"(no labels), pass `labels=None`. Received: labels={labels!r}"
             )
         if class_names:
             raise ValueError(
@@ -159,13 +160,11 @@ def image_dataset_from_directory(
         labels, label_mode = None, None
     if color_mode not in _COLOR_MODES:
         raise ValueError(
-            '`color_mode` must be one of {"rgb", "rgba", "grayscale"}. '
-            f"Received: color_mode={color_mode!r}"
+            f'`color_mode` must be one of {{"rgb", "rgba", "grayscale"}}. Received: color_mode={color_mode!r}'
         )
     if interpolation not in _INTERPOLATIONS:
         raise ValueError(
-            f"`interpolation` must be one of {sorted(_INTERPOLATIONS)}. "
-            f"Received: interpolation={interpolation!r}"
+            f"`interpolation` must be one of {sorted(_INTERPOLATIONS)}. Received: interpolation={interpolation!r}"
         )
     batch_size = _check_batch_size(batch_size)
     image_size = _check_image_size(image_size)
@@ -204,9 +203,16 @@ def image_dataset_from_directory(
         if file_labels is not None:
             file_labels = file_labels[order]
 
-    common = dict(class_names=class_names, label_mode=label_mode, color_mode=color_mode,
-                  batch_size=batch_size, image_size=image_size, shuffle=shuffle,
-                  interpolation=interpolation, crop_to_aspect_ratio=crop_to_aspect_ratio)
+    common = dict(
+        class_names=class_names,
+        label_mode=label_mode,
+        color_mode=color_mode,
+        batch_size=batch_size,
+        image_size=image_size,
+        shuffle=shuffle,
+        interpolation=interpolation,
+        crop_to_aspect_ratio=crop_to_aspect_ratio,
+    )
     if not validation_split:
         return ImageDataset(file_paths, file_labels, seed=seed, **common)
     n_val = int(validation_split * len(file_paths))
@@ -242,9 +248,21 @@ class ImageDataset:
         file_paths: The image files, in the dataset's base order.
     """
 
-    def __init__(self, file_paths: list, labels: np.ndarray | None, *, class_names: list,
-                 label_mode: str | None, color_mode: str, batch_size: int, image_size: tuple,
-                 shuffle: bool, seed: int, interpolation: str, crop_to_aspect_ratio: bool):
+    def __init__(
+        self,
+        file_paths: list,
+        labels: np.ndarray | None,
+        *,
+        class_names: list,
+        label_mode: str | None,
+        color_mode: str,
+        batch_size: int,
+        image_size: tuple,
+        shuffle: bool,
+        seed: int,
+        interpolation: str,
+        crop_to_aspect_ratio: bool,
+    ):
         self.file_paths = list(file_paths)
         self.class_names = list(class_names)
         self._labels = labels
@@ -282,7 +300,7 @@ class ImageDataset:
         with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="cnnx-decode") as pool:
             pending = None
             for start in starts:
-                future = pool.submit(self._decode_batch, order[start:start + self._batch_size])
+                future = pool.submit(self._decode_batch, order[start : start + self._batch_size])
                 if pending is not None:
                     yield from self._emit(pending)
                 pending = future
@@ -292,8 +310,7 @@ class ImageDataset:
     def _emit(self, future: concurrent.futures.Future) -> Iterator[Any]:
         x, y, failures = future.result()
         for path, error in failures:  # warn from the consuming thread, where filters apply
-            warnings.warn(f"Skipping image file '{path}': cannot decode it ({error})", UserWarning,
-                          stacklevel=3)
+            warnings.warn(f"Skipping image file '{path}': cannot decode it ({error})", UserWarning, stacklevel=3)
         if len(x) == 0:
             return
         yield x if y is None else (x, y)
@@ -336,16 +353,17 @@ class ImageDataset:
         return onehot
 
     def __repr__(self) -> str:
-        return (f"<ImageDataset files={len(self.file_paths)}, batches={len(self)}, "
-                f"element_shape={self.element_shape}, classes={len(self.class_names)}>")
+        return (
+            f"<ImageDataset files={len(self.file_paths)}, batches={len(self)}, "
+            f"element_shape={self.element_shape}, classes={len(self.class_names)}>"
+        )
 
 
 # -- helpers ---------------------------------------------------------------------------------------
 def _check_batch_size(batch_size: Any) -> int:
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(
-            f"`batch_size` must be a positive integer (cnnx datasets are batched). "
-            f"Received: batch_size={batch_size!r}"
+            f"`batch_size` must be a positive integer (cnnx datasets are batched). Received: batch_size={batch_size!r}"
         )
     return int(batch_size)
 
@@ -357,29 +375,33 @@ def _check_image_size(image_size: Any) -> tuple:
     except (TypeError, ValueError):
         ok = False
     if not ok:
-        raise ValueError(f"`image_size` must be a tuple of two positive integers (height, width). "
-                         f"Received: image_size={image_size!r}")
+        raise ValueError(
+            f"`image_size` must be a tuple of two positive integers (height, width). "
+            f"Received: image_size={image_size!r}"
+        )
     return int(h), int(w)
 
 
 def _check_split(validation_split: Any, subset: Any, shuffle: bool, seed: Any) -> None:
     """Keras' rules for validation_split / subset / seed."""
     if subset not in (None,) + _SUBSETS:
-        raise ValueError(f'`subset` must be either "training", "validation" or "both". '
-                         f"Received: subset={subset!r}")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
-                             or not 0 <= seed < 2**32):
+        raise ValueError(f'`subset` must be either "training", "validation" or "both". Received: subset={subset!r}')
+    if seed is not None and (
+        isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32
+    ):
         # NumPy's own errors would not name the argument (and True would pass as seed 1).
         raise ValueError(f"`seed` must be None or an integer in [0, 2**32 - 1]. Received: seed={seed!r}")
     if validation_split is not None and (
-            isinstance(validation_split, bool)
-            or not isinstance(validation_split, (int, float, np.integer, np.floating))):
-        raise TypeError(f"`validation_split` must be a float between 0 and 1. "
-                        f"Received: validation_split={validation_split!r}")
+        isinstance(validation_split, bool) or not isinstance(validation_split, (int, float, np.integer, np.floating))
+    ):
+        raise TypeError(
+            f"`validation_split` must be a float between 0 and 1. Received: validation_split={validation_split!r}"
+        )
     if validation_split:
         if not 0 < validation_split < 1:
-            raise ValueError(f"`validation_split` must be between 0 and 1. "
-                             f"Received: validation_split={validation_split!r}")
+            raise ValueError(
+                f"`validation_split` must be between 0 and 1. Received: validation_split={validation_split!r}"
+            )
         if subset is None:
             raise ValueError("If `validation_split` is set, `subset` must be set as well.")
         if shuffle and seed is None:
@@ -406,8 +428,11 @@ def _image_files(directory: pathlib.Path, follow_links: bool, outer: tuple = ())
             with os.scandir(path) as it:
                 entries = sorted(it, key=lambda e: e.name)
         except OSError as e:
-            warnings.warn(f"Skipping directory '{path}': cannot list it ({type(e).__name__}: {e.strerror or e})",
-                          UserWarning, stacklevel=2)
+            warnings.warn(
+                f"Skipping directory '{path}': cannot list it ({type(e).__name__}: {e.strerror or e})",
+                UserWarning,
+                stacklevel=2,
+            )
             return
         names, subdirs = [], []
         for entry in entries:
@@ -421,7 +446,9 @@ def _image_files(directory: pathlib.Path, follow_links: bool, outer: tuple = ())
                         warnings.warn(
                             f"Skipping symbolic link '{entry.path}': it points to "
                             f"'{os.path.realpath(entry.path)}', which contains it (a directory loop)",
-                            UserWarning, stacklevel=2)
+                            UserWarning,
+                            stacklevel=2,
+                        )
                         continue
                     subdirs.append(entry)
                 continue
@@ -468,8 +495,12 @@ def _non_regular_kind(entry: os.DirEntry) -> str | None:
         if entry.is_symlink():
             return f"a broken symbolic link ({type(e).__name__}: {e.strerror or e})"
         return f"cannot stat it ({type(e).__name__}: {e.strerror or e})"
-    for test, kind in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
-                       (stat.S_ISBLK, "a block device")):
+    for test, kind in (
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    ):
         if test(st.st_mode):
             return kind
     return "not a file"
@@ -493,10 +524,7 @@ def _index_directory(root: pathlib.Path, labels: Any, class_names: Any, follow_l
         names = [str(i) for i in range(int(arr.max()) + 1)] if len(arr) else []
         return paths, arr.astype(np.int64), names
 
-    subdirs = sorted(
-        entry.name for entry in os.scandir(root)
-        if not entry.name.startswith(".") and entry.is_dir()
-    )
+    subdirs = sorted(entry.name for entry in os.scandir(root) if not entry.name.startswith(".") and entry.is_dir())
     if not subdirs:
         raise ValueError(
             f"No class sub-directories found in directory '{root}': with labels='inferred' it "
@@ -527,8 +555,9 @@ def _drop_unreadable(paths: list, labels: np.ndarray | None, Image: Any) -> tupl
             with Image.open(path) as img:
                 img.verify()
         except Exception as e:  # noqa: BLE001 -- UnidentifiedImageError, SyntaxError, OSError...
-            warnings.warn(f"Skipping image file '{path}': cannot read it ({type(e).__name__}: {e})",
-                          UserWarning, stacklevel=3)
+            warnings.warn(
+                f"Skipping image file '{path}': cannot read it ({type(e).__name__}: {e})", UserWarning, stacklevel=3
+            )
             continue
         keep.append(i)
     if len(keep) == len(paths):

@@ -10,19 +10,40 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import re
-import weakref
 from collections import defaultdict
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
 from . import _core
 
 __all__ = [
-    "Layer", "Input", "InputLayer", "Conv2D", "MaxPooling2D", "Flatten", "Dense",
-    "Dropout", "BatchNormalization", "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
-    "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "Rescaling", "Reshape",
-    "Resizing", "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "RandomContrast",
+    "Layer",
+    "Input",
+    "InputLayer",
+    "Conv2D",
+    "MaxPooling2D",
+    "Flatten",
+    "Dense",
+    "Dropout",
+    "BatchNormalization",
+    "AveragePooling2D",
+    "GlobalAveragePooling2D",
+    "GlobalMaxPooling2D",
+    "Activation",
+    "ReLU",
+    "LeakyReLU",
+    "ELU",
+    "Softmax",
+    "Rescaling",
+    "Reshape",
+    "Resizing",
+    "RandomFlip",
+    "RandomRotation",
+    "RandomTranslation",
+    "RandomZoom",
+    "RandomContrast",
 ]
 
 _name_counts: defaultdict[str, int] = defaultdict(int)
@@ -60,8 +81,10 @@ def _int_tuple(value: Any, n: int, arg: str, layer: str) -> tuple[int, ...]:
     """Accept an int or a tuple/list of n ints, as Keras does for kernel_size, strides, ..."""
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         return (int(value),) * n
-    if isinstance(value, (tuple, list)) and len(value) == n and all(
-        isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value
+    if (
+        isinstance(value, (tuple, list))
+        and len(value) == n
+        and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value)
     ):
         return tuple(int(v) for v in value)
     raise TypeError(f"{layer}: expected {arg} to be an int or a tuple of {n} ints, received {arg}={value!r}")
@@ -106,7 +129,9 @@ def _shape_tuple(shape: Any, arg: str, who: str) -> tuple[int, ...]:
         raise TypeError(f"{who}: expected {arg} to be a tuple of ints such as (28, 28, 1), received {arg}={shape!r}")
     shape = tuple(int(d) for d in shape)
     if not shape or any(d <= 0 for d in shape):
-        raise ValueError(f"{who}: expected {arg} with positive dimensions such as (28, 28, 1), received {arg}={shape!r}")
+        raise ValueError(
+            f"{who}: expected {arg} with positive dimensions such as (28, 28, 1), received {arg}={shape!r}"
+        )
     return shape
 
 
@@ -228,7 +253,7 @@ class Layer:
         return {"name": self.name, "trainable": True}
 
     @classmethod
-    def from_config(cls, config: dict) -> "Layer":
+    def from_config(cls, config: dict) -> Layer:
         return cls(**config)
 
     # -- helpers ---------------------------------------------------------------------------
@@ -244,8 +269,10 @@ class Layer:
     def _regularizer_config(self) -> dict:
         from . import regularizers
 
-        return {"kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-                "bias_regularizer": regularizers.serialize(self.bias_regularizer)}
+        return {
+            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+        }
 
     @property
     def _where(self) -> str:
@@ -298,18 +325,32 @@ class Conv2D(Layer):
         self.kernel_initializer = _string(kernel_initializer, "kernel_initializer", w)
         self.bias_initializer = _string(bias_initializer, "bias_initializer", w)
         self._core = _core.Conv2D(
-            self.name, self.filters, self.kernel_size, self.strides, self.padding, self.dilation_rate,
-            self.activation, self.use_bias, self.kernel_initializer, self.bias_initializer,
+            self.name,
+            self.filters,
+            self.kernel_size,
+            self.strides,
+            self.padding,
+            self.dilation_rate,
+            self.activation,
+            self.use_bias,
+            self.kernel_initializer,
+            self.bias_initializer,
         )
         self._set_regularizers(kernel_regularizer, bias_regularizer)
 
     def get_config(self) -> dict:
         return {
             **super().get_config(),
-            "filters": self.filters, "kernel_size": self.kernel_size, "strides": self.strides,
-            "padding": self.padding, "data_format": "channels_last", "dilation_rate": self.dilation_rate,
-            "activation": self.activation, "use_bias": self.use_bias,
-            "kernel_initializer": self.kernel_initializer, "bias_initializer": self.bias_initializer,
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "strides": self.strides,
+            "padding": self.padding,
+            "data_format": "channels_last",
+            "dilation_rate": self.dilation_rate,
+            "activation": self.activation,
+            "use_bias": self.use_bias,
+            "kernel_initializer": self.kernel_initializer,
+            "bias_initializer": self.bias_initializer,
             **self._regularizer_config(),
         }
 
@@ -339,7 +380,9 @@ class _Pooling2D(Layer):
     def get_config(self) -> dict:
         return {
             **super().get_config(),
-            "pool_size": self.pool_size, "strides": self.strides, "padding": self.padding,
+            "pool_size": self.pool_size,
+            "strides": self.strides,
+            "padding": self.padding,
             "data_format": "channels_last",
         }
 
@@ -393,8 +436,11 @@ class Dense(Layer):
     def get_config(self) -> dict:
         return {
             **super().get_config(),
-            "units": self.units, "activation": self.activation, "use_bias": self.use_bias,
-            "kernel_initializer": self.kernel_initializer, "bias_initializer": self.bias_initializer,
+            "units": self.units,
+            "activation": self.activation,
+            "use_bias": self.use_bias,
+            "kernel_initializer": self.kernel_initializer,
+            "bias_initializer": self.bias_initializer,
             **self._regularizer_config(),
         }
 
@@ -429,13 +475,16 @@ class Dropout(Layer):
             if not isinstance(noise_shape, (tuple, list)) or not all(
                 d is None or (isinstance(d, (int, np.integer)) and not isinstance(d, bool)) for d in noise_shape
             ):
-                raise TypeError(f"{w}: expected noise_shape to be None or a tuple of ints and None such as "
-                                f"(None, 1, 1, 8), received noise_shape={noise_shape!r}")
+                raise TypeError(
+                    f"{w}: expected noise_shape to be None or a tuple of ints and None such as "
+                    f"(None, 1, 1, 8), received noise_shape={noise_shape!r}"
+                )
             noise_shape = tuple(None if d is None else int(d) for d in noise_shape)
             if any(d is not None and d < 1 for d in noise_shape):
                 # The core reads -1 as None, so a negative entry would pass silently.
-                raise ValueError(f"{w}: expected noise_shape entries to be positive or None, "
-                                 f"received noise_shape={noise_shape!r}")
+                raise ValueError(
+                    f"{w}: expected noise_shape entries to be positive or None, received noise_shape={noise_shape!r}"
+                )
         self.noise_shape = noise_shape
         self.seed = seed = _seed(seed, w)
         core_noise = [] if noise_shape is None else [-1 if d is None else d for d in noise_shape]
@@ -484,8 +533,16 @@ class BatchNormalization(Layer):
         if synchronized:
             raise ValueError(f"{w}: synchronized=True is not supported (cnnx runs on one device)")
         self._core = _core.BatchNormalization(
-            self.name, self.axis, self.momentum, self.epsilon, self.center, self.scale, self.beta_initializer,
-            self.gamma_initializer, self.moving_mean_initializer, self.moving_variance_initializer,
+            self.name,
+            self.axis,
+            self.momentum,
+            self.epsilon,
+            self.center,
+            self.scale,
+            self.beta_initializer,
+            self.gamma_initializer,
+            self.moving_mean_initializer,
+            self.moving_variance_initializer,
         )
         from . import regularizers
 
@@ -500,9 +557,14 @@ class BatchNormalization(Layer):
 
         return {
             **super().get_config(),
-            "axis": self.axis, "momentum": self.momentum, "epsilon": self.epsilon, "center": self.center,
-            "scale": self.scale, "beta_initializer": self.beta_initializer,
-            "gamma_initializer": self.gamma_initializer, "moving_mean_initializer": self.moving_mean_initializer,
+            "axis": self.axis,
+            "momentum": self.momentum,
+            "epsilon": self.epsilon,
+            "center": self.center,
+            "scale": self.scale,
+            "beta_initializer": self.beta_initializer,
+            "gamma_initializer": self.gamma_initializer,
+            "moving_mean_initializer": self.moving_mean_initializer,
             "moving_variance_initializer": self.moving_variance_initializer,
             "beta_regularizer": regularizers.serialize(self.beta_regularizer),
             "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
@@ -557,8 +619,9 @@ class Activation(Layer):
 class ReLU(Layer):
     """``keras.layers.ReLU``: x > threshold -> min(x, max_value), else negative_slope * (x - threshold)."""
 
-    def __init__(self, max_value: float | None = None, negative_slope: float = 0.0, threshold: float = 0.0,
-                 **kwargs: Any):
+    def __init__(
+        self, max_value: float | None = None, negative_slope: float = 0.0, threshold: float = 0.0, **kwargs: Any
+    ):
         super().__init__(**kwargs)
         w = self._where
         self.max_value = None if max_value is None else _number(max_value, "max_value", w)
@@ -567,8 +630,12 @@ class ReLU(Layer):
         self._core = _core.ReLU(self.name, self.max_value, self.negative_slope, self.threshold)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "max_value": self.max_value, "negative_slope": self.negative_slope,
-                "threshold": self.threshold}
+        return {
+            **super().get_config(),
+            "max_value": self.max_value,
+            "negative_slope": self.negative_slope,
+            "threshold": self.threshold,
+        }
 
 
 class LeakyReLU(Layer):
@@ -635,8 +702,10 @@ class Reshape(Layer):
         if not isinstance(target_shape, (tuple, list)) or not all(
             isinstance(d, (int, np.integer)) and not isinstance(d, bool) for d in target_shape
         ):
-            raise TypeError(f"{w}: expected target_shape to be a tuple of ints such as (7, 7, 3), "
-                            f"received target_shape={target_shape!r}")
+            raise TypeError(
+                f"{w}: expected target_shape to be a tuple of ints such as (7, 7, 3), "
+                f"received target_shape={target_shape!r}"
+            )
         self.target_shape = tuple(int(d) for d in target_shape)
         self._core = _core.Reshape(self.name, list(self.target_shape))
 
@@ -664,8 +733,9 @@ def _factor(value: Any, arg: str, layer: str, single: str) -> tuple[float, float
     if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
         f = float(value)
         return {"abs": (-abs(f), abs(f)), "neg": (-f, f), "same": (f, f)}[single]
-    raise TypeError(f"{layer}: expected {arg} to be a number or a tuple of 2 numbers (lower, upper), "
-                    f"received {arg}={value!r}")
+    raise TypeError(
+        f"{layer}: expected {arg} to be a number or a tuple of 2 numbers (lower, upper), received {arg}={value!r}"
+    )
 
 
 class Resizing(Layer):
@@ -674,9 +744,18 @@ class Resizing(Layer):
     "bilinear" or "nearest". ``crop_to_aspect_ratio=True`` first crops the largest centred window
     with the target aspect ratio."""
 
-    def __init__(self, height: int, width: int, interpolation: str = "bilinear", crop_to_aspect_ratio: bool = False,
-                 pad_to_aspect_ratio: bool = False, fill_mode: str = "constant", fill_value: float = 0.0,
-                 data_format: str | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        height: int,
+        width: int,
+        interpolation: str = "bilinear",
+        crop_to_aspect_ratio: bool = False,
+        pad_to_aspect_ratio: bool = False,
+        fill_mode: str = "constant",
+        fill_value: float = 0.0,
+        data_format: str | None = None,
+        **kwargs: Any,
+    ):
         super().__init__(**kwargs)
         w = self._where
         _check_data_format(data_format, w)
@@ -685,17 +764,26 @@ class Resizing(Layer):
         self.interpolation = _string(interpolation, "interpolation", w)
         self.crop_to_aspect_ratio = bool(crop_to_aspect_ratio)
         if pad_to_aspect_ratio:
-            raise ValueError(f"{w}: pad_to_aspect_ratio is not supported; expected pad_to_aspect_ratio=False, "
-                             f"received pad_to_aspect_ratio={pad_to_aspect_ratio!r}")
+            raise ValueError(
+                f"{w}: pad_to_aspect_ratio is not supported; expected pad_to_aspect_ratio=False, "
+                f"received pad_to_aspect_ratio={pad_to_aspect_ratio!r}"
+            )
         self.fill_mode = _string(fill_mode, "fill_mode", w)
         self.fill_value = _number(fill_value, "fill_value", w)
         self._core = _core.Resizing(self.name, self.height, self.width, self.interpolation, self.crop_to_aspect_ratio)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "height": self.height, "width": self.width,
-                "interpolation": self.interpolation, "crop_to_aspect_ratio": self.crop_to_aspect_ratio,
-                "pad_to_aspect_ratio": False, "fill_mode": self.fill_mode, "fill_value": self.fill_value,
-                "data_format": "channels_last"}
+        return {
+            **super().get_config(),
+            "height": self.height,
+            "width": self.width,
+            "interpolation": self.interpolation,
+            "crop_to_aspect_ratio": self.crop_to_aspect_ratio,
+            "pad_to_aspect_ratio": False,
+            "fill_mode": self.fill_mode,
+            "fill_value": self.fill_value,
+            "data_format": "channels_last",
+        }
 
 
 class RandomFlip(Layer):
@@ -703,8 +791,13 @@ class RandomFlip(Layer):
     top-bottom with probability 1/2 each ("horizontal", "vertical", "horizontal_and_vertical");
     at inference the exact identity."""
 
-    def __init__(self, mode: str = "horizontal_and_vertical", seed: int | None = None,
-                 data_format: str | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        mode: str = "horizontal_and_vertical",
+        seed: int | None = None,
+        data_format: str | None = None,
+        **kwargs: Any,
+    ):
         super().__init__(**kwargs)
         w = self._where
         _check_data_format(data_format, w)
@@ -719,8 +812,7 @@ class RandomFlip(Layer):
 class _RandomAffine(Layer):
     """Shared fill_mode / interpolation / seed / fill_value of the geometric random layers."""
 
-    def _affine_args(self, fill_mode: Any, interpolation: Any, seed: Any, fill_value: Any,
-                     data_format: Any) -> None:
+    def _affine_args(self, fill_mode: Any, interpolation: Any, seed: Any, fill_value: Any, data_format: Any) -> None:
         w = self._where
         _check_data_format(data_format, w)
         self.fill_mode = _string(fill_mode, "fill_mode", w)
@@ -729,8 +821,14 @@ class _RandomAffine(Layer):
         self.fill_value = _number(fill_value, "fill_value", w)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "fill_mode": self.fill_mode, "interpolation": self.interpolation,
-                "seed": self.seed, "fill_value": self.fill_value, "data_format": "channels_last"}
+        return {
+            **super().get_config(),
+            "fill_mode": self.fill_mode,
+            "interpolation": self.interpolation,
+            "seed": self.seed,
+            "fill_value": self.fill_value,
+            "data_format": "channels_last",
+        }
 
 
 class RandomRotation(_RandomAffine):
@@ -738,14 +836,23 @@ class RandomRotation(_RandomAffine):
     random fraction of 2 pi drawn in [lower, upper] (factor f means (-f, f)); positive turns
     counter-clockwise. Exact identity at inference."""
 
-    def __init__(self, factor: Any, fill_mode: str = "reflect", interpolation: str = "bilinear",
-                 seed: int | None = None, fill_value: float = 0.0, data_format: str | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        factor: Any,
+        fill_mode: str = "reflect",
+        interpolation: str = "bilinear",
+        seed: int | None = None,
+        fill_value: float = 0.0,
+        data_format: str | None = None,
+        **kwargs: Any,
+    ):
         super().__init__(**kwargs)
         self._affine_args(fill_mode, interpolation, seed, fill_value, data_format)
         self.factor = factor
         lo_hi = _factor(factor, "factor", self._where, "abs")
-        self._core = _core.RandomRotation(self.name, lo_hi, self.fill_mode, self.interpolation, self.seed,
-                                          self.fill_value)
+        self._core = _core.RandomRotation(
+            self.name, lo_hi, self.fill_mode, self.interpolation, self.seed, self.fill_value
+        )
 
     def get_config(self) -> dict:
         return {**super().get_config(), "factor": self.factor}
@@ -756,17 +863,26 @@ class RandomTranslation(_RandomAffine):
     of its height (positive: down) and width (positive: right), each factor a number f
     (meaning (-f, f)) or a (lower, upper) pair in [-1, 1]. Exact identity at inference."""
 
-    def __init__(self, height_factor: Any, width_factor: Any, fill_mode: str = "reflect",
-                 interpolation: str = "bilinear", seed: int | None = None, fill_value: float = 0.0,
-                 data_format: str | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        height_factor: Any,
+        width_factor: Any,
+        fill_mode: str = "reflect",
+        interpolation: str = "bilinear",
+        seed: int | None = None,
+        fill_value: float = 0.0,
+        data_format: str | None = None,
+        **kwargs: Any,
+    ):
         super().__init__(**kwargs)
         self._affine_args(fill_mode, interpolation, seed, fill_value, data_format)
         self.height_factor = height_factor
         self.width_factor = width_factor
         hf = _factor(height_factor, "height_factor", self._where, "neg")
         wf = _factor(width_factor, "width_factor", self._where, "neg")
-        self._core = _core.RandomTranslation(self.name, hf, wf, self.fill_mode, self.interpolation, self.seed,
-                                             self.fill_value)
+        self._core = _core.RandomTranslation(
+            self.name, hf, wf, self.fill_mode, self.interpolation, self.seed, self.fill_value
+        )
 
     def get_config(self) -> dict:
         return {**super().get_config(), "height_factor": self.height_factor, "width_factor": self.width_factor}
@@ -778,17 +894,24 @@ class RandomZoom(_RandomAffine):
     aspect ratio). Keras' convention: a positive factor zooms out, a negative one zooms in.
     Exact identity at inference."""
 
-    def __init__(self, height_factor: Any, width_factor: Any = None, fill_mode: str = "reflect",
-                 interpolation: str = "bilinear", seed: int | None = None, fill_value: float = 0.0,
-                 data_format: str | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        height_factor: Any,
+        width_factor: Any = None,
+        fill_mode: str = "reflect",
+        interpolation: str = "bilinear",
+        seed: int | None = None,
+        fill_value: float = 0.0,
+        data_format: str | None = None,
+        **kwargs: Any,
+    ):
         super().__init__(**kwargs)
         self._affine_args(fill_mode, interpolation, seed, fill_value, data_format)
         self.height_factor = height_factor
         self.width_factor = width_factor
         hf = _factor(height_factor, "height_factor", self._where, "neg")
         wf = None if width_factor is None else _factor(width_factor, "width_factor", self._where, "neg")
-        self._core = _core.RandomZoom(self.name, hf, wf, self.fill_mode, self.interpolation, self.seed,
-                                      self.fill_value)
+        self._core = _core.RandomZoom(self.name, hf, wf, self.fill_mode, self.interpolation, self.seed, self.fill_value)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "height_factor": self.height_factor, "width_factor": self.width_factor}
@@ -806,8 +929,9 @@ class RandomContrast(Layer):
         self.factor = factor
         lo_hi = _factor(factor, "factor", w, "same")
         if not (isinstance(value_range, (tuple, list)) and len(value_range) == 2):
-            raise TypeError(f"{w}: expected value_range to be a tuple of 2 numbers (min, max), "
-                            f"received value_range={value_range!r}")
+            raise TypeError(
+                f"{w}: expected value_range to be a tuple of 2 numbers (min, max), received value_range={value_range!r}"
+            )
         self.value_range = (_number(value_range[0], "value_range", w), _number(value_range[1], "value_range", w))
         self.seed = _seed(seed, w)
         self._core = _core.RandomContrast(self.name, lo_hi, self.value_range, self.seed)

@@ -50,7 +50,7 @@ class _StopOnInterrupt:
         self.requested = False
         self._previous: Any = None
 
-    def __enter__(self) -> "_StopOnInterrupt":
+    def __enter__(self) -> _StopOnInterrupt:
         import signal
         import threading
 
@@ -85,7 +85,9 @@ def _as_float_array(x: Any, arg: str, who: str) -> np.ndarray:
     except (ValueError, TypeError) as e:
         raise TypeError(f"{who}: expected {arg} to be a numpy array, received {type(x).__name__}: {e}") from None
     if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{who}: expected {arg} to be a numeric array, received {type(x).__name__} of dtype {arr.dtype}")
+        raise TypeError(
+            f"{who}: expected {arg} to be a numeric array, received {type(x).__name__} of dtype {arr.dtype}"
+        )
     return np.ascontiguousarray(arr, dtype=np.float32)
 
 
@@ -101,7 +103,9 @@ def _is_dataset(x: Any) -> bool:
     """A dataset: any object with ``__len__`` (batches) and ``__iter__`` yielding batches, such as
     ``cnnx.utils.image_dataset_from_directory``'s; arrays and lists are data, not datasets."""
     return (
-        hasattr(x, "__iter__") and hasattr(x, "__len__") and not hasattr(x, "__array__")
+        hasattr(x, "__iter__")
+        and hasattr(x, "__len__")
+        and not hasattr(x, "__array__")
         and not isinstance(x, (list, tuple, dict, str, bytes))
     )
 
@@ -111,13 +115,17 @@ def _unpack_batch(batch: Any, who: str, need_y: bool) -> tuple:
     if isinstance(batch, tuple) and len(batch) in (1, 2, 3):
         x, y, w = (*batch, None, None)[:3]
     elif isinstance(batch, tuple):
-        raise ValueError(f"{who}: expected the dataset to yield (x, y) or (x, y, sample_weight) batches, "
-                         f"received a tuple of {len(batch)}")
+        raise ValueError(
+            f"{who}: expected the dataset to yield (x, y) or (x, y, sample_weight) batches, "
+            f"received a tuple of {len(batch)}"
+        )
     else:
         x, y, w = batch, None, None
     if need_y and y is None:
-        raise ValueError(f"{who}: expected the dataset to yield (x, y) or (x, y, sample_weight) batches, "
-                         "received batches without labels")
+        raise ValueError(
+            f"{who}: expected the dataset to yield (x, y) or (x, y, sample_weight) batches, "
+            "received batches without labels"
+        )
     return x, y, w
 
 
@@ -125,21 +133,27 @@ def _check_class_weight(class_weight: Any, who: str) -> dict:
     """{class index: weight} with non-negative int keys and finite non-negative weights. Keras
     would look a negative key up as a label that never occurs and let NaN reach the loss."""
     if not isinstance(class_weight, dict):
-        raise TypeError(f"{who}: expected class_weight to be a dict {{class index: weight}}, "
-                        f"received {type(class_weight).__name__}: {class_weight!r}")
+        raise TypeError(
+            f"{who}: expected class_weight to be a dict {{class index: weight}}, "
+            f"received {type(class_weight).__name__}: {class_weight!r}"
+        )
     table = {}
     for key, weight in class_weight.items():
         if isinstance(key, bool) or not isinstance(key, (int, np.integer)):
             raise TypeError(f"{who}: expected class_weight keys to be int class indices, received key {key!r}")
         if key < 0:
-            raise ValueError(f"{who}: expected class_weight keys to be non-negative class indices, "
-                             f"received key {key!r}")
+            raise ValueError(
+                f"{who}: expected class_weight keys to be non-negative class indices, received key {key!r}"
+            )
         if isinstance(weight, bool) or not isinstance(weight, (int, float, np.integer, np.floating)):
-            raise TypeError(f"{who}: expected class_weight values to be numbers, "
-                            f"received class_weight[{key!r}]={weight!r}")
+            raise TypeError(
+                f"{who}: expected class_weight values to be numbers, received class_weight[{key!r}]={weight!r}"
+            )
         if not np.isfinite(weight) or weight < 0:
-            raise ValueError(f"{who}: expected class_weight values to be finite non-negative numbers, "
-                             f"received class_weight[{key!r}]={weight!r}")
+            raise ValueError(
+                f"{who}: expected class_weight values to be finite non-negative numbers, "
+                f"received class_weight[{key!r}]={weight!r}"
+            )
         table[int(key)] = float(weight)
     return table
 
@@ -162,11 +176,13 @@ def _check_verbose(verbose: Any, who: str) -> int:
 
 def _check_validation_split(split: Any, who: str) -> float:
     if isinstance(split, bool) or not isinstance(split, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{who}: expected validation_split to be a float in (0, 1), "
-                        f"received validation_split={split!r}")
+        raise TypeError(
+            f"{who}: expected validation_split to be a float in (0, 1), received validation_split={split!r}"
+        )
     if not 0.0 <= float(split) < 1.0:  # also NaN
-        raise ValueError(f"{who}: expected validation_split in (0, 1), or 0 for none, "
-                         f"received validation_split={split!r}")
+        raise ValueError(
+            f"{who}: expected validation_split in (0, 1), or 0 for none, received validation_split={split!r}"
+        )
     return float(split)
 
 
@@ -211,7 +227,7 @@ class Sequential:
             raise TypeError(f"Sequential.add: expected a cnnx Layer instance, received {layer!r}")
         if self._core.built:
             raise ValueError("Sequential.add: the model is already built; add every layer before training it")
-        if any(layer is l for l in self._layers):
+        if any(layer is existing for existing in self._layers):
             raise ValueError(f"Sequential.add: layer '{layer.name}' is already in this model")
         if not self._layers and self._input_shape is None and layer._input_shape_arg is not None:
             self._input_shape = layer._input_shape_arg
@@ -282,7 +298,9 @@ class Sequential:
         names = []
         for m in metrics or []:
             if not isinstance(m, str) or m.lower() not in _ACCURACY_NAMES + _TOP_K_NAMES:
-                raise ValueError(f"compile: unknown metric {m!r}; expected one of {list(_ACCURACY_NAMES + _TOP_K_NAMES)}")
+                raise ValueError(
+                    f"compile: unknown metric {m!r}; expected one of {list(_ACCURACY_NAMES + _TOP_K_NAMES)}"
+                )
             names.append(m)
         kinds = {self._accuracy_kind(m, loss_obj) for m in names if m.lower() in _ACCURACY_NAMES}
         if len(kinds) > 1 and None not in kinds:
@@ -393,8 +411,9 @@ class Sequential:
             raise ValueError(f"{who}: expected finite, non-negative sample weights")
         return w
 
-    def _prepare_data(self, x: Any, y: Any, sample_weight: Any, class_weight: Any, who: str,
-                      finite: str | None = "x") -> tuple[np.ndarray, np.ndarray, Any]:
+    def _prepare_data(
+        self, x: Any, y: Any, sample_weight: Any, class_weight: Any, who: str, finite: str | None = "x"
+    ) -> tuple[np.ndarray, np.ndarray, Any]:
         """x, y and the per-sample weights of one call, converted and checked; x is also checked
         for NaN and infinity under the name `finite` unless that is None (evaluation)."""
         x = self._prepare_x(x, who)
@@ -461,8 +480,9 @@ class Sequential:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
                 raise ValueError("fit: expected validation_data=(x_val, y_val) or (x_val, y_val, sample_weight_val)")
             vw = validation_data[2] if len(validation_data) == 3 else None
-            validation_data = self._prepare_data(validation_data[0], validation_data[1], vw, None,
-                                                 "fit (validation_data)", finite="x_val")
+            validation_data = self._prepare_data(
+                validation_data[0], validation_data[1], vw, None, "fit (validation_data)", finite="x_val"
+            )
 
         if not _is_dataset(x):
             batches = self._array_batches(x, y, weights, batch_size, shuffle)
@@ -481,37 +501,47 @@ class Sequential:
     @staticmethod
     def _array_batches(x, y, weights, batch_size, shuffle):
         """One epoch's batches of in-memory arrays: the whole arrays plus the indices of a batch."""
+
         def epoch():
             n = len(x)
             order = np.random.permutation(n) if shuffle else np.arange(n)
             order = order.astype(np.int64)
             for start in range(0, n, batch_size):
                 yield x, y, order[start : start + batch_size], weights
+
         return epoch
 
     def _dataset_batches(self, dataset, who, class_weight=None):
         """One epoch's batches of a dataset, each converted and checked as it arrives; the model is
         built from the first one if needed. Only the current batch is held."""
+
         def epoch():
             for batch in dataset:
                 xb, yb, wb = _unpack_batch(batch, who, need_y=True)
                 xb, yb, wb = self._prepare_data(xb, yb, wb, class_weight, who)
                 yield xb, yb, np.arange(len(xb), dtype=np.int64), wb
+
         return epoch
 
     @staticmethod
     def _check_dataset_args(dataset, who, y=None, sample_weight=None, validation_split=0.0):
         kind = type(dataset).__name__
         if y is not None:
-            raise ValueError(f"{who}: y must be None when x is a dataset ({kind}), which yields (x, y) batches; "
-                             f"received y of type {type(y).__name__}")
+            raise ValueError(
+                f"{who}: y must be None when x is a dataset ({kind}), which yields (x, y) batches; "
+                f"received y of type {type(y).__name__}"
+            )
         if sample_weight is not None:
-            raise ValueError(f"{who}: sample_weight must be None when x is a dataset ({kind}); "
-                             "yield (x, y, sample_weight) batches instead")
+            raise ValueError(
+                f"{who}: sample_weight must be None when x is a dataset ({kind}); "
+                "yield (x, y, sample_weight) batches instead"
+            )
         if validation_split:
-            raise ValueError(f"{who}: validation_split is not supported when x is a dataset ({kind}); "
-                             "pass validation_data=another dataset, e.g. from "
-                             "image_dataset_from_directory(..., validation_split=0.2, subset='both', seed=...)")
+            raise ValueError(
+                f"{who}: validation_split is not supported when x is a dataset ({kind}); "
+                "pass validation_data=another dataset, e.g. from "
+                "image_dataset_from_directory(..., validation_split=0.2, subset='both', seed=...)"
+            )
         if len(dataset) < 1:
             raise ValueError(f"{who}: the dataset ({kind}) is empty: len(dataset) == 0")
 
@@ -529,8 +559,11 @@ class Sequential:
                 if self.stop_training or interrupt.requested:
                     break
             if interrupt.requested:
-                print(f"\nTraining interrupted (Ctrl-C) at epoch {epoch + 1}, batch {step + 1}; "
-                      "the model keeps the weights of the last completed batch.", flush=True)
+                print(
+                    f"\nTraining interrupted (Ctrl-C) at epoch {epoch + 1}, batch {step + 1}; "
+                    "the model keeps the weights of the last completed batch.",
+                    flush=True,
+                )
                 self.stop_training = True
                 break
             logs = self._logs(tally)
@@ -543,8 +576,9 @@ class Sequential:
                 break
         cb.on_train_end({})
 
-    def train_on_batch(self, x: Any, y: Any, sample_weight: Any = None, class_weight: dict | None = None,
-                       return_dict: bool = False) -> Any:
+    def train_on_batch(
+        self, x: Any, y: Any, sample_weight: Any = None, class_weight: dict | None = None, return_dict: bool = False
+    ) -> Any:
         """One optimizer step on exactly this batch; returns the loss (and metrics)."""
         self._require_compiled("train_on_batch")
         x, y, w = self._prepare_data(x, y, sample_weight, class_weight, "train_on_batch")
@@ -569,8 +603,13 @@ class Sequential:
         return self._logs(tally, prefix)
 
     def evaluate(
-        self, x: Any = None, y: Any = None, batch_size: int | None = None, verbose: Any = "auto",
-        sample_weight: Any = None, return_dict: bool = False,
+        self,
+        x: Any = None,
+        y: Any = None,
+        batch_size: int | None = None,
+        verbose: Any = "auto",
+        sample_weight: Any = None,
+        return_dict: bool = False,
     ) -> Any:
         """Loss (and metrics) over (x, y), in batches; Keras' return convention."""
         who = "evaluate"
@@ -649,7 +688,9 @@ class Sequential:
         weights = list(weights)
         expected = sum(len(layer._core.weight_names()) for layer in self._layers)
         if len(weights) != expected:
-            raise ValueError(f"Sequential '{self.name}': expected a list of {expected} weight arrays, received {len(weights)}")
+            raise ValueError(
+                f"Sequential '{self.name}': expected a list of {expected} weight arrays, received {len(weights)}"
+            )
         per_layer, i = [], 0
         for layer in self._layers:
             k = len(layer._core.weight_names())
@@ -672,11 +713,11 @@ class Sequential:
         return {
             "name": self.name,
             "input_shape": None if self._input_shape is None else (None, *self._input_shape),
-            "layers": [{"class_name": type(l).__name__, "config": l.get_config()} for l in self._layers],
+            "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()} for layer in self._layers],
         }
 
     @classmethod
-    def from_config(cls, config: dict) -> "Sequential":
+    def from_config(cls, config: dict) -> Sequential:
         """Rebuilds the architecture from ``get_config()`` (weights freshly initialised)."""
         from . import layers as layers_mod
 

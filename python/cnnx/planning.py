@@ -26,9 +26,9 @@ class LayerPlan:
     kind: str
     output_shape: tuple
     params: int
-    forward_flops: int          # per sample
-    activation_bytes: int       # this layer's output for one batch
-    workspace_bytes: int        # scratch the layer keeps for one batch (estimate)
+    forward_flops: int  # per sample
+    activation_bytes: int  # this layer's output for one batch
+    workspace_bytes: int  # scratch the layer keeps for one batch (estimate)
 
 
 @dataclass
@@ -41,28 +41,30 @@ class Plan:
 
     @property
     def params(self) -> int:
-        return sum(l.params for l in self.layers)
+        return sum(layer.params for layer in self.layers)
 
     @property
     def forward_flops(self) -> int:
         """Per sample."""
-        return sum(l.forward_flops for l in self.layers)
+        return sum(layer.forward_flops for layer in self.layers)
 
     @property
     def training_flops(self) -> int:
         """Per sample: forward + weight gradients + input gradients (none for the first layer)."""
         total = 0
-        for i, l in enumerate(self.layers):
-            weighted = l.params > 0
-            total += l.forward_flops * (1 + (1 if weighted else 0) + (1 if i > 0 else 0))
+        for i, layer in enumerate(self.layers):
+            weighted = layer.params > 0
+            total += layer.forward_flops * (1 + (1 if weighted else 0) + (1 if i > 0 else 0))
         return total
 
     @property
     def memory_bytes(self) -> int:
         """Activations and workspaces for one batch, gradients flowing back (two buffers the size
         of the largest activation), and weights with their gradients and two optimizer slots."""
-        acts = sum(l.activation_bytes + l.workspace_bytes for l in self.layers)
-        largest = max([l.activation_bytes for l in self.layers] + [self.batch_size * 4 * math.prod(self.input_shape)])
+        acts = sum(layer.activation_bytes + layer.workspace_bytes for layer in self.layers)
+        largest = max(
+            [layer.activation_bytes for layer in self.layers] + [self.batch_size * 4 * math.prod(self.input_shape)]
+        )
         return acts + 2 * largest + 4 * 4 * self.params
 
     def epoch_seconds(self, n_images: int) -> float:
@@ -73,9 +75,17 @@ class Plan:
 
     def __str__(self) -> str:
         rows = [("Layer (type)", "Output Shape", "Param #", "MFLOP/img", "Act. MB", "Work MB")]
-        for l in self.layers:
-            rows.append((f"{l.name} ({l.kind})", str(l.output_shape), f"{l.params:,}", f"{l.forward_flops / 1e6:.2f}",
-                         f"{l.activation_bytes / 2**20:.1f}", f"{l.workspace_bytes / 2**20:.1f}"))
+        for layer in self.layers:
+            rows.append(
+                (
+                    f"{layer.name} ({layer.kind})",
+                    str(layer.output_shape),
+                    f"{layer.params:,}",
+                    f"{layer.forward_flops / 1e6:.2f}",
+                    f"{layer.activation_bytes / 2**20:.1f}",
+                    f"{layer.workspace_bytes / 2**20:.1f}",
+                )
+            )
         widths = [max(len(r[i]) for r in rows) for i in range(6)]
         lines = [f"Plan for input {(None, *self.input_shape)}, batch {self.batch_size}, {self.threads} thread(s)"]
         for j, r in enumerate(rows):
@@ -83,13 +93,17 @@ class Plan:
             if j == 0:
                 lines.append("-" * (sum(widths) + 10))
         lines.append(f"Total params: {self.params:,}")
-        lines.append(f"Forward: {self.forward_flops / 1e6:,.1f} MFLOP per image; "
-                     f"training: {self.training_flops / 1e6:,.1f} MFLOP per image")
+        lines.append(
+            f"Forward: {self.forward_flops / 1e6:,.1f} MFLOP per image; "
+            f"training: {self.training_flops / 1e6:,.1f} MFLOP per image"
+        )
         lines.append(f"Memory for one training batch: {self.memory_bytes / 2**20:,.1f} MB")
         if self.seconds_per_step is not None:
             rate = self.batch_size / self.seconds_per_step
-            lines.append(f"Measured: {self.seconds_per_step * 1e3:.1f} ms per training step = {rate:,.0f} images/s "
-                         f"({self.training_flops * rate / 1e9:.1f} GFLOP/s)")
+            lines.append(
+                f"Measured: {self.seconds_per_step * 1e3:.1f} ms per training step = {rate:,.0f} images/s "
+                f"({self.training_flops * rate / 1e9:.1f} GFLOP/s)"
+            )
             for n in (1_000, 10_000, 60_000):
                 lines.append(f"  one epoch of {n:,} images: ~{self.epoch_seconds(n):,.1f} s")
         return "\n".join(lines)
@@ -168,13 +182,23 @@ def plan(model: Any, batch_size: int = 32, input_shape: Any = None, measure: boo
         out = tuple(layer.output_shape[1:])
         # A ReLU/linear Conv2D followed by MaxPooling2D runs fused in the core: its output lives
         # only in per-thread L2 panels (counted as workspace), never as a whole-batch buffer.
-        fused = (type(layer).__name__ == "Conv2D" and i + 1 < len(layers)
-                 and type(layers[i + 1]).__name__ == "MaxPooling2D" and layer.activation in ("relu", "linear"))
-        result.layers.append(LayerPlan(
-            name=layer.name, kind=type(layer).__name__, output_shape=(None, *out), params=layer.count_params(),
-            forward_flops=_layer_flops(layer, shape, out),
-            activation_bytes=0 if fused else batch_size * math.prod(out) * 4,
-            workspace_bytes=_layer_workspace(layer, shape, out, batch_size, threads)))
+        fused = (
+            type(layer).__name__ == "Conv2D"
+            and i + 1 < len(layers)
+            and type(layers[i + 1]).__name__ == "MaxPooling2D"
+            and layer.activation in ("relu", "linear")
+        )
+        result.layers.append(
+            LayerPlan(
+                name=layer.name,
+                kind=type(layer).__name__,
+                output_shape=(None, *out),
+                params=layer.count_params(),
+                forward_flops=_layer_flops(layer, shape, out),
+                activation_bytes=0 if fused else batch_size * math.prod(out) * 4,
+                workspace_bytes=_layer_workspace(layer, shape, out, batch_size, threads),
+            )
+        )
         shape = out
     if measure:
         result.seconds_per_step = _time_steps(work, model, batch_size, steps)

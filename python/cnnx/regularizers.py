@@ -68,8 +68,10 @@ def get(identifier: Any) -> Regularizer | None:
         return _NAMES[identifier.lower()]()
     if isinstance(identifier, dict) and identifier.get("class_name") in _CLASSES:
         return _CLASSES[identifier["class_name"]](**identifier.get("config", {}))
-    raise ValueError(f"Could not interpret regularizer identifier: expected None, 'l1', 'l2', 'l1_l2' or a "
-                     f"Regularizer, received {identifier!r}")
+    raise ValueError(
+        f"Could not interpret regularizer identifier: expected None, 'l1', 'l2', 'l1_l2' or a "
+        f"Regularizer, received {identifier!r}"
+    )
 
 
 def serialize(regularizer: Regularizer | None) -> dict | None:

@@ -81,30 +81,18 @@ def _as_int_labels(x):
         # anything else would be silently truncated by a cast.
         if not np.all(np.isfinite(array)) or np.any(array != np.round(array)):
             bad = array[~np.isfinite(array) | (array != np.round(array))]
-            raise ValueError(
-                "Expected integer class values in `x`. "
-                f"Received: non-integer value {bad.flat[0]!r}"
-            )
+            raise ValueError(f"Expected integer class values in `x`. Received: non-integer value {bad.flat[0]!r}")
         labels = array.astype("int64")
     else:
-        raise ValueError(
-            "Expected integer class values in `x`. "
-            f"Received: x with dtype {array.dtype}"
-        )
+        raise ValueError(f"Expected integer class values in `x`. Received: x with dtype {array.dtype}")
     if labels.size and labels.min() < 0:
-        raise ValueError(
-            "Expected non-negative class values in `x`. "
-            f"Received: min value {int(labels.min())}"
-        )
+        raise ValueError(f"Expected non-negative class values in `x`. Received: min value {int(labels.min())}")
     return labels
 
 
 def _as_count(num_classes):
     if isinstance(num_classes, bool):
-        raise TypeError(
-            "Expected `num_classes` to be an integer. "
-            f"Received: num_classes={num_classes!r}"
-        )
+        raise TypeError(f"Expected `num_classes` to be an integer. Received: num_classes={num_classes!r}")
     try:
         value = operator.index(num_classes)
     except TypeError:
@@ -114,10 +102,7 @@ def _as_count(num_classes):
             f"(of type {type(num_classes).__name__})"
         ) from None
     if value < 1:
-        raise ValueError(
-            "Expected `num_classes` >= 1. "
-            f"Received: num_classes={num_classes!r}"
-        )
+        raise ValueError(f"Expected `num_classes` >= 1. Received: num_classes={num_classes!r}")
     return value
 
 
@@ -142,13 +127,10 @@ def set_random_seed(seed):
         seed = operator.index(seed)
     except TypeError:
         raise TypeError(
-            "Expected `seed` to be an integer. "
-            f"Received: seed={seed!r} (of type {type(seed).__name__})"
+            f"Expected `seed` to be an integer. Received: seed={seed!r} (of type {type(seed).__name__})"
         ) from None
     if not 0 <= seed < 2**32:
-        raise ValueError(
-            f"Expected `seed` in the range [0, 2**32 - 1]. Received: seed={seed}"
-        )
+        raise ValueError(f"Expected `seed` in the range [0, 2**32 - 1]. Received: seed={seed}")
     # Imported here so that `cnnx.utils` stays importable (and its pure
     # Python parts testable) without the compiled extension; importing
     # first also means a missing extension seeds nothing at all.

@@ -58,9 +58,7 @@ def _figure(width: float, height: float, constrained: bool = False) -> Any:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError as e:
-        raise ImportError(
-            f"cnnx.visualize needs matplotlib ({e}); install it with: pip install cnnx[plot]"
-        ) from None
+        raise ImportError(f"cnnx.visualize needs matplotlib ({e}); install it with: pip install cnnx[plot]") from None
     fig = Figure(figsize=(max(width, 2.0), max(height, 1.5)), layout="constrained" if constrained else None)
     FigureCanvasAgg(fig)
     return fig
@@ -115,10 +113,10 @@ def _show_image(ax: Any, image: np.ndarray) -> None:
 def _layer_index(model: Any, layer: Any) -> int:
     """The position in model.layers of a layer given by name, index or the Layer object."""
     layers = model.layers
-    names = [l.name for l in layers]
+    names = [each.name for each in layers]
     if isinstance(layer, Layer):
-        for i, l in enumerate(layers):
-            if l is layer:
+        for i, each in enumerate(layers):
+            if each is layer:
                 return i
         raise ValueError(f"cnnx.visualize: layer '{layer.name}' is not in this model; its layers are {names}")
     if isinstance(layer, str):
@@ -183,7 +181,7 @@ def plot_history(history: Any, path: Any = None) -> Any:
     been fitted. Returns the Figure.
     """
     epochs = None
-    if hasattr(history, "history") and isinstance(getattr(history, "history"), dict):
+    if hasattr(history, "history") and isinstance(history.history, dict):
         epochs = getattr(history, "epoch", None)
         logs = history.history
     elif hasattr(history, "history") and hasattr(history.history, "history"):  # a fitted model
@@ -207,7 +205,11 @@ def plot_history(history: Any, path: Any = None) -> Any:
         for name, style, label in ((key, "o-", "train"), ("val_" + key, "s--", "validation")):
             values = logs.get(name)
             if values:
-                xs = list(epochs)[: len(values)] if epochs is not None and len(epochs) >= len(values) else range(len(values))
+                xs = (
+                    list(epochs)[: len(values)]
+                    if epochs is not None and len(epochs) >= len(values)
+                    else range(len(values))
+                )
                 ax.plot([e + 1 for e in xs], values, style, label=label, markersize=4)
         ax.set_title(key)
         ax.set_xlabel("epoch")
@@ -221,8 +223,9 @@ def plot_history(history: Any, path: Any = None) -> Any:
 
 
 # -- activations ----------------------------------------------------------------------------------
-def feature_maps(model: Any, image: Any, layer: Any, path: Any = None, max_maps: int | None = None,
-                 cmap: str = "viridis") -> tuple[Any, np.ndarray]:
+def feature_maps(
+    model: Any, image: Any, layer: Any, path: Any = None, max_maps: int | None = None, cmap: str = "viridis"
+) -> tuple[Any, np.ndarray]:
     """Every map (channel) that ``layer`` outputs for one ``image`` (h, w, c), as a grid.
 
     ``layer`` is a name, an index into ``model.layers`` or the Layer. The model's layers up to it
@@ -262,8 +265,7 @@ def feature_maps(model: Any, image: Any, layer: Any, path: Any = None, max_maps:
     return fig, maps
 
 
-def filters(model: Any, layer: Any, path: Any = None, max_filters: int | None = None,
-            max_channels: int = 16) -> Any:
+def filters(model: Any, layer: Any, path: Any = None, max_filters: int | None = None, max_channels: int = 16) -> Any:
     """The kernels of a Conv2D as images, each tile normalised to its own minimum..maximum.
 
     With three input channels (an RGB image) each output filter is one colour tile. Otherwise there
@@ -320,25 +322,38 @@ class ChannelContributions(NamedTuple):
     """What :func:`channel_contributions` returns (unpacks like a tuple)."""
 
     figure: Any
-    partials: np.ndarray        # (cin, oh, ow): input channel c convolved with kernel[:, :, c, filter]
-    bias: float                 # the filter's bias (0 without use_bias)
+    partials: np.ndarray  # (cin, oh, ow): input channel c convolved with kernel[:, :, c, filter]
+    bias: float  # the filter's bias (0 without use_bias)
     pre_activation: np.ndarray  # (oh, ow): the layer's output map before its activation
-    output: np.ndarray          # (oh, ow): the layer's actual output map
+    output: np.ndarray  # (oh, ow): the layer's actual output map
 
 
 def _probe(conv: Conv2D, use_bias: bool, input_shape: tuple, kernel: np.ndarray, bias: np.ndarray | None) -> Conv2D:
     """A one-filter, linear copy of ``conv`` (same kernel size, strides, padding, dilation)."""
     config = conv.get_config()
-    config.update(name=f"{conv.name}_probe", filters=1, activation=None, use_bias=use_bias,
-                  kernel_regularizer=None, bias_regularizer=None)
+    config.update(
+        name=f"{conv.name}_probe",
+        filters=1,
+        activation=None,
+        use_bias=use_bias,
+        kernel_regularizer=None,
+        bias_regularizer=None,
+    )
     probe = Conv2D.from_config(config)
     probe._core.build(list(input_shape), 0)  # a fixed seed: the weights are set right after
     probe.set_weights([kernel] if bias is None else [kernel, bias])
     return probe
 
 
-def channel_contributions(model: Any, image: Any, layer: Any, filter: int, path: Any = None,
-                          max_channels: int | None = None, cmap: str = "RdBu_r") -> ChannelContributions:
+def channel_contributions(
+    model: Any,
+    image: Any,
+    layer: Any,
+    filter: int,
+    path: Any = None,
+    max_channels: int | None = None,
+    cmap: str = "RdBu_r",
+) -> ChannelContributions:
     """How one output map of a Conv2D is made from its input maps.
 
     A Conv2D's output channel ``filter`` is, before its activation, the sum over input channels c
@@ -401,7 +416,7 @@ def channel_contributions(model: Any, image: Any, layer: Any, filter: int, path:
     for ax in last[:2]:
         ax.set_frame_on(True)
     if image_ is not None:
-        fig.colorbar(image_, ax=axes[: n], shrink=0.6, pad=0.01, aspect=30)
+        fig.colorbar(image_, ax=axes[:n], shrink=0.6, pad=0.01, aspect=30)
     shown = "" if n == cin else f" ({n} strongest of {cin})"
     fig.suptitle(f"'{conv.name}' filter {f}: contributions of its {cin} input maps{shown}", fontsize=9)
     _save(fig, path)
@@ -418,7 +433,9 @@ def _arrays(x: Any, y: Any, who: str) -> tuple[np.ndarray, np.ndarray]:
                 xs.append(np.asarray(batch[0]))
                 ys.append(np.asarray(batch[1]))
         except (TypeError, IndexError):
-            raise TypeError(f"{who}: with y=None, x must be a dataset of (x, y) batches; received {type(x).__name__}") from None
+            raise TypeError(
+                f"{who}: with y=None, x must be a dataset of (x, y) batches; received {type(x).__name__}"
+            ) from None
         if not xs:
             raise ValueError(f"{who}: the dataset is empty")
         return np.concatenate(xs), np.concatenate(ys)
@@ -462,8 +479,15 @@ def _names(class_names: Any, k: int, who: str) -> list[str]:
     return names
 
 
-def confusion_matrix(model: Any, x: Any, y: Any = None, class_names: Any = None, path: Any = None,
-                     normalize: bool = False, batch_size: int = 256) -> tuple[Any, np.ndarray]:
+def confusion_matrix(
+    model: Any,
+    x: Any,
+    y: Any = None,
+    class_names: Any = None,
+    path: Any = None,
+    normalize: bool = False,
+    batch_size: int = 256,
+) -> tuple[Any, np.ndarray]:
     """The confusion matrix of ``model`` on (x, y): rows are the true classes, columns the
     predicted ones. ``y`` holds integer labels or one-hot rows; with ``y=None`` x may be a dataset
     of (x, y) batches. ``normalize=True`` colours and labels each row as fractions of that class.
@@ -482,7 +506,9 @@ def confusion_matrix(model: Any, x: Any, y: Any = None, class_names: Any = None,
     fig.colorbar(im, ax=ax, shrink=0.8)
     ax.set_xticks(range(k))
     ax.set_yticks(range(k))
-    ax.set_xticklabels(names, rotation=45 if max(map(len, names)) > 3 else 0, ha="right" if max(map(len, names)) > 3 else "center")
+    ax.set_xticklabels(
+        names, rotation=45 if max(map(len, names)) > 3 else 0, ha="right" if max(map(len, names)) > 3 else "center"
+    )
     ax.set_yticklabels(names)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
@@ -491,16 +517,30 @@ def confusion_matrix(model: Any, x: Any, y: Any = None, class_names: Any = None,
         for i in range(k):
             for j in range(k):
                 text = f"{shown[i, j]:.2f}" if normalize else str(matrix[i, j])
-                ax.text(j, i, text, ha="center", va="center", fontsize=8 if k <= 12 else 6,
-                        color="white" if shown[i, j] > 0.5 * high else "black")
+                ax.text(
+                    j,
+                    i,
+                    text,
+                    ha="center",
+                    va="center",
+                    fontsize=8 if k <= 12 else 6,
+                    color="white" if shown[i, j] > 0.5 * high else "black",
+                )
     accuracy = np.trace(matrix) / max(matrix.sum(), 1)
     ax.set_title(f"confusion matrix: {matrix.sum()} samples, accuracy {accuracy:.2%}")
     _save(fig, path)
     return fig, matrix
 
 
-def misclassified(model: Any, x: Any, y: Any = None, class_names: Any = None, path: Any = None,
-                  max_images: int = 25, batch_size: int = 256) -> tuple[Any, np.ndarray]:
+def misclassified(
+    model: Any,
+    x: Any,
+    y: Any = None,
+    class_names: Any = None,
+    path: Any = None,
+    max_images: int = 25,
+    batch_size: int = 256,
+) -> tuple[Any, np.ndarray]:
     """A grid of the images the model gets wrong, most confident mistakes first, each titled
     "true -> predicted (confidence)". ``y`` holds integer labels or one-hot rows; with ``y=None``
     x may be a dataset of (x, y) batches. Images are shown as given, pixels 0..1 or 0..255.

@@ -56,8 +56,7 @@ void fail(const std::string& what) {
 std::vector<Isa> supported_isas() {
   std::vector<Isa> out;
   for (Isa isa : {Isa::generic, Isa::avx2, Isa::avx512}) {
-    if (static_cast<int>(isa) <= static_cast<int>(cnnx::kernels::best_supported_isa()))
-      out.push_back(isa);
+    if (static_cast<int>(isa) <= static_cast<int>(cnnx::kernels::best_supported_isa())) out.push_back(isa);
   }
   return out;
 }
@@ -68,8 +67,7 @@ struct Operand {
   int64_t rs = 0, cs = 0;
 };
 
-Operand make_operand(const std::vector<float>& logical, int64_t rows, int64_t cols,
-                     bool transposed) {
+Operand make_operand(const std::vector<float>& logical, int64_t rows, int64_t cols, bool transposed) {
   Operand op;
   const int64_t pad = 3;
   if (!transposed) {
@@ -115,14 +113,14 @@ void check_shape(int64_t m, int64_t n, int64_t k, std::mt19937& rng, bool all_la
           std::vector<float> c(m * ldc, kSentinel);
           for (int64_t i = 0; i < m; ++i)
             for (int64_t j = 0; j < n; ++j)
-              c[i * ldc + j] = beta == 0.0f ? std::numeric_limits<float>::quiet_NaN()
-                                            : c0[i * n + j];
-          cnnx::kernels::gemm(m, n, k, opa.data.data(), opa.rs, opa.cs, opb.data.data(),
-                              opb.rs, opb.cs, beta, c.data(), ldc);
+              c[i * ldc + j] = beta == 0.0f ? std::numeric_limits<float>::quiet_NaN() : c0[i * n + j];
+          cnnx::kernels::gemm(m, n, k, opa.data.data(), opa.rs, opa.cs, opb.data.data(), opb.rs, opb.cs, beta, c.data(),
+                              ldc);
           char where[160];
-          std::snprintf(where, sizeof where, "%s threads=%d m=%lld n=%lld k=%lld ta=%d tb=%d "
-                        "beta=%g", cnnx::kernels::isa_name(isa), threads, (long long)m,
-                        (long long)n, (long long)k, ta, tb, beta);
+          std::snprintf(where, sizeof where,
+                        "%s threads=%d m=%lld n=%lld k=%lld ta=%d tb=%d "
+                        "beta=%g",
+                        cnnx::kernels::isa_name(isa), threads, (long long)m, (long long)n, (long long)k, ta, tb, beta);
           double worst = 0.0;
           bool pad_ok = true;
           for (int64_t i = 0; i < m; ++i) {
@@ -177,8 +175,7 @@ void check_misc() {
 }
 
 int run_checks() {
-  std::printf("best ISA: %s, active at start: %s\n",
-              cnnx::kernels::isa_name(cnnx::kernels::best_supported_isa()),
+  std::printf("best ISA: %s, active at start: %s\n", cnnx::kernels::isa_name(cnnx::kernels::best_supported_isa()),
               cnnx::kernels::isa_name(cnnx::kernels::active_isa()));
   std::mt19937 rng(1234);
   const int64_t sizes[] = {1, 2, 3, 7, 13, 14, 15, 17, 31, 33, 64, 97, 257, 300};
@@ -215,8 +212,7 @@ struct BenchShape {
 };
 
 double seconds_now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 // only_isa: run just this ISA (nullptr = every supported one).
@@ -235,8 +231,7 @@ int run_bench(const char* only_isa) {
     const double flops = 2.0 * s.m * s.n * s.k;
     std::printf("%s", s.name);
     for (Isa isa : supported_isas()) {
-      if (only_isa != nullptr && std::strcmp(only_isa, cnnx::kernels::isa_name(isa)) != 0)
-        continue;
+      if (only_isa != nullptr && std::strcmp(only_isa, cnnx::kernels::isa_name(isa)) != 0) continue;
       cnnx::kernels::set_isa(isa);
       for (int threads : {1, 2}) {
         cnnx::set_num_threads(threads);
@@ -244,12 +239,10 @@ int run_bench(const char* only_isa) {
         const double start = seconds_now();
         for (int rep = 0; rep < 200 && (rep < 3 || seconds_now() - start < 0.4); ++rep) {
           const double t0 = seconds_now();
-          cnnx::kernels::gemm(s.m, s.n, s.k, a.data(), rs_a, cs_a, b.data(), s.n, 1, 0.0f,
-                              c.data(), s.n);
+          cnnx::kernels::gemm(s.m, s.n, s.k, a.data(), rs_a, cs_a, b.data(), s.n, 1, 0.0f, c.data(), s.n);
           best = std::min(best, seconds_now() - t0);
         }
-        std::printf("  %s/%dt %6.1f", cnnx::kernels::isa_name(isa), threads,
-                    flops / best * 1e-9);
+        std::printf("  %s/%dt %6.1f", cnnx::kernels::isa_name(isa), threads, flops / best * 1e-9);
       }
     }
     std::printf("   GFLOP/s\n");

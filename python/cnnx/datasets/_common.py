@@ -124,9 +124,7 @@ def fetch_verified(url, target, digest, algorithm="sha256"):
     """
     # MD5 only where it is the digest the publisher gives; not as a security measure.
     hasher = hashlib.new(algorithm, usedforsecurity=algorithm != "md5")
-    fd, temp = tempfile.mkstemp(
-        dir=target.parent, prefix=f".{target.name}.", suffix=".part"
-    )
+    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as out:
             with urllib.request.urlopen(url, timeout=TIMEOUT) as response:
@@ -136,8 +134,7 @@ def fetch_verified(url, target, digest, algorithm="sha256"):
         received = hasher.hexdigest()
         if received != digest:
             raise ValueError(
-                f"{algorithm.upper().replace('SHA', 'SHA-')} mismatch: expected {digest}, "
-                f"received {received}"
+                f"{algorithm.upper().replace('SHA', 'SHA-')} mismatch: expected {digest}, received {received}"
             )
         os.replace(temp, target)
     except BaseException:
@@ -169,33 +166,21 @@ def read_idx(path, magic=None):
                 data = f.read()
         except (OSError, EOFError, zlib.error) as e:
             # BadGzipFile, truncated stream, corrupt deflate data or CRC.
-            raise ValueError(
-                f"Corrupt or truncated gzip file '{path}': {e}"
-            ) from None
+            raise ValueError(f"Corrupt or truncated gzip file '{path}': {e}") from None
 
     if len(data) < 4:
-        raise ValueError(
-            f"Truncated IDX file '{path}': {len(data)} bytes, expected at "
-            "least a 4-byte magic number."
-        )
+        raise ValueError(f"Truncated IDX file '{path}': {len(data)} bytes, expected at least a 4-byte magic number.")
     received = int.from_bytes(data[:4], "big")
     if magic is not None and received != magic:
-        raise ValueError(
-            f"Bad magic number in IDX file '{path}': expected "
-            f"0x{magic:08X}, received 0x{received:08X}."
-        )
+        raise ValueError(f"Bad magic number in IDX file '{path}': expected 0x{magic:08X}, received 0x{received:08X}.")
     type_code, ndim = data[2], data[3]
     if data[:2] != b"\x00\x00" or type_code not in _IDX_DTYPES or ndim == 0:
         raise ValueError(
-            f"Bad magic number in IDX file '{path}': received "
-            f"0x{received:08X}, which is not a valid IDX header."
+            f"Bad magic number in IDX file '{path}': received 0x{received:08X}, which is not a valid IDX header."
         )
     header = 4 + 4 * ndim
     if len(data) < header:
-        raise ValueError(
-            f"Truncated IDX file '{path}': {len(data)} bytes, expected a "
-            f"{header}-byte header."
-        )
+        raise ValueError(f"Truncated IDX file '{path}': {len(data)} bytes, expected a {header}-byte header.")
     shape = tuple(int(d) for d in np.frombuffer(data, ">u4", ndim, 4))
     dtype = _IDX_DTYPES[type_code]
     expected = header + dtype.itemsize * math.prod(shape)

@@ -30,8 +30,16 @@ MIRRORS = ("https://www.cs.toronto.edu/~kriz/",)
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_BATCH = "test_batch"
 CLASS_NAMES = (
-    "airplane", "automobile", "bird", "cat", "deer",
-    "dog", "frog", "horse", "ship", "truck",
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
 )
 
 
@@ -126,7 +134,13 @@ def _cache_directory():
 
 def _download(name, target, searched):
     _common.download(
-        name, target, MIRRORS, SHA256, "sha256", "CIFAR-10", searched,
+        name,
+        target,
+        MIRRORS,
+        SHA256,
+        "sha256",
+        "CIFAR-10",
+        searched,
         f"To work offline, download {MIRRORS[0]}{ARCHIVE}, put it (or its "
         f"extracted folder {FOLDER}) in a directory DIR/cifar10 and set "
         "CNNX_DATA_DIR=DIR, or pass load_data(path=...).",
@@ -167,8 +181,11 @@ def _parse_batch(data, where):
     images = batch.get(b"data") if isinstance(batch, dict) else None
     labels = batch.get(b"labels") if isinstance(batch, dict) else None
     if (
-        not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.ndim != 2
-        or images.shape[1] != 3 * 32 * 32 or not isinstance(labels, list)
+        not isinstance(images, np.ndarray)
+        or images.dtype != np.uint8
+        or images.ndim != 2
+        or images.shape[1] != 3 * 32 * 32
+        or not isinstance(labels, list)
         or len(labels) != len(images)
     ):
         raise ValueError(

@@ -31,8 +31,16 @@ MIRRORS = (
 )
 
 CLASS_NAMES = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
 )
 
 
@@ -80,8 +88,12 @@ def load_data(path=None):
 
 def _find_directory(path):
     return _common.find_directory(
-        path, title="Fashion-MNIST", files=FILES, local=_local_directories,
-        cache=_cache_directory, fetch=_download,
+        path,
+        title="Fashion-MNIST",
+        files=FILES,
+        local=_local_directories,
+        cache=_cache_directory,
+        fetch=_download,
     )
 
 
@@ -99,7 +111,13 @@ def _cache_directory():
 
 def _download(name, target, searched):
     _common.download(
-        name, target, MIRRORS, MD5[name], "md5", "Fashion-MNIST", searched,
+        name,
+        target,
+        MIRRORS,
+        MD5[name],
+        "md5",
+        "Fashion-MNIST",
+        searched,
         f"To work offline, download the four files ({', '.join(FILES)}) from "
         "https://github.com/zalandoresearch/fashion-mnist, put them in a "
         "directory DIR/fashion_mnist and set CNNX_DATA_DIR=DIR, or pass "

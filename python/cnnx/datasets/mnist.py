@@ -21,18 +21,10 @@ FILES = (
 
 # SHA-256 of each .gz file of the original distribution.
 SHA256 = {
-    "train-images-idx3-ubyte.gz": (
-        "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609"
-    ),
-    "train-labels-idx1-ubyte.gz": (
-        "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c"
-    ),
-    "t10k-images-idx3-ubyte.gz": (
-        "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6"
-    ),
-    "t10k-labels-idx1-ubyte.gz": (
-        "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6"
-    ),
+    "train-images-idx3-ubyte.gz": ("440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609"),
+    "train-labels-idx1-ubyte.gz": ("3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c"),
+    "t10k-images-idx3-ubyte.gz": ("8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6"),
+    "t10k-labels-idx1-ubyte.gz": ("f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6"),
 }
 
 # The original site (yann.lecun.com) now often refuses downloads, so use
@@ -112,8 +104,12 @@ def load_data(path=None):
 def _find_directory(path):
     """Returns the first directory holding all four files (see load_data)."""
     return _common.find_directory(
-        path, title="MNIST", files=FILES, local=_local_directories,
-        cache=_cache_directory, fetch=_download,
+        path,
+        title="MNIST",
+        files=FILES,
+        local=_local_directories,
+        cache=_cache_directory,
+        fetch=_download,
     )
 
 
@@ -134,7 +130,13 @@ def _cache_directory():
 def _download(name, target, searched):
     """Fetches `name` from the mirrors into `target`, atomically, verified by SHA-256."""
     _common.download(
-        name, target, MIRRORS, SHA256[name], "sha256", "MNIST", searched,
+        name,
+        target,
+        MIRRORS,
+        SHA256[name],
+        "sha256",
+        "MNIST",
+        searched,
         f"To work offline, put the four files ({', '.join(FILES)}) in a "
         "directory DIR/mnist and set CNNX_DATA_DIR=DIR, or pass "
         "load_data(path=...).",

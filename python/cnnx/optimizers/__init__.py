@@ -25,12 +25,19 @@ class Optimizer:
 
     _core: Any
 
-    def __init__(self, learning_rate: Any, clipnorm: float | None = None, clipvalue: float | None = None,
-                 global_clipnorm: float | None = None, weight_decay: float | None = None):
+    def __init__(
+        self,
+        learning_rate: Any,
+        clipnorm: float | None = None,
+        clipvalue: float | None = None,
+        global_clipnorm: float | None = None,
+        weight_decay: float | None = None,
+    ):
         # The subclass has created self._core with the schedule's step-0 rate (_initial_rate).
         self._schedule = learning_rate if isinstance(learning_rate, schedules.LearningRateSchedule) else None
-        self._core.set_options(float(clipvalue or 0.0), float(clipnorm or 0.0), float(global_clipnorm or 0.0),
-                               float(weight_decay or 0.0))
+        self._core.set_options(
+            float(clipvalue or 0.0), float(clipnorm or 0.0), float(global_clipnorm or 0.0), float(weight_decay or 0.0)
+        )
 
     @staticmethod
     def _initial_rate(learning_rate: Any, who: str) -> float:
@@ -50,8 +57,10 @@ class Optimizer:
     @learning_rate.setter
     def learning_rate(self, value: float) -> None:
         if self._schedule is not None:
-            raise TypeError(f"{type(self).__name__}: learning_rate follows a {type(self._schedule).__name__} "
-                            "schedule and cannot be set")
+            raise TypeError(
+                f"{type(self).__name__}: learning_rate follows a {type(self._schedule).__name__} "
+                "schedule and cannot be set"
+            )
         value = _rate(value, type(self).__name__)
         if value < 0:
             raise ValueError(f"{type(self).__name__}: expected learning_rate >= 0, received {value}")
@@ -94,10 +103,17 @@ class SGD(Optimizer):
 class Adam(Optimizer):
     """Adam, ``keras.optimizers.Adam`` (learning_rate 0.001, betas 0.9 / 0.999, epsilon 1e-7)."""
 
-    def __init__(self, learning_rate: Any = 0.001, beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-7,
-                 **kwargs: Any):
-        self._core = _core.Adam(self._initial_rate(learning_rate, type(self).__name__), float(beta_1), float(beta_2),
-                                float(epsilon))
+    def __init__(
+        self,
+        learning_rate: Any = 0.001,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-7,
+        **kwargs: Any,
+    ):
+        self._core = _core.Adam(
+            self._initial_rate(learning_rate, type(self).__name__), float(beta_1), float(beta_2), float(epsilon)
+        )
         super().__init__(learning_rate, **kwargs)
 
     def get_config(self) -> dict:
@@ -109,8 +125,15 @@ class AdamW(Adam):
     """Adam with decoupled weight decay, ``keras.optimizers.AdamW`` (weight_decay 0.004): each
     step first shrinks every weight by learning_rate * weight_decay."""
 
-    def __init__(self, learning_rate: Any = 0.001, weight_decay: float = 0.004, beta_1: float = 0.9,
-                 beta_2: float = 0.999, epsilon: float = 1e-7, **kwargs: Any):
+    def __init__(
+        self,
+        learning_rate: Any = 0.001,
+        weight_decay: float = 0.004,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-7,
+        **kwargs: Any,
+    ):
         super().__init__(learning_rate, beta_1, beta_2, epsilon, weight_decay=weight_decay, **kwargs)
 
     def get_config(self) -> dict:
@@ -121,10 +144,12 @@ class RMSprop(Optimizer):
     """RMSprop, ``keras.optimizers.RMSprop`` (learning_rate 0.001, rho 0.9, epsilon 1e-7);
     Keras' default optimizer for ``compile()``."""
 
-    def __init__(self, learning_rate: Any = 0.001, rho: float = 0.9, momentum: float = 0.0, epsilon: float = 1e-7,
-                 **kwargs: Any):
-        self._core = _core.RMSprop(self._initial_rate(learning_rate, "RMSprop"), float(rho), float(momentum),
-                                   float(epsilon))
+    def __init__(
+        self, learning_rate: Any = 0.001, rho: float = 0.9, momentum: float = 0.0, epsilon: float = 1e-7, **kwargs: Any
+    ):
+        self._core = _core.RMSprop(
+            self._initial_rate(learning_rate, "RMSprop"), float(rho), float(momentum), float(epsilon)
+        )
         super().__init__(learning_rate, **kwargs)
 
     def get_config(self) -> dict:
@@ -136,16 +161,17 @@ class Adagrad(Optimizer):
     """Adagrad, ``keras.optimizers.Adagrad`` (learning_rate 0.001, initial_accumulator_value 0.1,
     epsilon 1e-7) -- the sports-classifier exercise's optimizer."""
 
-    def __init__(self, learning_rate: Any = 0.001, initial_accumulator_value: float = 0.1, epsilon: float = 1e-7,
-                 **kwargs: Any):
-        self._core = _core.Adagrad(self._initial_rate(learning_rate, "Adagrad"), float(initial_accumulator_value),
-                                   float(epsilon))
+    def __init__(
+        self, learning_rate: Any = 0.001, initial_accumulator_value: float = 0.1, epsilon: float = 1e-7, **kwargs: Any
+    ):
+        self._core = _core.Adagrad(
+            self._initial_rate(learning_rate, "Adagrad"), float(initial_accumulator_value), float(epsilon)
+        )
         super().__init__(learning_rate, **kwargs)
 
     def get_config(self) -> dict:
         c = self._core
-        return {**super().get_config(), "initial_accumulator_value": c.initial_accumulator_value,
-                "epsilon": c.epsilon}
+        return {**super().get_config(), "initial_accumulator_value": c.initial_accumulator_value, "epsilon": c.epsilon}
 
 
 _BY_NAME = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad}
@@ -163,7 +189,9 @@ def get(identifier: Any) -> Optimizer:
                 f"Optimizer instance, received optimizer={identifier!r}"
             )
         return cls()
-    raise TypeError(f"Could not interpret optimizer identifier: expected a string or an Optimizer, received {identifier!r}")
+    raise TypeError(
+        f"Could not interpret optimizer identifier: expected a string or an Optimizer, received {identifier!r}"
+    )
 
 
 def from_config(entry: dict) -> Optimizer:

@@ -7,8 +7,14 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["LearningRateSchedule", "ExponentialDecay", "PiecewiseConstantDecay", "CosineDecay", "serialize",
-           "deserialize"]
+__all__ = [
+    "LearningRateSchedule",
+    "ExponentialDecay",
+    "PiecewiseConstantDecay",
+    "CosineDecay",
+    "serialize",
+    "deserialize",
+]
 
 
 class LearningRateSchedule:
@@ -42,8 +48,12 @@ class ExponentialDecay(LearningRateSchedule):
         return self.initial_learning_rate * self.decay_rate ** (math.floor(p) if self.staircase else p)
 
     def get_config(self) -> dict:
-        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
-                "decay_rate": self.decay_rate, "staircase": self.staircase}
+        return {
+            "initial_learning_rate": self.initial_learning_rate,
+            "decay_steps": self.decay_steps,
+            "decay_rate": self.decay_rate,
+            "staircase": self.staircase,
+        }
 
 
 class PiecewiseConstantDecay(LearningRateSchedule):
@@ -52,8 +62,10 @@ class PiecewiseConstantDecay(LearningRateSchedule):
 
     def __init__(self, boundaries: list, values: list):
         if len(values) != len(boundaries) + 1:
-            raise ValueError(f"PiecewiseConstantDecay: expected len(values) == len(boundaries) + 1, received "
-                             f"{len(values)} values for {len(boundaries)} boundaries")
+            raise ValueError(
+                f"PiecewiseConstantDecay: expected len(values) == len(boundaries) + 1, received "
+                f"{len(values)} values for {len(boundaries)} boundaries"
+            )
         if list(boundaries) != sorted(boundaries):
             raise ValueError(f"PiecewiseConstantDecay: expected increasing boundaries, received {boundaries!r}")
         self.boundaries, self.values = list(boundaries), [float(v) for v in values]
@@ -72,8 +84,14 @@ class CosineDecay(LearningRateSchedule):
     """Cosine decay from initial_learning_rate to alpha * initial over decay_steps, after an
     optional linear warmup to warmup_target over warmup_steps (Keras' CosineDecay)."""
 
-    def __init__(self, initial_learning_rate: float, decay_steps: int, alpha: float = 0.0,
-                 warmup_target: float | None = None, warmup_steps: int = 0):
+    def __init__(
+        self,
+        initial_learning_rate: float,
+        decay_steps: int,
+        alpha: float = 0.0,
+        warmup_target: float | None = None,
+        warmup_steps: int = 0,
+    ):
         self.initial_learning_rate = float(initial_learning_rate)
         self.decay_steps = _positive(decay_steps, "decay_steps", "CosineDecay")
         self.alpha = float(alpha)
@@ -82,15 +100,23 @@ class CosineDecay(LearningRateSchedule):
 
     def __call__(self, step: int) -> float:
         if self.warmup_target is not None and step < self.warmup_steps:
-            return self.initial_learning_rate + (self.warmup_target - self.initial_learning_rate) * step / self.warmup_steps
+            return (
+                self.initial_learning_rate
+                + (self.warmup_target - self.initial_learning_rate) * step / self.warmup_steps
+            )
         start = self.initial_learning_rate if self.warmup_target is None else self.warmup_target
         t = min(step - (self.warmup_steps if self.warmup_target is not None else 0), self.decay_steps)
         cosine = 0.5 * (1.0 + math.cos(math.pi * t / self.decay_steps))
         return start * ((1.0 - self.alpha) * cosine + self.alpha)
 
     def get_config(self) -> dict:
-        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
-                "alpha": self.alpha, "warmup_target": self.warmup_target, "warmup_steps": self.warmup_steps}
+        return {
+            "initial_learning_rate": self.initial_learning_rate,
+            "decay_steps": self.decay_steps,
+            "alpha": self.alpha,
+            "warmup_target": self.warmup_target,
+            "warmup_steps": self.warmup_steps,
+        }
 
 
 def serialize(schedule: LearningRateSchedule) -> dict:

@@ -94,7 +94,8 @@ void check_weights(const Layer& layer, const std::vector<Tensor>& weights) {
 void assign_weights(Layer& layer, const std::vector<Tensor>& weights) {
   auto& params = layer.params();
   for (std::size_t i = 0; i < params.size(); ++i)
-    if (params[i].value.size()) std::memcpy(params[i].value.data(), weights[i].data(), sizeof(float) * weights[i].size());
+    if (params[i].value.size())
+      std::memcpy(params[i].value.data(), weights[i].data(), sizeof(float) * weights[i].size());
 }
 
 // Sequential plus its lock (see the locking rule at the top of this file).
@@ -125,7 +126,8 @@ Batch make_batch(const Sequential& seq, const ArrayView& x, const ArrayView& y, 
   if (!seq.built()) throw ValueError("Sequential: build the model before training or evaluating it");
   const Shape& xs = x.shape;
   const Shape expect = with_batch(xs.empty() ? 0 : xs[0], seq.input_shape());
-  if (xs != expect) throw ValueError("Sequential: expected x of shape " + shape_str(expect) + ", received " + shape_str(xs));
+  if (xs != expect)
+    throw ValueError("Sequential: expected x of shape " + shape_str(expect) + ", received " + shape_str(xs));
   if (y.shape.empty() || y.shape[0] != xs[0])
     throw ValueError("Sequential: expected y with " + std::to_string(xs[0]) + " samples, received " +
                      (y.shape.empty() ? std::string("a scalar") : std::to_string(y.shape[0])));
@@ -182,57 +184,67 @@ PYBIND11_MODULE(_core, m) {
   m.attr("MAX_THREADS") = kMaxThreads;
   m.def("get_num_threads", &get_num_threads);
   m.def("set_random_seed", [](std::uint64_t s) { set_random_seed(s); }, py::arg("seed"));
-  m.def("peak_gflops", [](int threads, double seconds) {
-    if (threads < 1 || !(seconds > 0.0)) throw ValueError("peak_gflops: expected threads >= 1 and seconds > 0");
-    py::gil_scoped_release release;
-    return kernels::measure_peak_gflops(threads, seconds);
-  }, py::arg("threads"), py::arg("seconds") = 0.5);
+  m.def(
+      "peak_gflops",
+      [](int threads, double seconds) {
+        if (threads < 1 || !(seconds > 0.0)) throw ValueError("peak_gflops: expected threads >= 1 and seconds > 0");
+        py::gil_scoped_release release;
+        return kernels::measure_peak_gflops(threads, seconds);
+      },
+      py::arg("threads"), py::arg("seconds") = 0.5);
   m.def("next_seed", [] { return next_seed(); });
   m.def("get_isa", [] { return std::string(kernels::isa_name(kernels::active_isa())); });
   m.def("best_isa", [] { return std::string(kernels::isa_name(kernels::best_supported_isa())); });
-  m.def("set_isa", [](const std::string& name) {
-    for (auto isa : {kernels::Isa::generic, kernels::Isa::avx2, kernels::Isa::avx512})
-      if (name == kernels::isa_name(isa)) return kernels::set_isa(isa);
-    throw ValueError("set_isa: expected 'avx512', 'avx2' or 'generic', received '" + name + "'");
-  }, py::arg("isa"));
+  m.def(
+      "set_isa",
+      [](const std::string& name) {
+        for (auto isa : {kernels::Isa::generic, kernels::Isa::avx2, kernels::Isa::avx512})
+          if (name == kernels::isa_name(isa)) return kernels::set_isa(isa);
+        throw ValueError("set_isa: expected 'avx512', 'avx2' or 'generic', received '" + name + "'");
+      },
+      py::arg("isa"));
 
   // C = epi(beta * C + A @ B) through the blocked GEMM or the reference, transposes via
   // strides (tests). `c` given: beta = 1 onto a copy of it; bias/relu: the GEMM epilogue.
   auto bind_gemm = [&m](const char* name, bool ref) {
-    m.def(name, [ref](const FloatArray& a, const FloatArray& b, bool trans_a, bool trans_b,
-                      std::optional<FloatArray> c0, std::optional<FloatArray> bias, bool relu) {
-      if (a.ndim() != 2 || b.ndim() != 2) throw ValueError("gemm: expected 2-D arrays");
-      const std::int64_t m_ = trans_a ? a.shape(1) : a.shape(0), k = trans_a ? a.shape(0) : a.shape(1);
-      const std::int64_t kb = trans_b ? b.shape(1) : b.shape(0), n = trans_b ? b.shape(0) : b.shape(1);
-      if (k != kb) throw ValueError("gemm: inner dimensions differ: " + std::to_string(k) + " vs " + std::to_string(kb));
-      if (c0 && (c0->ndim() != 2 || c0->shape(0) != m_ || c0->shape(1) != n))
-        throw ValueError("gemm: expected c of shape (" + std::to_string(m_) + ", " + std::to_string(n) + ")");
-      if (bias && (bias->ndim() != 1 || bias->shape(0) != n))
-        throw ValueError("gemm: expected bias of shape (" + std::to_string(n) + ",)");
-      FloatArray c({m_, n});
-      const std::int64_t rs_a = trans_a ? 1 : a.shape(1), cs_a = trans_a ? a.shape(1) : 1;
-      const std::int64_t rs_b = trans_b ? 1 : b.shape(1), cs_b = trans_b ? b.shape(1) : 1;
-      float* cp = c.mutable_data();
-      if (c0) std::copy(c0->data(), c0->data() + c0->size(), cp);
-      const float beta = c0 ? 1.0f : 0.0f;
-      kernels::GemmEpilogue ep;
-      ep.bias = bias ? bias->data() : nullptr;
-      ep.relu = relu;
-      {
-        py::gil_scoped_release release;
-        if (ref) {
-          kernels::gemm_ref(m_, n, k, a.data(), rs_a, cs_a, b.data(), rs_b, cs_b, beta, cp, n);
-          for (std::int64_t i = 0; i < m_ * n; ++i) {
-            if (ep.bias) cp[i] += ep.bias[i % n];
-            if (relu) cp[i] = cp[i] > 0.0f ? cp[i] : 0.0f;
+    m.def(
+        name,
+        [ref](const FloatArray& a, const FloatArray& b, bool trans_a, bool trans_b, std::optional<FloatArray> c0,
+              std::optional<FloatArray> bias, bool relu) {
+          if (a.ndim() != 2 || b.ndim() != 2) throw ValueError("gemm: expected 2-D arrays");
+          const std::int64_t m_ = trans_a ? a.shape(1) : a.shape(0), k = trans_a ? a.shape(0) : a.shape(1);
+          const std::int64_t kb = trans_b ? b.shape(1) : b.shape(0), n = trans_b ? b.shape(0) : b.shape(1);
+          if (k != kb)
+            throw ValueError("gemm: inner dimensions differ: " + std::to_string(k) + " vs " + std::to_string(kb));
+          if (c0 && (c0->ndim() != 2 || c0->shape(0) != m_ || c0->shape(1) != n))
+            throw ValueError("gemm: expected c of shape (" + std::to_string(m_) + ", " + std::to_string(n) + ")");
+          if (bias && (bias->ndim() != 1 || bias->shape(0) != n))
+            throw ValueError("gemm: expected bias of shape (" + std::to_string(n) + ",)");
+          FloatArray c({m_, n});
+          const std::int64_t rs_a = trans_a ? 1 : a.shape(1), cs_a = trans_a ? a.shape(1) : 1;
+          const std::int64_t rs_b = trans_b ? 1 : b.shape(1), cs_b = trans_b ? b.shape(1) : 1;
+          float* cp = c.mutable_data();
+          if (c0) std::copy(c0->data(), c0->data() + c0->size(), cp);
+          const float beta = c0 ? 1.0f : 0.0f;
+          kernels::GemmEpilogue ep;
+          ep.bias = bias ? bias->data() : nullptr;
+          ep.relu = relu;
+          {
+            py::gil_scoped_release release;
+            if (ref) {
+              kernels::gemm_ref(m_, n, k, a.data(), rs_a, cs_a, b.data(), rs_b, cs_b, beta, cp, n);
+              for (std::int64_t i = 0; i < m_ * n; ++i) {
+                if (ep.bias) cp[i] += ep.bias[i % n];
+                if (relu) cp[i] = cp[i] > 0.0f ? cp[i] : 0.0f;
+              }
+            } else {
+              kernels::gemm(m_, n, k, a.data(), rs_a, cs_a, b.data(), rs_b, cs_b, beta, cp, n, ep);
+            }
           }
-        } else {
-          kernels::gemm(m_, n, k, a.data(), rs_a, cs_a, b.data(), rs_b, cs_b, beta, cp, n, ep);
-        }
-      }
-      return c;
-    }, py::arg("a"), py::arg("b"), py::arg("trans_a") = false, py::arg("trans_b") = false, py::arg("c") = py::none(),
-       py::arg("bias") = py::none(), py::arg("relu") = false);
+          return c;
+        },
+        py::arg("a"), py::arg("b"), py::arg("trans_a") = false, py::arg("trans_b") = false, py::arg("c") = py::none(),
+        py::arg("bias") = py::none(), py::arg("relu") = false);
   };
   bind_gemm("gemm", false);
   bind_gemm("gemm_ref", true);
@@ -243,71 +255,87 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("built", &Layer::built)
       .def_property_readonly("input_shape", &Layer::input_shape)
       .def_property_readonly("output_shape", &Layer::output_shape)
-      .def("build", [](Layer& l, const Shape& s, std::uint64_t seed, std::int64_t max_param_floats) {
-        if (max_param_floats < -1)
-          throw ValueError(l.class_name() + " '" + l.name() + "': expected max_param_floats >= 0 or -1 (no limit), received " +
-                           std::to_string(max_param_floats));
-        return l.build(s, seed, max_param_floats);
-      }, py::arg("input_shape"), py::arg("seed"), py::arg("max_param_floats") = -1)
+      .def(
+          "build",
+          [](Layer& l, const Shape& s, std::uint64_t seed, std::int64_t max_param_floats) {
+            if (max_param_floats < -1)
+              throw ValueError(l.class_name() + " '" + l.name() +
+                               "': expected max_param_floats >= 0 or -1 (no limit), received " +
+                               std::to_string(max_param_floats));
+            return l.build(s, seed, max_param_floats);
+          },
+          py::arg("input_shape"), py::arg("seed"), py::arg("max_param_floats") = -1)
       .def("count_params", &Layer::count_params)
-      .def("weight_names", [](Layer& l) {
-        std::vector<std::string> out;
-        for (auto& p : l.params()) out.push_back(p.name);
-        return out;
-      })
+      .def("weight_names",
+           [](Layer& l) {
+             std::vector<std::string> out;
+             for (auto& p : l.params()) out.push_back(p.name);
+             return out;
+           })
       .def("set_regularizer", &Layer::set_regularizer, py::arg("weight"), py::arg("l1"), py::arg("l2"))
-      .def("weight_trainable", [](Layer& l) {
-        std::vector<bool> out;
-        for (auto& p : l.params()) out.push_back(p.trainable);
-        return out;
-      })
+      .def("weight_trainable",
+           [](Layer& l) {
+             std::vector<bool> out;
+             for (auto& p : l.params()) out.push_back(p.trainable);
+             return out;
+           })
       .def("get_weights", [](const Layer& l) { return to_numpy(copy_weights(l)); })
-      .def("set_weights", [](Layer& l, const py::list& weights) {
-        std::vector<Tensor> w = to_tensors(weights, l.name() + ".set_weights");
-        check_weights(l, w);
-        assign_weights(l, w);
-      })
-      .def("get_gradients", [](Layer& l) {
-        py::list out;
-        for (const auto& p : l.params()) out.append(to_numpy(p.grad));
-        return out;
-      })
+      .def("set_weights",
+           [](Layer& l, const py::list& weights) {
+             std::vector<Tensor> w = to_tensors(weights, l.name() + ".set_weights");
+             check_weights(l, w);
+             assign_weights(l, w);
+           })
+      .def("get_gradients",
+           [](Layer& l) {
+             py::list out;
+             for (const auto& p : l.params()) out.append(to_numpy(p.grad));
+             return out;
+           })
       // Forward / backward of this layer alone on a batch (tests and inspection).
-      .def("forward", [](Layer& l, const FloatArray& x, bool training) {
-        if (!l.built()) throw ValueError(l.name() + ": build the layer before calling it");
-        Shape xs = array_shape(x);
-        const Shape expect = with_batch(xs.empty() ? 0 : xs[0], l.input_shape());
-        if (xs != expect) throw ValueError(l.class_name() + " '" + l.name() + "': expected input of shape " + shape_str(expect) + ", received " + shape_str(xs));
-        FloatArray y(with_batch(xs[0], l.output_shape()));
-        float* yp = y.mutable_data();
-        {
-          py::gil_scoped_release release;
-          l.reserve(xs[0]);
-          l.forward(x.data(), yp, xs[0], training);
-        }
-        return y;
-      }, py::arg("x"), py::arg("training") = false)
+      .def(
+          "forward",
+          [](Layer& l, const FloatArray& x, bool training) {
+            if (!l.built()) throw ValueError(l.name() + ": build the layer before calling it");
+            Shape xs = array_shape(x);
+            const Shape expect = with_batch(xs.empty() ? 0 : xs[0], l.input_shape());
+            if (xs != expect)
+              throw ValueError(l.class_name() + " '" + l.name() + "': expected input of shape " + shape_str(expect) +
+                               ", received " + shape_str(xs));
+            FloatArray y(with_batch(xs[0], l.output_shape()));
+            float* yp = y.mutable_data();
+            {
+              py::gil_scoped_release release;
+              l.reserve(xs[0]);
+              l.forward(x.data(), yp, xs[0], training);
+            }
+            return y;
+          },
+          py::arg("x"), py::arg("training") = false)
       // Median-free raw timing of this layer inside C++ (benchmarks): seconds per call of
       // forward, or of forward + backward, on a batch shaped like x. No Python in the loop.
-      .def("time_step", [](Layer& l, const FloatArray& x, int repeats, bool backward, bool need_dx) {
-        if (!l.built()) throw ValueError(l.name() + ": build the layer before timing it");
-        const std::int64_t n = x.ndim() ? x.shape(0) : 0;
-        if (n <= 0 || x.size() != checked_mul(n, shape_size(l.input_shape())) || repeats < 1)
-          throw ValueError(l.name() + ": time_step expects a batch shaped like the layer input and repeats >= 1");
-        const std::int64_t out_size = checked_mul(n, shape_size(l.output_shape()));
-        Buffer y(out_size), dy(out_size), dx(x.size());
-        for (std::int64_t i = 0; i < dy.size(); ++i) dy.data()[i] = float((i * 7919) % 13) * 0.01f - 0.06f;
-        py::gil_scoped_release release;
-        l.reserve(n);
-        auto once = [&] {
-          l.forward(x.data(), y.data(), n, backward);
-          if (backward) l.backward(x.data(), y.data(), dy.data(), need_dx ? dx.data() : nullptr, n);
-        };
-        once();
-        const auto t0 = std::chrono::steady_clock::now();
-        for (int r = 0; r < repeats; ++r) once();
-        return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / repeats;
-      }, py::arg("x"), py::arg("repeats"), py::arg("backward"), py::arg("need_dx") = true)
+      .def(
+          "time_step",
+          [](Layer& l, const FloatArray& x, int repeats, bool backward, bool need_dx) {
+            if (!l.built()) throw ValueError(l.name() + ": build the layer before timing it");
+            const std::int64_t n = x.ndim() ? x.shape(0) : 0;
+            if (n <= 0 || x.size() != checked_mul(n, shape_size(l.input_shape())) || repeats < 1)
+              throw ValueError(l.name() + ": time_step expects a batch shaped like the layer input and repeats >= 1");
+            const std::int64_t out_size = checked_mul(n, shape_size(l.output_shape()));
+            Buffer y(out_size), dy(out_size), dx(x.size());
+            for (std::int64_t i = 0; i < dy.size(); ++i) dy.data()[i] = float((i * 7919) % 13) * 0.01f - 0.06f;
+            py::gil_scoped_release release;
+            l.reserve(n);
+            auto once = [&] {
+              l.forward(x.data(), y.data(), n, backward);
+              if (backward) l.backward(x.data(), y.data(), dy.data(), need_dx ? dx.data() : nullptr, n);
+            };
+            once();
+            const auto t0 = std::chrono::steady_clock::now();
+            for (int r = 0; r < repeats; ++r) once();
+            return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / repeats;
+          },
+          py::arg("x"), py::arg("repeats"), py::arg("backward"), py::arg("need_dx") = true)
       .def("backward", [](Layer& l, const FloatArray& x, const FloatArray& y, const FloatArray& dy) {
         const std::int64_t n = x.ndim() ? x.shape(0) : 0;
         if (n <= 0 || y.size() != dy.size() || y.size() != checked_mul(n, shape_size(l.output_shape())) ||
@@ -357,8 +385,8 @@ PYBIND11_MODULE(_core, m) {
            py::arg("name"), py::arg("pool_size"), py::arg("strides"), py::arg("padding"));
 
   py::class_<Dense, Layer, std::shared_ptr<Dense>>(m, "Dense")
-      .def(py::init([](std::string name, std::int64_t units, std::string activation, bool use_bias,
-                       std::string kinit, std::string binit) {
+      .def(py::init([](std::string name, std::int64_t units, std::string activation, bool use_bias, std::string kinit,
+                       std::string binit) {
              DenseConfig c;
              c.units = units;
              c.activation = activation;
@@ -367,8 +395,8 @@ PYBIND11_MODULE(_core, m) {
              c.bias_initializer = binit;
              return std::make_shared<Dense>(name, c);
            }),
-           py::arg("name"), py::arg("units"), py::arg("activation"), py::arg("use_bias"),
-           py::arg("kernel_initializer"), py::arg("bias_initializer"));
+           py::arg("name"), py::arg("units"), py::arg("activation"), py::arg("use_bias"), py::arg("kernel_initializer"),
+           py::arg("bias_initializer"));
 
   py::class_<Flatten, Layer, std::shared_ptr<Flatten>>(m, "Flatten").def(py::init<std::string>(), py::arg("name"));
 
@@ -420,19 +448,19 @@ PYBIND11_MODULE(_core, m) {
 
   py::class_<ActivationLayer, Layer, std::shared_ptr<ActivationLayer>>(m, "Activation")
       .def(py::init<std::string, const std::string&>(), py::arg("name"), py::arg("activation"));
-  py::class_<ReLU, ActivationLayer, std::shared_ptr<ReLU>>(m, "ReLU")
-      .def(py::init([](std::string name, std::optional<float> max_value, float negative_slope, float threshold) {
-             ReLUConfig c;
-             if (max_value) c.max_value = *max_value;
-             c.negative_slope = negative_slope;
-             c.threshold = threshold;
-             return std::make_shared<ReLU>(name, c);
-           }),
-           py::arg("name"), py::arg("max_value"), py::arg("negative_slope"), py::arg("threshold"));
+  py::class_<ReLU, ActivationLayer, std::shared_ptr<ReLU>>(m, "ReLU").def(
+      py::init([](std::string name, std::optional<float> max_value, float negative_slope, float threshold) {
+        ReLUConfig c;
+        if (max_value) c.max_value = *max_value;
+        c.negative_slope = negative_slope;
+        c.threshold = threshold;
+        return std::make_shared<ReLU>(name, c);
+      }),
+      py::arg("name"), py::arg("max_value"), py::arg("negative_slope"), py::arg("threshold"));
   py::class_<LeakyReLU, ActivationLayer, std::shared_ptr<LeakyReLU>>(m, "LeakyReLU")
       .def(py::init<std::string, float>(), py::arg("name"), py::arg("negative_slope"));
-  py::class_<ELU, ActivationLayer, std::shared_ptr<ELU>>(m, "ELU")
-      .def(py::init<std::string, float>(), py::arg("name"), py::arg("alpha"));
+  py::class_<ELU, ActivationLayer, std::shared_ptr<ELU>>(m, "ELU").def(py::init<std::string, float>(), py::arg("name"),
+                                                                       py::arg("alpha"));
   py::class_<Softmax, ActivationLayer, std::shared_ptr<Softmax>>(m, "Softmax")
       .def(py::init<std::string, std::int64_t>(), py::arg("name"), py::arg("axis"));
 
@@ -514,25 +542,32 @@ PYBIND11_MODULE(_core, m) {
   py::class_<Loss, std::shared_ptr<Loss>>(m, "Loss")
       .def_property_readonly("name", &Loss::name)
       // Mean loss and dL/d(output) of a [rows, classes] output (tests).
-      .def("compute", [](const Loss& l, const FloatArray& out, const FloatArray& target, bool fused,
-                         const py::object& weights) {
-        if (out.ndim() != 2) throw ValueError(l.name() + ": expected a 2-D output");
-        const std::int64_t rows = out.shape(0), classes = out.shape(1);
-        l.check_targets({classes}, rows ? target.size() / rows : 0);
-        if (target.size() != rows * (l.sparse_targets() ? 1 : classes))
-          throw ValueError(l.name() + ": expected targets for " + std::to_string(rows) + " rows");
-        const float* w = sample_weights(weights, rows);
-        FloatArray grad({rows, classes});
-        const double v = l.compute(out.data(), target.data(), w, rows, classes, grad.mutable_data(), fused);
-        return py::make_tuple(v, grad);
-      }, py::arg("output"), py::arg("target"), py::arg("fused") = false, py::arg("sample_weight") = py::none())
-      .def_property_readonly("fusable_activation", [](const Loss& l) { return std::string(activation_name(l.fusable_activation())); });
-  m.def("make_crossentropy", [](bool sparse, bool from_logits, double ls) {
-    return std::shared_ptr<Loss>(make_crossentropy(sparse, from_logits, ls));
-  }, py::arg("sparse"), py::arg("from_logits"), py::arg("label_smoothing") = 0.0);
-  m.def("make_binary_crossentropy", [](bool from_logits, double ls) {
-    return std::shared_ptr<Loss>(make_binary_crossentropy(from_logits, ls));
-  }, py::arg("from_logits"), py::arg("label_smoothing") = 0.0);
+      .def(
+          "compute",
+          [](const Loss& l, const FloatArray& out, const FloatArray& target, bool fused, const py::object& weights) {
+            if (out.ndim() != 2) throw ValueError(l.name() + ": expected a 2-D output");
+            const std::int64_t rows = out.shape(0), classes = out.shape(1);
+            l.check_targets({classes}, rows ? target.size() / rows : 0);
+            if (target.size() != rows * (l.sparse_targets() ? 1 : classes))
+              throw ValueError(l.name() + ": expected targets for " + std::to_string(rows) + " rows");
+            const float* w = sample_weights(weights, rows);
+            FloatArray grad({rows, classes});
+            const double v = l.compute(out.data(), target.data(), w, rows, classes, grad.mutable_data(), fused);
+            return py::make_tuple(v, grad);
+          },
+          py::arg("output"), py::arg("target"), py::arg("fused") = false, py::arg("sample_weight") = py::none())
+      .def_property_readonly("fusable_activation",
+                             [](const Loss& l) { return std::string(activation_name(l.fusable_activation())); });
+  m.def(
+      "make_crossentropy",
+      [](bool sparse, bool from_logits, double ls) {
+        return std::shared_ptr<Loss>(make_crossentropy(sparse, from_logits, ls));
+      },
+      py::arg("sparse"), py::arg("from_logits"), py::arg("label_smoothing") = 0.0);
+  m.def(
+      "make_binary_crossentropy",
+      [](bool from_logits, double ls) { return std::shared_ptr<Loss>(make_binary_crossentropy(from_logits, ls)); },
+      py::arg("from_logits"), py::arg("label_smoothing") = 0.0);
   m.def("make_mean_squared_error", [] { return std::shared_ptr<Loss>(make_mean_squared_error()); });
   m.def("make_mean_absolute_error", [] { return std::shared_ptr<Loss>(make_mean_absolute_error()); });
 
@@ -540,16 +575,20 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("name", &Optimizer::name)
       .def_readwrite("learning_rate", &Optimizer::learning_rate)
       .def_readwrite("iterations", &Optimizer::iterations)
-      .def("set_options", [](Optimizer& o, double clipvalue, double clipnorm, double global_clipnorm, double weight_decay) {
-        const double old[4] = {o.clipvalue, o.clipnorm, o.global_clipnorm, o.weight_decay};
-        o.clipvalue = clipvalue, o.clipnorm = clipnorm, o.global_clipnorm = global_clipnorm, o.weight_decay = weight_decay;
-        try {
-          o.check_options();
-        } catch (...) {
-          o.clipvalue = old[0], o.clipnorm = old[1], o.global_clipnorm = old[2], o.weight_decay = old[3];
-          throw;
-        }
-      }, py::arg("clipvalue"), py::arg("clipnorm"), py::arg("global_clipnorm"), py::arg("weight_decay"))
+      .def(
+          "set_options",
+          [](Optimizer& o, double clipvalue, double clipnorm, double global_clipnorm, double weight_decay) {
+            const double old[4] = {o.clipvalue, o.clipnorm, o.global_clipnorm, o.weight_decay};
+            o.clipvalue = clipvalue, o.clipnorm = clipnorm, o.global_clipnorm = global_clipnorm,
+            o.weight_decay = weight_decay;
+            try {
+              o.check_options();
+            } catch (...) {
+              o.clipvalue = old[0], o.clipnorm = old[1], o.global_clipnorm = old[2], o.weight_decay = old[3];
+              throw;
+            }
+          },
+          py::arg("clipvalue"), py::arg("clipnorm"), py::arg("global_clipnorm"), py::arg("weight_decay"))
       .def_readonly("clipvalue", &Optimizer::clipvalue)
       .def_readonly("clipnorm", &Optimizer::clipnorm)
       .def_readonly("global_clipnorm", &Optimizer::global_clipnorm)
@@ -559,15 +598,15 @@ PYBIND11_MODULE(_core, m) {
       .def_readonly("momentum", &SGD::momentum)
       .def_readonly("nesterov", &SGD::nesterov);
   py::class_<Adam, Optimizer, std::shared_ptr<Adam>>(m, "Adam")
-      .def(py::init<double, double, double, double>(), py::arg("learning_rate"), py::arg("beta_1"),
-           py::arg("beta_2"), py::arg("epsilon"))
+      .def(py::init<double, double, double, double>(), py::arg("learning_rate"), py::arg("beta_1"), py::arg("beta_2"),
+           py::arg("epsilon"))
       .def_readonly("beta_1", &Adam::beta_1)
       .def_readonly("beta_2", &Adam::beta_2)
       .def_readonly("epsilon", &Adam::epsilon);
 
   py::class_<RMSprop, Optimizer, std::shared_ptr<RMSprop>>(m, "RMSprop")
-      .def(py::init<double, double, double, double>(), py::arg("learning_rate"), py::arg("rho"),
-           py::arg("momentum"), py::arg("epsilon"))
+      .def(py::init<double, double, double, double>(), py::arg("learning_rate"), py::arg("rho"), py::arg("momentum"),
+           py::arg("epsilon"))
       .def_readonly("rho", &RMSprop::rho)
       .def_readonly("momentum", &RMSprop::momentum)
       .def_readonly("epsilon", &RMSprop::epsilon);
@@ -584,129 +623,153 @@ PYBIND11_MODULE(_core, m) {
       .def("build", [](Model& s, const Shape& shape) { locked(s, [&] { s.seq.build(shape); }); })
       .def_property_readonly("built", [](Model& s) { return locked(s, [&] { return s.seq.built(); }); })
       .def_property_readonly("output_shape", [](Model& s) { return locked(s, [&] { return s.seq.output_shape(); }); })
-      .def("compile", [](Model& s, std::shared_ptr<Loss> l, std::shared_ptr<Optimizer> o) {
-        locked(s, [&] { s.seq.compile(std::move(l), std::move(o)); });
-      })
-      .def("set_metrics", [](Model& s, const std::string& accuracy, float threshold, int top_k) {
-        if (accuracy != "argmax" && accuracy != "binary")
-          throw ValueError("set_metrics: expected accuracy 'argmax' or 'binary', received '" + accuracy + "'");
-        locked(s, [&] {
-          s.seq.set_metrics(accuracy == "binary" ? AccuracyKind::binary : AccuracyKind::argmax, threshold, top_k);
-        });
-      }, py::arg("accuracy"), py::arg("threshold") = 0.5f, py::arg("top_k") = 0)
-      .def("train_step", [](Model& s, const FloatArray& x, const FloatArray& y, const IndexArray& index,
-                            const py::object& sample_weight) {
-        if (index.ndim() != 1) throw ValueError("train_step: expected a 1-D index array");
-        const float* w = sample_weights(sample_weight, rows_of(x));
-        const ArrayView xv = view(x), yv = view(y);
-        const std::int64_t* idx = index.data();
-        const std::int64_t n = index.shape(0);
-        const StepResult r = locked(s, [&] {
-          Batch b = make_batch(s.seq, xv, yv, n);
-          b.index = idx;
-          b.sample_weight = w;
-          return s.seq.train_step(b);
-        });
-        return result_tuple(r);
-      }, py::arg("x"), py::arg("y"), py::arg("index"), py::arg("sample_weight") = py::none())
-      .def("test_step", [](Model& s, const FloatArray& x, const FloatArray& y, const py::object& sample_weight) {
-        const float* w = sample_weights(sample_weight, rows_of(x));
-        const ArrayView xv = view(x), yv = view(y);
-        const StepResult r = locked(s, [&] {
-          Batch b = make_batch(s.seq, xv, yv, rows_of_shape(xv.shape));
-          b.sample_weight = w;
-          return s.seq.test_step(b);
-        });
-        return result_tuple(r);
-      }, py::arg("x"), py::arg("y"), py::arg("sample_weight") = py::none())
+      .def("compile",
+           [](Model& s, std::shared_ptr<Loss> l, std::shared_ptr<Optimizer> o) {
+             locked(s, [&] { s.seq.compile(std::move(l), std::move(o)); });
+           })
+      .def(
+          "set_metrics",
+          [](Model& s, const std::string& accuracy, float threshold, int top_k) {
+            if (accuracy != "argmax" && accuracy != "binary")
+              throw ValueError("set_metrics: expected accuracy 'argmax' or 'binary', received '" + accuracy + "'");
+            locked(s, [&] {
+              s.seq.set_metrics(accuracy == "binary" ? AccuracyKind::binary : AccuracyKind::argmax, threshold, top_k);
+            });
+          },
+          py::arg("accuracy"), py::arg("threshold") = 0.5f, py::arg("top_k") = 0)
+      .def(
+          "train_step",
+          [](Model& s, const FloatArray& x, const FloatArray& y, const IndexArray& index,
+             const py::object& sample_weight) {
+            if (index.ndim() != 1) throw ValueError("train_step: expected a 1-D index array");
+            const float* w = sample_weights(sample_weight, rows_of(x));
+            const ArrayView xv = view(x), yv = view(y);
+            const std::int64_t* idx = index.data();
+            const std::int64_t n = index.shape(0);
+            const StepResult r = locked(s, [&] {
+              Batch b = make_batch(s.seq, xv, yv, n);
+              b.index = idx;
+              b.sample_weight = w;
+              return s.seq.train_step(b);
+            });
+            return result_tuple(r);
+          },
+          py::arg("x"), py::arg("y"), py::arg("index"), py::arg("sample_weight") = py::none())
+      .def(
+          "test_step",
+          [](Model& s, const FloatArray& x, const FloatArray& y, const py::object& sample_weight) {
+            const float* w = sample_weights(sample_weight, rows_of(x));
+            const ArrayView xv = view(x), yv = view(y);
+            const StepResult r = locked(s, [&] {
+              Batch b = make_batch(s.seq, xv, yv, rows_of_shape(xv.shape));
+              b.sample_weight = w;
+              return s.seq.test_step(b);
+            });
+            return result_tuple(r);
+          },
+          py::arg("x"), py::arg("y"), py::arg("sample_weight") = py::none())
       // Optimizer state, one list of slot arrays per trainable parameter (saving / loading).
-      .def("get_optimizer_slots", [](Model& s) {
-        const auto slots = locked(s, [&] {
-          if (!s.seq.compiled()) throw ValueError("Sequential: the model is not compiled");
-          return s.seq.optimizer().slots();
-        });
-        py::list out;
-        for (const auto& per_param : slots) out.append(to_numpy(per_param));
-        return out;
-      })
-      .def("set_optimizer_slots", [](Model& s, const py::list& slots) {
-        std::vector<std::vector<Tensor>> values;
-        for (const auto& per_param : slots) values.push_back(to_tensors(per_param, "set_optimizer_slots"));
-        locked(s, [&] {
-          if (!s.seq.compiled()) throw ValueError("Sequential: the model is not compiled");
-          s.seq.optimizer().set_slots(s.seq.trainable_params(), std::move(values));
-        });
-      })
+      .def("get_optimizer_slots",
+           [](Model& s) {
+             const auto slots = locked(s, [&] {
+               if (!s.seq.compiled()) throw ValueError("Sequential: the model is not compiled");
+               return s.seq.optimizer().slots();
+             });
+             py::list out;
+             for (const auto& per_param : slots) out.append(to_numpy(per_param));
+             return out;
+           })
+      .def("set_optimizer_slots",
+           [](Model& s, const py::list& slots) {
+             std::vector<std::vector<Tensor>> values;
+             for (const auto& per_param : slots) values.push_back(to_tensors(per_param, "set_optimizer_slots"));
+             locked(s, [&] {
+               if (!s.seq.compiled()) throw ValueError("Sequential: the model is not compiled");
+               s.seq.optimizer().set_slots(s.seq.trainable_params(), std::move(values));
+             });
+           })
       // Everything save() writes that training changes, from one step boundary (one lock):
       // (weights: one list of arrays per layer, slots: one list per trainable parameter or None
       // when not compiled, iterations: the optimizer's count or None when not compiled).
       // optimizer=False skips the slots (copied for nothing by get_weights).
-      .def("snapshot", [](Model& s, bool optimizer) {
-        std::vector<std::vector<Tensor>> weights, slots;
-        std::int64_t iterations = 0;
-        bool compiled = false;
-        locked(s, [&] {
-          for (const auto& l : s.seq.layers()) weights.push_back(copy_weights(*l));
-          compiled = s.seq.compiled();
-          if (compiled && optimizer) {
-            slots = s.seq.optimizer().slots();
-            iterations = s.seq.optimizer().iterations;
-          }
-        });
-        py::list w;
-        for (const auto& per_layer : weights) w.append(to_numpy(per_layer));
-        if (!compiled || !optimizer) return py::tuple(py::make_tuple(w, py::none(), py::none()));
-        py::list sl;
-        for (const auto& per_param : slots) sl.append(to_numpy(per_param));
-        return py::tuple(py::make_tuple(w, sl, iterations));
-      }, py::arg("optimizer") = true)
+      .def(
+          "snapshot",
+          [](Model& s, bool optimizer) {
+            std::vector<std::vector<Tensor>> weights, slots;
+            std::int64_t iterations = 0;
+            bool compiled = false;
+            locked(s, [&] {
+              for (const auto& l : s.seq.layers()) weights.push_back(copy_weights(*l));
+              compiled = s.seq.compiled();
+              if (compiled && optimizer) {
+                slots = s.seq.optimizer().slots();
+                iterations = s.seq.optimizer().iterations;
+              }
+            });
+            py::list w;
+            for (const auto& per_layer : weights) w.append(to_numpy(per_layer));
+            if (!compiled || !optimizer) return py::tuple(py::make_tuple(w, py::none(), py::none()));
+            py::list sl;
+            for (const auto& per_param : slots) sl.append(to_numpy(per_param));
+            return py::tuple(py::make_tuple(w, sl, iterations));
+          },
+          py::arg("optimizer") = true)
       // All weights at once: one list of arrays per layer, checked in full before any is written.
-      .def("set_weights", [](Model& s, const py::list& per_layer) {
-        std::vector<std::vector<Tensor>> values;
-        for (const auto& arrays : per_layer) values.push_back(to_tensors(arrays, "Sequential.set_weights"));
-        locked(s, [&] {
-          const auto& layers = s.seq.layers();
-          if (values.size() != layers.size())
-            throw ValueError("Sequential.set_weights: expected one list of weights per layer (" +
-                             std::to_string(layers.size()) + "), received " + std::to_string(values.size()));
-          for (std::size_t i = 0; i < layers.size(); ++i) check_weights(*layers[i], values[i]);
-          for (std::size_t i = 0; i < layers.size(); ++i) assign_weights(*layers[i], values[i]);
-        });
-      })
+      .def("set_weights",
+           [](Model& s, const py::list& per_layer) {
+             std::vector<std::vector<Tensor>> values;
+             for (const auto& arrays : per_layer) values.push_back(to_tensors(arrays, "Sequential.set_weights"));
+             locked(s, [&] {
+               const auto& layers = s.seq.layers();
+               if (values.size() != layers.size())
+                 throw ValueError("Sequential.set_weights: expected one list of weights per layer (" +
+                                  std::to_string(layers.size()) + "), received " + std::to_string(values.size()));
+               for (std::size_t i = 0; i < layers.size(); ++i) check_weights(*layers[i], values[i]);
+               for (std::size_t i = 0; i < layers.size(); ++i) assign_weights(*layers[i], values[i]);
+             });
+           })
       // One layer's weights under the model's lock (Layer.get_weights / set_weights of a layer
       // that belongs to this model).
-      .def("get_layer_weights", [](Model& s, const Layer& layer) {
-        return to_numpy(locked(s, [&] { return copy_weights(find_layer(s.seq, &layer)); }));
-      })
-      .def("set_layer_weights", [](Model& s, const Layer& layer, const py::list& weights) {
-        std::vector<Tensor> w = to_tensors(weights, layer.name() + ".set_weights");
-        locked(s, [&] {
-          Layer& l = find_layer(s.seq, &layer);
-          check_weights(l, w);
-          assign_weights(l, w);
-        });
-      })
+      .def("get_layer_weights",
+           [](Model& s, const Layer& layer) {
+             return to_numpy(locked(s, [&] { return copy_weights(find_layer(s.seq, &layer)); }));
+           })
+      .def("set_layer_weights",
+           [](Model& s, const Layer& layer, const py::list& weights) {
+             std::vector<Tensor> w = to_tensors(weights, layer.name() + ".set_weights");
+             locked(s, [&] {
+               Layer& l = find_layer(s.seq, &layer);
+               check_weights(l, w);
+               assign_weights(l, w);
+             });
+           })
       .def("set_profiling", [](Model& s, bool on) { locked(s, [&] { s.seq.set_profiling(on); }); })
-      .def("profile", [](Model& s) {
-        const auto profile = locked(s, [&] { return s.seq.profile(); });
-        py::list out;
-        for (const auto& p : profile)
-          out.append(py::make_tuple(p.name, p.forward_seconds, p.backward_seconds, p.forward_calls, p.backward_calls));
-        return out;
-      })
-      .def("predict", [](Model& s, const FloatArray& x, std::int64_t batch_size) {
-        const ArrayView xv = view(x);
-        const Shape out_shape = locked(s, [&] {
-          if (!s.seq.built()) throw ValueError("Sequential: build the model before predicting");
-          const Shape expect = with_batch(rows_of_shape(xv.shape), s.seq.input_shape());
-          if (xv.shape != expect)
-            throw ValueError("Sequential: expected x of shape " + shape_str(expect) + ", received " + shape_str(xv.shape));
-          return with_batch(xv.shape[0], s.seq.output_shape());
-        });
-        // Allocated with the GIL, between two lock acquisitions: the shapes are fixed once built.
-        FloatArray out(out_shape);
-        float* op = out.mutable_data();
-        locked(s, [&] { s.seq.predict(xv.data, out_shape[0], op, batch_size); });
-        return out;
-      }, py::arg("x"), py::arg("batch_size"));
+      .def("profile",
+           [](Model& s) {
+             const auto profile = locked(s, [&] { return s.seq.profile(); });
+             py::list out;
+             for (const auto& p : profile)
+               out.append(
+                   py::make_tuple(p.name, p.forward_seconds, p.backward_seconds, p.forward_calls, p.backward_calls));
+             return out;
+           })
+      .def(
+          "predict",
+          [](Model& s, const FloatArray& x, std::int64_t batch_size) {
+            const ArrayView xv = view(x);
+            const Shape out_shape = locked(s, [&] {
+              if (!s.seq.built()) throw ValueError("Sequential: build the model before predicting");
+              const Shape expect = with_batch(rows_of_shape(xv.shape), s.seq.input_shape());
+              if (xv.shape != expect)
+                throw ValueError("Sequential: expected x of shape " + shape_str(expect) + ", received " +
+                                 shape_str(xv.shape));
+              return with_batch(xv.shape[0], s.seq.output_shape());
+            });
+            // Allocated with the GIL, between two lock acquisitions: the shapes are fixed once built.
+            FloatArray out(out_shape);
+            float* op = out.mutable_data();
+            locked(s, [&] { s.seq.predict(xv.data, out_shape[0], op, batch_size); });
+            return out;
+          },
+          py::arg("x"), py::arg("batch_size"));
 }

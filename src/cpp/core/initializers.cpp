@@ -13,15 +13,14 @@ constexpr double kTruncatedStddev = 0.87962566103423978;
 
 struct Spec {
   const char* name;
-  double scale;      // variance scale
-  int mode;          // 0 fan_in, 1 fan_avg
+  double scale;  // variance scale
+  int mode;      // 0 fan_in, 1 fan_avg
   bool uniform;
 };
 
 const Spec kSpecs[] = {
-    {"glorot_uniform", 1.0, 1, true}, {"glorot_normal", 1.0, 1, false},
-    {"he_uniform", 2.0, 0, true},     {"he_normal", 2.0, 0, false},
-    {"lecun_uniform", 1.0, 0, true},  {"lecun_normal", 1.0, 0, false},
+    {"glorot_uniform", 1.0, 1, true}, {"glorot_normal", 1.0, 1, false}, {"he_uniform", 2.0, 0, true},
+    {"he_normal", 2.0, 0, false},     {"lecun_uniform", 1.0, 0, true},  {"lecun_normal", 1.0, 0, false},
 };
 
 }  // namespace
@@ -49,8 +48,7 @@ void initialize(Tensor& t, const std::string& name, double fan_in, double fan_ou
     const double variance = s.scale / std::max(1.0, fan);
     if (s.uniform) {
       const double limit = std::sqrt(3.0 * variance);
-      for (std::int64_t i = 0; i < n; ++i)
-        p[i] = static_cast<float>((2.0 * rng.uniform_double() - 1.0) * limit);
+      for (std::int64_t i = 0; i < n; ++i) p[i] = static_cast<float>((2.0 * rng.uniform_double() - 1.0) * limit);
     } else {
       const double stddev = std::sqrt(variance) / kTruncatedStddev;
       for (std::int64_t i = 0; i < n; ++i) p[i] = static_cast<float>(rng.truncated_normal() * stddev);

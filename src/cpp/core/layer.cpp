@@ -10,8 +10,8 @@ namespace cnnx {
 const Shape& Layer::build(const Shape& input_shape, std::uint64_t seed, std::int64_t max_param_floats) {
   if (built_) {
     if (input_shape != input_shape_)
-      throw ValueError(where() + ": already built for input shape " + shape_str(input_shape_) +
-                       ", received " + shape_str(input_shape));
+      throw ValueError(where() + ": already built for input shape " + shape_str(input_shape_) + ", received " +
+                       shape_str(input_shape));
     return output_shape_;
   }
   for (auto d : input_shape)
@@ -54,8 +54,10 @@ void Layer::set_regularizer(const std::string& weight, double l1, double l2) {
     throw ValueError(where() + ": expected non-negative regularization factors, received l1=" + std::to_string(l1) +
                      ", l2=" + std::to_string(l2));
   auto it = std::find_if(regularizers_.begin(), regularizers_.end(), [&](const auto& r) { return r.first == weight; });
-  if (it == regularizers_.end()) regularizers_.push_back({weight, {l1, l2}});
-  else it->second = {l1, l2};
+  if (it == regularizers_.end())
+    regularizers_.push_back({weight, {l1, l2}});
+  else
+    it->second = {l1, l2};
   for (auto& p : params_)
     if (p.name == weight) p.l1 = l1, p.l2 = l2;
 }

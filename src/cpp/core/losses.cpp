@@ -34,9 +34,7 @@ class Crossentropy : public Loss {
     if (sparse && ls != 0.0) throw ValueError(name() + ": label_smoothing is only available for one-hot labels");
   }
 
-  std::string name() const override {
-    return sparse_ ? "sparse_categorical_crossentropy" : "categorical_crossentropy";
-  }
+  std::string name() const override { return sparse_ ? "sparse_categorical_crossentropy" : "categorical_crossentropy"; }
   Activation fusable_activation() const override { return from_logits_ ? Activation::linear : Activation::softmax; }
   bool sparse_targets() const override { return sparse_; }
 
@@ -51,7 +49,8 @@ class Crossentropy : public Loss {
       throw ValueError(name() + ": expected one-hot labels with " + std::to_string(expected) +
                        " values per sample to match the model output, received " + std::to_string(received) +
                        (received == 1 ? "; use sparse_categorical_crossentropy for integer labels "
-                                        "or cnnx.utils.to_categorical" : ""));
+                                        "or cnnx.utils.to_categorical"
+                                      : ""));
     }
   }
 
@@ -118,8 +117,8 @@ class Crossentropy : public Loss {
     }
     const float label = target[r];
     if (!(label >= 0.0f) || label >= float(classes) || label != std::floor(label))
-      throw ValueError(name() + ": expected integer labels in [0, " + std::to_string(classes - 1) +
-                       "], received " + std::to_string(label));
+      throw ValueError(name() + ": expected integer labels in [0, " + std::to_string(classes - 1) + "], received " +
+                       std::to_string(label));
     for (std::int64_t c = 0; c < classes; ++c) y[c] = 0.0;
     y[static_cast<std::int64_t>(label)] = 1.0;
   }

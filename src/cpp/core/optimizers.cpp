@@ -80,8 +80,10 @@ CNNX_VECTOR_CLONES void adagrad_update(float* var, const float* grad, float* acc
 }  // namespace
 
 void Optimizer::check_options() const {
-  const std::pair<const char*, double> opts[] = {{"clipvalue", clipvalue}, {"clipnorm", clipnorm},
-                                                 {"global_clipnorm", global_clipnorm}, {"weight_decay", weight_decay}};
+  const std::pair<const char*, double> opts[] = {{"clipvalue", clipvalue},
+                                                 {"clipnorm", clipnorm},
+                                                 {"global_clipnorm", global_clipnorm},
+                                                 {"weight_decay", weight_decay}};
   for (const auto& [key, v] : opts)
     if (!(v >= 0.0) || !std::isfinite(v))
       throw ValueError(name() + ": expected " + key + " >= 0, received " + std::to_string(v));
@@ -137,8 +139,7 @@ void Optimizer::apply(const std::vector<Param*>& params) {
   // optimizer object reused for a second model: never step with mismatched state.
   bool fresh = slots_.size() != params.size();
   for (std::size_t i = 0; !fresh && i < params.size(); ++i)
-    fresh = static_cast<int>(slots_[i].size()) != k ||
-            (k > 0 && slots_[i][0].size() != params[i]->value.size());
+    fresh = static_cast<int>(slots_[i].size()) != k || (k > 0 && slots_[i][0].size() != params[i]->value.size());
   if (fresh) {
     slots_.assign(params.size(), {});
     for (std::size_t i = 0; i < params.size(); ++i)
@@ -184,9 +185,8 @@ void SGD::update_step(float* var, const float* grad, std::vector<Tensor>& slots,
     return;
   }
   float* m = slots[0].data();
-  for_blocks(n, [&](std::int64_t i0, std::int64_t len) {
-    sgd_momentum(var + i0, grad + i0, m + i0, len, lr, mom, nesterov);
-  });
+  for_blocks(
+      n, [&](std::int64_t i0, std::int64_t len) { sgd_momentum(var + i0, grad + i0, m + i0, len, lr, mom, nesterov); });
 }
 
 Adam::Adam(double lr, double b1, double b2, double eps) : beta_1(b1), beta_2(b2), epsilon(eps) {
@@ -237,7 +237,8 @@ Adagrad::Adagrad(double lr, double init, double eps) : initial_accumulator_value
 void Adagrad::update_step(float* var, const float* grad, std::vector<Tensor>& slots, std::int64_t n) {
   const float lr = float(learning_rate), eps = float(epsilon);
   float* acc = slots[0].data();
-  for_blocks(n, [&](std::int64_t i0, std::int64_t len) { adagrad_update(var + i0, grad + i0, acc + i0, len, lr, eps); });
+  for_blocks(n,
+             [&](std::int64_t i0, std::int64_t len) { adagrad_update(var + i0, grad + i0, acc + i0, len, lr, eps); });
 }
 
 }  // namespace cnnx

@@ -105,8 +105,8 @@ void Sequential::configure_fusion() {
     layers_[i]->set_output_grad_is_preactivation(fuse);
   }
   if (!loss_) return;
-  fuse_output_ = loss_->fusable_activation() != Activation::linear &&
-                 layers_.back()->activation() == loss_->fusable_activation();
+  fuse_output_ =
+      loss_->fusable_activation() != Activation::linear && layers_.back()->activation() == loss_->fusable_activation();
   if (fuse_output_) layers_.back()->set_output_grad_is_preactivation(true);
 }
 

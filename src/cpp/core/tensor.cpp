@@ -64,7 +64,10 @@ std::string shape_str(const std::vector<std::int64_t>& dims) {
   os << "(";
   for (size_t i = 0; i < dims.size(); ++i) {
     if (i) os << ", ";
-    if (dims[i] < 0) os << "None"; else os << dims[i];
+    if (dims[i] < 0)
+      os << "None";
+    else
+      os << dims[i];
   }
   if (dims.size() == 1) os << ",";
   os << ")";
@@ -93,8 +96,7 @@ void Buffer::resize(std::int64_t n) {
                   ? std::aligned_alloc(64, static_cast<std::size_t>(bytes))
                   : nullptr;
     if (!p)
-      throw AllocationError("cannot allocate " + std::to_string(bytes) + " bytes (" + std::to_string(n) +
-                            " floats)");
+      throw AllocationError("cannot allocate " + std::to_string(bytes) + " bytes (" + std::to_string(n) + " floats)");
     if (size_ > 0) std::memcpy(p, data_.get(), static_cast<std::size_t>(size_) * sizeof(float));
     data_.reset(static_cast<float*>(p));
     capacity_ = n;

@@ -93,15 +93,11 @@ void activation_forward(Activation act, float* y, std::int64_t rows, std::int64_
   // One branch-free loop per activation (a switch inside the loop kept gcc from vectorising it
   // and cost a mispredicted branch on every other ReLU element).
   switch (act) {
-    case Activation::relu:
-      parallel_for(n, par, [&](std::int64_t i) { y[i] = y[i] > 0.0f ? y[i] : 0.0f; });
-      break;
+    case Activation::relu: parallel_for(n, par, [&](std::int64_t i) { y[i] = y[i] > 0.0f ? y[i] : 0.0f; }); break;
     case Activation::sigmoid:
       parallel_for(n, par, [&](std::int64_t i) { y[i] = 1.0f / (1.0f + std::exp(-y[i])); });
       break;
-    case Activation::tanh:
-      parallel_for(n, par, [&](std::int64_t i) { y[i] = std::tanh(y[i]); });
-      break;
+    case Activation::tanh: parallel_for(n, par, [&](std::int64_t i) { y[i] = std::tanh(y[i]); }); break;
     case Activation::leaky_relu:
       parallel_for(n, par, [&](std::int64_t i) { y[i] = y[i] > 0.0f ? y[i] : alpha * y[i]; });
       break;
@@ -112,13 +108,11 @@ void activation_forward(Activation act, float* y, std::int64_t rows, std::int64_
         y[i] = v > 0.0f ? v : e;
       });
       break;
-    default:
-      break;
+    default: break;
   }
 }
 
-void activation_backward(Activation act, const float* y, float* g, std::int64_t rows, std::int64_t cols,
-                         float alpha) {
+void activation_backward(Activation act, const float* y, float* g, std::int64_t rows, std::int64_t cols, float alpha) {
   if (act == Activation::linear) return;
   const std::int64_t n = rows * cols;
   const bool par = n >= kParallelMin;
@@ -133,23 +127,16 @@ void activation_backward(Activation act, const float* y, float* g, std::int64_t 
     return;
   }
   switch (act) {
-    case Activation::relu:
-      parallel_for(n, par, [&](std::int64_t i) { g[i] = y[i] > 0.0f ? g[i] : 0.0f; });
-      break;
-    case Activation::sigmoid:
-      parallel_for(n, par, [&](std::int64_t i) { g[i] *= y[i] * (1.0f - y[i]); });
-      break;
-    case Activation::tanh:
-      parallel_for(n, par, [&](std::int64_t i) { g[i] *= 1.0f - y[i] * y[i]; });
-      break;
+    case Activation::relu: parallel_for(n, par, [&](std::int64_t i) { g[i] = y[i] > 0.0f ? g[i] : 0.0f; }); break;
+    case Activation::sigmoid: parallel_for(n, par, [&](std::int64_t i) { g[i] *= y[i] * (1.0f - y[i]); }); break;
+    case Activation::tanh: parallel_for(n, par, [&](std::int64_t i) { g[i] *= 1.0f - y[i] * y[i]; }); break;
     case Activation::leaky_relu:
       parallel_for(n, par, [&](std::int64_t i) { g[i] *= y[i] > 0.0f ? 1.0f : alpha; });
       break;
     case Activation::elu:
       parallel_for(n, par, [&](std::int64_t i) { g[i] *= y[i] > 0.0f ? 1.0f : y[i] + alpha; });
       break;
-    default:
-      break;
+    default: break;
   }
 }
 

@@ -68,8 +68,8 @@ struct Tile {
   unsigned first_col_pad, last_col_pad;  // rows whose first / last kernel column is padding
 };
 struct TileSchedule {
-  std::vector<std::int64_t> pixel;     // natural pixel index (row of z), in tile order
-  std::vector<std::int64_t> corner;    // its window corner in the padded images; + MR spare
+  std::vector<std::int64_t> pixel;   // natural pixel index (row of z), in tile order
+  std::vector<std::int64_t> corner;  // its window corner in the padded images; + MR spare
   std::vector<Tile> tiles;
 };
 
@@ -79,7 +79,7 @@ struct WeightGradPlan {
   std::int64_t n = -1;
   ConvGeometry g{};
   RowGrid grid{};
-  std::vector<std::int64_t> corners;  // window_corner of each pixel
+  std::vector<std::int64_t> corners;       // window_corner of each pixel
   std::int64_t row_valid_everywhere = -1;  // kernel_row_valid_everywhere(g)
   std::vector<PixelRun> runs;
   std::vector<std::int64_t> first;  // list (block, ky, variant) is runs [first[i], first[i + 1])
@@ -188,8 +188,8 @@ bool conv_forward_implicit(const float* x, std::int64_t n, const ConvGeometry& g
   return conv_forward_implicit_padded(xpad, n, g, packed_kernel, cout, z, ep);
 }
 
-bool conv_forward_implicit_padded(const float* xpad, std::int64_t n, const ConvGeometry& g,
-                                  const float* packed_kernel, std::int64_t cout, float* z, const GemmEpilogue& ep) {
+bool conv_forward_implicit_padded(const float* xpad, std::int64_t n, const ConvGeometry& g, const float* packed_kernel,
+                                  std::int64_t cout, float* z, const GemmEpilogue& ep) {
 #if defined(__x86_64__) || defined(_M_X64)
   if (!conv_implicit_supported(g)) return false;
   constexpr int mr = kMrAvx512, nr = kNrAvx512;
@@ -325,7 +325,8 @@ void build_weight_grad_plan(std::int64_t n, const ConvGeometry& g, const RowGrid
     const KernelRows kr = valid_kernel_rows(g, oy);
     for (std::int64_t ky = kr.lo; ky < kr.hi; ++ky) row_valid[ky * g.oh + oy] = 1;
   }
-  std::vector<KernelRows> col_range(static_cast<std::size_t>(variants), KernelRows{0, g.ow});  // columns whose tap kx is inside
+  std::vector<KernelRows> col_range(static_cast<std::size_t>(variants),
+                                    KernelRows{0, g.ow});  // columns whose tap kx is inside
   for (std::int64_t kx = 0; kx < g.kw; ++kx)
     col_range[kx] = inside_range(g.ow, [&](std::int64_t ox) { return col_tap_inside(g, ox, kx); });
   plan.runs.clear();
@@ -343,8 +344,10 @@ void build_weight_grad_plan(std::int64_t n, const ConvGeometry& g, const RowGrid
           if (!row_valid[ky * g.oh + row % g.oh] || lo >= hi) continue;
           const std::int64_t b_row = ((row / g.oh) * grid.h + row % g.oh + grid.top) * grid.w + lo - start + grid.left;
           PixelRun* last = plan.runs.size() > first ? &plan.runs.back() : nullptr;
-          if (last && last->begin + last->count == lo && last->b_row + last->count == b_row) last->count += hi - lo;
-          else plan.runs.push_back({lo, hi - lo, b_row});
+          if (last && last->begin + last->count == lo && last->b_row + last->count == b_row)
+            last->count += hi - lo;
+          else
+            plan.runs.push_back({lo, hi - lo, b_row});
         }
       }
   }

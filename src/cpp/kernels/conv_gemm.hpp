@@ -3,9 +3,9 @@
 //
 // Layout: x holds n NHWC images, copied zero-padded into scratch (im2col_scratch_size floats)
 // when the geometry pads. Output pixel q's window then starts at one corner of its padded
-// image and reads, per kernel row, kw * c contiguous floats; the micro-kernel gathers each of its 14 rows through such a pointer, in
-// the (ky, kx, ci) order of a Keras kernel flattened to [kh*kw*c, cout]. z = epi(col x K) as
-// im2col + gemm would compute it, with the same K blocks, so the results have the same bits.
+// image and reads, per kernel row, kw * c contiguous floats; the micro-kernel gathers each of its 14 rows through such
+// a pointer, in the (ky, kx, ci) order of a Keras kernel flattened to [kh*kw*c, cout]. z = epi(col x K) as im2col +
+// gemm would compute it, with the same K blocks, so the results have the same bits.
 //
 // Tiling: K packed once by the caller (NR = 32 slivers); for each sliver, every 14-pixel tile
 // of the n images, K blocks of at most KC as in gemm.cpp. Kernel rows that read only the zero
@@ -51,8 +51,8 @@ bool conv_forward_implicit(const float* x, std::int64_t n, const ConvGeometry& g
                            std::int64_t cout, float* z, const GemmEpilogue& ep, float* scratch);
 // The same from images already in their zero-padded place (padded_rows(g), as pad_nhwc
 // writes them): no copy.
-bool conv_forward_implicit_padded(const float* xpad, std::int64_t n, const ConvGeometry& g,
-                                  const float* packed_kernel, std::int64_t cout, float* z, const GemmEpilogue& ep);
+bool conv_forward_implicit_padded(const float* xpad, std::int64_t n, const ConvGeometry& g, const float* packed_kernel,
+                                  std::int64_t cout, float* z, const GemmEpilogue& ep);
 
 // The kernel [patch, cout] packed for conv_forward_implicit (NR-wide slivers, as pack_b), and
 // the kernel of the input gradient packed directly: flipped and channels swapped,

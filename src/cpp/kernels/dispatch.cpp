@@ -56,7 +56,7 @@ Isa detect_isa() {
   const bool fma = (r[2] >> 12) & 1;
   if (!osxsave) return Isa::generic;  // xgetbv itself would fault
   const std::uint64_t xcr0 = read_xcr0();
-  const bool ymm_state = (xcr0 & 0x6) == 0x6;             // SSE + AVX upper halves
+  const bool ymm_state = (xcr0 & 0x6) == 0x6;                 // SSE + AVX upper halves
   const bool zmm_state = ymm_state && (xcr0 & 0xe0) == 0xe0;  // opmask + both zmm halves
 #if defined(_MSC_VER)
   __cpuidex(r, 7, 0);
@@ -89,13 +89,12 @@ Isa initial_isa() {
   if (env == nullptr || *env == '\0') return best;
   Isa wanted;
   if (!parse_isa(env, &wanted)) {
-    std::fprintf(stderr, "cnnx: ignoring CNNX_ISA=%s (expected avx512, avx2 or generic); using %s\n",
-                 env, isa_name(best));
+    std::fprintf(stderr, "cnnx: ignoring CNNX_ISA=%s (expected avx512, avx2 or generic); using %s\n", env,
+                 isa_name(best));
     return best;
   }
   if (static_cast<int>(wanted) > static_cast<int>(best)) {
-    std::fprintf(stderr, "cnnx: CNNX_ISA=%s is not supported by this CPU; using %s\n", env,
-                 isa_name(best));
+    std::fprintf(stderr, "cnnx: CNNX_ISA=%s is not supported by this CPU; using %s\n", env, isa_name(best));
     return best;
   }
   return wanted;
@@ -118,8 +117,8 @@ Isa active_isa() { return active_slot().load(std::memory_order_relaxed); }
 void set_isa(Isa isa) {
   const Isa best = best_supported_isa();
   if (static_cast<int>(isa) < 0 || static_cast<int>(isa) > static_cast<int>(best)) {
-    throw ValueError(std::string("set_isa: expected an ISA this CPU supports (at most ") +
-                     isa_name(best) + "), received " + isa_name(isa));
+    throw ValueError(std::string("set_isa: expected an ISA this CPU supports (at most ") + isa_name(best) +
+                     "), received " + isa_name(isa));
   }
   active_slot().store(isa, std::memory_order_relaxed);
 }

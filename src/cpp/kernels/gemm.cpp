@@ -126,8 +126,7 @@ void pack_a_panel(int64_t mc, int64_t kc, const float* a, int64_t rs, int64_t cs
 // the threads split the packing without overlapping writes. As for A, rows of a row-major B
 // are read whole, one after the other.
 template <int NR>
-void pack_b_panel(int64_t kc, int64_t nc, const float* b, int64_t rs, int64_t cs, int64_t s0,
-                  int64_t s1, float* dst) {
+void pack_b_panel(int64_t kc, int64_t nc, const float* b, int64_t rs, int64_t cs, int64_t s0, int64_t s1, float* dst) {
   constexpr int nr = NR;
   if (s0 >= s1) return;
   if (s1 * nr > nc) std::fill(dst + (s1 - 1) * nr * kc, dst + s1 * nr * kc, 0.0f);
@@ -158,21 +157,23 @@ void pack_b_panel(int64_t kc, int64_t nc, const float* b, int64_t rs, int64_t cs
 struct Kernel {
   Ukernel uk;
   void (*pack_a)(int64_t mc, int64_t kc, const float* a, int64_t rs, int64_t cs, float* dst);
-  void (*pack_b)(int64_t kc, int64_t nc, const float* b, int64_t rs, int64_t cs, int64_t s0,
-                 int64_t s1, float* dst);
+  void (*pack_b)(int64_t kc, int64_t nc, const float* b, int64_t rs, int64_t cs, int64_t s0, int64_t s1, float* dst);
 };
 
 const Kernel& kernel_for(Isa isa) {
 #if defined(__x86_64__) || defined(_M_X64)  // the AVX kernels are only compiled on x86-64
   static const Kernel kAvx512{
       {kMrAvx512, kNrAvx512, kMcAvx512, kKcAvx512, kNcAvx512, ukernel_avx512, ukernel_avx512_rows, gemm_small_m_avx512},
-      pack_a_panel<kMrAvx512>, pack_b_panel<kNrAvx512>};
+      pack_a_panel<kMrAvx512>,
+      pack_b_panel<kNrAvx512>};
   static const Kernel kAvx2{{kMrAvx2, kNrAvx2, kMcAvx2, kKcAvx2, kNcAvx2, ukernel_avx2, nullptr, nullptr},
-                            pack_a_panel<kMrAvx2>, pack_b_panel<kNrAvx2>};
+                            pack_a_panel<kMrAvx2>,
+                            pack_b_panel<kNrAvx2>};
 #endif
   static const Kernel kGeneric{
       {kMrGeneric, kNrGeneric, kMcGeneric, kKcGeneric, kNcGeneric, ukernel_generic, nullptr, nullptr},
-      pack_a_panel<kMrGeneric>, pack_b_panel<kNrGeneric>};
+      pack_a_panel<kMrGeneric>,
+      pack_b_panel<kNrGeneric>};
   switch (isa) {
 #if defined(__x86_64__) || defined(_M_X64)
     case Isa::avx512: return kAvx512;
@@ -183,8 +184,7 @@ const Kernel& kernel_for(Isa isa) {
 }
 
 // C(0:rows, 0:cols) = beta * C + tile, for edge tiles computed into a local buffer.
-void merge_edge(int64_t rows, int64_t cols, const float* tile, int nr, float beta, float* c,
-                int64_t ldc) {
+void merge_edge(int64_t rows, int64_t cols, const float* tile, int nr, float beta, float* c, int64_t ldc) {
   for (int64_t i = 0; i < rows; ++i, c += ldc, tile += nr) {
     for (int64_t j = 0; j < cols; ++j) c[j] = beta == 0.0f ? tile[j] : beta * c[j] + tile[j];
   }
@@ -231,9 +231,7 @@ bool small_m_pays(int64_t m, int64_t n, const Ukernel& uk) {
 // only when each B sliver is then reused by many A slivers. A thread with few rows of C (batch-1
 // inference: a dense layer has one row, a conv layer a few dozen) would spend longer packing B
 // than multiplying with it, so it reads B in place when B's rows are contiguous.
-bool read_b_in_place(const Problem& pr, int mr, int64_t rows) {
-  return pr.cs_b == 1 && rows <= kDirectBMaxTiles * mr;
-}
+bool read_b_in_place(const Problem& pr, int mr, int64_t rows) { return pr.cs_b == 1 && rows <= kDirectBMaxTiles * mr; }
 
 // Runs this thread's share of the five loops; with nthreads == 1 it is the whole GEMM.
 // Each thread packs into its own buffers, so the threads never wait for each other: on a
@@ -364,17 +362,13 @@ void pack_b(Isa isa, int64_t k, int64_t n, const float* b, int64_t rs_b, int64_t
   kern.pack_b(k, n, b, rs_b, cs_b, 0, ceil_div(n, kern.uk.nr), dst);
 }
 
-void gemm(int64_t m, int64_t n, int64_t k,
-          const float* a, int64_t rs_a, int64_t cs_a,
-          const float* b, int64_t rs_b, int64_t cs_b,
-          float beta, float* c, int64_t ldc) {
+void gemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t rs_a, int64_t cs_a, const float* b, int64_t rs_b,
+          int64_t cs_b, float beta, float* c, int64_t ldc) {
   gemm(m, n, k, a, rs_a, cs_a, b, rs_b, cs_b, beta, c, ldc, GemmEpilogue{});
 }
 
-void gemm(int64_t m, int64_t n, int64_t k,
-          const float* a, int64_t rs_a, int64_t cs_a,
-          const float* b, int64_t rs_b, int64_t cs_b,
-          float beta, float* c, int64_t ldc, const GemmEpilogue& ep) {
+void gemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t rs_a, int64_t cs_a, const float* b, int64_t rs_b,
+          int64_t cs_b, float beta, float* c, int64_t ldc, const GemmEpilogue& ep) {
   if (m <= 0 || n <= 0) return;
   const bool has_ep = ep.bias != nullptr || ep.relu;
   if (k <= 0) {

@@ -25,10 +25,8 @@ void set_isa(Isa isa);
 const char* isa_name(Isa isa);
 Isa best_supported_isa();
 
-void gemm(std::int64_t m, std::int64_t n, std::int64_t k,
-          const float* a, std::int64_t rs_a, std::int64_t cs_a,
-          const float* b, std::int64_t rs_b, std::int64_t cs_b,
-          float beta, float* c, std::int64_t ldc);
+void gemm(std::int64_t m, std::int64_t n, std::int64_t k, const float* a, std::int64_t rs_a, std::int64_t cs_a,
+          const float* b, std::int64_t rs_b, std::int64_t cs_b, float beta, float* c, std::int64_t ldc);
 
 // What to do to each element of C once its sum is complete, while the tile is still in L1:
 // C(i, j) = act(C(i, j) + bias[j]). Saves the separate bias and activation passes over a
@@ -38,22 +36,18 @@ struct GemmEpilogue {
   bool relu = false;
 };
 
-void gemm(std::int64_t m, std::int64_t n, std::int64_t k,
-          const float* a, std::int64_t rs_a, std::int64_t cs_a,
-          const float* b, std::int64_t rs_b, std::int64_t cs_b,
-          float beta, float* c, std::int64_t ldc, const GemmEpilogue& epilogue);
+void gemm(std::int64_t m, std::int64_t n, std::int64_t k, const float* a, std::int64_t rs_a, std::int64_t cs_a,
+          const float* b, std::int64_t rs_b, std::int64_t cs_b, float beta, float* c, std::int64_t ldc,
+          const GemmEpilogue& epilogue);
 
 // B (k x n, B(p, j) = b[p * rs_b + j * cs_b]) packed as the micro-kernels of `isa` read it:
 // NR-wide slivers of all k rows, k-major, zero past n (gemm_ukernel.hpp), packed_b_size floats.
 // The same packing routine gemm() uses per block, for callers that pack once for many calls.
 std::int64_t packed_b_size(Isa isa, std::int64_t k, std::int64_t n);
-void pack_b(Isa isa, std::int64_t k, std::int64_t n, const float* b, std::int64_t rs_b, std::int64_t cs_b,
-            float* dst);
+void pack_b(Isa isa, std::int64_t k, std::int64_t n, const float* b, std::int64_t rs_b, std::int64_t cs_b, float* dst);
 
 // Naive triple loop with the same contract, kept for tests.
-void gemm_ref(std::int64_t m, std::int64_t n, std::int64_t k,
-              const float* a, std::int64_t rs_a, std::int64_t cs_a,
-              const float* b, std::int64_t rs_b, std::int64_t cs_b,
-              float beta, float* c, std::int64_t ldc);
+void gemm_ref(std::int64_t m, std::int64_t n, std::int64_t k, const float* a, std::int64_t rs_a, std::int64_t cs_a,
+              const float* b, std::int64_t rs_b, std::int64_t cs_b, float beta, float* c, std::int64_t ldc);
 
 }  // namespace cnnx::kernels

@@ -25,19 +25,19 @@ namespace cnnx::kernels {
 struct TileEpilogue;
 
 // C(0:mr, 0:nr) = epi(beta * C + Ap * B) over kc, full tile only; see gemm_ukernel.hpp.
-using UkernelFn = void (*)(std::int64_t kc, const float* ap, std::int64_t a_step, const float* b,
-                           std::int64_t b_step, float beta, float* c, std::int64_t ldc, const TileEpilogue* epi);
+using UkernelFn = void (*)(std::int64_t kc, const float* ap, std::int64_t a_step, const float* b, std::int64_t b_step,
+                           float beta, float* c, std::int64_t ldc, const TileEpilogue* epi);
 
 // The same tile with A read in place from a row-major matrix (A(i, p) = a[i * lda + p]); see
 // gemm_ukernel.hpp. nullptr where an ISA has no such kernel (the driver then packs A).
-using UkernelRowsFn = void (*)(std::int64_t kc, const float* a, std::int64_t lda, const float* b,
-                               std::int64_t b_step, float beta, float* c, std::int64_t ldc, const TileEpilogue* epi);
+using UkernelRowsFn = void (*)(std::int64_t kc, const float* a, std::int64_t lda, const float* b, std::int64_t b_step,
+                               float beta, float* c, std::int64_t ldc, const TileEpilogue* epi);
 
 // A C with fewer rows than one tile, B row-major in place; see gemm_ukernel.hpp. nullptr where
 // an ISA has none (the driver then uses an edge tile).
 using SmallMFn = void (*)(std::int64_t m, std::int64_t n, std::int64_t kc, const float* a, std::int64_t rs_a,
-                          std::int64_t cs_a, const float* b, std::int64_t rs_b, float beta, float* c,
-                          std::int64_t ldc, const TileEpilogue* epi);
+                          std::int64_t cs_a, const float* b, std::int64_t rs_b, float beta, float* c, std::int64_t ldc,
+                          const TileEpilogue* epi);
 
 struct Ukernel {
   int mr;  // rows of C per call (A sliver height)

@@ -7,10 +7,8 @@
 
 namespace cnnx::kernels {
 
-void gemm_ref(std::int64_t m, std::int64_t n, std::int64_t k,
-              const float* a, std::int64_t rs_a, std::int64_t cs_a,
-              const float* b, std::int64_t rs_b, std::int64_t cs_b,
-              float beta, float* c, std::int64_t ldc) {
+void gemm_ref(std::int64_t m, std::int64_t n, std::int64_t k, const float* a, std::int64_t rs_a, std::int64_t cs_a,
+              const float* b, std::int64_t rs_b, std::int64_t cs_b, float beta, float* c, std::int64_t ldc) {
   for (std::int64_t i = 0; i < m; ++i) {
     for (std::int64_t j = 0; j < n; ++j) {
       double sum = 0.0;

@@ -54,8 +54,8 @@ void ukernel_avx512_rows(std::int64_t kc, const float* a, std::int64_t lda, cons
 // covers all n columns. Each element is summed in p order from zero, as in the tile kernels,
 // so a row gets the same bits whichever path computed it.
 void gemm_small_m_avx512(std::int64_t m, std::int64_t n, std::int64_t kc, const float* a, std::int64_t rs_a,
-                         std::int64_t cs_a, const float* b, std::int64_t rs_b, float beta, float* c,
-                         std::int64_t ldc, const TileEpilogue* epi);
+                         std::int64_t cs_a, const float* b, std::int64_t rs_b, float beta, float* c, std::int64_t ldc,
+                         const TileEpilogue* epi);
 // 14 x 32 with A gathered through 14 row pointers in runs of contiguous floats (an implicit
 // GEMM for convolutions; contract beside the definition). Packed B only.
 // Rows (a bit each) of an indirect tile whose first (last) edge_len floats of every segment
@@ -77,8 +77,7 @@ struct PixelRun {
 // b + b_row * b_step, summed over the pixels p of the runs (an implicit weight-gradient GEMM for convolutions;
 // contract beside the definition). No epilogue; ones_row: row 13 of C sums the rows of B.
 void ukernel_avx512_gather(const PixelRun* runs, std::int64_t nruns, const float* a, const std::int64_t* a_offsets,
-                           const float* b, std::int64_t b_step, float beta, float* c, std::int64_t ldc,
-                           bool ones_row);
+                           const float* b, std::int64_t b_step, float beta, float* c, std::int64_t ldc, bool ones_row);
 // 6 x 16; compiled with -mavx2 -mfma; call only when the CPU has AVX2 and FMA.
 void ukernel_avx2(std::int64_t kc, const float* ap, std::int64_t a_step, const float* b, std::int64_t b_step,
                   float beta, float* c, std::int64_t ldc, const TileEpilogue* epi);

@@ -101,8 +101,8 @@ void ukernel_avx512_rows(std::int64_t kc, const float* a, std::int64_t lda, cons
 // 8 independent FMAs, so the loads, not the FMA latency, set the pace, as they must for a
 // product that touches each B element once.
 void gemm_small_m_avx512(std::int64_t m, std::int64_t n, std::int64_t kc, const float* a, std::int64_t rs_a,
-                         std::int64_t cs_a, const float* b, std::int64_t rs_b, float beta, float* c,
-                         std::int64_t ldc, const TileEpilogue* epi) {
+                         std::int64_t cs_a, const float* b, std::int64_t rs_b, float beta, float* c, std::int64_t ldc,
+                         const TileEpilogue* epi) {
   constexpr int kVecs = 8, kCols = 16 * kVecs;
   const bool bias = epi != nullptr && epi->bias != nullptr;
   const bool relu = epi != nullptr && epi->relu;
@@ -124,7 +124,8 @@ void gemm_small_m_avx512(std::int64_t m, std::int64_t n, std::int64_t kc, const 
       for (std::int64_t p = 0; p < kc; ++p, bp += rs_b) {
         const __m512 av = _mm512_set1_ps(ai[p * cs_a]);
 #pragma GCC unroll 8
-        for (int v = 0; v < kVecs; ++v) acc[v] = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(mask[v], bp + 16 * v), acc[v]);
+        for (int v = 0; v < kVecs; ++v)
+          acc[v] = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(mask[v], bp + 16 * v), acc[v]);
       }
       float* ci = c + i * ldc + j0;
 #pragma GCC unroll 8
@@ -158,8 +159,8 @@ inline void indirect_steps(__m512 (&lo)[kMr], __m512 (&hi)[kMr], const float* co
                            std::int64_t count, const float*& bp) {
 #pragma GCC unroll 2
   for (std::int64_t p = 0; p < count; ++p, bp += 32) {
-    rank1_update<kSkip>(lo, hi, [rows, k = off + p](int i) { return rows[i][k]; }, _mm512_loadu_ps(bp),
-                        _mm512_loadu_ps(bp + 16));
+    rank1_update<kSkip>(
+        lo, hi, [rows, k = off + p](int i) { return rows[i][k]; }, _mm512_loadu_ps(bp), _mm512_loadu_ps(bp + 16));
   }
 }
 
@@ -240,10 +241,11 @@ void gather_tile(const PixelRun* runs, std::int64_t nruns, const float* a, const
 }  // namespace
 
 void ukernel_avx512_gather(const PixelRun* runs, std::int64_t nruns, const float* a, const std::int64_t* a_offsets,
-                           const float* b, std::int64_t b_step, float beta, float* c, std::int64_t ldc,
-                           bool ones_row) {
-  if (ones_row) gather_tile<true>(runs, nruns, a, a_offsets, b, b_step, beta, c, ldc);
-  else gather_tile<false>(runs, nruns, a, a_offsets, b, b_step, beta, c, ldc);
+                           const float* b, std::int64_t b_step, float beta, float* c, std::int64_t ldc, bool ones_row) {
+  if (ones_row)
+    gather_tile<true>(runs, nruns, a, a_offsets, b, b_step, beta, c, ldc);
+  else
+    gather_tile<false>(runs, nruns, a, a_offsets, b, b_step, beta, c, ldc);
 }
 
 }  // namespace cnnx::kernels

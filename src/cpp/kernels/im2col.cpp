@@ -40,8 +40,10 @@ inline void zero_run(float* out, std::int64_t len) {
 
 PaddedExtent padded_extent(const ConvGeometry& g) {
   PaddedExtent p;
-  p.h = std::max(checked_add(g.pad_top, g.h), checked_add(checked_add(checked_mul(g.oh - 1, g.sh), checked_mul(g.kh - 1, g.dh)), 1));
-  p.w = std::max(checked_add(g.pad_left, g.w), checked_add(checked_add(checked_mul(g.ow - 1, g.sw), checked_mul(g.kw - 1, g.dw)), 1));
+  p.h = std::max(checked_add(g.pad_top, g.h),
+                 checked_add(checked_add(checked_mul(g.oh - 1, g.sh), checked_mul(g.kh - 1, g.dh)), 1));
+  p.w = std::max(checked_add(g.pad_left, g.w),
+                 checked_add(checked_add(checked_mul(g.ow - 1, g.sw), checked_mul(g.kw - 1, g.dw)), 1));
   p.needed = g.pad_top > 0 || g.pad_left > 0 || p.h > g.h || p.w > g.w;
   if (!p.needed) p.h = g.h, p.w = g.w;
   return p;
@@ -82,8 +84,8 @@ CNNX_VECTOR_CLONES void pad_image_where_positive(const float* dyi, const float* 
 }
 
 // Output row r (image r / oh, row r % oh) of the column matrix from the padded images src.
-CNNX_VECTOR_CLONES void im2col_row(const float* src, const ConvGeometry& g, const PaddedExtent& p, std::int64_t r, float* out_row,
-                std::int64_t ld) {
+CNNX_VECTOR_CLONES void im2col_row(const float* src, const ConvGeometry& g, const PaddedExtent& p, std::int64_t r,
+                                   float* out_row, std::int64_t ld) {
   const std::int64_t c = g.c, run = g.kw * c, img = r / g.oh, oy = r % g.oh;
   for (std::int64_t ky = 0; ky < g.kh; ++ky) {
     const float* row = src + ((img * p.h) + oy * g.sh + ky * g.dh) * p.w * c;
@@ -129,8 +131,7 @@ CNNX_VECTOR_CLONES void col2im_image(const float* in, const ConvGeometry& g, con
 
 void pad_nhwc(const float* x, std::int64_t n, const ConvGeometry& g, float* dst) {
   const PaddedExtent p = padded_extent(g);
-  for (std::int64_t img = 0; img < n; ++img)
-    pad_image(x + img * g.h * g.w * g.c, g, p, dst + img * p.h * p.w * g.c);
+  for (std::int64_t img = 0; img < n; ++img) pad_image(x + img * g.h * g.w * g.c, g, p, dst + img * p.h * p.w * g.c);
 }
 
 void pad_nhwc_where_positive(const float* dy, const float* y, std::int64_t n, const ConvGeometry& g, float* dst) {
@@ -145,8 +146,7 @@ std::int64_t im2col_scratch_size(const ConvGeometry& g, std::int64_t n) {
   return p.needed ? shape_size({n, p.h, p.w, g.c}) : 0;
 }
 
-void im2col_nhwc(const float* x, std::int64_t n, const ConvGeometry& g, float* col, std::int64_t ld,
-                 float* scratch) {
+void im2col_nhwc(const float* x, std::int64_t n, const ConvGeometry& g, float* col, std::int64_t ld, float* scratch) {
   const PaddedExtent p = padded_extent(g);
   const bool par = n * g.oh * g.ow * g.patch() >= (1 << 14);
   const float* src = x;

@@ -34,8 +34,7 @@ std::int64_t im2col_scratch_size(const ConvGeometry& g, std::int64_t n);
 
 // col row (pixel) i starts at col + i * ld (ld >= patch); columns past patch are not touched,
 // so a caller can keep its own extra column there.
-void im2col_nhwc(const float* x, std::int64_t n, const ConvGeometry& g, float* col, std::int64_t ld,
-                 float* scratch);
+void im2col_nhwc(const float* x, std::int64_t n, const ConvGeometry& g, float* col, std::int64_t ld, float* scratch);
 // x = sum of the column entries that read it (x is overwritten, not accumulated into).
 void col2im_nhwc(const float* col, std::int64_t n, const ConvGeometry& g, float* x, float* scratch);
 

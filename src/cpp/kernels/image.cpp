@@ -15,7 +15,8 @@ FillMode parse_fill_mode(const std::string& value, const std::string& where) {
   if (value == "wrap") return FillMode::wrap;
   if (value == "constant") return FillMode::constant;
   if (value == "nearest") return FillMode::nearest;
-  throw ValueError(where + ": expected fill_mode to be one of 'reflect', 'wrap', 'constant', 'nearest', received fill_mode='" +
+  throw ValueError(where +
+                   ": expected fill_mode to be one of 'reflect', 'wrap', 'constant', 'nearest', received fill_mode='" +
                    value + "'");
 }
 
@@ -34,10 +35,8 @@ bool image_parallel(std::int64_t n, std::int64_t work) { return n > 1 && work >=
 inline std::int64_t map_tap(std::int64_t i, std::int64_t len, FillMode mode) {
   if (i >= 0 && i < len) return i;
   switch (mode) {
-    case FillMode::constant:
-      return -1;
-    case FillMode::nearest:
-      return i < 0 ? 0 : len - 1;
+    case FillMode::constant: return -1;
+    case FillMode::nearest: return i < 0 ? 0 : len - 1;
     case FillMode::wrap: {
       const std::int64_t m = i % len;
       return m < 0 ? m + len : m;
@@ -249,8 +248,8 @@ void flip(const float* x, std::int64_t n, std::int64_t h, std::int64_t w, std::i
   });
 }
 
-void contrast_forward(const float* x, std::int64_t n, std::int64_t hw, std::int64_t c, const float* factor,
-                      float lo, float hi, float* means, float* y) {
+void contrast_forward(const float* x, std::int64_t n, std::int64_t hw, std::int64_t c, const float* factor, float lo,
+                      float hi, float* means, float* y) {
   const bool par = image_parallel(n, n * hw * c);
   parallel_for(n, par, [&](std::int64_t img) {
     const float* xi = x + img * hw * c;

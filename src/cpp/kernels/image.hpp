@@ -51,15 +51,14 @@ void affine_transform_backward(const float* dy, std::int64_t n, std::int64_t h, 
 
 // Per-image flips: flips[2 * img] != 0 mirrors left-right, flips[2 * img + 1] != 0 top-bottom.
 // Its own transpose, so backward is the same call on dy. x and y must not overlap.
-void flip(const float* x, std::int64_t n, std::int64_t h, std::int64_t w, std::int64_t c, const float* flips,
-          float* y);
+void flip(const float* x, std::int64_t n, std::int64_t h, std::int64_t w, std::int64_t c, const float* flips, float* y);
 
 // Keras' RandomContrast on one batch: per image and channel, m = mean over h * w; y = clip((x -
 // m) * factor[img] + m, lo, hi). means [n, c] receives m. Backward (exact where unclipped): with
 // g = dy where lo <= z <= hi (z the unclipped value) else 0, dx = factor * g + (1 - factor) *
 // mean_hw(g).
-void contrast_forward(const float* x, std::int64_t n, std::int64_t hw, std::int64_t c, const float* factor,
-                      float lo, float hi, float* means, float* y);
+void contrast_forward(const float* x, std::int64_t n, std::int64_t hw, std::int64_t c, const float* factor, float lo,
+                      float hi, float* means, float* y);
 void contrast_backward(const float* x, const float* dy, std::int64_t n, std::int64_t hw, std::int64_t c,
                        const float* factor, const float* means, float lo, float hi, float* sums, float* dx);
 

@@ -6,7 +6,6 @@
 
 #include "kernels/gemm.hpp"
 
-
 namespace cnnx::kernels {
 
 double peak_probe_generic(std::int64_t iterations) {
@@ -24,8 +23,10 @@ double measure_peak_gflops(int threads, double seconds) {
   using clock = std::chrono::steady_clock;
   double (*probe)(std::int64_t) = peak_probe_generic;
 #if defined(__x86_64__) || defined(_M_X64)
-  if (active_isa() == Isa::avx512) probe = peak_probe_avx512;
-  else if (active_isa() == Isa::avx2) probe = peak_probe_avx2;
+  if (active_isa() == Isa::avx512)
+    probe = peak_probe_avx512;
+  else if (active_isa() == Isa::avx2)
+    probe = peak_probe_avx2;
 #endif
   // Calibrate the iteration count on one thread, then run it everywhere at once.
   std::int64_t iters = 1 << 16;

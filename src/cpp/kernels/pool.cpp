@@ -12,8 +12,8 @@ namespace cnnx::kernels {
 namespace {
 
 bool is_2x2_unpadded(const ConvGeometry& g) {
-  return g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.pad_top == 0 && g.pad_left == 0 &&
-         2 * g.oh <= g.h && 2 * g.ow <= g.w;
+  return g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.pad_top == 0 && g.pad_left == 0 && 2 * g.oh <= g.h &&
+         2 * g.ow <= g.w;
 }
 
 // 2x2 windows, stride 2, no padding: four loads per channel, select without branches. Ties keep
@@ -103,8 +103,8 @@ namespace {
 // 2x2 / stride 2 windows do not overlap, so every input pixel is written exactly once (its
 // window's gradient or zero) in one pass: no memset followed by a scatter.
 template <bool kRelu>
-inline void max_pool_2x2_backward(const float* __restrict__ dyi, const std::int32_t* __restrict__ ai, const ConvGeometry& g,
-                           float* __restrict__ dxi, const float* __restrict__ yi) {
+inline void max_pool_2x2_backward(const float* __restrict__ dyi, const std::int32_t* __restrict__ ai,
+                                  const ConvGeometry& g, float* __restrict__ dxi, const float* __restrict__ yi) {
   const std::int64_t c = g.c, row = g.w * c;
   for (std::int64_t iy = 2 * g.oh; iy < g.h; ++iy) std::memset(dxi + iy * row, 0, sizeof(float) * row);
   const std::int32_t o1 = static_cast<std::int32_t>(c), o2 = static_cast<std::int32_t>(row), o3 = o1 + o2;

@@ -1,16 +1,13 @@
-// Pooling kernels on NHWC: max and average windows, and the global (whole-image) pools. Layout: x [n, h, w, c] -> y [n, oh, ow, c]; the channel loop is
-// innermost so every tap reads c contiguous floats. Padding taps ("same") are skipped, never
-// read as zeros, as in TensorFlow. The winner's offset inside its sample is kept (int32) so
-// backward is a scatter; ties go to the first tap in (ky, kx) order.
-// The common 2x2 / stride 2 / unpadded case has a branch-free path the compiler vectorises
-// over channels.
-// Average pooling divides by the number of taps inside the image, so "same" padding does not
-// count padded positions (TensorFlow / Keras). Its backward spreads dy / count over the window.
-// Global pools reduce the h*w pixels of each image to one row of c channels: average (backward
-// broadcasts dy / (h*w)) and max (the winning pixel is kept per channel, ties to the first).
-// Threading: parallel over images, since overlapping windows (stride < pool) scatter-add into
-// the same input pixel within one image only; each image's sums run in a fixed order, so results
-// do not depend on the thread count.
+// Pooling kernels on NHWC: max and average windows, and the global (whole-image) pools. Layout: x [n, h, w, c] -> y [n,
+// oh, ow, c]; the channel loop is innermost so every tap reads c contiguous floats. Padding taps ("same") are skipped,
+// never read as zeros, as in TensorFlow. The winner's offset inside its sample is kept (int32) so backward is a
+// scatter; ties go to the first tap in (ky, kx) order. The common 2x2 / stride 2 / unpadded case has a branch-free path
+// the compiler vectorises over channels. Average pooling divides by the number of taps inside the image, so "same"
+// padding does not count padded positions (TensorFlow / Keras). Its backward spreads dy / count over the window. Global
+// pools reduce the h*w pixels of each image to one row of c channels: average (backward broadcasts dy / (h*w)) and max
+// (the winning pixel is kept per channel, ties to the first). Threading: parallel over images, since overlapping
+// windows (stride < pool) scatter-add into the same input pixel within one image only; each image's sums run in a fixed
+// order, so results do not depend on the thread count.
 #pragma once
 
 #include <cstdint>

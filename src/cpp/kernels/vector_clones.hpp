@@ -3,8 +3,8 @@
 // CPU takes the default). Only for loops that move, add or select floats, or that do
 // element-wise IEEE arithmetic (+ - * / sqrt) in a file compiled with -ffp-contract=off (the
 // optimizers): every clone then gives the same bits, so the choice is invisible, and CNNX_ISA
-// (which picks the GEMM kernels, whose sums do depend on the tile) has nothing to choose here. Elsewhere (other compilers,
-// C libraries without ifunc, other CPUs) it expands to nothing.
+// (which picks the GEMM kernels, whose sums do depend on the tile) has nothing to choose here. Elsewhere (other
+// compilers, C libraries without ifunc, other CPUs) it expands to nothing.
 #pragma once
 
 #include <cstdint>  // defines __GLIBC__ on glibc systems

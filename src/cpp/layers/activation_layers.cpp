@@ -33,8 +33,7 @@ ActivationLayer::ActivationLayer(std::string name, const std::string& activation
 
 Shape ActivationLayer::do_build(const Shape& in, Rng& rng) {
   (void)rng;
-  if (in.empty())
-    throw ValueError(where() + ": expected input of rank >= 2 (batch, features), received shape (None,)");
+  if (in.empty()) throw ValueError(where() + ": expected input of rank >= 2 (batch, features), received shape (None,)");
   return in;
 }
 
@@ -58,8 +57,8 @@ ReLU::ReLU(std::string name, ReLUConfig config)
   if (std::isnan(cfg_.max_value) || cfg_.max_value < 0.0f)
     throw ValueError(where() + ": expected max_value >= 0 or None, received max_value=" + num(cfg_.max_value));
   if (!(cfg_.negative_slope >= 0.0f) || std::isinf(cfg_.negative_slope))
-    throw ValueError(where() + ": expected a finite negative_slope >= 0, received negative_slope=" +
-                     num(cfg_.negative_slope));
+    throw ValueError(where() +
+                     ": expected a finite negative_slope >= 0, received negative_slope=" + num(cfg_.negative_slope));
   if (!(cfg_.threshold >= 0.0f) || std::isinf(cfg_.threshold))
     throw ValueError(where() + ": expected a finite threshold >= 0, received threshold=" + num(cfg_.threshold));
   general_ = !std::isinf(cfg_.max_value) || cfg_.negative_slope != 0.0f || cfg_.threshold != 0.0f;
@@ -81,8 +80,8 @@ void ReLU::backward(const float* x, const float* y, float* dy, float* dx, std::i
 LeakyReLU::LeakyReLU(std::string name, float negative_slope)
     : ActivationLayer(std::move(name), Activation::leaky_relu, negative_slope) {
   if (!(negative_slope >= 0.0f) || std::isinf(negative_slope))
-    throw ValueError(where() + ": expected a finite negative_slope >= 0, received negative_slope=" +
-                     num(negative_slope));
+    throw ValueError(where() +
+                     ": expected a finite negative_slope >= 0, received negative_slope=" + num(negative_slope));
 }
 
 ELU::ELU(std::string name, float alpha) : ActivationLayer(std::move(name), Activation::elu, alpha) {
@@ -92,8 +91,7 @@ ELU::ELU(std::string name, float alpha) : ActivationLayer(std::move(name), Activ
 
 Softmax::Softmax(std::string name, std::int64_t axis)
     : ActivationLayer(std::move(name), Activation::softmax, 0.0f), axis_(axis) {
-  if (axis_ == 0)
-    throw ValueError(where() + ": expected the last axis (axis=-1), received axis=0 (the batch axis)");
+  if (axis_ == 0) throw ValueError(where() + ": expected the last axis (axis=-1), received axis=0 (the batch axis)");
   if (axis_ != -1 && axis_ < 0)
     throw ValueError(where() + ": only the last axis (axis=-1) is supported, received axis=" + std::to_string(axis_));
 }

@@ -24,7 +24,8 @@ void AveragePooling2D::forward(const float* x, float* y, std::int64_t n, bool tr
 }
 
 void AveragePooling2D::backward(const float* x, const float* y, float* dy, float* dx, std::int64_t n) {
-  (void)x; (void)y;
+  (void)x;
+  (void)y;
   if (dx) kernels::avg_pool_backward(dy, n, geom_, dx);
 }
 

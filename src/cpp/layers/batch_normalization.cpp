@@ -21,7 +21,8 @@ namespace cnnx {
 BatchNormalization::BatchNormalization(std::string name, BatchNormalizationConfig config)
     : Layer(std::move(name)), cfg_(std::move(config)) {
   if (cfg_.axis == 0)
-    throw ValueError(where() + ": only the channels axis (axis=-1, channels-last) is supported, received axis=0 "
+    throw ValueError(where() +
+                     ": only the channels axis (axis=-1, channels-last) is supported, received axis=0 "
                      "(the batch axis)");
   if (cfg_.axis < 0 && cfg_.axis != -1)
     throw ValueError(where() + ": only the channels axis (axis=-1, channels-last) is supported, received axis=" +

@@ -37,19 +37,19 @@ namespace cnnx {
 Conv2D::Conv2D(std::string name, Conv2DConfig config) : Layer(std::move(name)), cfg_(std::move(config)) {
   auto pair = [](std::int64_t a, std::int64_t b) { return "(" + std::to_string(a) + ", " + std::to_string(b) + ")"; };
   if (cfg_.filters <= 0)
-    throw ValueError(where() + ": expected filters to be a positive integer, received filters=" +
-                     std::to_string(cfg_.filters));
+    throw ValueError(where() +
+                     ": expected filters to be a positive integer, received filters=" + std::to_string(cfg_.filters));
   if (cfg_.kernel_h <= 0 || cfg_.kernel_w <= 0)
-    throw ValueError(where() + ": expected positive kernel_size, received kernel_size=" +
-                     pair(cfg_.kernel_h, cfg_.kernel_w));
+    throw ValueError(where() +
+                     ": expected positive kernel_size, received kernel_size=" + pair(cfg_.kernel_h, cfg_.kernel_w));
   if (cfg_.stride_h <= 0 || cfg_.stride_w <= 0)
-    throw ValueError(where() + ": expected positive strides, received strides=" +
-                     pair(cfg_.stride_h, cfg_.stride_w));
+    throw ValueError(where() + ": expected positive strides, received strides=" + pair(cfg_.stride_h, cfg_.stride_w));
   if (cfg_.dilation_h <= 0 || cfg_.dilation_w <= 0)
     throw ValueError(where() + ": expected positive dilation_rate, received dilation_rate=" +
                      pair(cfg_.dilation_h, cfg_.dilation_w));
   if ((cfg_.stride_h > 1 || cfg_.stride_w > 1) && (cfg_.dilation_h > 1 || cfg_.dilation_w > 1))
-    throw ValueError(where() + ": strides > 1 cannot be combined with dilation_rate > 1 (as in Keras), received strides=" +
+    throw ValueError(where() +
+                     ": strides > 1 cannot be combined with dilation_rate > 1 (as in Keras), received strides=" +
                      pair(cfg_.stride_h, cfg_.stride_w) + ", dilation_rate=" + pair(cfg_.dilation_h, cfg_.dilation_w));
   if (cfg_.padding != "valid" && cfg_.padding != "same")
     throw ValueError(where() + ": expected padding 'valid' or 'same', received padding='" + cfg_.padding + "'");
@@ -63,10 +63,15 @@ Shape Conv2D::do_build(const Shape& in, Rng& rng) {
     throw ValueError(where() + ": expected input of rank 4 (batch, height, width, channels), received shape " +
                      batch_shape_str(in));
   auto& g = geom_;
-  g.h = in[0]; g.w = in[1]; g.c = in[2];
-  g.kh = cfg_.kernel_h; g.kw = cfg_.kernel_w;
-  g.sh = cfg_.stride_h; g.sw = cfg_.stride_w;
-  g.dh = cfg_.dilation_h; g.dw = cfg_.dilation_w;
+  g.h = in[0];
+  g.w = in[1];
+  g.c = in[2];
+  g.kh = cfg_.kernel_h;
+  g.kw = cfg_.kernel_w;
+  g.sh = cfg_.stride_h;
+  g.sw = cfg_.stride_w;
+  g.dh = cfg_.dilation_h;
+  g.dw = cfg_.dilation_w;
   const bool same = cfg_.padding == "same";
   kernels::window_axis(g.h, g.kh, g.sh, g.dh, same, &g.oh, &g.pad_top);
   kernels::window_axis(g.w, g.kw, g.sw, g.dw, same, &g.ow, &g.pad_left);
@@ -150,18 +155,14 @@ std::int64_t Conv2D::col_stride() const { return geom_.patch() + (cfg_.use_bias 
 
 // Rows of the weight-gradient GEMM's output: the kernel's patch rows, plus the bias row when
 // the bias comes out of the GEMM (not for 1x1 convolutions that read x in place).
-std::int64_t Conv2D::grad_rows() const {
-  return geom_.patch() + (cfg_.use_bias && !geom_.is_identity() ? 1 : 0);
-}
+std::int64_t Conv2D::grad_rows() const { return geom_.patch() + (cfg_.use_bias && !geom_.is_identity() ? 1 : 0); }
 
 // Backward runs the chunks in fixed groups of consecutive chunks; a group sums its chunks'
 // [dK; db] into one partial, in chunk order, and the partials are then summed in group order.
 // Groups depend only on the chunk count, never on the thread count, so the gradient has the
 // same bits on any number of threads. Up to 4 chunks a group (4x less partial traffic than one
 // partial per chunk), but at least 8 groups while there are 8 chunks, to keep threads busy.
-std::int64_t Conv2D::chunks_per_group(std::int64_t chunks) {
-  return std::clamp<std::int64_t>(chunks / 8, 1, 4);
-}
+std::int64_t Conv2D::chunks_per_group(std::int64_t chunks) { return std::clamp<std::int64_t>(chunks / 8, 1, 4); }
 std::int64_t Conv2D::chunk_groups(std::int64_t chunks) {
   const std::int64_t per = chunks_per_group(chunks);
   return (chunks + per - 1) / per;
@@ -190,7 +191,7 @@ void Conv2D::set_fused_pool(const kernels::ConvGeometry* pool) {
 }
 
 void Conv2D::forward(const float* x, float* y, std::int64_t n, bool training) {
-  (void)training;  // nothing is kept: backward recomputes each chunk's im2col in cache
+  (void)training;                          // nothing is kept: backward recomputes each chunk's im2col in cache
   run_forward(x, n, y, nullptr, nullptr);  // also usable alone when the model fuses this layer
   if (act_ != Activation::relu) kernels::activation_forward(act_, y, n * geom_.oh * geom_.ow, cfg_.filters);
 }
@@ -277,8 +278,8 @@ void Conv2D::run_backward(const float* x, const float* dz_all, const float* pool
   // implicit GEMM where the ISA allows: no dcol panel and no col2im scatter. Otherwise K^T is
   // made once per batch, row-major, so each chunk's dX GEMM packs it with plain row copies.
   const kernels::ConvGeometry tg = transposed_geometry();
-  const bool dx_implicit = dx && chunks > 1 && g.sh == 1 && g.sw == 1 && !g.is_identity() &&
-                           kernels::conv_implicit_supported(tg);
+  const bool dx_implicit =
+      dx && chunks > 1 && g.sh == 1 && g.sw == 1 && !g.is_identity() && kernels::conv_implicit_supported(tg);
   if (dx_implicit) {
     packed_kernel_.resize(kernels::packed_b_size(kernels::Isa::avx512, tg.patch(), g.c));
     kernels::pack_flipped_kernel_implicit(kernel, g, cout, packed_kernel_.data(), par);
@@ -301,8 +302,7 @@ void Conv2D::run_backward(const float* x, const float* dz_all, const float* pool
   // (The bias gradient must then come from the weight gradient's spare row: dz itself is
   // never formed unpadded.)
   const bool dz_padded = dx_implicit && dw_implicit && kernels::conv_weight_grad_reads_padded_dz(cout) &&
-                         kernels::padded_extent(tg).needed && (!y || act_ == Activation::relu) &&
-                         (!dbias || db_in_dw);
+                         kernels::padded_extent(tg).needed && (!y || act_ == Activation::relu) && (!dbias || db_in_dw);
   const std::int64_t per_group = chunks_per_group(chunks), groups = chunk_groups(chunks);
   parallel_for(groups, par, [&](std::int64_t grp) {
     for (std::int64_t c = grp * per_group; c < std::min(chunks, (grp + 1) * per_group); ++c) {

@@ -14,16 +14,15 @@ namespace cnnx {
 
 Dense::Dense(std::string name, DenseConfig config) : Layer(std::move(name)), cfg_(std::move(config)) {
   if (cfg_.units <= 0)
-    throw ValueError(where() + ": expected units to be a positive integer, received units=" +
-                     std::to_string(cfg_.units));
+    throw ValueError(where() +
+                     ": expected units to be a positive integer, received units=" + std::to_string(cfg_.units));
   act_ = parse_activation(cfg_.activation, where());
   check_initializer(cfg_.kernel_initializer, where());
   check_initializer(cfg_.bias_initializer, where());
 }
 
 Shape Dense::do_build(const Shape& in, Rng& rng) {
-  if (in.empty())
-    throw ValueError(where() + ": expected input of rank >= 2 (batch, features), received shape (None,)");
+  if (in.empty()) throw ValueError(where() + ": expected input of rank >= 2 (batch, features), received shape (None,)");
   in_features_ = in.back();
   rows_per_sample_ = shape_size(in) / in_features_;
   Shape out = in;

@@ -115,7 +115,8 @@ void Dropout::forward(const float* x, float* y, std::int64_t n, bool training) {
 }
 
 void Dropout::backward(const float* x, const float* y, float* dy, float* dx, std::int64_t n) {
-  (void)x; (void)y;
+  (void)x;
+  (void)y;
   if (!dx) return;
   const std::int64_t size = n * shape_size(input_shape());
   if (masked_)

@@ -17,7 +17,8 @@ void Flatten::forward(const float* x, float* y, std::int64_t n, bool training) {
 }
 
 void Flatten::backward(const float* x, const float* y, float* dy, float* dx, std::int64_t n) {
-  (void)x; (void)y;
+  (void)x;
+  (void)y;
   if (dx) std::memcpy(dx, dy, sizeof(float) * static_cast<std::size_t>(n * shape_size(input_shape())));
 }
 

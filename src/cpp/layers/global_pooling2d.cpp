@@ -25,7 +25,8 @@ void GlobalAveragePooling2D::forward(const float* x, float* y, std::int64_t n, b
 }
 
 void GlobalAveragePooling2D::backward(const float* x, const float* y, float* dy, float* dx, std::int64_t n) {
-  (void)x; (void)y;
+  (void)x;
+  (void)y;
   if (dx) kernels::global_avg_pool_backward(dy, n, pixels(), channels(), dx);
 }
 
@@ -41,7 +42,8 @@ void GlobalMaxPooling2D::forward(const float* x, float* y, std::int64_t n, bool 
 }
 
 void GlobalMaxPooling2D::backward(const float* x, const float* y, float* dy, float* dx, std::int64_t n) {
-  (void)x; (void)y;
+  (void)x;
+  (void)y;
   if (dx) kernels::global_max_pool_backward(dy, argmax_.data(), n, pixels(), channels(), dx);
 }
 

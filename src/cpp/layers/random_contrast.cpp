@@ -13,7 +13,10 @@ namespace cnnx {
 RandomContrast::RandomContrast(std::string name, float lower, float upper, float value_min, float value_max,
                                bool has_seed, std::uint64_t seed)
     : ImageAugmentation(std::move(name), has_seed, seed, 1),
-      lower_(lower), upper_(upper), value_min_(value_min), value_max_(value_max) {
+      lower_(lower),
+      upper_(upper),
+      value_min_(value_min),
+      value_max_(value_max) {
   if (!(lower_ >= 0.0f && lower_ <= 1.0f && upper_ >= 0.0f && upper_ <= 1.0f))
     throw ValueError(where() + ": expected factor values in [0, 1], received factor=(" + std::to_string(lower_) + ", " +
                      std::to_string(upper_) + ")");
@@ -32,7 +35,8 @@ void RandomContrast::reserve_extra(std::int64_t batch) {
 
 void RandomContrast::draw(std::int64_t n) {
   const double lo = 1.0 - double(lower_), hi = 1.0 + double(upper_);
-  for (std::int64_t img = 0; img < n; ++img) params(img)[0] = static_cast<float>(lo + (hi - lo) * rng_.uniform_double());
+  for (std::int64_t img = 0; img < n; ++img)
+    params(img)[0] = static_cast<float>(lo + (hi - lo) * rng_.uniform_double());
 }
 
 void RandomContrast::apply(const float* x, float* y, std::int64_t n) {

@@ -11,7 +11,8 @@ RandomFlip::RandomFlip(std::string name, std::string mode, bool has_seed, std::u
   horizontal_ = mode_ == "horizontal" || mode_ == "horizontal_and_vertical";
   vertical_ = mode_ == "vertical" || mode_ == "horizontal_and_vertical";
   if (!horizontal_ && !vertical_)
-    throw ValueError(where() + ": expected mode to be 'horizontal', 'vertical' or 'horizontal_and_vertical', received mode='" +
+    throw ValueError(where() +
+                     ": expected mode to be 'horizontal', 'vertical' or 'horizontal_and_vertical', received mode='" +
                      mode_ + "'");
 }
 

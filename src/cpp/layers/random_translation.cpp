@@ -6,7 +6,10 @@ namespace cnnx {
 RandomTranslation::RandomTranslation(std::string name, float height_lower, float height_upper, float width_lower,
                                      float width_upper, AffineOptions options)
     : RandomAffine(std::move(name), std::move(options), 2),
-      h_lo_(height_lower), h_hi_(height_upper), w_lo_(width_lower), w_hi_(width_upper) {
+      h_lo_(height_lower),
+      h_hi_(height_upper),
+      w_lo_(width_lower),
+      w_hi_(width_upper) {
   check_options();
   check_range("height_factor", h_lo_, h_hi_, -1.0f, 1.0f);
   check_range("width_factor", w_lo_, w_hi_, -1.0f, 1.0f);

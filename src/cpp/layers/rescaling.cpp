@@ -27,7 +27,8 @@ void Rescaling::forward(const float* x, float* y, std::int64_t n, bool training)
 }
 
 void Rescaling::backward(const float* x, const float* y, float* dy, float* dx, std::int64_t n) {
-  (void)x; (void)y;
+  (void)x;
+  (void)y;
   if (dx) kernels::scale_offset(dy, dx, n * shape_size(input_shape()), scale_, 0.0f);
 }
 

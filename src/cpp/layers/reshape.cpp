@@ -31,8 +31,8 @@ Reshape::Reshape(std::string name, Shape target_shape) : Layer(std::move(name)),
     }
   }
   if (unknown > 1)
-    throw ValueError(where() + ": expected at most one -1 in target_shape, received target_shape=" +
-                     target_str(target_));
+    throw ValueError(where() +
+                     ": expected at most one -1 in target_shape, received target_shape=" + target_str(target_));
 }
 
 Shape Reshape::do_build(const Shape& in, Rng& rng) {
@@ -67,7 +67,8 @@ void Reshape::forward(const float* x, float* y, std::int64_t n, bool training) {
 }
 
 void Reshape::backward(const float* x, const float* y, float* dy, float* dx, std::int64_t n) {
-  (void)x; (void)y;
+  (void)x;
+  (void)y;
   if (dx) std::memcpy(dx, dy, sizeof(float) * static_cast<std::size_t>(n * shape_size(input_shape())));
 }
 

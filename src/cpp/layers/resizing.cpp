@@ -26,14 +26,20 @@ Shape Resizing::do_build(const Shape& in, Rng& rng) {
   const std::int64_t h = in[0], w = in[1];
   std::int64_t crop_h = h, crop_w = w, top = 0, left = 0;
   if (cfg_.crop_to_aspect_ratio) {  // Keras' centred crop box with the target aspect ratio
-    crop_h = std::clamp<std::int64_t>(static_cast<std::int64_t>(double(w) * double(cfg_.height) / double(cfg_.width)), 1, h);
-    crop_w = std::clamp<std::int64_t>(static_cast<std::int64_t>(double(h) * double(cfg_.width) / double(cfg_.height)), 1, w);
+    crop_h =
+        std::clamp<std::int64_t>(static_cast<std::int64_t>(double(w) * double(cfg_.height) / double(cfg_.width)), 1, h);
+    crop_w =
+        std::clamp<std::int64_t>(static_cast<std::int64_t>(double(h) * double(cfg_.width) / double(cfg_.height)), 1, w);
     top = static_cast<std::int64_t>(double(h - crop_h) / 2.0);
     left = static_cast<std::int64_t>(double(w - crop_w) / 2.0);
   }
   const auto interp = kernels::parse_interpolation(cfg_.interpolation, where());
-  row_lo_.assign(cfg_.height, 0); row_hi_.assign(cfg_.height, 0); row_frac_.assign(cfg_.height, 0.0f);
-  col_lo_.assign(cfg_.width, 0); col_hi_.assign(cfg_.width, 0); col_frac_.assign(cfg_.width, 0.0f);
+  row_lo_.assign(cfg_.height, 0);
+  row_hi_.assign(cfg_.height, 0);
+  row_frac_.assign(cfg_.height, 0.0f);
+  col_lo_.assign(cfg_.width, 0);
+  col_hi_.assign(cfg_.width, 0);
+  col_frac_.assign(cfg_.width, 0.0f);
   kernels::resize_axis(top, crop_h, cfg_.height, interp, {row_lo_.data(), row_hi_.data(), row_frac_.data()});
   kernels::resize_axis(left, crop_w, cfg_.width, interp, {col_lo_.data(), col_hi_.data(), col_frac_.data()});
   return out;
@@ -47,7 +53,8 @@ void Resizing::forward(const float* x, float* y, std::int64_t n, bool training) 
 }
 
 void Resizing::backward(const float* x, const float* y, float* dy, float* dx, std::int64_t n) {
-  (void)x; (void)y;
+  (void)x;
+  (void)y;
   if (!dx) return;
   const Shape& in = input_shape();
   kernels::resize_backward(dy, n, in[0], in[1], in[2], {row_lo_.data(), row_hi_.data(), row_frac_.data()}, cfg_.height,

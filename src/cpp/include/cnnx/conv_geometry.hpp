@@ -9,12 +9,12 @@
 namespace cnnx::kernels {
 
 struct ConvGeometry {
-  std::int64_t h, w, c;          // input, one sample
-  std::int64_t kh, kw;           // kernel
-  std::int64_t sh, sw;           // strides
-  std::int64_t dh, dw;           // dilation
+  std::int64_t h, w, c;  // input, one sample
+  std::int64_t kh, kw;   // kernel
+  std::int64_t sh, sw;   // strides
+  std::int64_t dh, dw;   // dilation
   std::int64_t pad_top, pad_left;
-  std::int64_t oh, ow;           // output
+  std::int64_t oh, ow;  // output
   std::int64_t patch() const { return kh * kw * c; }
   // True when the column matrix equals the input itself (1x1, stride 1, no padding).
   bool is_identity() const {
@@ -26,8 +26,8 @@ struct ConvGeometry {
 // ceil(in / s) outputs and puts the odd pad pixel at the end; "valid" gives 0 when the window
 // does not fit (callers turn that into an error). Checked: a huge kernel, dilation or stride
 // throws SizeError rather than wrapping.
-inline void window_axis(std::int64_t in, std::int64_t k, std::int64_t s, std::int64_t d, bool same,
-                        std::int64_t* out, std::int64_t* pad_before) {
+inline void window_axis(std::int64_t in, std::int64_t k, std::int64_t s, std::int64_t d, bool same, std::int64_t* out,
+                        std::int64_t* pad_before) {
   const std::int64_t span = checked_add(checked_mul(d, k - 1), 1);
   if (same) {
     *out = in / s + (in % s != 0);

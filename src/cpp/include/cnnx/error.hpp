@@ -4,11 +4,11 @@
 // expected and the received value: "conv2d: expected input with 3 channels, received 1".
 #pragma once
 
+#include <cstdint>
 #include <new>
 #include <stdexcept>
 #include <string>
 #include <vector>
-#include <cstdint>
 
 namespace cnnx {
 

@@ -11,10 +11,10 @@ class Rng {
   explicit Rng(std::uint64_t seed = 0) { seed_with(seed); }
   void seed_with(std::uint64_t seed);
   std::uint64_t next_u64();
-  float uniform();                 // [0, 1), 24 random bits
-  double uniform_double();         // [0, 1), 53 random bits
-  double normal();                 // standard normal (Box-Muller, no cached second value)
-  double truncated_normal();       // standard normal redrawn outside [-2, 2], as Keras does
+  float uniform();                       // [0, 1), 24 random bits
+  double uniform_double();               // [0, 1), 53 random bits
+  double normal();                       // standard normal (Box-Muller, no cached second value)
+  double truncated_normal();             // standard normal redrawn outside [-2, 2], as Keras does
   std::uint64_t below(std::uint64_t n);  // uniform integer in [0, n), unbiased
 
  private:

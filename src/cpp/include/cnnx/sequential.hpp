@@ -25,10 +25,10 @@ struct LayerProfile {
 };
 
 struct StepResult {
-  double loss = 0.0;              // mean (sample-weighted) loss over the batch
-  std::int64_t correct = 0;       // accuracy numerator
-  std::int64_t rows = 0;          // accuracy denominator
-  std::int64_t top_k_correct = 0; // rows whose true class is among the k highest outputs
+  double loss = 0.0;               // mean (sample-weighted) loss over the batch
+  std::int64_t correct = 0;        // accuracy numerator
+  std::int64_t rows = 0;           // accuracy denominator
+  std::int64_t top_k_correct = 0;  // rows whose true class is among the k highest outputs
 };
 
 // How "accuracy" is counted (Keras picks it from the loss and the output shape):
@@ -40,10 +40,10 @@ enum class AccuracyKind { argmax, binary };
 struct Batch {
   const float* x = nullptr;
   const float* y = nullptr;
-  std::int64_t count = 0;          // rows in x and y
-  std::int64_t target_dim = 0;     // floats per sample in y
-  const std::int64_t* index = nullptr;  // samples to use, or nullptr for rows [0, n)
-  std::int64_t n = 0;              // batch size
+  std::int64_t count = 0;                // rows in x and y
+  std::int64_t target_dim = 0;           // floats per sample in y
+  const std::int64_t* index = nullptr;   // samples to use, or nullptr for rows [0, n)
+  std::int64_t n = 0;                    // batch size
   const float* sample_weight = nullptr;  // [count] weights scaling each sample's loss, or nullptr
 };
 
@@ -97,16 +97,16 @@ class Sequential {
   AccuracyKind accuracy_ = AccuracyKind::argmax;
   float threshold_ = 0.5f;
   int top_k_ = 0;
-  Buffer row_weights_;        // per-row loss weights of the current batch
+  Buffer row_weights_;            // per-row loss weights of the current batch
   std::vector<bool> fused_pool_;  // fused_pool_[i]: layer i is a Conv2D running with pool i+1
   std::int64_t capacity_ = 0;
-  Buffer input_;                 // gathered batch of inputs
-  Buffer targets_;               // gathered batch of targets
+  Buffer input_;                          // gathered batch of inputs
+  Buffer targets_;                        // gathered batch of targets
   const float* batch_targets_ = nullptr;  // the current batch's targets (targets_ or the caller's)
   std::vector<Param*> trainable_;         // fixed at build()
   std::size_t first_with_weights_ = 0;    // fixed at build()
-  std::vector<Buffer> outputs_;  // outputs_[i]: output of layer i
-  Buffer grad_a_, grad_b_;       // ping-pong gradients flowing backward
+  std::vector<Buffer> outputs_;           // outputs_[i]: output of layer i
+  Buffer grad_a_, grad_b_;                // ping-pong gradients flowing backward
   bool profiling_ = false;
   std::vector<LayerProfile> profile_;
 };

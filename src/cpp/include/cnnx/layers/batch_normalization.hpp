@@ -44,7 +44,7 @@ class BatchNormalization : public Layer {
 
   BatchNormalizationConfig cfg_;
   int gamma_ = -1, beta_ = -1, moving_mean_ = -1, moving_var_ = -1;  // indices into params()
-  bool training_ = false;  // mode of the last forward
+  bool training_ = false;                                            // mode of the last forward
   // Per channel: the statistics the last forward used, the variance, and coefficients.
   Buffer mean_, var_, invstd_, k1_, k2_, k3_, sum_dy_, sum_dyx_;
   Buffer tmp_;  // [rows, c] scratch for the squared deviations and dy * (x - mean)

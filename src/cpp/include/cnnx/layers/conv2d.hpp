@@ -38,8 +38,8 @@ class Conv2D : public Layer {
   // whose derivative the pooled output determines.
   void set_fused_pool(const kernels::ConvGeometry* pool);
   void forward_pooled(const float* x, std::int64_t n, float* pooled, std::int32_t* argmax);
-  void backward_pooled(const float* x, const float* pooled, const float* dpooled, const std::int32_t* argmax,
-                       float* dx, std::int64_t n);
+  void backward_pooled(const float* x, const float* pooled, const float* dpooled, const std::int32_t* argmax, float* dx,
+                       std::int64_t n);
 
  protected:
   Shape do_build(const Shape& input_shape, Rng& rng) override;
@@ -55,8 +55,7 @@ class Conv2D : public Layer {
   static std::int64_t chunk_groups(std::int64_t chunks);
   std::int64_t grad_rows() const;
   void ensure_workspace(std::int64_t n);
-  void run_forward(const float* x, std::int64_t n, float* out, std::int32_t* argmax,
-                   const kernels::ConvGeometry* pool);
+  void run_forward(const float* x, std::int64_t n, float* out, std::int32_t* argmax, const kernels::ConvGeometry* pool);
   // y: when not null, dz still needs the activation's derivative, taken from y chunk by chunk
   // into the per-thread scratch z_ (dz itself is left as it was).
   void run_backward(const float* x, const float* dz, const float* pooled, const std::int32_t* argmax, float* dx,
@@ -64,8 +63,8 @@ class Conv2D : public Layer {
   const kernels::ConvGeometry* pool_ = nullptr;
   std::vector<Buffer> z_;  // per-thread scratch of one chunk's output or its gradient
   // Per-thread im2col panels for one chunk of images, sized to stay in L2 (see conv2d.cpp).
-  std::vector<Buffer> col_;  // also holds dL/dcol in backward, once col has been used
-  std::vector<Buffer> pad_;  // per-thread zero-padded copy of a chunk's images (kernels/im2col.hpp)
+  std::vector<Buffer> col_;    // also holds dL/dcol in backward, once col has been used
+  std::vector<Buffer> pad_;    // per-thread zero-padded copy of a chunk's images (kernels/im2col.hpp)
   std::vector<Buffer> dzpad_;  // per-thread zero-padded copy of a chunk's dz (transposed_geometry)
   // Weight-gradient partials per group of chunks (with the bias row on the im2col path, see
   // col_stride), and bias-gradient partials per chunk on the other paths; both summed in order.

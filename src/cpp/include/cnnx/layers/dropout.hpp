@@ -39,13 +39,13 @@ class Dropout : public Layer {
   void expand_noise(std::int64_t n);
 
   DropoutConfig cfg_;
-  Rng rng_;                  // draws one seed per training call; the mask kernel chunks it
-  bool masked_ = false;      // the last forward applied a mask (training and rate > 0)
-  Shape noise_dims_;         // per-sample noise dims, None resolved (empty: no noise_shape)
+  Rng rng_;                      // draws one seed per training call; the mask kernel chunks it
+  bool masked_ = false;          // the last forward applied a mask (training and rate > 0)
+  Shape noise_dims_;             // per-sample noise dims, None resolved (empty: no noise_shape)
   std::int64_t noise_size_ = 0;  // floats per sample of noise
-  Buffer mask_;              // [n, input_shape...]: 0 or 1 / (1 - rate)
-  Buffer noise_;             // [noise batch, noise_dims...] before broadcasting
-  Shape full_, stride_, idx_;  // expand_noise's odometer over [n, input_shape...], sized at build
+  Buffer mask_;                  // [n, input_shape...]: 0 or 1 / (1 - rate)
+  Buffer noise_;                 // [noise batch, noise_dims...] before broadcasting
+  Shape full_, stride_, idx_;    // expand_noise's odometer over [n, input_shape...], sized at build
 };
 
 }  // namespace cnnx

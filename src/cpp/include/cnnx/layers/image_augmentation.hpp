@@ -52,9 +52,9 @@ class ImageAugmentation : public Layer {
   bool has_seed_;
   std::uint64_t seed_;
   int per_image_;
-  bool active_ = false;          // the last forward transformed (training)
+  bool active_ = false;  // the last forward transformed (training)
   std::int64_t last_n_ = 0;
-  std::vector<float> params_;    // [capacity, per_image_]
+  std::vector<float> params_;  // [capacity, per_image_]
 };
 
 // Keras' fill_mode / interpolation / fill_value of the geometric layers, parsed and validated.

@@ -24,8 +24,8 @@ class RandomContrast : public ImageAugmentation {
 
  private:
   float lower_, upper_, value_min_, value_max_;
-  Buffer means_;    // [capacity, channels]
-  Buffer sums_;     // [capacity, channels], backward
+  Buffer means_;  // [capacity, channels]
+  Buffer sums_;   // [capacity, channels], backward
 };
 
 }  // namespace cnnx
