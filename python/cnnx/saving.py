@@ -434,6 +434,7 @@ def _check_model_config(meta: dict[str, str]) -> None:
     name = config.get("name")
     if name is not None and not isinstance(name, str):
         raise _Bad(f"model_config: expected 'name' to be a string, received {_clip(name)}")
+    _check_values(name, "model_config", "name")
     shape = config.get("input_shape")
     if shape is not None:
         if not (isinstance(shape, list) and 2 <= len(shape) <= _MAX_RANK + 1 and shape[0] is None
