@@ -549,6 +549,14 @@ def load_weights(model: Any, path: str | os.PathLike) -> None:
         _assign_by_order(model, tensors)
 
 
+def _load_weights_bytes(model: Any, blob: bytes, name: str = "<bytes>") -> None:
+    """load_weights from the file's bytes, without touching the disk (used by the fuzz target)."""
+    model._require_built("load_weights()")
+    with _reading(name):
+        tensors, _ = _read(io.BytesIO(blob))
+        _assign_by_order(model, tensors)
+
+
 def _assign_by_order(model: Any, tensors: dict[str, np.ndarray]) -> None:
     groups: dict[str, list[tuple[str, np.ndarray]]] = {}
     order: list[str] = []
