@@ -93,6 +93,10 @@ def test_deeply_nested_config(tmp_path, good, key):
     ("model_config", '{"input_shape": [null, 4], "layers": [{"class_name": "Dense", "config": {"units": 1099511627776}}]}',
      "units within"),
     ("model_config", '{"input_shape": [null, 4611686018427387904, 4611686018427387904], "layers": []}', "input_shape"),
+    ("model_config", '{"layers": [{"class_name": "Dense", "config": {"units": 2, "input_shape": [16777216, 16777216]}}]}',
+     "input_shape"),
+    ("model_config", '{"input_shape": [null, 4], "layers": [{"class_name": "Reshape", "config": {"target_shape": '
+                     '[16777216, 16777216, 16777216, 16777216, 0]}}]}', "target_shape"),
     ("model_config", '{"layers": ' + json.dumps([{"class_name": "Flatten", "config": {}}] * 5000) + "}", "5000 layers"),
     ("model_config", '{"name": "' + "x" * 10_000 + '", "layers": []}', "10000 characters"),
     ("model_config", "not json", "model_config is not valid JSON"),

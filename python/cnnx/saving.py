@@ -3,9 +3,11 @@ safetensors container (an 8-byte header length, a JSON header, then raw little-e
 
 The layout is documented in docs/model-format.md so that the C++ core (and any safetensors
 reader) can load the same file without Python. Writes are atomic: the file is written next to
-its destination and renamed over it, so a crash while saving never destroys the previous file.
-Reads check every structural fact and a SHA-256 of the tensor data, so a truncated, corrupted
-or foreign file is refused with a ValueError that names the problem.
+its destination and renamed over it, so a crash while saving never destroys the previous file,
+and the temp file of a save that was killed is removed by a later save or load. Reads check
+every structural fact, with bounds, before allocating anything, then a SHA-256 of header and
+data, then the configuration's structure: a truncated, corrupted, foreign or hostile file is
+refused with a ValueError that names the file and the problem (see `_reading`).
 """
 
 from __future__ import annotations
@@ -41,9 +43,10 @@ _MAX_STRING = 4096              # characters of a name or other string in a conf
 _MAX_LIST = 4096                # entries of a list in a configuration (other than 'layers')
 _MAX_CLASSES = 1 << 20          # entries of class_names
 _MAX_SIZE = 1 << 24             # a size a layer or the input declares: units, filters, kernel, height...
-_MAX_SAMPLE = 1 << 31           # elements of one sample: product of input_shape (or target_shape)
+_MAX_SAMPLE = 1 << 31           # elements of one sample: product of an input, target or noise shape
+_SHAPE_KEYS = frozenset({"input_shape", "target_shape", "noise_shape"})
 _SIZE_KEYS = frozenset({"filters", "units", "kernel_size", "strides", "pool_size", "dilation_rate",
-                        "height", "width", "target_shape", "noise_shape"})
+                        "height", "width"}) | _SHAPE_KEYS
 
 __all__ = ["save_model", "load_model", "save_weights", "load_weights", "write_file", "read_file"]
 
@@ -135,6 +138,8 @@ def _remove_stale_temps(directory: str) -> None:
         if m is None or m.group(1) != _HOST:
             continue
         pid = int(m.group(2))
+        if os.name == "nt" and pid != me:
+            continue  # os.kill(pid, 0) would terminate the process on Windows
         if pid == me:
             if entry.path in _writing:
                 continue
@@ -184,7 +189,7 @@ def write_file(path: str | os.PathLike, tensors: dict[str, np.ndarray], metadata
         try:
             with os.fdopen(fd, "wb") as f:
                 if mode is not None:
-                    os.chmod(tmp, mode)
+                    os.chmod(f.fileno() if os.chmod in os.supports_fd else tmp, mode)
                 f.write(struct.pack("<Q", len(raw)))
                 f.write(raw)
                 for a in arrays.values():
@@ -474,6 +479,12 @@ def _check_values(value: Any, where: str, key: str = "") -> None:
     elif isinstance(value, list):
         if len(value) > _MAX_LIST:
             raise _Bad(f"{where}: {key or 'a list'} has {len(value)} entries; expected at most {_MAX_LIST}")
+        if key in _SHAPE_KEYS:
+            # the core multiplies these out in 64-bit integers: keep the product far from wrapping
+            dims = [max(abs(d), 1) for d in value if _is_int(d)]  # a 0 must not hide huge others
+            if len(value) > _MAX_RANK + 1 or math.prod(dims) > _MAX_SAMPLE:
+                raise _Bad(f"{where}: {key} {_clip(value)} has more than {_MAX_RANK + 1} axes or "
+                           f"{_MAX_SAMPLE} elements")
         for v in value:
             _check_values(v, where, key)
     elif isinstance(value, dict):
