@@ -1,6 +1,7 @@
 """Writes the fuzzer's seed corpus: a few tiny, valid model files covering every part of the
 format (dense-only, conv + pooling, trained with optimizer state, every layer kind, class
-names, a weights-only file). Deterministic, so re-running it gives the committed files.
+names, a weights-only file), and its dictionary fuzz/cnnx.dict (the format's keys and names,
+so mutations can swap one for another). Deterministic: re-running it gives the committed files.
 
     python fuzz/make_corpus.py [fuzz/corpus]
 """
@@ -49,8 +50,39 @@ def models() -> dict[str, tuple[Sequential, str]]:
             "gap_rmsprop": (gap, "model"), "conv_weights_only": (conv, "weights")}
 
 
+def dictionary() -> list[str]:
+    """Header keys as they appear in the file, and configuration keys, class names and edge-case
+    numbers as they appear inside the metadata strings (with escaped quotes)."""
+    from cnnx import layers
+
+    header = ['"__metadata__"', '"dtype"', '"F32"', '"shape"', '"data_offsets"', '"format"', '"cnnx"',
+              '"format_version"', '"contents"', '"model"', '"weights"', '"model_config"', '"compile_config"',
+              '"optimizer_iterations"', '"class_names"', '"sha256"', '"weights/', '"optimizer/', "[]", "{}", "null",
+              "true", "false"]
+    names = [n for n in layers.__all__ if n not in ("Layer", "Input", "InputLayer")] + [
+        "Adam", "AdamW", "SGD", "RMSprop", "Adagrad", "ExponentialDecay", "PiecewiseConstantDecay", "CosineDecay",
+        "L1", "L2", "L1L2", "CategoricalCrossentropy", "SparseCategoricalCrossentropy", "BinaryCrossentropy",
+        "MeanSquaredError", "MeanAbsoluteError"]
+    keys = ["class_name", "config", "name", "input_shape", "layers", "filters", "units", "kernel_size", "strides",
+            "pool_size", "dilation_rate", "padding", "same", "valid", "height", "width", "target_shape",
+            "noise_shape", "activation", "use_bias", "kernel_regularizer", "learning_rate", "momentum", "metrics",
+            "accuracy", "optimizer", "loss", "axis", "seed", "factor", "value_range", "keepdims", "data_format"]
+    numbers = ["0", "-1", "16777216", "16777217", "2147483647", "2147483648", "4294967296", "9223372036854775807",
+               "18446744073709551616", "1e308", "NaN", "Infinity", "-Infinity", "1.5"]
+    return header + ['\\"' + w + '\\"' for w in names + keys] + numbers
+
+
+def write_dictionary(path: str) -> None:
+    with open(path, "w") as f:
+        f.write("# libFuzzer dictionary for fuzz_load_model.py, written by make_corpus.py\n")
+        for token in dictionary():
+            f.write('"' + token.replace("\\", "\\\\").replace('"', '\\"') + '"\n')
+
+
 def main() -> None:
-    out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
+    here = os.path.dirname(os.path.abspath(__file__))
+    write_dictionary(os.path.join(here, "cnnx.dict"))
+    out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "corpus")
     os.makedirs(out, exist_ok=True)
     for name, (model, kind) in models().items():
         path = os.path.join(out, f"{name}.cnnx")

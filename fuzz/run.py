@@ -39,7 +39,8 @@ def main() -> int:
         log_path = os.path.join(findings, "last-run.log")
         command = [sys.executable, os.path.join(HERE, "fuzz_load_model.py"), work, os.path.join(HERE, "corpus"),
                    f"-max_total_time={args.seconds}", f"-rss_limit_mb={args.memory_mb}", f"-timeout={args.timeout}",
-                   "-print_final_stats=1", f"-artifact_prefix={findings}{os.sep}"]
+                   f"-dict={os.path.join(HERE, 'cnnx.dict')}", "-print_final_stats=1",
+                   f"-artifact_prefix={findings}{os.sep}"]
         env = {**os.environ, "CNNX_FUZZ_MEMORY_MB": str(args.memory_mb + 512)}  # RSS limit trips first
         with open(log_path, "w") as log:
             rc = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT, env=env)
