@@ -80,6 +80,13 @@ def test_deeply_nested_header(tmp_path):
     refused(tmp_path, container({}, {}, header_text=text), "nested")
 
 
+def test_millions_of_tiny_arrays_are_refused_before_parsing(tmp_path):
+    """Parsed, each empty array costs ~100 bytes: a 3 MB header could take 500 MB."""
+    text = ('{"__metadata__": {"format": "cnnx", "format_version": "1"}, "t": ['
+            + ",".join(["[]"] * (saving._MAX_CONTAINERS + 1)) + "]}")
+    refused(tmp_path, container({}, {}, header_text=text), "JSON arrays or objects")
+
+
 @pytest.mark.parametrize("key", ["model_config", "compile_config", "class_names"])
 def test_deeply_nested_config(tmp_path, good, key):
     refused(tmp_path, with_meta(good, **{key: "[" * 100_000 + "]" * 100_000}), f"{key} is nested")

@@ -33,15 +33,16 @@ FORMAT_VERSION = "1"
 # Bounds on what a file may declare. They are far above anything cnnx writes; they exist so that
 # a corrupted or hostile file is refused before it can make the reader allocate, loop or recurse
 # without limit (the tensor data itself is bounded by the file's size).
-_MAX_HEADER = 64 * 1024 * 1024  # bytes of JSON header
+_MAX_HEADER = 16 * 1024 * 1024  # bytes of JSON header (parsed, it takes up to ~10x this in memory)
 _MAX_TENSORS = 1 << 17          # tensors in one file (a 4096-layer model with Adam slots has ~25k)
 _MAX_RANK = 8                   # axes of one tensor or of a declared shape
 _MAX_DIM = (1 << 31) - 1        # one axis of a stored tensor (numpy and the core index with int64)
 _MAX_DEPTH = 32                 # JSON nesting (cnnx writes at most 6 levels)
+_MAX_CONTAINERS = 1 << 20       # JSON arrays and objects in one header (each costs ~100 bytes parsed)
 _MAX_LAYERS = 4096              # layers in model_config
 _MAX_STRING = 4096              # characters of a name or other string in a configuration
 _MAX_LIST = 4096                # entries of a list in a configuration (other than 'layers')
-_MAX_CLASSES = 1 << 20          # entries of class_names
+_MAX_CLASSES = 1 << 16          # entries of class_names
 _MAX_SIZE = 1 << 24             # a size a layer or the input declares: units, filters, kernel, height...
 _MAX_SAMPLE = 1 << 31           # elements of one sample: product of an input, target or noise shape
 _SHAPE_KEYS = frozenset({"input_shape", "target_shape", "noise_shape"})
@@ -89,19 +90,26 @@ def _reading(name: Any) -> Iterator[None]:
 
 
 def _json(text: str, what: str) -> Any:
+    """json.loads with bounds: millions of tiny arrays would take ~50x the text's size in
+    memory, so their number is capped by a count of brackets (those inside strings included,
+    which only errs on the safe side) before parsing; the depth is checked right after."""
+    containers = text.count("[") + text.count("{")
+    if containers > _MAX_CONTAINERS:
+        raise _Bad(f"{what} holds {containers} JSON arrays or objects; expected at most {_MAX_CONTAINERS}")
     try:
         value = json.loads(text)
     except json.JSONDecodeError as e:
         raise _Bad(f"{what} is not valid JSON ({e})") from None
     except RecursionError:
         raise _Bad(f"{what} is nested more than {_MAX_DEPTH} levels deep") from None
-    stack = [(value, 1)]
-    while stack:  # iterative, so checking the depth cannot itself recurse too deeply
-        v, depth = stack.pop()
-        if isinstance(v, (dict, list)):
+    level, depth = [value], 0
+    while level:  # breadth first and iterative, so the check itself cannot recurse too deeply
+        level = [v for v in level if isinstance(v, (dict, list))]
+        if level:
+            depth += 1
             if depth > _MAX_DEPTH:
                 raise _Bad(f"{what} is nested more than {_MAX_DEPTH} levels deep")
-            stack.extend((c, depth + 1) for c in (v.values() if isinstance(v, dict) else v))
+        level = [c for v in level for c in (v.values() if isinstance(v, dict) else v)]
     return value
 
 
@@ -209,7 +217,7 @@ def write_file(path: str | os.PathLike, tensors: dict[str, np.ndarray], metadata
         # the user's path, not the temp file's, is what the message should name
         if e.errno is None:
             raise OSError(f"cannot save {name!r}: {e}") from e
-        raise OSError(e.errno, f"cannot save {name!r}: {e.strerror}", name) from e
+        raise OSError(e.errno, e.strerror, name) from e  # the same message open(path, "w") would give
     try:  # make the rename itself durable
         dir_fd = os.open(directory, os.O_RDONLY)
         try:
