@@ -29,6 +29,9 @@ def main() -> int:
     parser.add_argument("--keep", help="directory for the grown corpus (default: a temporary directory)")
     parser.add_argument("--memory-mb", type=int, default=3072, help="address-space and RSS limit of the fuzzer")
     parser.add_argument("--timeout", type=int, default=10, help="seconds one input may take before it is a finding")
+    parser.add_argument("--allow-memory-error", action="store_true",
+                        help="do not count MemoryError as a finding (a configuration asking for more weights than "
+                             "memory holds: the core's parameter budget turns that into ValueError)")
     args = parser.parse_args()
 
     findings = os.path.join(HERE, "findings")
@@ -42,6 +45,8 @@ def main() -> int:
                    f"-dict={os.path.join(HERE, 'cnnx.dict')}", "-print_final_stats=1",
                    f"-artifact_prefix={findings}{os.sep}"]
         env = {**os.environ, "CNNX_FUZZ_MEMORY_MB": str(args.memory_mb + 512)}  # RSS limit trips first
+        if args.allow_memory_error:
+            env["CNNX_FUZZ_ALLOW_MEMORY_ERROR"] = "1"
         with open(log_path, "w") as log:
             rc = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT, env=env)
         text = open(log_path).read()

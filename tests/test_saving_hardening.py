@@ -99,6 +99,8 @@ def test_deeply_nested_config(tmp_path, good, key):
     ("model_config", '{"layers": [{"class_name": "Dense", "config": []}]}', "expected 'config' to be an object"),
     ("model_config", '{"input_shape": [null, 4], "layers": [{"class_name": "Dense", "config": {"units": 1099511627776}}]}',
      "units within"),
+    ("model_config", '{"input_shape": [null, 6, 6, 1], "layers": [{"class_name": "Conv2D", "config": '
+                     '{"filters": 2, "kernel_size": 16777216, "padding": "same"}}]}', "kernel_size within"),
     ("model_config", '{"input_shape": [null, 4611686018427387904, 4611686018427387904], "layers": []}', "input_shape"),
     ("model_config", '{"layers": [{"class_name": "Dense", "config": {"units": 2, "input_shape": [16777216, 16777216]}}]}',
      "input_shape"),
@@ -249,6 +251,17 @@ def test_saving_through_a_symlink_keeps_the_link(tmp_path):
     for a, b in zip(model.get_weights(), loaded.get_weights()):
         np.testing.assert_array_equal(a, b)
     assert sorted(p.name for p in (tmp_path / "real").iterdir()) == ["m.cnnx"]
+
+
+def test_bytes_paths_work(tmp_path):
+    path = os.fsencode(tmp_path / "m.cnnx")
+    model = tiny_model()
+    model.save(path)
+    stale_temp(tmp_path, dead_pid())
+    loaded = cnnx.models.load_model(path)
+    for a, b in zip(model.get_weights(), loaded.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.cnnx"]
 
 
 def test_save_errors_name_the_users_path(tmp_path):

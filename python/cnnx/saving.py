@@ -43,11 +43,12 @@ _MAX_LAYERS = 4096              # layers in model_config
 _MAX_STRING = 4096              # characters of a name or other string in a configuration
 _MAX_LIST = 4096                # entries of a list in a configuration (other than 'layers')
 _MAX_CLASSES = 1 << 16          # entries of class_names
-_MAX_SIZE = 1 << 24             # a size a layer or the input declares: units, filters, kernel, height...
+_MAX_SIZE = 1 << 24             # a size a layer or the input declares: units, filters, height, width...
+_MAX_WINDOW = 4096              # kernel_size, pool_size, strides, dilation_rate (each axis)
 _MAX_SAMPLE = 1 << 31           # elements of one sample: product of an input, target or noise shape
 _SHAPE_KEYS = frozenset({"input_shape", "target_shape", "noise_shape"})
-_SIZE_KEYS = frozenset({"filters", "units", "kernel_size", "strides", "pool_size", "dilation_rate",
-                        "height", "width"}) | _SHAPE_KEYS
+_WINDOW_KEYS = frozenset({"kernel_size", "pool_size", "strides", "dilation_rate"})
+_SIZE_KEYS = frozenset({"filters", "units", "height", "width"}) | _SHAPE_KEYS
 
 __all__ = ["save_model", "load_model", "save_weights", "load_weights", "write_file", "read_file"]
 
@@ -64,9 +65,10 @@ def _reading(name: Any) -> Iterator[None]:
 
     Left alone on purpose: OSError (missing or unreadable file, as `open()` reports it: the file's
     content is not at fault, and callers rightly catch FileNotFoundError), MemoryError (the
-    process ran out of memory; the bounds above keep a file from demanding it, so if it happens
-    the machine, not the file, is the likely cause, and turning it into ValueError would hide
-    that), and KeyboardInterrupt / SystemExit, which are not errors of the file at all."""
+    process ran out of memory: the bounds above, and the parameter budget the model is rebuilt
+    under, keep a file from demanding much more than its own size, so the machine is the likely
+    cause, and a ValueError would hide that), and KeyboardInterrupt / SystemExit, which are not
+    errors of the file at all."""
     where = f"cannot load {name!r}"
     try:
         yield
@@ -137,7 +139,7 @@ def _remove_stale_temps(directory: str) -> None:
     """Removes temp files of a save that never finished: our naming, this host, a writer process
     that no longer exists (or is this one, but not writing it). Best effort: never fails."""
     try:
-        entries = list(os.scandir(directory))
+        entries = list(os.scandir(os.fsdecode(directory)))
     except OSError:
         return
     me = os.getpid()
@@ -182,7 +184,7 @@ def write_file(path: str | os.PathLike, tensors: dict[str, np.ndarray], metadata
     raw = json.dumps(header, separators=(",", ":")).encode("utf-8")
     raw += b" " * (-len(raw) % 8)  # safetensors pads the header so the data starts 8-aligned
 
-    target = os.path.realpath(name)
+    target = os.path.realpath(os.fsdecode(name))  # str, also for a bytes path: the temp name is built from it
     directory = os.path.dirname(target)
     try:
         _remove_stale_temps(directory)
@@ -481,7 +483,7 @@ def _check_values(value: Any, where: str, key: str = "") -> None:
         if len(value) > _MAX_STRING:
             raise _Bad(f"{where}: {key or 'a string'} is {len(value)} characters long; expected at most {_MAX_STRING}")
     elif _is_int(value):
-        limit = _MAX_SIZE if key in _SIZE_KEYS else (1 << 63) - 1
+        limit = _MAX_WINDOW if key in _WINDOW_KEYS else _MAX_SIZE if key in _SIZE_KEYS else (1 << 63) - 1
         if not -limit <= value <= limit:
             raise _Bad(f"{where}: expected {key or 'an integer'} within +-{limit}, received {_clip(value)}")
     elif isinstance(value, list):
