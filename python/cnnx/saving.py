@@ -3,61 +3,223 @@ safetensors container (an 8-byte header length, a JSON header, then raw little-e
 
 The layout is documented in docs/model-format.md so that the C++ core (and any safetensors
 reader) can load the same file without Python. Writes are atomic: the file is written next to
-its destination and renamed over it, so a crash while saving never destroys the previous file.
-Reads check every structural fact and a SHA-256 of the tensor data, so a truncated, corrupted
-or foreign file is refused with a ValueError that names the problem.
+its destination and renamed over it, so a crash while saving never destroys the previous file,
+and the temp file of a save that was killed is removed by a later save or load. Reads check
+every structural fact, with bounds, before allocating anything, then a SHA-256 of header and
+data, then the configuration's structure: a truncated, corrupted, foreign or hostile file is
+refused with a ValueError that names the file and the problem (see `_reading`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
+import math
 import os
+import re
+import secrets
+import socket
+import stat
 import struct
-import tempfile
-from typing import Any
+from typing import Any, BinaryIO, Iterator
 
 import numpy as np
 
 FORMAT = "cnnx"
 FORMAT_VERSION = "1"
-_MAX_HEADER = 64 * 1024 * 1024  # far above any real header; guards against a garbage length
+
+# Bounds on what a file may declare. They are far above anything cnnx writes; they exist so that
+# a corrupted or hostile file is refused before it can make the reader allocate, loop or recurse
+# without limit (the tensor data itself is bounded by the file's size).
+_MAX_HEADER = 16 * 1024 * 1024  # bytes of JSON header (parsed, it takes up to ~10x this in memory)
+_MAX_TENSORS = 1 << 17          # tensors in one file (a 4096-layer model with Adam slots has ~25k)
+_MAX_RANK = 8                   # axes of one tensor or of a declared shape
+_MAX_DIM = (1 << 31) - 1        # one axis of a stored tensor (numpy and the core index with int64)
+_MAX_DEPTH = 32                 # JSON nesting (cnnx writes at most 6 levels)
+_MAX_CONTAINERS = 1 << 20       # JSON arrays and objects in one header (each costs ~100 bytes parsed)
+_MAX_LAYERS = 4096              # layers in model_config
+_MAX_STRING = 4096              # characters of a name or other string in a configuration
+_MAX_LIST = 4096                # entries of a list in a configuration (other than 'layers')
+_MAX_CLASSES = 1 << 16          # entries of class_names
+_MAX_SIZE = 1 << 24             # a size a layer or the input declares: units, filters, height, width...
+_MAX_WINDOW = 4096              # kernel_size, pool_size, strides, dilation_rate (each axis)
+_MAX_SAMPLE = 1 << 31           # elements of one sample: product of an input, target or noise shape
+_SHAPE_KEYS = frozenset({"input_shape", "target_shape", "noise_shape"})
+_WINDOW_KEYS = frozenset({"kernel_size", "pool_size", "strides", "dilation_rate"})
+_SIZE_KEYS = frozenset({"filters", "units", "height", "width"}) | _SHAPE_KEYS
 
 __all__ = ["save_model", "load_model", "save_weights", "load_weights", "write_file", "read_file"]
 
 
+# -- refusing a file: the one place where a reading failure becomes a ValueError ----------------
+class _Bad(ValueError):
+    """A problem found in the file; `_reading` adds the file's name."""
+
+
+@contextlib.contextmanager
+def _reading(name: Any) -> Iterator[None]:
+    """Every public reader runs inside this: whatever goes wrong while interpreting a file comes
+    out as a ValueError that names the file (as the user gave it) and the problem.
+
+    Left alone on purpose: OSError (missing or unreadable file, as `open()` reports it: the file's
+    content is not at fault, and callers rightly catch FileNotFoundError), MemoryError (the
+    process ran out of memory: the bounds above, and the parameter budget the model is rebuilt
+    under, keep a file from demanding much more than its own size, so the machine is the likely
+    cause, and a ValueError would hide that), and KeyboardInterrupt / SystemExit, which are not
+    errors of the file at all."""
+    where = f"cannot load {name!r}"
+    try:
+        yield
+    except _Bad as e:
+        raise ValueError(f"{where}: {e}") from None
+    except OSError as e:
+        if e.filename is None and e.errno is not None:
+            raise OSError(e.errno, e.strerror, name) from e
+        raise
+    except MemoryError as e:
+        if hasattr(e, "add_note"):
+            e.add_note(f"while loading {name!r}")
+        raise
+    except RecursionError:
+        raise ValueError(f"{where}: its contents are nested too deeply; the file is corrupted") from None
+    except (ValueError, TypeError) as e:
+        # from the layer, optimizer or loss constructors or set_weights, which name what is wrong
+        raise ValueError(f"{where}: {e}") from e
+    except Exception as e:
+        raise ValueError(f"{where}: the saved configuration is invalid ({type(e).__name__}: {e})") from e
+
+
+def _json(text: str, what: str) -> Any:
+    """json.loads with bounds: millions of tiny arrays would take ~50x the text's size in
+    memory, so their number is capped by a count of brackets (those inside strings included,
+    which only errs on the safe side) before parsing; the depth is checked right after."""
+    containers = text.count("[") + text.count("{")
+    if containers > _MAX_CONTAINERS:
+        raise _Bad(f"{what} holds {containers} JSON arrays or objects; expected at most {_MAX_CONTAINERS}")
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise _Bad(f"{what} is not valid JSON ({e})") from None
+    except RecursionError:
+        raise _Bad(f"{what} is nested more than {_MAX_DEPTH} levels deep") from None
+    level, depth = [value], 0
+    while level:  # breadth first and iterative, so the check itself cannot recurse too deeply
+        level = [v for v in level if isinstance(v, (dict, list))]
+        if level:
+            depth += 1
+            if depth > _MAX_DEPTH:
+                raise _Bad(f"{what} is nested more than {_MAX_DEPTH} levels deep")
+        level = [c for v in level for c in (v.values() if isinstance(v, dict) else v)]
+    return value
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
 # -- the container ---------------------------------------------------------------------------
+_TMP_SUFFIX = ".cnnx-tmp"
+_TMP_NAME = re.compile(r"\.(?:.*)\.([0-9a-f]{8})\.([0-9]{1,10})\.[0-9a-f]{16}" + re.escape(_TMP_SUFFIX), re.DOTALL)
+_HOST = hashlib.sha256(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:8]
+_writing: set[str] = set()  # temp files this process is writing right now
+
+
+def _temp_name(target: str) -> str:
+    """`.<name>.<host>.<pid>.<random>.cnnx-tmp` next to the target: the host and the process id
+    let a later save or load tell a temp file whose writer died (kill -9, power loss) from one
+    being written right now."""
+    base = os.path.basename(target)[:100]  # room for the rest within the usual 255-byte limit
+    return os.path.join(os.path.dirname(target),
+                        f".{base}.{_HOST}.{os.getpid()}.{secrets.token_hex(8)}{_TMP_SUFFIX}")
+
+
+def _remove_stale_temps(directory: str) -> None:
+    """Removes temp files of a save that never finished: our naming, this host, a writer process
+    that no longer exists (or is this one, but not writing it). Best effort: never fails."""
+    try:
+        entries = list(os.scandir(os.fsdecode(directory)))
+    except OSError:
+        return
+    me = os.getpid()
+    for entry in entries:
+        m = _TMP_NAME.fullmatch(entry.name)
+        if m is None or m.group(1) != _HOST:
+            continue
+        pid = int(m.group(2))
+        if os.name == "nt" and pid != me:
+            continue  # os.kill(pid, 0) would terminate the process on Windows
+        if pid == me:
+            if entry.path in _writing:
+                continue
+        else:
+            try:
+                os.kill(pid, 0)
+                continue  # alive (perhaps a reused pid: the file waits until that process ends)
+            except ProcessLookupError:
+                pass
+            except (OSError, OverflowError):
+                continue  # e.g. EPERM: alive, owned by someone else
+        try:
+            os.unlink(entry.path)
+        except OSError:
+            pass  # gone already (another process cleaned up), or not ours to remove
+
+
 def write_file(path: str | os.PathLike, tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> None:
-    """Writes `tensors` (float32) and string `metadata` as one safetensors file, atomically."""
-    path = os.fspath(path)
-    arrays = {name: np.ascontiguousarray(t, dtype="<f4") for name, t in tensors.items()}
+    """Writes `tensors` (float32) and string `metadata` as one safetensors file, atomically.
+
+    A symlink is written through (its target is replaced and the link kept); the file keeps the
+    mode of the file it replaces, or gets 0o666 minus the umask, as `open(path, "w")` would."""
+    name = os.fspath(path)
+    arrays = {key: np.ascontiguousarray(t, dtype="<f4") for key, t in tensors.items()}
     header: dict[str, Any] = {}
     offset = 0
-    for name, a in arrays.items():
-        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [offset, offset + a.nbytes]}
+    for key, a in arrays.items():
+        header[key] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [offset, offset + a.nbytes]}
         offset += a.nbytes
     header["__metadata__"] = {**metadata, "format": FORMAT, "format_version": FORMAT_VERSION}
     header["__metadata__"]["sha256"] = _checksum(header, arrays.values())  # contiguous arrays hash in place
     raw = json.dumps(header, separators=(",", ":")).encode("utf-8")
     raw += b" " * (-len(raw) % 8)  # safetensors pads the header so the data starts 8-aligned
 
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+    target = os.path.realpath(os.fsdecode(name))  # str, also for a bytes path: the temp name is built from it
+    directory = os.path.dirname(target)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(struct.pack("<Q", len(raw)))
-            f.write(raw)
-            for a in arrays.values():
-                f.write(a.data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
+        _remove_stale_temps(directory)
         try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+            mode = stat.S_IMODE(os.stat(target).st_mode)
+        except FileNotFoundError:
+            mode = None
+        tmp = _temp_name(target)
+        # 0o666 lets the kernel apply the umask (and any default ACL) exactly as for open(path, "w")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        _writing.add(tmp)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                if mode is not None:
+                    os.chmod(f.fileno() if os.chmod in os.supports_fd else tmp, mode)
+                f.write(struct.pack("<Q", len(raw)))
+                f.write(raw)
+                for a in arrays.values():
+                    f.write(a.data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+        finally:
+            _writing.discard(tmp)
+    except OSError as e:
+        # the user's path, not the temp file's, is what the message should name
+        if e.errno is None:
+            raise OSError(f"cannot save {name!r}: {e}") from e
+        raise OSError(e.errno, e.strerror, name) from e  # the same message open(path, "w") would give
     try:  # make the rename itself durable
         dir_fd = os.open(directory, os.O_RDONLY)
         try:
@@ -80,64 +242,112 @@ def _checksum(header: dict, chunks: Any) -> str:
 
 
 def read_file(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """Reads a file written by write_file; ValueError naming the problem if it is not one."""
-    path = os.fspath(path)
-    with open(path, "rb") as f:
-        blob = f.read()
-    where = f"cannot load {path!r}"
-    if len(blob) == 0:
-        raise ValueError(f"{where}: the file is empty")
-    if len(blob) < 8:
-        raise ValueError(f"{where}: the file is truncated ({len(blob)} bytes; expected at least an 8-byte header length)")
-    (n,) = struct.unpack("<Q", blob[:8])
-    if n > _MAX_HEADER or 8 + n > len(blob):
-        raise ValueError(f"{where}: the header length field says {n} bytes but the file has {len(blob) - 8} after it "
-                         "(truncated, or not a cnnx/safetensors file)")
+    """Reads a file written by write_file; ValueError naming the file and the problem if it is
+    not one (see `_reading` for what is not turned into ValueError)."""
+    name = os.fspath(path)
+    with _reading(name):
+        return _read_path(name)
+
+
+def _read_path(name: Any) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    _remove_stale_temps(os.path.dirname(os.path.realpath(name)))
+    with open(name, "rb") as f:
+        return _read(f)
+
+
+def _read(f: BinaryIO) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Parses the container from a seekable binary stream. Everything the header declares is
+    checked, with exact integer arithmetic, before anything is allocated from it."""
+    size = f.seek(0, io.SEEK_END)
+    f.seek(0)
+    if size == 0:
+        raise _Bad("the file is empty")
+    if size < 8:
+        raise _Bad(f"the file is truncated ({size} bytes; expected at least an 8-byte header length)")
+    (n,) = struct.unpack("<Q", f.read(8))
+    if n > _MAX_HEADER or 8 + n > size:
+        raise _Bad(f"the header length field says {n} bytes but the file has {size - 8} after it "
+                   "(truncated, or not a cnnx/safetensors file)")
+    raw = f.read(n)
+    if len(raw) != n:
+        raise _Bad(f"the file is truncated (the header ends at byte {8 + n}, the file at {8 + len(raw)})")
     try:
-        header = json.loads(blob[8 : 8 + n].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"{where}: the header is not valid JSON ({e}); the file is corrupted or not a cnnx model") from None
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise _Bad(f"the header is not valid UTF-8 ({e}); the file is corrupted or not a cnnx model") from None
+    header = _json(text, "the header")
     if not isinstance(header, dict):
-        raise ValueError(f"{where}: the header is not a JSON object; the file is corrupted or not a cnnx model")
+        raise _Bad("the header is not a JSON object; the file is corrupted or not a cnnx model")
     meta = header.get("__metadata__")
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise ValueError(f"{where}: not a cnnx model file (no '__metadata__' with format 'cnnx')")
+        raise _Bad("not a cnnx model file (no '__metadata__' with format 'cnnx')")
     if meta.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{where}: format version {meta.get('format_version')!r} is not supported "
-                         f"(this cnnx reads version {FORMAT_VERSION})")
-    data = memoryview(blob)[8 + n :]
-    spans = []
-    tensors: dict[str, np.ndarray] = {}
-    for name, info in header.items():
-        if name == "__metadata__":
+        raise _Bad(f"format version {_clip(meta.get('format_version'))} is not supported "
+                   f"(this cnnx reads version {FORMAT_VERSION})")
+    bad_meta = [k for k, v in meta.items() if not isinstance(v, str)]
+    if bad_meta:
+        raise _Bad(f"metadata {_clip(bad_meta[0])} is not a string (safetensors metadata values are strings)")
+    if len(header) - 1 > _MAX_TENSORS:
+        raise _Bad(f"the header lists {len(header) - 1} tensors; expected at most {_MAX_TENSORS}")
+    data_size = size - 8 - n
+    entries = []
+    for key, info in header.items():
+        if key == "__metadata__":
             continue
-        try:
-            dtype, shape, (begin, end) = info["dtype"], info["shape"], info["data_offsets"]
-            ok = dtype == "F32" and all(isinstance(d, int) and d >= 0 for d in shape)
-            ok = ok and isinstance(begin, int) and isinstance(end, int) and 0 <= begin <= end
-        except (TypeError, KeyError, ValueError):
-            ok = False
-        if not ok:
-            raise ValueError(f"{where}: tensor {name!r} has a malformed entry in the header: {info!r}")
-        if end - begin != 4 * int(np.prod(shape, dtype=np.int64)):
-            raise ValueError(f"{where}: tensor {name!r} of shape {tuple(shape)} does not match its byte range "
-                             f"[{begin}, {end})")
-        if end > len(data):
-            raise ValueError(f"{where}: the file is truncated: tensor {name!r} ends at byte {end} of the data "
-                             f"but only {len(data)} bytes are present")
-        spans.append((begin, end))
-        tensors[name] = np.frombuffer(data[begin:end], dtype="<f4").reshape(shape).astype(np.float32)
-    spans.sort()
+        shape, span = _tensor_entry(key, info)
+        count = math.prod(shape)  # Python ints: exact, cannot wrap
+        begin, end = span
+        if end - begin != 4 * count:
+            raise _Bad(f"tensor {_clip(key)} of shape {tuple(shape)} does not match its byte range [{begin}, {end})")
+        if end > data_size:
+            raise _Bad(f"the file is truncated: tensor {_clip(key)} ends at byte {end} of the data "
+                       f"but only {data_size} bytes are present")
+        entries.append((begin, end, key, shape))
     covered = 0
-    for begin, end in spans:
+    for begin, end, _, _ in sorted(entries, key=lambda e: (e[0], e[1])):
         if begin != covered:
-            raise ValueError(f"{where}: tensor data overlaps or leaves gaps at byte {covered}; the file is corrupted")
+            raise _Bad(f"tensor data overlaps or leaves gaps at byte {covered}; the file is corrupted")
         covered = end
-    if covered != len(data):
-        raise ValueError(f"{where}: {len(data) - covered} unexpected bytes after the tensor data; the file is corrupted")
+    if covered != data_size:
+        raise _Bad(f"{data_size - covered} unexpected bytes after the tensor data; the file is corrupted")
+    # Only now, with every span checked to lie inside the file without overlap, is memory taken:
+    # one buffer of the data's size, which the arrays share.
+    data = bytearray(data_size)
+    got = f.readinto(data)
+    if got != data_size:
+        raise _Bad(f"the file is truncated (it changed while being read: {got} of {data_size} data bytes)")
     if meta.get("sha256") != _checksum(header, [data]):
-        raise ValueError(f"{where}: the header and data do not match their SHA-256 checksum; the file is corrupted")
-    return tensors, {k: str(v) for k, v in meta.items()}
+        raise _Bad("the header and data do not match their SHA-256 checksum; the file is corrupted")
+    tensors: dict[str, np.ndarray] = {}
+    for begin, end, key, shape in entries:
+        a = np.frombuffer(data, dtype="<f4", count=(end - begin) // 4, offset=begin)
+        tensors[key] = a.reshape(shape).astype(np.float32, copy=False)
+    return tensors, dict(meta)
+
+
+def _tensor_entry(key: str, info: Any) -> tuple[list[int], tuple[int, int]]:
+    def bad(problem: str) -> _Bad:
+        return _Bad(f"tensor {_clip(key)} has a malformed entry in the header ({problem}): {_clip(info)}")
+
+    if len(key) > _MAX_STRING:
+        raise _Bad(f"a tensor name is {len(key)} characters long; expected at most {_MAX_STRING}")
+    if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:
+        raise bad("expected an object with exactly 'dtype', 'shape' and 'data_offsets'")
+    if info["dtype"] != "F32":
+        raise bad(f"expected dtype 'F32', received {_clip(info['dtype'])}")
+    shape, offsets = info["shape"], info["data_offsets"]
+    if not isinstance(shape, list) or len(shape) > _MAX_RANK or not all(_is_int(d) and 0 <= d <= _MAX_DIM for d in shape):
+        raise bad(f"expected 'shape' as a list of at most {_MAX_RANK} integers in [0, {_MAX_DIM}]")
+    if not (isinstance(offsets, list) and len(offsets) == 2 and all(_is_int(o) for o in offsets)
+            and 0 <= offsets[0] <= offsets[1]):
+        raise bad("expected 'data_offsets' as [begin, end] with 0 <= begin <= end")
+    return shape, (offsets[0], offsets[1])
+
+
+def _clip(value: Any, limit: int = 200) -> str:
+    """repr for messages, shortened: a hostile file must not produce a megabyte-long message."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 5] + " ...)"
 
 
 # -- models ----------------------------------------------------------------------------------
@@ -181,32 +391,40 @@ def save_model(model: Any, path: str | os.PathLike) -> None:
 def load_model(path: str | os.PathLike, compile: bool = True) -> Any:
     """Rebuilds a model saved by ``model.save``: architecture, weights and, with compile=True,
     the optimizer (with its state), loss and metrics."""
-    tensors, meta = read_file(path)
-    try:
-        return _rebuild(path, tensors, meta, compile)
-    except (KeyError, TypeError, AttributeError, IndexError, json.JSONDecodeError) as e:
-        raise ValueError(f"cannot load {os.fspath(path)!r}: the saved configuration is invalid ({type(e).__name__}: {e})") from None
+    name = os.fspath(path)
+    with _reading(name):
+        tensors, meta = _read_path(name)
+        return _rebuild(tensors, meta, compile)
 
 
-def _rebuild(path: Any, tensors: dict[str, np.ndarray], meta: dict[str, str], compile: bool) -> Any:
+def _load_model_bytes(blob: bytes, name: str = "<bytes>", compile: bool = True) -> Any:
+    """load_model on the file's bytes, without touching the disk (used by the fuzz target)."""
+    with _reading(name):
+        tensors, meta = _read(io.BytesIO(blob))
+        return _rebuild(tensors, meta, compile)
+
+
+def _rebuild(tensors: dict[str, np.ndarray], meta: dict[str, str], compile: bool) -> Any:
     from .layers import _param_budget
     from .models import Sequential
 
     if meta.get("contents") != "model":
-        raise ValueError(f"cannot load {os.fspath(path)!r}: it holds {meta.get('contents')!r}, not a whole model "
-                         "(use model.load_weights for a weights file)")
+        raise _Bad(f"it holds {_clip(meta.get('contents'))}, not a whole model "
+                   "(use model.load_weights for a weights file)")
+    _check_model_config(meta)
+    compile_config = _check_compile_config(meta) if compile and "compile_config" in meta else None
     # The config may not ask for more weights than the file holds: refused before allocating.
     held = sum(t.size for name, t in tensors.items() if name.startswith("weights/"))
     with _param_budget(held):
         model = Sequential.from_config(json.loads(meta["model_config"]))
         model.build()
     if "class_names" in meta:
-        model.class_names = list(json.loads(meta["class_names"]))
-    _assign_weights(model, tensors, os.fspath(path))
-    if compile and "compile_config" in meta:
-        model._compile_from_config(json.loads(meta["compile_config"]))
+        model.class_names = _check_class_names(meta["class_names"])
+    _assign_weights(model, tensors)
+    if compile_config is not None:
+        model._compile_from_config(compile_config)
         model.build()
-        model.optimizer._core.iterations = int(meta.get("optimizer_iterations", "0"))
+        model.optimizer._core.iterations = _check_iterations(meta.get("optimizer_iterations", "0"))
         params = _trainable_weights(model)
         slot_count = sum(1 for name in tensors if name.startswith("optimizer/"))
         if slot_count:
@@ -221,20 +439,125 @@ def _rebuild(path: Any, tensors: dict[str, np.ndarray], meta: dict[str, str], co
     return model
 
 
+# -- checking the configuration before anything is built from it ------------------------------
+def _layer_classes() -> frozenset[str]:
+    from . import layers
+
+    return frozenset(n for n in layers.__all__ if n not in ("Layer", "Input", "InputLayer"))
+
+
+def _check_model_config(meta: dict[str, str]) -> None:
+    """model_config's structure and types, and sanity bounds on what it declares (the layers
+    themselves check their arguments' values when they are constructed)."""
+    if "model_config" not in meta:
+        raise _Bad("the metadata has no 'model_config'")
+    config = _json(meta["model_config"], "model_config")
+    if not isinstance(config, dict):
+        raise _Bad(f"model_config: expected a JSON object, received {_clip(config)}")
+    name = config.get("name")
+    if name is not None and not isinstance(name, str):
+        raise _Bad(f"model_config: expected 'name' to be a string, received {_clip(name)}")
+    _check_values(name, "model_config", "name")
+    shape = config.get("input_shape")
+    if shape is not None:
+        if not (isinstance(shape, list) and 2 <= len(shape) <= _MAX_RANK + 1 and shape[0] is None
+                and all(_is_int(d) and 0 < d <= _MAX_SIZE for d in shape[1:])):
+            raise _Bad(f"model_config: expected 'input_shape' as [null, d1, ...] with 1 to {_MAX_RANK} "
+                       f"dimensions in [1, {_MAX_SIZE}], received {_clip(shape)}")
+        if math.prod(shape[1:]) > _MAX_SAMPLE:
+            raise _Bad(f"model_config: input_shape {_clip(shape)} has more than {_MAX_SAMPLE} elements per sample")
+    layers = config.get("layers", [])
+    if not isinstance(layers, list):
+        raise _Bad(f"model_config: expected 'layers' to be a list, received {_clip(layers)}")
+    if len(layers) > _MAX_LAYERS:
+        raise _Bad(f"model_config: {len(layers)} layers; expected at most {_MAX_LAYERS}")
+    known = _layer_classes()
+    for i, entry in enumerate(layers):
+        where = f"model_config: layer {i}"
+        if not isinstance(entry, dict):
+            raise _Bad(f"{where}: expected an object with 'class_name' and 'config', received {_clip(entry)}")
+        cls = entry.get("class_name")
+        if not isinstance(cls, str) or cls not in known:
+            raise _Bad(f"{where}: unknown layer class {_clip(cls)}; expected one of {sorted(known)}")
+        if not isinstance(entry.get("config", {}), dict):
+            raise _Bad(f"{where} ({cls}): expected 'config' to be an object, received {_clip(entry.get('config'))}")
+        _check_values(entry.get("config", {}), f"{where} ({cls})")
+
+
+def _check_values(value: Any, where: str, key: str = "") -> None:
+    """Generic bounds on a configuration: string and list lengths, integer ranges, sizes, and
+    the {"class_name": str, "config": {...}} shape of nested objects (regularizers, schedules)."""
+    if isinstance(value, str):
+        if len(value) > _MAX_STRING:
+            raise _Bad(f"{where}: {key or 'a string'} is {len(value)} characters long; expected at most {_MAX_STRING}")
+    elif _is_int(value):
+        limit = _MAX_WINDOW if key in _WINDOW_KEYS else _MAX_SIZE if key in _SIZE_KEYS else (1 << 63) - 1
+        if not -limit <= value <= limit:
+            raise _Bad(f"{where}: expected {key or 'an integer'} within +-{limit}, received {_clip(value)}")
+    elif isinstance(value, list):
+        if len(value) > _MAX_LIST:
+            raise _Bad(f"{where}: {key or 'a list'} has {len(value)} entries; expected at most {_MAX_LIST}")
+        if key in _SHAPE_KEYS:
+            # the core multiplies these out in 64-bit integers: keep the product far from wrapping
+            dims = [max(abs(d), 1) for d in value if _is_int(d)]  # a 0 must not hide huge others
+            if len(value) > _MAX_RANK + 1 or math.prod(dims) > _MAX_SAMPLE:
+                raise _Bad(f"{where}: {key} {_clip(value)} has more than {_MAX_RANK + 1} axes or "
+                           f"{_MAX_SAMPLE} elements")
+        for v in value:
+            _check_values(v, where, key)
+    elif isinstance(value, dict):
+        if "class_name" in value:
+            if not isinstance(value["class_name"], str) or not isinstance(value.get("config", {}), dict):
+                raise _Bad(f"{where}: expected {key or 'an entry'} as {{'class_name': str, 'config': {{...}}}}, "
+                           f"received {_clip(value)}")
+        for k, v in value.items():
+            _check_values(v, where, k)
+
+
+def _check_compile_config(meta: dict[str, str]) -> dict:
+    config = _json(meta["compile_config"], "compile_config")
+    if not isinstance(config, dict):
+        raise _Bad(f"compile_config: expected a JSON object, received {_clip(config)}")
+    for part in ("optimizer", "loss"):
+        entry = config.get(part)
+        if not (isinstance(entry, dict) and isinstance(entry.get("class_name"), str)
+                and isinstance(entry.get("config", {}), dict)):
+            raise _Bad(f"compile_config: expected {part!r} as {{'class_name': str, 'config': {{...}}}}, "
+                       f"received {_clip(entry)}")
+    metrics = config.get("metrics", [])
+    if not (metrics is None or isinstance(metrics, list) and all(isinstance(m, str) for m in metrics)):
+        raise _Bad(f"compile_config: expected 'metrics' to be a list of strings, received {_clip(metrics)}")
+    _check_values(config, "compile_config")
+    return config
+
+
+def _check_class_names(text: str) -> list[str]:
+    names = _json(text, "class_names")
+    if not (isinstance(names, list) and len(names) <= _MAX_CLASSES and all(isinstance(c, str) for c in names)):
+        raise _Bad(f"class_names: expected a JSON list of at most {_MAX_CLASSES} strings, received {_clip(names)}")
+    return names
+
+
+def _check_iterations(text: str) -> int:
+    if not (text.isascii() and text.isdigit() and len(text) <= 19 and int(text) < 1 << 63):
+        raise _Bad(f"optimizer_iterations: expected a non-negative integer below 2**63, received {_clip(text)}")
+    return int(text)
+
+
 def _trainable_weights(model: Any) -> list[tuple[str, str]]:
     """(layer, weight) names of the trainable weights, in the order the optimizer keeps them."""
     return [(layer.name, wname) for layer in model.layers
             for wname, trainable in zip(layer._core.weight_names(), layer._core.weight_trainable()) if trainable]
 
 
-def _assign_weights(model: Any, tensors: dict[str, np.ndarray], path: str) -> None:
+def _assign_weights(model: Any, tensors: dict[str, np.ndarray]) -> None:
     for layer in model.layers:
         names = layer._core.weight_names()
         if not names:
             continue
         missing = [n for n in names if f"weights/{layer.name}/{n}" not in tensors]
         if missing:
-            raise ValueError(f"cannot load {path!r}: no weights for layer '{layer.name}' ({', '.join(missing)})")
+            raise _Bad(f"no weights for layer '{layer.name}' ({', '.join(missing)})")
         layer.set_weights([tensors[f"weights/{layer.name}/{n}"] for n in names])
 
 
@@ -248,12 +571,26 @@ def save_weights(model: Any, path: str | os.PathLike) -> None:
 
 def load_weights(model: Any, path: str | os.PathLike) -> None:
     """``model.load_weights(path)``: weights matched layer by layer, in order, shapes checked."""
-    tensors, _ = read_file(path)
+    name = os.fspath(path)
     model._require_built("load_weights()")
+    with _reading(name):
+        tensors, _ = _read_path(name)
+        _assign_by_order(model, tensors)
+
+
+def _load_weights_bytes(model: Any, blob: bytes, name: str = "<bytes>") -> None:
+    """load_weights from the file's bytes, without touching the disk (used by the fuzz target)."""
+    model._require_built("load_weights()")
+    with _reading(name):
+        tensors, _ = _read(io.BytesIO(blob))
+        _assign_by_order(model, tensors)
+
+
+def _assign_by_order(model: Any, tensors: dict[str, np.ndarray]) -> None:
     groups: dict[str, list[tuple[str, np.ndarray]]] = {}
     order: list[str] = []
-    for name, t in tensors.items():
-        parts = name.split("/")
+    for key, t in tensors.items():
+        parts = key.split("/")
         if len(parts) != 3 or parts[0] != "weights":
             continue
         if parts[1] not in groups:
@@ -262,12 +599,11 @@ def load_weights(model: Any, path: str | os.PathLike) -> None:
         groups[parts[1]].append((parts[2], t))
     layers = [layer for layer in model.layers if layer._core.weight_names()]
     if len(order) != len(layers):
-        raise ValueError(f"cannot load {os.fspath(path)!r}: it holds weights for {len(order)} layers, "
-                         f"the model has {len(layers)} layers with weights")
+        raise _Bad(f"it holds weights for {len(order)} layers, the model has {len(layers)} layers with weights")
     for layer, saved in zip(layers, order):
         by_name = dict(groups[saved])
         names = layer._core.weight_names()
         if sorted(by_name) != sorted(names):
-            raise ValueError(f"cannot load {os.fspath(path)!r}: layer '{layer.name}' expects weights {names}, "
-                             f"the file has {sorted(by_name)} for '{saved}'")
+            raise _Bad(f"layer '{layer.name}' expects weights {names}, the file has {_clip(sorted(by_name))} "
+                       f"for {_clip(saved)}")
         layer.set_weights([by_name[n] for n in names])
