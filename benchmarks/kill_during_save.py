@@ -47,13 +47,20 @@ def run(tries: int, megabytes: float, seed: int, max_delay: float = 1.0, verbose
     # weights + two Adam slots of a units x units Dense: 12 * units**2 bytes
     units = max(16, int((megabytes * 2**20 / 12) ** 0.5))
     rng = random.Random(seed)
-    stats = {"tries": tries, "loaded": 0, "stray_after_kill": 0, "stray_bytes_after_kill": 0,
-             "stray_after_load": 0, "stray_after_save": 0, "saves_completed": 0, "failures": []}
+    stats = {
+        "tries": tries,
+        "loaded": 0,
+        "stray_after_kill": 0,
+        "stray_bytes_after_kill": 0,
+        "stray_after_load": 0,
+        "stray_after_save": 0,
+        "saves_completed": 0,
+        "failures": [],
+    }
     with tempfile.TemporaryDirectory() as directory:
         path = os.path.join(directory, "m.cnnx")
         for t in range(tries):
-            child = subprocess.Popen([sys.executable, "-c", CHILD, path, str(units)],
-                                     stdout=subprocess.PIPE, text=True)
+            child = subprocess.Popen([sys.executable, "-c", CHILD, path, str(units)], stdout=subprocess.PIPE, text=True)
             first = child.stdout.readline()  # the first save has completed: a previous file exists
             if not first:
                 child.wait()
@@ -85,8 +92,11 @@ def run(tries: int, megabytes: float, seed: int, max_delay: float = 1.0, verbose
                 if left:
                     stats["failures"].append(f"try {t}: temp files left after save: {left}")
             if verbose:
-                print(f"try {t + 1:2d}: killed after {1 + len(rest)} saves; {len(stray)} temp file(s) "
-                      f"after the kill, {len(left)} after load + save", flush=True)
+                print(
+                    f"try {t + 1:2d}: killed after {1 + len(rest)} saves; {len(stray)} temp file(s) "
+                    f"after the kill, {len(left)} after load + save",
+                    flush=True,
+                )
     stats["file_megabytes"] = 12 * units * units / 2**20
     return stats
 
@@ -99,10 +109,12 @@ def main() -> int:
     parser.add_argument("--max-delay", type=float, default=1.0, help="seconds after the first save to kill within")
     args = parser.parse_args()
     s = run(args.tries, args.megabytes, args.seed, args.max_delay)
-    print(f"{s['tries']} kills of a process saving a {s['file_megabytes']:.0f} MB model ({s['saves_completed']} "
-          f"saves completed): previous file loaded {s['loaded']}/{s['tries']}; temp files left by the kills: "
-          f"{s['stray_after_kill']} ({s['stray_bytes_after_kill'] / 2**20:.0f} MB), after the next load: "
-          f"{s['stray_after_load']}, after the next save: {s['stray_after_save']}")
+    print(
+        f"{s['tries']} kills of a process saving a {s['file_megabytes']:.0f} MB model ({s['saves_completed']} "
+        f"saves completed): previous file loaded {s['loaded']}/{s['tries']}; temp files left by the kills: "
+        f"{s['stray_after_kill']} ({s['stray_bytes_after_kill'] / 2**20:.0f} MB), after the next load: "
+        f"{s['stray_after_load']}, after the next save: {s['stray_after_save']}"
+    )
     for f in s["failures"]:
         print("FAILED:", f)
     return 1 if s["failures"] or s["loaded"] != s["tries"] else 0

@@ -35,8 +35,8 @@ import atheris
 
 with atheris.instrument_imports(include=["cnnx"]):
     import cnnx
-    from cnnx import saving
     from cnnx import layers as L
+    from cnnx import saving
 
 NAME = "<fuzz>"
 PREFIX = f"cannot load {NAME!r}: "
@@ -92,8 +92,15 @@ def weights_model():
     """The architecture of fuzz/corpus/conv_weights_only.cnnx, built once."""
     global _weights_model
     if _weights_model is None:
-        _weights_model = cnnx.Sequential([L.Input((6, 6, 1)), L.Conv2D(2, 3, padding="same", activation="relu"),
-                                          L.MaxPooling2D(2), L.Flatten(), L.Dense(3, activation="softmax")])
+        _weights_model = cnnx.Sequential(
+            [
+                L.Input((6, 6, 1)),
+                L.Conv2D(2, 3, padding="same", activation="relu"),
+                L.MaxPooling2D(2),
+                L.Flatten(),
+                L.Dense(3, activation="softmax"),
+            ]
+        )
     return _weights_model
 
 
@@ -109,13 +116,76 @@ def TestOneInput(blob: bytes) -> None:
 
 
 # -- structure-aware mutations ------------------------------------------------------------------
-_EDGE_VALUES = [0, 1, 2, -1, 3, 255, 2**24, 2**24 + 1, 2**31 - 1, 2**31, 2**32, 2**63 - 1, 2**63, 2**64, 10**30,
-                0.0, -0.5, 0.5, 1.5, 1e308, -1e308, float("inf"), float("nan"), None, True, False, "", "x" * 5000,
-                "same", "valid", "relu", "channels_first", [], {}, [1], [None, 4], [2**24] * 9, [[[[[[0]]]]]],
-                {"class_name": "L2", "config": {"l2": 0.01}}, {"class_name": []}]
-_NAMES = ["Dense", "Conv2D", "Flatten", "Reshape", "Resizing", "BatchNormalization", "MaxPooling2D", "Layer",
-          "InputLayer", "Input", "Adam", "SGD", "ExponentialDecay", "__init__", "units", "filters", "kernel_size",
-          "input_shape", "target_shape", "name", "config", "class_name", "layers", "optimizer", "loss", "metrics"]
+_EDGE_VALUES = [
+    0,
+    1,
+    2,
+    -1,
+    3,
+    255,
+    2**24,
+    2**24 + 1,
+    2**31 - 1,
+    2**31,
+    2**32,
+    2**63 - 1,
+    2**63,
+    2**64,
+    10**30,
+    0.0,
+    -0.5,
+    0.5,
+    1.5,
+    1e308,
+    -1e308,
+    float("inf"),
+    float("nan"),
+    None,
+    True,
+    False,
+    "",
+    "x" * 5000,
+    "same",
+    "valid",
+    "relu",
+    "channels_first",
+    [],
+    {},
+    [1],
+    [None, 4],
+    [2**24] * 9,
+    [[[[[[0]]]]]],
+    {"class_name": "L2", "config": {"l2": 0.01}},
+    {"class_name": []},
+]
+_NAMES = [
+    "Dense",
+    "Conv2D",
+    "Flatten",
+    "Reshape",
+    "Resizing",
+    "BatchNormalization",
+    "MaxPooling2D",
+    "Layer",
+    "InputLayer",
+    "Input",
+    "Adam",
+    "SGD",
+    "ExponentialDecay",
+    "__init__",
+    "units",
+    "filters",
+    "kernel_size",
+    "input_shape",
+    "target_shape",
+    "name",
+    "config",
+    "class_name",
+    "layers",
+    "optimizer",
+    "loss",
+    "metrics",
+]
 
 
 def _nodes(value, out):

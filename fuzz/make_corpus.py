@@ -14,7 +14,8 @@ import sys
 import numpy as np
 
 import cnnx
-from cnnx import Sequential, layers as L, optimizers
+from cnnx import Sequential, optimizers
+from cnnx import layers as L
 
 
 def models() -> dict[str, tuple[Sequential, str]]:
@@ -23,31 +24,62 @@ def models() -> dict[str, tuple[Sequential, str]]:
 
     dense = Sequential([L.Input((6,)), L.Dense(4, activation="relu"), L.Dense(2)], name="dense_only")
 
-    conv = Sequential([L.Input((6, 6, 1)), L.Conv2D(2, 3, padding="same", activation="relu"), L.MaxPooling2D(2),
-                       L.Flatten(), L.Dense(3, activation="softmax")], name="conv_pool")
+    conv = Sequential(
+        [
+            L.Input((6, 6, 1)),
+            L.Conv2D(2, 3, padding="same", activation="relu"),
+            L.MaxPooling2D(2),
+            L.Flatten(),
+            L.Dense(3, activation="softmax"),
+        ],
+        name="conv_pool",
+    )
     conv.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     conv.fit(rng.random((8, 6, 6, 1), dtype=np.float32), rng.integers(0, 3, 8), epochs=1, batch_size=4, verbose=0)
     conv.class_names = ["a", "b", "c"]
 
     schedule = optimizers.schedules.ExponentialDecay(0.1, 10, 0.9)
-    zoo = Sequential([
-        L.Input((8, 8, 2)), L.Rescaling(1 / 255), L.RandomFlip(seed=1), L.RandomRotation(0.1, seed=2),
-        L.RandomTranslation(0.1, 0.1, seed=3), L.RandomZoom(0.1, seed=4), L.RandomContrast(0.1, seed=5),
-        L.Resizing(6, 6), L.Conv2D(2, (2, 3), strides=(1, 2), dilation_rate=1, kernel_regularizer="l2"),
-        L.BatchNormalization(), L.ReLU(max_value=6.0), L.AveragePooling2D(2, strides=1, padding="same"),
-        L.LeakyReLU(), L.ELU(), L.Dropout(0.25, seed=6), L.GlobalMaxPooling2D(), L.Reshape((1, 2)),
-        L.Flatten(), L.Dense(2), L.Activation("sigmoid"),
-    ], name="every_layer")
+    zoo = Sequential(
+        [
+            L.Input((8, 8, 2)),
+            L.Rescaling(1 / 255),
+            L.RandomFlip(seed=1),
+            L.RandomRotation(0.1, seed=2),
+            L.RandomTranslation(0.1, 0.1, seed=3),
+            L.RandomZoom(0.1, seed=4),
+            L.RandomContrast(0.1, seed=5),
+            L.Resizing(6, 6),
+            L.Conv2D(2, (2, 3), strides=(1, 2), dilation_rate=1, kernel_regularizer="l2"),
+            L.BatchNormalization(),
+            L.ReLU(max_value=6.0),
+            L.AveragePooling2D(2, strides=1, padding="same"),
+            L.LeakyReLU(),
+            L.ELU(),
+            L.Dropout(0.25, seed=6),
+            L.GlobalMaxPooling2D(),
+            L.Reshape((1, 2)),
+            L.Flatten(),
+            L.Dense(2),
+            L.Activation("sigmoid"),
+        ],
+        name="every_layer",
+    )
     zoo.compile(optimizers.SGD(schedule, momentum=0.9, nesterov=True), "binary_crossentropy", metrics=["accuracy"])
-    zoo.fit(rng.random((4, 8, 8, 2), dtype=np.float32), rng.integers(0, 2, (4, 2)).astype(np.float32),
-            epochs=1, verbose=0)
+    zoo.fit(
+        rng.random((4, 8, 8, 2), dtype=np.float32), rng.integers(0, 2, (4, 2)).astype(np.float32), epochs=1, verbose=0
+    )
 
     gap = Sequential([L.Input((4, 4, 3)), L.Conv2D(2, 1), L.GlobalAveragePooling2D(), L.Softmax()], name="gap")
     gap.compile(optimizers.RMSprop(momentum=0.5), "categorical_crossentropy")
     gap.fit(rng.random((4, 4, 4, 3), dtype=np.float32), np.eye(2, dtype=np.float32)[[0, 1, 0, 1]], epochs=1, verbose=0)
 
-    return {"dense_only": (dense, "model"), "conv_pool_adam": (conv, "model"), "every_layer_sgd": (zoo, "model"),
-            "gap_rmsprop": (gap, "model"), "conv_weights_only": (conv, "weights")}
+    return {
+        "dense_only": (dense, "model"),
+        "conv_pool_adam": (conv, "model"),
+        "every_layer_sgd": (zoo, "model"),
+        "gap_rmsprop": (gap, "model"),
+        "conv_weights_only": (conv, "weights"),
+    }
 
 
 def dictionary() -> list[str]:
@@ -55,20 +87,100 @@ def dictionary() -> list[str]:
     numbers as they appear inside the metadata strings (with escaped quotes)."""
     from cnnx import layers
 
-    header = ['"__metadata__"', '"dtype"', '"F32"', '"shape"', '"data_offsets"', '"format"', '"cnnx"',
-              '"format_version"', '"contents"', '"model"', '"weights"', '"model_config"', '"compile_config"',
-              '"optimizer_iterations"', '"class_names"', '"sha256"', '"weights/', '"optimizer/', "[]", "{}", "null",
-              "true", "false"]
+    header = [
+        '"__metadata__"',
+        '"dtype"',
+        '"F32"',
+        '"shape"',
+        '"data_offsets"',
+        '"format"',
+        '"cnnx"',
+        '"format_version"',
+        '"contents"',
+        '"model"',
+        '"weights"',
+        '"model_config"',
+        '"compile_config"',
+        '"optimizer_iterations"',
+        '"class_names"',
+        '"sha256"',
+        '"weights/',
+        '"optimizer/',
+        "[]",
+        "{}",
+        "null",
+        "true",
+        "false",
+    ]
     names = [n for n in layers.__all__ if n not in ("Layer", "Input", "InputLayer")] + [
-        "Adam", "AdamW", "SGD", "RMSprop", "Adagrad", "ExponentialDecay", "PiecewiseConstantDecay", "CosineDecay",
-        "L1", "L2", "L1L2", "CategoricalCrossentropy", "SparseCategoricalCrossentropy", "BinaryCrossentropy",
-        "MeanSquaredError", "MeanAbsoluteError"]
-    keys = ["class_name", "config", "name", "input_shape", "layers", "filters", "units", "kernel_size", "strides",
-            "pool_size", "dilation_rate", "padding", "same", "valid", "height", "width", "target_shape",
-            "noise_shape", "activation", "use_bias", "kernel_regularizer", "learning_rate", "momentum", "metrics",
-            "accuracy", "optimizer", "loss", "axis", "seed", "factor", "value_range", "keepdims", "data_format"]
-    numbers = ["0", "-1", "16777216", "16777217", "2147483647", "2147483648", "4294967296", "9223372036854775807",
-               "18446744073709551616", "1e308", "NaN", "Infinity", "-Infinity", "1.5"]
+        "Adam",
+        "AdamW",
+        "SGD",
+        "RMSprop",
+        "Adagrad",
+        "ExponentialDecay",
+        "PiecewiseConstantDecay",
+        "CosineDecay",
+        "L1",
+        "L2",
+        "L1L2",
+        "CategoricalCrossentropy",
+        "SparseCategoricalCrossentropy",
+        "BinaryCrossentropy",
+        "MeanSquaredError",
+        "MeanAbsoluteError",
+    ]
+    keys = [
+        "class_name",
+        "config",
+        "name",
+        "input_shape",
+        "layers",
+        "filters",
+        "units",
+        "kernel_size",
+        "strides",
+        "pool_size",
+        "dilation_rate",
+        "padding",
+        "same",
+        "valid",
+        "height",
+        "width",
+        "target_shape",
+        "noise_shape",
+        "activation",
+        "use_bias",
+        "kernel_regularizer",
+        "learning_rate",
+        "momentum",
+        "metrics",
+        "accuracy",
+        "optimizer",
+        "loss",
+        "axis",
+        "seed",
+        "factor",
+        "value_range",
+        "keepdims",
+        "data_format",
+    ]
+    numbers = [
+        "0",
+        "-1",
+        "16777216",
+        "16777217",
+        "2147483647",
+        "2147483648",
+        "4294967296",
+        "9223372036854775807",
+        "18446744073709551616",
+        "1e308",
+        "NaN",
+        "Infinity",
+        "-Infinity",
+        "1.5",
+    ]
     return header + ['\\"' + w + '\\"' for w in names + keys] + numbers
 
 

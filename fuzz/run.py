@@ -29,9 +29,12 @@ def main() -> int:
     parser.add_argument("--keep", help="directory for the grown corpus (default: a temporary directory)")
     parser.add_argument("--memory-mb", type=int, default=3072, help="address-space and RSS limit of the fuzzer")
     parser.add_argument("--timeout", type=int, default=10, help="seconds one input may take before it is a finding")
-    parser.add_argument("--allow-memory-error", action="store_true",
-                        help="do not count MemoryError as a finding (a configuration asking for more weights than "
-                             "memory holds: the core's parameter budget turns that into ValueError)")
+    parser.add_argument(
+        "--allow-memory-error",
+        action="store_true",
+        help="do not count MemoryError as a finding (a configuration asking for more weights than "
+        "memory holds: the core's parameter budget turns that into ValueError)",
+    )
     args = parser.parse_args()
 
     findings = os.path.join(HERE, "findings")
@@ -40,10 +43,18 @@ def main() -> int:
         work = args.keep or scratch
         os.makedirs(work, exist_ok=True)
         log_path = os.path.join(findings, "last-run.log")
-        command = [sys.executable, os.path.join(HERE, "fuzz_load_model.py"), work, os.path.join(HERE, "corpus"),
-                   f"-max_total_time={args.seconds}", f"-rss_limit_mb={args.memory_mb}", f"-timeout={args.timeout}",
-                   f"-dict={os.path.join(HERE, 'cnnx.dict')}", "-print_final_stats=1",
-                   f"-artifact_prefix={findings}{os.sep}"]
+        command = [
+            sys.executable,
+            os.path.join(HERE, "fuzz_load_model.py"),
+            work,
+            os.path.join(HERE, "corpus"),
+            f"-max_total_time={args.seconds}",
+            f"-rss_limit_mb={args.memory_mb}",
+            f"-timeout={args.timeout}",
+            f"-dict={os.path.join(HERE, 'cnnx.dict')}",
+            "-print_final_stats=1",
+            f"-artifact_prefix={findings}{os.sep}",
+        ]
         env = {**os.environ, "CNNX_FUZZ_MEMORY_MB": str(args.memory_mb + 512)}  # RSS limit trips first
         if args.allow_memory_error:
             env["CNNX_FUZZ_ALLOW_MEMORY_ERROR"] = "1"
@@ -59,13 +70,15 @@ def main() -> int:
     artifacts = re.findall(r"Test unit written to (\S+)", text)
     if status:
         n, cov, ft, corp, size = status[-1]
-        print(f"executions: {runs.group(1) if runs else n} ({speed.group(1) if speed else '?'}/s) in {args.seconds} s; "
-              f"coverage: {cov} edges, {ft} features; corpus: {corp} inputs ({size}) in the fuzzer, "
-              f"{corpus_files} new files ({corpus_bytes / 1024:.0f} KB) written")
+        print(
+            f"executions: {runs.group(1) if runs else n} ({speed.group(1) if speed else '?'}/s) in {args.seconds} s; "
+            f"coverage: {cov} edges, {ft} features; corpus: {corp} inputs ({size}) in the fuzzer, "
+            f"{corpus_files} new files ({corpus_bytes / 1024:.0f} KB) written"
+        )
     else:
         print("the fuzzer printed no status line; see", log_path)
     if rc != 0 or artifacts:
-        tail = text[text.rfind("=== Uncaught") if "=== Uncaught" in text else max(0, len(text) - 3000):]
+        tail = text[text.rfind("=== Uncaught") if "=== Uncaught" in text else max(0, len(text) - 3000) :]
         print(tail[:6000])
         print(f"FINDING (exit {rc}): {', '.join(artifacts) or 'see ' + log_path}")
         return rc or 1

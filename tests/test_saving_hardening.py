@@ -14,7 +14,7 @@ import pytest
 
 import cnnx
 from cnnx import Sequential, saving
-from cnnx.layers import Dense, Flatten, Input
+from cnnx.layers import Dense, Input
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -66,8 +66,11 @@ def refused(tmp_path, blob, match, name="bad.cnnx", load=None):
 
 
 # -- defect 1: every failure while reading is a ValueError naming the file and the problem --------
-@pytest.mark.parametrize("shape", [[2**32, 2**32, 1], [2**70], [0, 2**40], [1] * 40, [True], [2.0]],
-                         ids=["int64-product-wraps", "overflows-int64", "huge-dim-zero-size", "rank-40", "bool", "float"])
+@pytest.mark.parametrize(
+    "shape",
+    [[2**32, 2**32, 1], [2**70], [0, 2**40], [1] * 40, [True], [2.0]],
+    ids=["int64-product-wraps", "overflows-int64", "huge-dim-zero-size", "rank-40", "bool", "float"],
+)
 def test_hostile_tensor_shapes(tmp_path, shape):
     blob = container({"t": {"dtype": "F32", "shape": shape, "data_offsets": [0, 0]}}, {"contents": "weights"})
     message = refused(tmp_path, blob, "tensor 't'", load=saving.read_file)
@@ -82,8 +85,11 @@ def test_deeply_nested_header(tmp_path):
 
 def test_millions_of_tiny_arrays_are_refused_before_parsing(tmp_path):
     """Parsed, each empty array costs ~100 bytes: a 3 MB header could take 500 MB."""
-    text = ('{"__metadata__": {"format": "cnnx", "format_version": "1"}, "t": ['
-            + ",".join(["[]"] * (saving._MAX_CONTAINERS + 1)) + "]}")
+    text = (
+        '{"__metadata__": {"format": "cnnx", "format_version": "1"}, "t": ['
+        + ",".join(["[]"] * (saving._MAX_CONTAINERS + 1))
+        + "]}"
+    )
     refused(tmp_path, container({}, {}, header_text=text), "JSON arrays or objects")
 
 
@@ -92,31 +98,60 @@ def test_deeply_nested_config(tmp_path, good, key):
     refused(tmp_path, with_meta(good, **{key: "[" * 100_000 + "]" * 100_000}), f"{key} is nested")
 
 
-@pytest.mark.parametrize("key,value,match", [
-    ("model_config", '{"layers": 5}', "expected 'layers' to be a list"),
-    ("model_config", '{"layers": [{"class_name": "Layer", "config": {}}]}', "unknown layer class 'Layer'"),
-    ("model_config", '{"layers": [{"class_name": ["Dense"]}]}', "unknown layer class"),
-    ("model_config", '{"layers": [{"class_name": "Dense", "config": []}]}', "expected 'config' to be an object"),
-    ("model_config", '{"input_shape": [null, 4], "layers": [{"class_name": "Dense", "config": {"units": 1099511627776}}]}',
-     "units within"),
-    ("model_config", '{"input_shape": [null, 6, 6, 1], "layers": [{"class_name": "Conv2D", "config": '
-                     '{"filters": 2, "kernel_size": 16777216, "padding": "same"}}]}', "kernel_size within"),
-    ("model_config", '{"input_shape": [null, 4611686018427387904, 4611686018427387904], "layers": []}', "input_shape"),
-    ("model_config", '{"layers": [{"class_name": "Dense", "config": {"units": 2, "input_shape": [16777216, 16777216]}}]}',
-     "input_shape"),
-    ("model_config", '{"input_shape": [null, 4], "layers": [{"class_name": "Reshape", "config": {"target_shape": '
-                     '[16777216, 16777216, 16777216, 16777216, 0]}}]}', "target_shape"),
-    ("model_config", '{"layers": ' + json.dumps([{"class_name": "Flatten", "config": {}}] * 5000) + "}", "5000 layers"),
-    ("model_config", '{"name": "' + "x" * 10_000 + '", "layers": []}', "10000 characters"),
-    ("model_config", "not json", "model_config is not valid JSON"),
-    ("compile_config", '{"optimizer": "adam", "loss": "mse"}', "expected 'optimizer'"),
-    ("compile_config", '{"optimizer": {"class_name": "Adam", "config": {"learning_rate": {"class_name": []}}}, '
-                       '"loss": {"class_name": "MeanSquaredError"}}', "learning_rate"),
-    ("class_names", "5", "class_names: expected a JSON list"),
-    ("optimizer_iterations", "abc", "optimizer_iterations: expected a non-negative integer"),
-    ("optimizer_iterations", "99999999999999999999999", "optimizer_iterations"),
-    ("optimizer_iterations", "-1", "optimizer_iterations"),
-])
+@pytest.mark.parametrize(
+    "key,value,match",
+    [
+        ("model_config", '{"layers": 5}', "expected 'layers' to be a list"),
+        ("model_config", '{"layers": [{"class_name": "Layer", "config": {}}]}', "unknown layer class 'Layer'"),
+        ("model_config", '{"layers": [{"class_name": ["Dense"]}]}', "unknown layer class"),
+        ("model_config", '{"layers": [{"class_name": "Dense", "config": []}]}', "expected 'config' to be an object"),
+        (
+            "model_config",
+            '{"input_shape": [null, 4], "layers": [{"class_name": "Dense", "config": {"units": 1099511627776}}]}',
+            "units within",
+        ),
+        (
+            "model_config",
+            '{"input_shape": [null, 6, 6, 1], "layers": [{"class_name": "Conv2D", "config": '
+            '{"filters": 2, "kernel_size": 16777216, "padding": "same"}}]}',
+            "kernel_size within",
+        ),
+        (
+            "model_config",
+            '{"input_shape": [null, 4611686018427387904, 4611686018427387904], "layers": []}',
+            "input_shape",
+        ),
+        (
+            "model_config",
+            '{"layers": [{"class_name": "Dense", "config": {"units": 2, "input_shape": [16777216, 16777216]}}]}',
+            "input_shape",
+        ),
+        (
+            "model_config",
+            '{"input_shape": [null, 4], "layers": [{"class_name": "Reshape", "config": {"target_shape": '
+            "[16777216, 16777216, 16777216, 16777216, 0]}}]}",
+            "target_shape",
+        ),
+        (
+            "model_config",
+            '{"layers": ' + json.dumps([{"class_name": "Flatten", "config": {}}] * 5000) + "}",
+            "5000 layers",
+        ),
+        ("model_config", '{"name": "' + "x" * 10_000 + '", "layers": []}', "10000 characters"),
+        ("model_config", "not json", "model_config is not valid JSON"),
+        ("compile_config", '{"optimizer": "adam", "loss": "mse"}', "expected 'optimizer'"),
+        (
+            "compile_config",
+            '{"optimizer": {"class_name": "Adam", "config": {"learning_rate": {"class_name": []}}}, '
+            '"loss": {"class_name": "MeanSquaredError"}}',
+            "learning_rate",
+        ),
+        ("class_names", "5", "class_names: expected a JSON list"),
+        ("optimizer_iterations", "abc", "optimizer_iterations: expected a non-negative integer"),
+        ("optimizer_iterations", "99999999999999999999999", "optimizer_iterations"),
+        ("optimizer_iterations", "-1", "optimizer_iterations"),
+    ],
+)
 def test_bad_configs_name_the_file_and_the_problem(tmp_path, good, key, value, match):
     refused(tmp_path, with_meta(good, **{key: value}), match)
 
@@ -273,9 +308,23 @@ def test_save_errors_name_the_users_path(tmp_path):
 
 # -- defect 3: kill -9 during save --------------------------------------------------------------
 def test_kill_during_save_leaves_a_loadable_file_and_no_temp_files():
-    result = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "kill_during_save.py"),
-                             "--tries", "5", "--megabytes", "4", "--max-delay", "0.4", "--seed", "1"],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(ROOT, "benchmarks", "kill_during_save.py"),
+            "--tries",
+            "5",
+            "--megabytes",
+            "4",
+            "--max-delay",
+            "0.4",
+            "--seed",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "previous file loaded 5/5" in result.stdout
     assert "after the next load: 0, after the next save: 0" in result.stdout

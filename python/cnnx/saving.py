@@ -23,7 +23,8 @@ import secrets
 import socket
 import stat
 import struct
-from typing import Any, BinaryIO, Iterator
+from collections.abc import Iterator
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -34,18 +35,18 @@ FORMAT_VERSION = "1"
 # a corrupted or hostile file is refused before it can make the reader allocate, loop or recurse
 # without limit (the tensor data itself is bounded by the file's size).
 _MAX_HEADER = 16 * 1024 * 1024  # bytes of JSON header (parsed, it takes up to ~10x this in memory)
-_MAX_TENSORS = 1 << 17          # tensors in one file (a 4096-layer model with Adam slots has ~25k)
-_MAX_RANK = 8                   # axes of one tensor or of a declared shape
-_MAX_DIM = (1 << 31) - 1        # one axis of a stored tensor (numpy and the core index with int64)
-_MAX_DEPTH = 32                 # JSON nesting (cnnx writes at most 6 levels)
-_MAX_CONTAINERS = 1 << 20       # JSON arrays and objects in one header (each costs ~100 bytes parsed)
-_MAX_LAYERS = 4096              # layers in model_config
-_MAX_STRING = 4096              # characters of a name or other string in a configuration
-_MAX_LIST = 4096                # entries of a list in a configuration (other than 'layers')
-_MAX_CLASSES = 1 << 16          # entries of class_names
-_MAX_SIZE = 1 << 24             # a size a layer or the input declares: units, filters, height, width...
-_MAX_WINDOW = 4096              # kernel_size, pool_size, strides, dilation_rate (each axis)
-_MAX_SAMPLE = 1 << 31           # elements of one sample: product of an input, target or noise shape
+_MAX_TENSORS = 1 << 17  # tensors in one file (a 4096-layer model with Adam slots has ~25k)
+_MAX_RANK = 8  # axes of one tensor or of a declared shape
+_MAX_DIM = (1 << 31) - 1  # one axis of a stored tensor (numpy and the core index with int64)
+_MAX_DEPTH = 32  # JSON nesting (cnnx writes at most 6 levels)
+_MAX_CONTAINERS = 1 << 20  # JSON arrays and objects in one header (each costs ~100 bytes parsed)
+_MAX_LAYERS = 4096  # layers in model_config
+_MAX_STRING = 4096  # characters of a name or other string in a configuration
+_MAX_LIST = 4096  # entries of a list in a configuration (other than 'layers')
+_MAX_CLASSES = 1 << 16  # entries of class_names
+_MAX_SIZE = 1 << 24  # a size a layer or the input declares: units, filters, height, width...
+_MAX_WINDOW = 4096  # kernel_size, pool_size, strides, dilation_rate (each axis)
+_MAX_SAMPLE = 1 << 31  # elements of one sample: product of an input, target or noise shape
 _SHAPE_KEYS = frozenset({"input_shape", "target_shape", "noise_shape"})
 _WINDOW_KEYS = frozenset({"kernel_size", "pool_size", "strides", "dilation_rate"})
 _SIZE_KEYS = frozenset({"filters", "units", "height", "width"}) | _SHAPE_KEYS
@@ -131,8 +132,7 @@ def _temp_name(target: str) -> str:
     let a later save or load tell a temp file whose writer died (kill -9, power loss) from one
     being written right now."""
     base = os.path.basename(target)[:100]  # room for the rest within the usual 255-byte limit
-    return os.path.join(os.path.dirname(target),
-                        f".{base}.{_HOST}.{os.getpid()}.{secrets.token_hex(8)}{_TMP_SUFFIX}")
+    return os.path.join(os.path.dirname(target), f".{base}.{_HOST}.{os.getpid()}.{secrets.token_hex(8)}{_TMP_SUFFIX}")
 
 
 def _remove_stale_temps(directory: str) -> None:
@@ -266,8 +266,10 @@ def _read(f: BinaryIO) -> tuple[dict[str, np.ndarray], dict[str, str]]:
         raise _Bad(f"the file is truncated ({size} bytes; expected at least an 8-byte header length)")
     (n,) = struct.unpack("<Q", f.read(8))
     if n > _MAX_HEADER or 8 + n > size:
-        raise _Bad(f"the header length field says {n} bytes but the file has {size - 8} after it "
-                   "(truncated, or not a cnnx/safetensors file)")
+        raise _Bad(
+            f"the header length field says {n} bytes but the file has {size - 8} after it "
+            "(truncated, or not a cnnx/safetensors file)"
+        )
     raw = f.read(n)
     if len(raw) != n:
         raise _Bad(f"the file is truncated (the header ends at byte {8 + n}, the file at {8 + len(raw)})")
@@ -282,8 +284,10 @@ def _read(f: BinaryIO) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise _Bad("not a cnnx model file (no '__metadata__' with format 'cnnx')")
     if meta.get("format_version") != FORMAT_VERSION:
-        raise _Bad(f"format version {_clip(meta.get('format_version'))} is not supported "
-                   f"(this cnnx reads version {FORMAT_VERSION})")
+        raise _Bad(
+            f"format version {_clip(meta.get('format_version'))} is not supported "
+            f"(this cnnx reads version {FORMAT_VERSION})"
+        )
     bad_meta = [k for k, v in meta.items() if not isinstance(v, str)]
     if bad_meta:
         raise _Bad(f"metadata {_clip(bad_meta[0])} is not a string (safetensors metadata values are strings)")
@@ -300,8 +304,10 @@ def _read(f: BinaryIO) -> tuple[dict[str, np.ndarray], dict[str, str]]:
         if end - begin != 4 * count:
             raise _Bad(f"tensor {_clip(key)} of shape {tuple(shape)} does not match its byte range [{begin}, {end})")
         if end > data_size:
-            raise _Bad(f"the file is truncated: tensor {_clip(key)} ends at byte {end} of the data "
-                       f"but only {data_size} bytes are present")
+            raise _Bad(
+                f"the file is truncated: tensor {_clip(key)} ends at byte {end} of the data "
+                f"but only {data_size} bytes are present"
+            )
         entries.append((begin, end, key, shape))
     covered = 0
     for begin, end, _, _ in sorted(entries, key=lambda e: (e[0], e[1])):
@@ -336,10 +342,18 @@ def _tensor_entry(key: str, info: Any) -> tuple[list[int], tuple[int, int]]:
     if info["dtype"] != "F32":
         raise bad(f"expected dtype 'F32', received {_clip(info['dtype'])}")
     shape, offsets = info["shape"], info["data_offsets"]
-    if not isinstance(shape, list) or len(shape) > _MAX_RANK or not all(_is_int(d) and 0 <= d <= _MAX_DIM for d in shape):
+    if (
+        not isinstance(shape, list)
+        or len(shape) > _MAX_RANK
+        or not all(_is_int(d) and 0 <= d <= _MAX_DIM for d in shape)
+    ):
         raise bad(f"expected 'shape' as a list of at most {_MAX_RANK} integers in [0, {_MAX_DIM}]")
-    if not (isinstance(offsets, list) and len(offsets) == 2 and all(_is_int(o) for o in offsets)
-            and 0 <= offsets[0] <= offsets[1]):
+    if not (
+        isinstance(offsets, list)
+        and len(offsets) == 2
+        and all(_is_int(o) for o in offsets)
+        and 0 <= offsets[0] <= offsets[1]
+    ):
         raise bad("expected 'data_offsets' as [begin, end] with 0 <= begin <= end")
     return shape, (offsets[0], offsets[1])
 
@@ -409,8 +423,9 @@ def _rebuild(tensors: dict[str, np.ndarray], meta: dict[str, str], compile: bool
     from .models import Sequential
 
     if meta.get("contents") != "model":
-        raise _Bad(f"it holds {_clip(meta.get('contents'))}, not a whole model "
-                   "(use model.load_weights for a weights file)")
+        raise _Bad(
+            f"it holds {_clip(meta.get('contents'))}, not a whole model (use model.load_weights for a weights file)"
+        )
     _check_model_config(meta)
     compile_config = _check_compile_config(meta) if compile and "compile_config" in meta else None
     # The config may not ask for more weights than the file holds: refused before allocating.
@@ -460,10 +475,16 @@ def _check_model_config(meta: dict[str, str]) -> None:
     _check_values(name, "model_config", "name")
     shape = config.get("input_shape")
     if shape is not None:
-        if not (isinstance(shape, list) and 2 <= len(shape) <= _MAX_RANK + 1 and shape[0] is None
-                and all(_is_int(d) and 0 < d <= _MAX_SIZE for d in shape[1:])):
-            raise _Bad(f"model_config: expected 'input_shape' as [null, d1, ...] with 1 to {_MAX_RANK} "
-                       f"dimensions in [1, {_MAX_SIZE}], received {_clip(shape)}")
+        if not (
+            isinstance(shape, list)
+            and 2 <= len(shape) <= _MAX_RANK + 1
+            and shape[0] is None
+            and all(_is_int(d) and 0 < d <= _MAX_SIZE for d in shape[1:])
+        ):
+            raise _Bad(
+                f"model_config: expected 'input_shape' as [null, d1, ...] with 1 to {_MAX_RANK} "
+                f"dimensions in [1, {_MAX_SIZE}], received {_clip(shape)}"
+            )
         if math.prod(shape[1:]) > _MAX_SAMPLE:
             raise _Bad(f"model_config: input_shape {_clip(shape)} has more than {_MAX_SAMPLE} elements per sample")
     layers = config.get("layers", [])
@@ -501,15 +522,18 @@ def _check_values(value: Any, where: str, key: str = "") -> None:
             # the core multiplies these out in 64-bit integers: keep the product far from wrapping
             dims = [max(abs(d), 1) for d in value if _is_int(d)]  # a 0 must not hide huge others
             if len(value) > _MAX_RANK + 1 or math.prod(dims) > _MAX_SAMPLE:
-                raise _Bad(f"{where}: {key} {_clip(value)} has more than {_MAX_RANK + 1} axes or "
-                           f"{_MAX_SAMPLE} elements")
+                raise _Bad(
+                    f"{where}: {key} {_clip(value)} has more than {_MAX_RANK + 1} axes or {_MAX_SAMPLE} elements"
+                )
         for v in value:
             _check_values(v, where, key)
     elif isinstance(value, dict):
         if "class_name" in value:
             if not isinstance(value["class_name"], str) or not isinstance(value.get("config", {}), dict):
-                raise _Bad(f"{where}: expected {key or 'an entry'} as {{'class_name': str, 'config': {{...}}}}, "
-                           f"received {_clip(value)}")
+                raise _Bad(
+                    f"{where}: expected {key or 'an entry'} as {{'class_name': str, 'config': {{...}}}}, "
+                    f"received {_clip(value)}"
+                )
         for k, v in value.items():
             _check_values(v, where, k)
 
@@ -520,10 +544,15 @@ def _check_compile_config(meta: dict[str, str]) -> dict:
         raise _Bad(f"compile_config: expected a JSON object, received {_clip(config)}")
     for part in ("optimizer", "loss"):
         entry = config.get(part)
-        if not (isinstance(entry, dict) and isinstance(entry.get("class_name"), str)
-                and isinstance(entry.get("config", {}), dict)):
-            raise _Bad(f"compile_config: expected {part!r} as {{'class_name': str, 'config': {{...}}}}, "
-                       f"received {_clip(entry)}")
+        if not (
+            isinstance(entry, dict)
+            and isinstance(entry.get("class_name"), str)
+            and isinstance(entry.get("config", {}), dict)
+        ):
+            raise _Bad(
+                f"compile_config: expected {part!r} as {{'class_name': str, 'config': {{...}}}}, "
+                f"received {_clip(entry)}"
+            )
     metrics = config.get("metrics", [])
     if not (metrics is None or isinstance(metrics, list) and all(isinstance(m, str) for m in metrics)):
         raise _Bad(f"compile_config: expected 'metrics' to be a list of strings, received {_clip(metrics)}")
@@ -546,8 +575,12 @@ def _check_iterations(text: str) -> int:
 
 def _trainable_weights(model: Any) -> list[tuple[str, str]]:
     """(layer, weight) names of the trainable weights, in the order the optimizer keeps them."""
-    return [(layer.name, wname) for layer in model.layers
-            for wname, trainable in zip(layer._core.weight_names(), layer._core.weight_trainable()) if trainable]
+    return [
+        (layer.name, wname)
+        for layer in model.layers
+        for wname, trainable in zip(layer._core.weight_names(), layer._core.weight_trainable())
+        if trainable
+    ]
 
 
 def _assign_weights(model: Any, tensors: dict[str, np.ndarray]) -> None:
@@ -604,6 +637,8 @@ def _assign_by_order(model: Any, tensors: dict[str, np.ndarray]) -> None:
         by_name = dict(groups[saved])
         names = layer._core.weight_names()
         if sorted(by_name) != sorted(names):
-            raise _Bad(f"layer '{layer.name}' expects weights {names}, the file has {_clip(sorted(by_name))} "
-                       f"for {_clip(saved)}")
+            raise _Bad(
+                f"layer '{layer.name}' expects weights {names}, the file has {_clip(sorted(by_name))} "
+                f"for {_clip(saved)}"
+            )
         layer.set_weights([by_name[n] for n in names])
