@@ -1,7 +1,7 @@
 """One model file: architecture, weights, optimizer state and training config, in the
 safetensors container (an 8-byte header length, a JSON header, then raw little-endian tensors).
 
-The layout is documented in docs/model-format.md so that the C++ core (and any safetensors
+The layout is documented in docs/model-format.md so that other programs (any safetensors
 reader) can load the same file without Python. Writes are atomic: the file is written next to
 its destination and renamed over it, so a crash while saving never destroys the previous file,
 and the temp file of a save that was killed is removed by a later save or load. Reads check
