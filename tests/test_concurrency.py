@@ -1,5 +1,5 @@
 """One model driven from several Python threads: fit in one, and predict, evaluate, save,
-get_weights (model and layer) and compile in others. Every call takes the model's lock, so
+get_weights (model and layer), a layer called alone and compile in others. Every call takes the model's lock, so
 nothing crashes and everything read during fit is the state of a step boundary. The stress runs
 in a subprocess so that a crash or a deadlock fails the test instead of killing pytest."""
 
@@ -78,6 +78,7 @@ STRESS = textwrap.dedent("""
         worker(lambda: seen.append(digest(model.get_weights()))),
         worker(lambda: conv_seen.append(digest(conv.get_weights()))),
         worker(predict),
+        worker(lambda: conv(x[:5])),  # a layer run alone uses the workspaces the model's steps use
         worker(compile_model),
         worker(lambda: model.evaluate(x, y, batch_size=16, verbose=0)),
     ]

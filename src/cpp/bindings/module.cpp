@@ -13,8 +13,8 @@
 //     copied or read through plain pointers, outputs are copied into C++ buffers under the lock
 //     and turned into numpy arrays after unlocking.
 // The Layer bindings have no lock: a layer alone belongs to nobody. For a layer inside a model,
-// python/cnnx/layers.py routes get_weights / set_weights through the model's
-// get_layer_weights / set_layer_weights, which take the model's lock.
+// python/cnnx/layers.py routes get_weights / set_weights / __call__ through the model's
+// get_layer_weights / set_layer_weights / layer_forward, which take the model's lock.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -144,6 +144,34 @@ Layer& find_layer(Sequential& seq, const Layer* layer) {
   for (const auto& l : seq.layers())
     if (l.get() == layer) return *l;
   throw ValueError("Sequential: layer '" + layer->name() + "' is not in this model");
+}
+
+// One layer's forward on a batch (inspection, Layer.__call__). A layer inside a model runs under
+// the model's lock, since its workspaces are the ones the model's steps use.
+FloatArray layer_forward(Layer& l, const FloatArray& x, bool training, Model* owner) {
+  if (!l.built()) throw ValueError(l.name() + ": build the layer before calling it");
+  Shape xs = array_shape(x);
+  const Shape expect = with_batch(xs.empty() ? 0 : xs[0], l.input_shape());
+  if (xs != expect)
+    throw ValueError(l.class_name() + " '" + l.name() + "': expected input of shape " + shape_str(expect) +
+                     ", received " + shape_str(xs));
+  FloatArray y(with_batch(xs[0], l.output_shape()));
+  float* yp = y.mutable_data();
+  const float* xp = x.data();
+  auto run = [&] {
+    l.reserve(xs[0]);
+    l.forward(xp, yp, xs[0], training);
+  };
+  if (owner) {
+    locked(*owner, [&] {
+      find_layer(owner->seq, &l);
+      run();
+    });
+  } else {
+    py::gil_scoped_release release;
+    run();
+  }
+  return y;
 }
 
 py::tuple result_tuple(const StepResult& r) { return py::make_tuple(r.loss, r.correct, r.rows, r.top_k_correct); }
@@ -295,22 +323,7 @@ PYBIND11_MODULE(_core, m) {
       // Forward / backward of this layer alone on a batch (tests and inspection).
       .def(
           "forward",
-          [](Layer& l, const FloatArray& x, bool training) {
-            if (!l.built()) throw ValueError(l.name() + ": build the layer before calling it");
-            Shape xs = array_shape(x);
-            const Shape expect = with_batch(xs.empty() ? 0 : xs[0], l.input_shape());
-            if (xs != expect)
-              throw ValueError(l.class_name() + " '" + l.name() + "': expected input of shape " + shape_str(expect) +
-                               ", received " + shape_str(xs));
-            FloatArray y(with_batch(xs[0], l.output_shape()));
-            float* yp = y.mutable_data();
-            {
-              py::gil_scoped_release release;
-              l.reserve(xs[0]);
-              l.forward(x.data(), yp, xs[0], training);
-            }
-            return y;
-          },
+          [](Layer& l, const FloatArray& x, bool training) { return layer_forward(l, x, training, nullptr); },
           py::arg("x"), py::arg("training") = false)
       // Median-free raw timing of this layer inside C++ (benchmarks): seconds per call of
       // forward, or of forward + backward, on a batch shaped like x. No Python in the loop.
@@ -734,6 +747,12 @@ PYBIND11_MODULE(_core, m) {
            [](Model& s, const Layer& layer) {
              return to_numpy(locked(s, [&] { return copy_weights(find_layer(s.seq, &layer)); }));
            })
+      .def(
+          "layer_forward",
+          [](Model& s, Layer& layer, const FloatArray& x, bool training) {
+            return layer_forward(layer, x, training, &s);
+          },
+          py::arg("layer"), py::arg("x"), py::arg("training") = false)
       .def("set_layer_weights",
            [](Model& s, const Layer& layer, const py::list& weights) {
              std::vector<Tensor> w = to_tensors(weights, layer.name() + ".set_weights");
