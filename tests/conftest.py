@@ -138,3 +138,31 @@ def rng():
 # Under .ci/sanitize the ASan runtime is preloaded: it keeps freed memory in a quarantine and maps
 # shadow memory, so resident-set sizes say nothing about cnnx's own memory use there.
 UNDER_ASAN = "libasan" in os.environ.get("LD_PRELOAD", "")
+
+
+def article_model(input_layer=True):
+    """The article's network: three 3x3 conv + 2x2 max-pool blocks of 32, 64 and 128 filters,
+    Dense(100), Dense(10) softmax; the input from Input((28, 28, 1)) or from input_shape=."""
+    from cnnx import Sequential
+    from cnnx.layers import Conv2D, Dense, Flatten, Input, MaxPooling2D
+
+    first = [Input((28, 28, 1))] if input_layer else []
+    conv1 = (
+        Conv2D(32, 3, padding="same", activation="relu")
+        if input_layer
+        else Conv2D(32, 3, padding="same", activation="relu", input_shape=(28, 28, 1))
+    )
+    return Sequential(
+        first
+        + [
+            conv1,
+            MaxPooling2D(2),
+            Conv2D(64, 3, padding="same", activation="relu"),
+            MaxPooling2D(2),
+            Conv2D(128, 3, padding="same", activation="relu"),
+            MaxPooling2D(2),
+            Flatten(),
+            Dense(100, activation="relu"),
+            Dense(10, activation="softmax"),
+        ]
+    )

@@ -2,34 +2,12 @@
 
 import numpy as np
 import pytest
+from conftest import article_model
 
 import cnnx
 from cnnx import Sequential
 from cnnx.layers import Conv2D, Dense, Flatten, Input, MaxPooling2D
 from cnnx.optimizers import SGD
-
-
-def article_model(input_layer=True):
-    first = [Input((28, 28, 1))] if input_layer else []
-    conv1 = (
-        Conv2D(32, 3, padding="same", activation="relu")
-        if input_layer
-        else Conv2D(32, 3, padding="same", activation="relu", input_shape=(28, 28, 1))
-    )
-    return Sequential(
-        first
-        + [
-            conv1,
-            MaxPooling2D(2),
-            Conv2D(64, 3, padding="same", activation="relu"),
-            MaxPooling2D(2),
-            Conv2D(128, 3, padding="same", activation="relu"),
-            MaxPooling2D(2),
-            Flatten(),
-            Dense(100, activation="relu"),
-            Dense(10, activation="softmax"),
-        ]
-    )
 
 
 @pytest.fixture(scope="module")

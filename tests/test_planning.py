@@ -5,29 +5,12 @@ import time
 
 import numpy as np
 import pytest
-from conftest import UNDER_ASAN
+from conftest import UNDER_ASAN, article_model
 
 import cnnx
 from cnnx import Sequential
 from cnnx.layers import Conv2D, Dense, Flatten, Input, MaxPooling2D
 from cnnx.planning import plan
-
-
-def article_model():
-    return Sequential(
-        [
-            Input((28, 28, 1)),
-            Conv2D(32, 3, padding="same", activation="relu"),
-            MaxPooling2D(2),
-            Conv2D(64, 3, padding="same", activation="relu"),
-            MaxPooling2D(2),
-            Conv2D(128, 3, padding="same", activation="relu"),
-            MaxPooling2D(2),
-            Flatten(),
-            Dense(100, activation="relu"),
-            Dense(10, activation="softmax"),
-        ]
-    )
 
 
 def test_counts_match_hand_computation():
