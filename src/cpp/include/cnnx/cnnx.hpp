@@ -30,3 +30,4 @@
 #include "cnnx/random.hpp"
 #include "cnnx/sequential.hpp"
 #include "cnnx/tensor.hpp"
+#include "cnnx/version.hpp"
