@@ -9,6 +9,7 @@
 #include "cnnx/cnnx.hpp"
 
 int main() {
+  cnnx::set_random_seed(1);  // the same weights, so the same output, on every run
   cnnx::Sequential model;
   cnnx::DenseConfig config;
   config.units = 1;
