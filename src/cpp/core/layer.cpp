@@ -8,24 +8,39 @@
 namespace cnnx {
 
 const Shape& Layer::build(const Shape& input_shape, std::uint64_t seed, std::int64_t max_param_floats) {
+  return build(std::vector<Shape>{input_shape}, seed, max_param_floats);
+}
+
+const Shape& Layer::build(const std::vector<Shape>& input_shapes, std::uint64_t seed, std::int64_t max_param_floats) {
+  const int count = static_cast<int>(input_shapes.size());
+  if (count < min_inputs() || (max_inputs() >= 0 && count > max_inputs())) {
+    std::string expected = min_inputs() == max_inputs() ? std::to_string(min_inputs())
+                           : max_inputs() < 0 ? "at least " + std::to_string(min_inputs())
+                                              : std::to_string(min_inputs()) + " to " + std::to_string(max_inputs());
+    throw ValueError(where() + ": expected " + expected + (max_inputs() == 1 ? " input" : " inputs") + ", received " +
+                     std::to_string(count));
+  }
   if (built_) {
-    if (input_shape != input_shape_)
-      throw ValueError(where() + ": already built for input shape " + shape_str(input_shape_) + ", received " +
-                       shape_str(input_shape));
+    if (input_shapes != input_shapes_) {
+      std::string have, got;
+      for (std::size_t i = 0; i < input_shapes_.size(); ++i) have += (i ? ", " : "") + shape_str(input_shapes_[i]);
+      for (std::size_t i = 0; i < input_shapes.size(); ++i) got += (i ? ", " : "") + shape_str(input_shapes[i]);
+      throw ValueError(where() + ": already built for input shape " + have + ", received " + got);
+    }
     return output_shape_;
   }
-  for (auto d : input_shape)
-    if (d <= 0)
-      throw ValueError(where() + ": expected an input shape with positive dimensions, received " +
-                       shape_str(input_shape));
+  for (const auto& shape : input_shapes)
+    for (auto d : shape)
+      if (d <= 0)
+        throw ValueError(where() + ": expected an input shape with positive dimensions, received " + shape_str(shape));
   Rng rng(seed);
   params_.clear();
   max_param_floats_ = max_param_floats;
   // Size errors are raised deep in shape arithmetic, where the layer is unknown; they get the
   // layer's name here. A failed build leaves no weights behind.
   try {
-    check_sample_size(input_shape, "the input shape");
-    Shape out = do_build(input_shape, rng);
+    for (const auto& shape : input_shapes) check_sample_size(shape, "the input shape");
+    Shape out = do_build_inputs(input_shapes, rng);
     check_sample_size(out, "the output shape");
     output_shape_ = std::move(out);
   } catch (const SizeError& e) {
@@ -38,9 +53,21 @@ const Shape& Layer::build(const Shape& input_shape, std::uint64_t seed, std::int
     params_.clear();
     throw;
   }
-  input_shape_ = input_shape;
+  input_shapes_ = input_shapes;
   built_ = true;
   return output_shape_;
+}
+
+bool Layer::computes_weight_grads() const {
+  if (!trainable_) return false;
+  for (const auto& p : params_)
+    if (p.trainable) return true;
+  return false;
+}
+
+void Layer::alias_params_of(const Layer& source) {
+  auto& from = const_cast<Layer&>(source).params_;
+  for (std::size_t i = 0; i < params_.size() && i < from.size(); ++i) params_[i].value.alias(from[i].value);
 }
 
 std::int64_t Layer::count_params() const {

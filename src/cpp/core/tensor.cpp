@@ -82,7 +82,15 @@ Shape with_batch(std::int64_t n, const Shape& sample) {
 
 std::string batch_shape_str(const std::vector<std::int64_t>& sample) { return shape_str(with_batch(-1, sample)); }
 
-void Buffer::Free::operator()(float* p) const { std::free(p); }
+void detail::BufferFree::operator()(float* p) const {
+  if (owned) std::free(p);
+}
+
+void Buffer::alias(Buffer& other) {
+  data_ = std::unique_ptr<float, Free>(other.data_.get(), Free{false});
+  size_ = other.size_;
+  capacity_ = other.size_;
+}
 
 void Buffer::resize(std::int64_t n) {
   if (n < 0) throw SizeError("Buffer: expected a non-negative size, received " + std::to_string(n));
@@ -90,6 +98,9 @@ void Buffer::resize(std::int64_t n) {
     throw AllocationError("cannot allocate " + std::to_string(n) + " floats: more than " +
                           std::to_string(kMaxBufferElements) + " do not fit in a 64-bit byte count");
   if (n > capacity_) {
+    if (is_view())
+      throw ValueError("Buffer: a view of " + std::to_string(capacity_) + " floats cannot grow to " +
+                       std::to_string(n));
     // Round up to whole cache lines; aligned_alloc requires a multiple of the alignment.
     const std::int64_t bytes = (n * static_cast<std::int64_t>(sizeof(float)) + 63) / 64 * 64;
     void* p = static_cast<std::uint64_t>(bytes) <= std::numeric_limits<std::size_t>::max()
@@ -98,7 +109,7 @@ void Buffer::resize(std::int64_t n) {
     if (!p)
       throw AllocationError("cannot allocate " + std::to_string(bytes) + " bytes (" + std::to_string(n) + " floats)");
     if (size_ > 0) std::memcpy(p, data_.get(), static_cast<std::size_t>(size_) * sizeof(float));
-    data_.reset(static_cast<float*>(p));
+    data_ = std::unique_ptr<float, Free>(static_cast<float*>(p), Free{true});
     capacity_ = n;
   }
   size_ = n;

@@ -1,10 +1,13 @@
 // The Layer interface. A layer is configured at construction (arguments validated there),
-// builds its weights from the per-sample input shape, and then runs forward and backward on
+// builds its weights from the per-sample input shape(s), and then runs forward and backward on
 // raw NHWC batches whose buffers the model owns. Gradients are +dL/dtheta, stored next to each
 // parameter and overwritten (not accumulated) by every backward call.
+// Most layers take one input tensor; merge layers (Add, Concatenate, ...) take several and
+// override the *_inputs forms. A model graph calls only the *_inputs forms.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -27,7 +30,6 @@ class Layer {
  public:
   explicit Layer(std::string name) : name_(std::move(name)) {}
   virtual ~Layer() = default;
-  Layer(const Layer&) = delete;
   Layer& operator=(const Layer&) = delete;
 
   const std::string& name() const { return name_; }
@@ -41,9 +43,15 @@ class Layer {
   // the layer may create (checked before each weight is allocated, so a model file's config
   // cannot make the loader allocate more than the file holds); -1: no cap.
   const Shape& build(const Shape& input_shape, std::uint64_t seed, std::int64_t max_param_floats = -1);
+  // The general form: one shape per input. Throws ValueError naming the layer when the number
+  // of inputs is outside [min_inputs(), max_inputs()].
+  const Shape& build(const std::vector<Shape>& input_shapes, std::uint64_t seed, std::int64_t max_param_floats = -1);
   bool built() const { return built_; }
-  const Shape& input_shape() const { return input_shape_; }
+  const Shape& input_shape() const { return input_shapes_.front(); }  // the first input's
+  const std::vector<Shape>& input_shapes() const { return input_shapes_; }
   const Shape& output_shape() const { return output_shape_; }
+  virtual int min_inputs() const { return 1; }
+  virtual int max_inputs() const { return 1; }  // -1: no limit
 
   // Sizes layer-owned workspaces for batches of up to `batch` samples. Called by the model
   // outside the training loop so that forward/backward never allocate.
@@ -55,6 +63,28 @@ class Layer {
   // x, y: this layer's last forward input/output. dy: dL/dy, may be overwritten. dx: dL/dx
   // written here, or nullptr when no input gradient is needed (first layer).
   virtual void backward(const float* x, const float* y, float* dy, float* dx, std::int64_t n) = 0;
+  // Several inputs: xs[i] is input i; dxs[i] receives dL/d(input i), or is nullptr when that
+  // input needs no gradient. The defaults call the one-input forms.
+  virtual void forward_inputs(const float* const* xs, float* y, std::int64_t n, bool training) {
+    forward(xs[0], y, n, training);
+  }
+  virtual void backward_inputs(const float* const* xs, const float* y, float* dy, float* const* dxs, std::int64_t n) {
+    backward(xs[0], y, dy, dxs[0], n);
+  }
+
+  // Keras' layer.trainable. A frozen layer's weights are not updated and backward skips their
+  // gradients (the input gradient still flows); a frozen BatchNormalization runs in inference
+  // mode. Parameters that never train (moving statistics) have Param::trainable = false.
+  bool trainable() const { return trainable_; }
+  void set_trainable(bool on) { trainable_ = on; }
+  // Whether backward must compute the weight gradients: trainable and with trainable params.
+  bool computes_weight_grads() const;
+
+  // A copy of this built layer for another node of a graph (a layer used twice) or for an
+  // inference context of another thread: same configuration, shapes and state, its own
+  // workspaces and gradients, and weights that are views of this layer's (Tensor::alias), so
+  // updates to either are seen by both. This layer must outlive the clone.
+  virtual std::shared_ptr<Layer> clone() const = 0;
 
   // Weight penalties by weight name ("kernel", "bias"), kept for when build() creates the
   // weight; throws ValueError for negative factors.
@@ -72,6 +102,20 @@ class Layer {
 
  protected:
   virtual Shape do_build(const Shape& input_shape, Rng& rng) = 0;
+  // Several inputs (merge layers override it); the default requires one input and calls do_build.
+  virtual Shape do_build_inputs(const std::vector<Shape>& input_shapes, Rng& rng) {
+    return do_build(input_shapes.front(), rng);
+  }
+  // For clone(): derived classes copy their configuration and state with the implicit copy
+  // constructor; make_clone then aliases the weights.
+  Layer(const Layer&) = default;
+  template <class T>
+  static std::shared_ptr<Layer> make_clone(const T& self) {
+    auto copy = std::make_shared<T>(self);
+    copy->alias_params_of(self);
+    return copy;
+  }
+  void alias_params_of(const Layer& source);
   // Error message prefix naming the layer: "Conv2D 'conv2d_1'".
   std::string where() const { return class_name() + " '" + name_ + "'"; }
   // The one place weights are allocated: checks the shape's size and the build's parameter cap
@@ -82,7 +126,9 @@ class Layer {
  private:
   std::string name_;
   bool built_ = false;
-  Shape input_shape_, output_shape_;
+  bool trainable_ = true;
+  std::vector<Shape> input_shapes_{Shape{}};
+  Shape output_shape_;
   std::vector<Param> params_;
   std::int64_t max_param_floats_ = -1;  // the cap of the build() in progress
   std::vector<std::pair<std::string, std::pair<double, double>>> regularizers_;

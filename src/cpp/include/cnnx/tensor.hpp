@@ -34,6 +34,14 @@ std::int64_t shape_size(const Shape& shape);
 void check_sample_size(const Shape& sample, const char* what);
 Shape with_batch(std::int64_t n, const Shape& sample);  // {n, sample...}; n = -1 prints as None
 
+namespace detail {
+// Frees a Buffer's storage unless the buffer is a view (Buffer::alias).
+struct BufferFree {
+  bool owned = true;
+  void operator()(float* p) const;
+};
+}  // namespace detail
+
 // A grow-only float buffer, 64-byte aligned so AVX-512 loads never split cache lines.
 // resize() keeps the allocation when it shrinks, so workspaces sized once are reused; a refused
 // allocation throws AllocationError (a std::bad_alloc naming the bytes).
@@ -47,14 +55,16 @@ class Buffer {
   Buffer& operator=(Buffer&&) noexcept = default;
   void resize(std::int64_t n);
   void zero();
+  // Makes this buffer a view of `other`'s storage (no ownership): weights a layer shares with
+  // its clones (Layer::clone). The view cannot grow; `other` must outlive it and never reallocate.
+  void alias(Buffer& other);
+  bool is_view() const { return !data_.get_deleter().owned; }
   float* data() { return data_.get(); }
   const float* data() const { return data_.get(); }
   std::int64_t size() const { return size_; }
 
  private:
-  struct Free {
-    void operator()(float* p) const;
-  };
+  using Free = detail::BufferFree;
   std::unique_ptr<float, Free> data_;
   std::int64_t size_ = 0;
   std::int64_t capacity_ = 0;
@@ -74,6 +84,12 @@ class Tensor {
   float* data() { return buf_.data(); }
   const float* data() const { return buf_.data(); }
   void zero() { buf_.zero(); }
+  // A view of `other`'s storage with its shape (Buffer::alias).
+  void alias(Tensor& other) {
+    shape_ = other.shape_;
+    buf_.alias(other.buf_);
+  }
+  bool is_view() const { return buf_.is_view(); }
 
  private:
   Shape shape_;

@@ -18,6 +18,7 @@ class ActivationLayer : public Layer {
  public:
   ActivationLayer(std::string name, const std::string& activation);
   std::string class_name() const override { return "Activation"; }
+  std::shared_ptr<Layer> clone() const override { return make_clone(*this); }
   Activation activation() const override { return act_; }
 
   void forward(const float* x, float* y, std::int64_t n, bool training) override;
@@ -42,6 +43,7 @@ class ReLU : public ActivationLayer {
  public:
   ReLU(std::string name, ReLUConfig config);
   std::string class_name() const override { return "ReLU"; }
+  std::shared_ptr<Layer> clone() const override { return make_clone(*this); }
   const ReLUConfig& config() const { return cfg_; }
   Activation activation() const override { return general_ ? Activation::linear : Activation::relu; }
   void forward(const float* x, float* y, std::int64_t n, bool training) override;
@@ -57,6 +59,7 @@ class LeakyReLU : public ActivationLayer {
  public:
   LeakyReLU(std::string name, float negative_slope);
   std::string class_name() const override { return "LeakyReLU"; }
+  std::shared_ptr<Layer> clone() const override { return make_clone(*this); }
 };
 
 // keras.layers.ELU(alpha=1.0). alpha >= 0 (backward reads the output; see kernels/activations.hpp).
@@ -64,6 +67,7 @@ class ELU : public ActivationLayer {
  public:
   ELU(std::string name, float alpha);
   std::string class_name() const override { return "ELU"; }
+  std::shared_ptr<Layer> clone() const override { return make_clone(*this); }
 };
 
 // keras.layers.Softmax(axis=-1): only the last (channels) axis.
@@ -71,6 +75,7 @@ class Softmax : public ActivationLayer {
  public:
   Softmax(std::string name, std::int64_t axis);
   std::string class_name() const override { return "Softmax"; }
+  std::shared_ptr<Layer> clone() const override { return make_clone(*this); }
 
  protected:
   Shape do_build(const Shape& input_shape, Rng& rng) override;

@@ -14,6 +14,7 @@ class AveragePooling2D : public Layer {
  public:
   AveragePooling2D(std::string name, AveragePooling2DConfig config);
   std::string class_name() const override { return "AveragePooling2D"; }
+  std::shared_ptr<Layer> clone() const override { return make_clone(*this); }
   const AveragePooling2DConfig& config() const { return cfg_; }
 
   void forward(const float* x, float* y, std::int64_t n, bool training) override;

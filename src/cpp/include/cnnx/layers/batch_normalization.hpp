@@ -27,6 +27,7 @@ class BatchNormalization : public Layer {
  public:
   BatchNormalization(std::string name, BatchNormalizationConfig config);
   std::string class_name() const override { return "BatchNormalization"; }
+  std::shared_ptr<Layer> clone() const override { return make_clone(*this); }
   const BatchNormalizationConfig& config() const { return cfg_; }
 
   void reserve(std::int64_t batch) override;

@@ -25,6 +25,7 @@ class Conv2D : public Layer {
  public:
   Conv2D(std::string name, Conv2DConfig config);  // validates config; throws ValueError
   std::string class_name() const override { return "Conv2D"; }
+  std::shared_ptr<Layer> clone() const override { return make_clone(*this); }
   const Conv2DConfig& config() const { return cfg_; }
   Activation activation() const override { return act_; }
 

@@ -18,6 +18,7 @@ class Dense : public Layer {
  public:
   Dense(std::string name, DenseConfig config);
   std::string class_name() const override { return "Dense"; }
+  std::shared_ptr<Layer> clone() const override { return make_clone(*this); }
   const DenseConfig& config() const { return cfg_; }
   Activation activation() const override { return act_; }
 

@@ -24,6 +24,7 @@ class Dropout : public Layer {
  public:
   Dropout(std::string name, DropoutConfig config);
   std::string class_name() const override { return "Dropout"; }
+  std::shared_ptr<Layer> clone() const override { return make_clone(*this); }
   const DropoutConfig& config() const { return cfg_; }
 
   void reserve(std::int64_t batch) override;

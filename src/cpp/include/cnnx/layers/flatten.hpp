@@ -9,6 +9,7 @@ class Flatten : public Layer {
  public:
   explicit Flatten(std::string name) : Layer(std::move(name)) {}
   std::string class_name() const override { return "Flatten"; }
+  std::shared_ptr<Layer> clone() const override { return make_clone(*this); }
   void forward(const float* x, float* y, std::int64_t n, bool training) override;
   void backward(const float* x, const float* y, float* dy, float* dx, std::int64_t n) override;
 

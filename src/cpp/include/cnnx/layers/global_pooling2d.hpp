@@ -26,6 +26,7 @@ class GlobalAveragePooling2D : public GlobalPooling2D {
  public:
   using GlobalPooling2D::GlobalPooling2D;
   std::string class_name() const override { return "GlobalAveragePooling2D"; }
+  std::shared_ptr<Layer> clone() const override { return make_clone(*this); }
   void forward(const float* x, float* y, std::int64_t n, bool training) override;
   void backward(const float* x, const float* y, float* dy, float* dx, std::int64_t n) override;
 };
@@ -34,6 +35,7 @@ class GlobalMaxPooling2D : public GlobalPooling2D {
  public:
   using GlobalPooling2D::GlobalPooling2D;
   std::string class_name() const override { return "GlobalMaxPooling2D"; }
+  std::shared_ptr<Layer> clone() const override { return make_clone(*this); }
   void reserve(std::int64_t batch) override;
   void forward(const float* x, float* y, std::int64_t n, bool training) override;
   void backward(const float* x, const float* y, float* dy, float* dx, std::int64_t n) override;

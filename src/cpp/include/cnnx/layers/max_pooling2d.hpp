@@ -15,6 +15,7 @@ class MaxPooling2D : public Layer {
  public:
   MaxPooling2D(std::string name, MaxPooling2DConfig config);
   std::string class_name() const override { return "MaxPooling2D"; }
+  std::shared_ptr<Layer> clone() const override { return make_clone(*this); }
   const MaxPooling2DConfig& config() const { return cfg_; }
   // Set by the model when the previous layer ends in ReLU: backward then applies the ReLU
   // derivative itself (see kernels/pool.hpp) and the previous layer skips it.

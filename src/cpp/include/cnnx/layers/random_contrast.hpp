@@ -15,6 +15,7 @@ class RandomContrast : public ImageAugmentation {
   RandomContrast(std::string name, float lower, float upper, float value_min, float value_max, bool has_seed,
                  std::uint64_t seed);
   std::string class_name() const override { return "RandomContrast"; }
+  std::shared_ptr<Layer> clone() const override { return make_clone(*this); }
 
  protected:
   void draw(std::int64_t n) override;

@@ -13,6 +13,7 @@ class RandomFlip : public ImageAugmentation {
  public:
   RandomFlip(std::string name, std::string mode, bool has_seed, std::uint64_t seed);
   std::string class_name() const override { return "RandomFlip"; }
+  std::shared_ptr<Layer> clone() const override { return make_clone(*this); }
   const std::string& mode() const { return mode_; }
 
  protected:

@@ -14,6 +14,7 @@ class RandomRotation : public RandomAffine {
  public:
   RandomRotation(std::string name, float lower, float upper, AffineOptions options);
   std::string class_name() const override { return "RandomRotation"; }
+  std::shared_ptr<Layer> clone() const override { return make_clone(*this); }
   float lower() const { return lower_; }
   float upper() const { return upper_; }
 

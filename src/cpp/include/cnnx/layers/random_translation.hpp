@@ -14,6 +14,7 @@ class RandomTranslation : public RandomAffine {
   RandomTranslation(std::string name, float height_lower, float height_upper, float width_lower, float width_upper,
                     AffineOptions options);
   std::string class_name() const override { return "RandomTranslation"; }
+  std::shared_ptr<Layer> clone() const override { return make_clone(*this); }
 
  protected:
   void draw_one(std::int64_t img, float* transform) override;

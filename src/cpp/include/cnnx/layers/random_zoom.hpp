@@ -16,6 +16,7 @@ class RandomZoom : public RandomAffine {
   RandomZoom(std::string name, float height_lower, float height_upper, bool has_width, float width_lower,
              float width_upper, AffineOptions options);
   std::string class_name() const override { return "RandomZoom"; }
+  std::shared_ptr<Layer> clone() const override { return make_clone(*this); }
 
  protected:
   void draw_one(std::int64_t img, float* transform) override;
