@@ -65,6 +65,11 @@ bool Layer::computes_weight_grads() const {
   return false;
 }
 
+void Layer::alias_gradients_of(Layer& source) {
+  for (std::size_t i = 0; i < params_.size() && i < source.params_.size(); ++i)
+    params_[i].grad.alias(source.params_[i].grad);
+}
+
 void Layer::alias_params_of(const Layer& source) {
   auto& from = const_cast<Layer&>(source).params_;
   for (std::size_t i = 0; i < params_.size() && i < from.size(); ++i) params_[i].value.alias(from[i].value);

@@ -28,6 +28,7 @@
 #include "cnnx/optimizers.hpp"
 #include "cnnx/parallel.hpp"
 #include "cnnx/random.hpp"
+#include "cnnx/model.hpp"
 #include "cnnx/sequential.hpp"
 #include "cnnx/tensor.hpp"
 #include "cnnx/version.hpp"
