@@ -241,3 +241,30 @@ def test_dead_branch_and_double_use_on_other_shapes_are_refused():
     g.set_output(g.add_node(d._core, [n2]))
     with pytest.raises(ValueError, match="used twice needs the same input shapes"):
         g.build()
+
+
+def test_python_threads_predict_together_with_identical_results(rng):
+    import threading
+
+    cnnx.utils.set_random_seed(10)
+    layers = [Conv2D(6, 3, activation="relu"), MaxPooling2D(2), Flatten(), Dense(4, activation="softmax")]
+    g = graph((11, 11, 3), [(layer, [i]) for i, layer in enumerate(layers)])
+    x = rng.normal(size=(37, 11, 11, 3)).astype(np.float32)
+    want = g.predict(x, 5)
+    results, errors = {}, []
+
+    def work(t):
+        try:
+            for r in range(5):
+                results[(t, r)] = g.predict(x, 1 + (t + r) % 9)
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors
+    for got in results.values():
+        assert np.array_equal(got, want)

@@ -12,6 +12,9 @@
 //   - never touch Python (or wait for the GIL) while holding the mutex: numpy inputs are
 //     copied or read through plain pointers, outputs are copied into C++ buffers under the lock
 //     and turned into numpy arrays after unlocking.
+// predict is the exception: it takes the mutex shared (a reader) and runs on an inference
+// context of its own (Model::make_inference_context), so several Python threads predict with one
+// model at once, while every other call (a step, set_weights, compile) excludes them.
 // The Layer bindings have no lock: a layer alone belongs to nobody. For a layer inside a model,
 // python/cnnx/layers.py routes get_weights / set_weights / __call__ through the model's
 // get_layer_weights / set_layer_weights / layer_forward, which take the model's lock.
@@ -23,6 +26,7 @@
 #include <cstring>
 #include <mutex>
 #include <optional>
+#include <shared_mutex>
 
 #include "cnnx/cnnx.hpp"
 #include "kernels/gemm.hpp"
@@ -104,8 +108,29 @@ struct ModelHandle {
   ModelHandle(std::unique_ptr<Model> m, const char* name) : model(std::move(m)), who(name) {}
   virtual ~ModelHandle() = default;
   std::unique_ptr<Model> model;
-  std::mutex mutex;
+  std::shared_mutex mutex;
   const char* who;
+  // Inference contexts not in use by a predict call; taken and given back under pool_mutex.
+  std::mutex pool_mutex;
+  std::vector<std::unique_ptr<InferenceContext>> contexts;
+
+  // Called with `mutex` held shared or exclusive. A context made before the model was last
+  // re-planned is dropped.
+  std::unique_ptr<InferenceContext> take_context() {
+    {
+      std::lock_guard<std::mutex> lock(pool_mutex);
+      while (!contexts.empty()) {
+        auto ctx = std::move(contexts.back());
+        contexts.pop_back();
+        if (model->context_is_current(*ctx)) return ctx;
+      }
+    }
+    return model->make_inference_context();
+  }
+  void give_back(std::unique_ptr<InferenceContext> ctx) {
+    std::lock_guard<std::mutex> lock(pool_mutex);
+    contexts.push_back(std::move(ctx));
+  }
 };
 struct SequentialHandle : ModelHandle {
   SequentialHandle() : ModelHandle(std::make_unique<Sequential>(), "Sequential") {}
@@ -117,7 +142,15 @@ struct SequentialHandle : ModelHandle {
 template <class F>
 auto locked(ModelHandle& m, F&& f) -> decltype(f()) {
   py::gil_scoped_release release;
-  std::lock_guard<std::mutex> lock(m.mutex);
+  std::unique_lock<std::shared_mutex> lock(m.mutex);
+  return f();
+}
+
+// The same for readers that may run together (predict).
+template <class F>
+auto shared_locked(ModelHandle& m, F&& f) -> decltype(f()) {
+  py::gil_scoped_release release;
+  std::shared_lock<std::shared_mutex> lock(m.mutex);
   return f();
 }
 
@@ -715,7 +748,15 @@ PYBIND11_MODULE(_core, m) {
            [](ModelHandle& s) { return locked(s, [&] { return s.model->allocated_training_floats(); }); })
       // Floats held by the activation buffers of the model's own inference context.
       .def("allocated_inference_floats",
-           [](ModelHandle& s) { return locked(s, [&] { return s.model->allocated_inference_floats(); }); })
+           [](ModelHandle& s) {
+             return locked(s, [&] {
+               std::lock_guard<std::mutex> lock(s.pool_mutex);
+               std::int64_t n = s.model->allocated_inference_floats();
+               for (const auto& c : s.contexts)
+                 if (s.model->context_is_current(*c)) n += c->allocated_floats();
+               return n;
+             });
+           })
       .def_property_readonly("built", [](ModelHandle& s) { return locked(s, [&] { return s.model->built(); }); })
       .def_property_readonly("output_shape",
                              [](ModelHandle& s) { return locked(s, [&] { return s.model->output_shape(); }); })
@@ -871,7 +912,11 @@ PYBIND11_MODULE(_core, m) {
             // Allocated with the GIL, between two lock acquisitions: the shapes are fixed once built.
             FloatArray out(out_shape);
             float* op = out.mutable_data();
-            locked(s, [&] { s.model->predict(xv.data, out_shape[0], op, batch_size); });
+            shared_locked(s, [&] {
+              auto ctx = s.take_context();
+              s.model->predict(*ctx, xv.data, out_shape[0], op, batch_size);
+              s.give_back(std::move(ctx));
+            });
             return out;
           },
           py::arg("x"), py::arg("batch_size"));

@@ -157,6 +157,10 @@ class Model {
   // model at once, as long as nothing trains or rebuilds the model meanwhile.
   std::unique_ptr<InferenceContext> make_inference_context() const;
   void predict(InferenceContext& context, const float* x, std::int64_t n, float* out, std::int64_t chunk = 256) const;
+  // False once the model has been rebuilt or recompiled since the context was made.
+  bool context_is_current(const InferenceContext& context) const {
+    return context.model_ == this && context.generation_ == generation_;
+  }
 
   // -- plans ----------------------------------------------------------------------------
   std::vector<NodePlan> node_plans() const;
