@@ -215,6 +215,25 @@ FloatArray layer_forward(Layer& l, const FloatArray& x, bool training, ModelHand
   return y;
 }
 
+// The batch size of a list of inputs for a multi-input layer, after checking each array against
+// the built layer's input shapes (one batch size for all).
+std::int64_t check_inputs(const Layer& l, const std::vector<FloatArray>& xs, const char* what) {
+  const std::string where = l.class_name() + " '" + l.name() + "'";
+  if (!l.built()) throw ValueError(where + ": build the layer before calling " + what);
+  const auto& shapes = l.input_shapes();
+  if (xs.size() != shapes.size())
+    throw ValueError(where + ": " + what + " expected a list of " + std::to_string(shapes.size()) +
+                     " input arrays, received " + std::to_string(xs.size()));
+  const std::int64_t n = xs.front().ndim() ? xs.front().shape(0) : 0;
+  for (std::size_t i = 0; i < xs.size(); ++i) {
+    const Shape expect = with_batch(n, shapes[i]);
+    if (array_shape(xs[i]) != expect)
+      throw ValueError(where + ": " + what + " expected input " + std::to_string(i) + " of shape " + shape_str(expect) +
+                       ", received " + shape_str(array_shape(xs[i])));
+  }
+  return n;
+}
+
 py::tuple result_tuple(const StepResult& r) { return py::make_tuple(r.loss, r.correct, r.rows, r.top_k_correct); }
 
 // Optional per-sample weights: None, or a float32 array with one weight per row of x.
@@ -392,6 +411,74 @@ PYBIND11_MODULE(_core, m) {
             return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / repeats;
           },
           py::arg("x"), py::arg("repeats"), py::arg("backward"), py::arg("need_dx") = true)
+      .def_property_readonly("input_shapes", &Layer::input_shapes)
+      .def_property_readonly("min_inputs", &Layer::min_inputs)
+      .def_property_readonly("max_inputs", &Layer::max_inputs)
+      // The general build: one shape per input (merge layers).
+      .def(
+          "build_inputs",
+          [](Layer& l, const std::vector<Shape>& shapes, std::uint64_t seed, std::int64_t max_param_floats) {
+            if (max_param_floats < -1)
+              throw ValueError(l.class_name() + " '" + l.name() +
+                               "': expected max_param_floats >= 0 or -1 (no limit), received " +
+                               std::to_string(max_param_floats));
+            return l.build(shapes, seed, max_param_floats);
+          },
+          py::arg("input_shapes"), py::arg("seed"), py::arg("max_param_floats") = -1)
+      // forward / backward through the several-input forms (merge layers; tests and eager calls).
+      .def(
+          "forward_inputs",
+          [](Layer& l, const std::vector<FloatArray>& xs, bool training) {
+            const std::int64_t n = check_inputs(l, xs, "forward_inputs");
+            std::vector<const float*> xp;
+            for (const auto& x : xs) xp.push_back(x.data());
+            FloatArray y(with_batch(n, l.output_shape()));
+            float* yp = y.mutable_data();
+            {
+              py::gil_scoped_release release;
+              l.reserve(n);
+              l.forward_inputs(xp.data(), yp, n, training);
+            }
+            return y;
+          },
+          py::arg("xs"), py::arg("training") = false)
+      // dx per input; need_dx[i] = False passes nullptr for input i, which then gets None.
+      .def(
+          "backward_inputs",
+          [](Layer& l, const std::vector<FloatArray>& xs, const FloatArray& y, const FloatArray& dy,
+             std::optional<std::vector<bool>> need_dx) {
+            const std::int64_t n = check_inputs(l, xs, "backward_inputs");
+            const Shape expect = with_batch(n, l.output_shape());
+            if (array_shape(y) != expect || array_shape(dy) != expect)
+              throw ValueError(l.class_name() + " '" + l.name() + "': backward_inputs expected y and dy of shape " +
+                               shape_str(expect) + ", received " + shape_str(array_shape(y)) + " and " +
+                               shape_str(array_shape(dy)));
+            if (need_dx && need_dx->size() != xs.size())
+              throw ValueError(l.class_name() + " '" + l.name() + "': backward_inputs expected need_dx with " +
+                               std::to_string(xs.size()) + " entries, received " + std::to_string(need_dx->size()));
+            std::vector<const float*> xp;
+            std::vector<float*> dxp;
+            std::vector<std::optional<FloatArray>> dxs;
+            for (std::size_t i = 0; i < xs.size(); ++i) {
+              xp.push_back(xs[i].data());
+              if (need_dx && !(*need_dx)[i]) {
+                dxs.emplace_back();
+                dxp.push_back(nullptr);
+              } else {
+                dxs.emplace_back(FloatArray(array_shape(xs[i])));
+                dxp.push_back(dxs.back()->mutable_data());
+              }
+            }
+            std::vector<float> g(dy.data(), dy.data() + dy.size());
+            {
+              py::gil_scoped_release release;
+              l.backward_inputs(xp.data(), y.data(), g.data(), dxp.data(), n);
+            }
+            py::list out;
+            for (auto& dx : dxs) out.append(dx ? py::object(*dx) : py::object(py::none()));
+            return out;
+          },
+          py::arg("xs"), py::arg("y"), py::arg("dy"), py::arg("need_dx") = py::none())
       .def("backward", [](Layer& l, const FloatArray& x, const FloatArray& y, const FloatArray& dy) {
         const std::int64_t n = x.ndim() ? x.shape(0) : 0;
         if (n <= 0 || y.size() != dy.size() || y.size() != checked_mul(n, shape_size(l.output_shape())) ||
@@ -519,6 +606,18 @@ PYBIND11_MODULE(_core, m) {
                                                                        py::arg("alpha"));
   py::class_<Softmax, ActivationLayer, std::shared_ptr<Softmax>>(m, "Softmax")
       .def(py::init<std::string, std::int64_t>(), py::arg("name"), py::arg("axis"));
+
+  // Merge layers: called through forward_inputs / backward_inputs with a list of arrays.
+  py::class_<Merge, Layer, std::shared_ptr<Merge>>(m, "Merge");
+  py::class_<Add, Merge, std::shared_ptr<Add>>(m, "Add").def(py::init<std::string>(), py::arg("name"));
+  py::class_<Subtract, Merge, std::shared_ptr<Subtract>>(m, "Subtract").def(py::init<std::string>(), py::arg("name"));
+  py::class_<Multiply, Merge, std::shared_ptr<Multiply>>(m, "Multiply").def(py::init<std::string>(), py::arg("name"));
+  py::class_<Average, Merge, std::shared_ptr<Average>>(m, "Average").def(py::init<std::string>(), py::arg("name"));
+  py::class_<Maximum, Merge, std::shared_ptr<Maximum>>(m, "Maximum").def(py::init<std::string>(), py::arg("name"));
+  py::class_<Minimum, Merge, std::shared_ptr<Minimum>>(m, "Minimum").def(py::init<std::string>(), py::arg("name"));
+  py::class_<Concatenate, Layer, std::shared_ptr<Concatenate>>(m, "Concatenate")
+      .def(py::init<std::string, std::int64_t>(), py::arg("name"), py::arg("axis"))
+      .def_property_readonly("axis", &Concatenate::axis);
 
   py::class_<Rescaling, Layer, std::shared_ptr<Rescaling>>(m, "Rescaling")
       .def(py::init<std::string, float, float>(), py::arg("name"), py::arg("scale"), py::arg("offset"));
