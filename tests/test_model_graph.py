@@ -268,3 +268,110 @@ def test_python_threads_predict_together_with_identical_results(rng):
     assert not errors
     for got in results.values():
         assert np.array_equal(got, want)
+
+
+def test_residual_add_gradients_match_finite_differences(rng):
+    """x -> conv_a (tanh) -> conv_b, add(conv_b, conv_a) -> flatten -> dense softmax: conv_a's
+    output feeds two nodes, so its gradient is a sum (one direct, one through scratch)."""
+    from cnnx.layers import Add
+
+    cnnx.utils.set_random_seed(11)
+    conv_a = Conv2D(3, 3, padding="same", activation="tanh")
+    conv_b = Conv2D(3, 3, padding="same", activation="tanh")
+    head = Dense(2, activation="softmax")
+    g = graph((5, 5, 2), [(conv_a, [0]), (conv_b, [1]), (Add(), [2, 1]), (Flatten(), [3]), (head, [4])])
+    compile_sgd0(g)
+    perturb(rng, [conv_a, conv_b, head])
+    x = rng.normal(size=(3, 5, 5, 2)).astype(np.float32)
+    y = np.eye(2, dtype=np.float32)[[0, 1, 1]]
+    g.train_step(x, y, np.arange(3))
+    w = [a.astype(np.float64) for layer in (conv_a, conv_b, head) for a in layer.get_weights()]
+
+    def loss():
+        a = np.tanh(np_conv2d(x.astype(np.float64), w[0], w[1], (1, 1), "same"))
+        b = np.tanh(np_conv2d(a, w[2], w[3], (1, 1), "same"))
+        p = np_activation("softmax", np_dense((a + b).reshape(3, -1), w[4], w[5]))
+        return float(-(y * np.log(p)).sum(axis=1).mean())
+
+    grads = [gr for layer in (conv_a, conv_b, head) for gr in layer._core.get_gradients()]
+    for arr, got in zip(w, grads):
+        idx = sample_indices(rng, arr.size, count=15)
+        np.testing.assert_allclose(got.reshape(-1)[idx], numeric_grad(loss, arr, idx), rtol=2e-3, atol=1e-5)
+
+
+def test_concatenate_and_input_used_twice_gradients(rng):
+    """concat(dense_a(x), x) -> dense head, and add(x, x)-style fan-out of the input itself."""
+    from cnnx.layers import Concatenate
+
+    cnnx.utils.set_random_seed(12)
+    a, head = Dense(3, activation="tanh"), Dense(2, activation="softmax")
+    g = graph((4,), [(a, [0]), (Concatenate(), [1, 0, 1]), (head, [2])])
+    compile_sgd0(g)
+    perturb(rng, [a, head])
+    x = rng.normal(size=(5, 4)).astype(np.float32)
+    y = np.eye(2, dtype=np.float32)[rng.integers(0, 2, size=5)]
+    g.train_step(x, y, np.arange(5))
+    w = [v.astype(np.float64) for layer in (a, head) for v in layer.get_weights()]
+    x64 = x.astype(np.float64)
+
+    def loss():
+        h = np.tanh(np_dense(x64, w[0], w[1]))
+        p = np_activation("softmax", np_dense(np.concatenate([h, x64, h], axis=1), w[2], w[3]))
+        return float(-(y * np.log(p)).sum(axis=1).mean())
+
+    grads = [gr for layer in (a, head) for gr in layer._core.get_gradients()]
+    for arr, got in zip(w, grads):
+        idx = sample_indices(rng, arr.size, count=15)
+        np.testing.assert_allclose(got.reshape(-1)[idx], numeric_grad(loss, arr, idx), rtol=2e-3, atol=1e-5)
+    np.testing.assert_allclose(
+        g.predict(x, 2),
+        np_activation(
+            "softmax",
+            np_dense(
+                np.concatenate([np.tanh(np_dense(x64, w[0], w[1])), x64, np.tanh(np_dense(x64, w[0], w[1]))], axis=1),
+                w[2],
+                w[3],
+            ),
+        ),
+        rtol=1e-4,
+        atol=1e-6,
+    )
+
+
+def test_relu_pool_rule_inside_a_residual_block_and_not_on_fan_out():
+    from cnnx.layers import Add
+
+    cnnx.utils.set_random_seed(13)
+    c1 = Conv2D(4, 3, padding="same", activation="relu")
+    c2 = Conv2D(4, 3, padding="same", activation="relu")
+    pool = MaxPooling2D(2)
+    # c1 feeds c2 and the add: no rule may fire on c1; c2 -> add; add -> pool (linear: no fusion).
+    g = graph((8, 8, 2), [(c1, [0]), (c2, [1]), (Add(), [2, 1]), (pool, [3]), (Flatten(), [4]), (Dense(2), [5])])
+    plans = g.node_plans()
+    assert [p["fused_with"] for p in plans] == ["", "", "", "", "", "", ""]
+    # A conv + pool inside a branch fuses.
+    c3, p3 = Conv2D(4, 3, padding="same", activation="relu"), MaxPooling2D(2)
+    c4 = Conv2D(4, 1, activation="relu")
+    g2 = graph((8, 8, 2), [(c3, [0]), (p3, [1]), (c4, [2]), (Add(), [3, 2]), (Flatten(), [4]), (Dense(2), [5])])
+    assert g2.node_plans()[1]["fused_with"] == p3.name
+
+
+def test_inference_memory_is_reused_in_a_residual_chain(rng):
+    from cnnx.layers import Add
+
+    cnnx.utils.set_random_seed(14)
+    spec, prev = [], 0
+    for _ in range(4):  # four residual blocks of 8 channels at 16x16
+        c = Conv2D(8, 3, padding="same", activation="relu")
+        spec.append((c, [prev if prev else 0]))
+        conv_id = len(spec)
+        spec.append((Add(), [conv_id, prev]) if prev else (Conv2D(8, 1), [conv_id]))
+        prev = len(spec)
+    spec += [(Flatten(), [prev]), (Dense(2), [prev + 1])]
+    g = graph((16, 16, 8), spec)
+    plan = g.memory_plan(4)
+    # At most three 16x16x8 tensors are alive at once (block input, conv output, sum).
+    assert plan["inference_activation_floats"] <= 4 * (3 * 16 * 16 * 8 + 2048 + 2)
+    assert plan["inference_activation_floats_unshared"] >= 4 * 8 * 16 * 16 * 8
+    x = rng.normal(size=(4, 16, 16, 8)).astype(np.float32)
+    np.testing.assert_allclose(g.predict(x, 4), g.call(x, False), rtol=0, atol=0)
