@@ -44,6 +44,21 @@ __all__ = [
     "RandomTranslation",
     "RandomZoom",
     "RandomContrast",
+    # merging.py: the merge layers and their functional forms
+    "Add",
+    "Subtract",
+    "Multiply",
+    "Average",
+    "Maximum",
+    "Minimum",
+    "Concatenate",
+    "add",
+    "subtract",
+    "multiply",
+    "average",
+    "maximum",
+    "minimum",
+    "concatenate",
 ]
 
 _name_counts: defaultdict[str, int] = defaultdict(int)
@@ -1179,3 +1194,22 @@ class RandomContrast(Layer):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "factor": self.factor, "value_range": self.value_range, "seed": self.seed}
+
+
+# The merge layers live in merging.py, which builds on Layer above; imported last for that reason.
+from .merging import (  # noqa: E402
+    Add,
+    Average,
+    Concatenate,
+    Maximum,
+    Minimum,
+    Multiply,
+    Subtract,
+    add,
+    average,
+    concatenate,
+    maximum,
+    minimum,
+    multiply,
+    subtract,
+)

@@ -510,7 +510,10 @@ def _rebuild(tensors: dict[str, np.ndarray], meta: dict[str, str], compile: bool
 def _layer_classes() -> frozenset[str]:
     from . import layers
 
-    return frozenset(n for n in layers.__all__ if n not in ("Layer", "Input", "InputLayer"))
+    # Classes only: layers also exports Keras' functional forms (add, concatenate, ...).
+    return frozenset(
+        n for n in layers.__all__ if n not in ("Layer", "Input", "InputLayer") and isinstance(getattr(layers, n), type)
+    )
 
 
 _MODEL_CLASSES = ("Sequential", "Functional")

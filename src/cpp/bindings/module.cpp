@@ -12,6 +12,9 @@
 //   - never touch Python (or wait for the GIL) while holding the mutex: numpy inputs are
 //     copied or read through plain pointers, outputs are copied into C++ buffers under the lock
 //     and turned into numpy arrays after unlocking.
+// predict is the exception: it takes the mutex shared (a reader) and runs on an inference
+// context of its own (Model::make_inference_context), so several Python threads predict with one
+// model at once, while every other call (a step, set_weights, compile) excludes them.
 // The Layer bindings have no lock: a layer alone belongs to nobody. For a layer inside a model,
 // python/cnnx/layers.py routes get_weights / set_weights / __call__ through the model's
 // get_layer_weights / set_layer_weights / layer_forward, which take the model's lock.
@@ -23,6 +26,7 @@
 #include <cstring>
 #include <mutex>
 #include <optional>
+#include <shared_mutex>
 
 #include "cnnx/cnnx.hpp"
 #include "kernels/gemm.hpp"
@@ -98,18 +102,55 @@ void assign_weights(Layer& layer, const std::vector<Tensor>& weights) {
       std::memcpy(params[i].value.data(), weights[i].data(), sizeof(float) * weights[i].size());
 }
 
-// Sequential plus its lock (see the locking rule at the top of this file).
-struct Model {
-  Sequential seq;
-  std::mutex mutex;
+// A model plus its lock (see the locking rule at the top of this file). `who` names the
+// Python class in messages.
+struct ModelHandle {
+  ModelHandle(std::unique_ptr<Model> m, const char* name) : model(std::move(m)), who(name) {}
+  virtual ~ModelHandle() = default;
+  std::unique_ptr<Model> model;
+  std::shared_mutex mutex;
+  const char* who;
+  // Inference contexts not in use by a predict call; taken and given back under pool_mutex.
+  std::mutex pool_mutex;
+  std::vector<std::unique_ptr<InferenceContext>> contexts;
+
+  // Called with `mutex` held shared or exclusive. A context made before the model was last
+  // re-planned is dropped.
+  std::unique_ptr<InferenceContext> take_context() {
+    {
+      std::lock_guard<std::mutex> lock(pool_mutex);
+      while (!contexts.empty()) {
+        auto ctx = std::move(contexts.back());
+        contexts.pop_back();
+        if (model->context_is_current(*ctx)) return ctx;
+      }
+    }
+    return model->make_inference_context();
+  }
+  void give_back(std::unique_ptr<InferenceContext> ctx) {
+    std::lock_guard<std::mutex> lock(pool_mutex);
+    contexts.push_back(std::move(ctx));
+  }
+};
+struct SequentialHandle : ModelHandle {
+  SequentialHandle() : ModelHandle(std::make_unique<Sequential>(), "Sequential") {}
+  Sequential& seq() { return static_cast<Sequential&>(*model); }
 };
 
 // f() on the model under its lock, the GIL released while waiting and running. f must not
 // touch Python objects; exceptions leave through the lock and the GIL as usual.
 template <class F>
-auto locked(Model& m, F&& f) -> decltype(f()) {
+auto locked(ModelHandle& m, F&& f) -> decltype(f()) {
   py::gil_scoped_release release;
-  std::lock_guard<std::mutex> lock(m.mutex);
+  std::unique_lock<std::shared_mutex> lock(m.mutex);
+  return f();
+}
+
+// The same for readers that may run together (predict).
+template <class F>
+auto shared_locked(ModelHandle& m, F&& f) -> decltype(f()) {
+  py::gil_scoped_release release;
+  std::shared_lock<std::shared_mutex> lock(m.mutex);
   return f();
 }
 
@@ -122,14 +163,14 @@ struct ArrayView {
 ArrayView view(const FloatArray& a) { return {a.data(), array_shape(a), static_cast<std::int64_t>(a.size())}; }
 
 // Called under the model's lock (it reads the model's input shape).
-Batch make_batch(const Sequential& seq, const ArrayView& x, const ArrayView& y, std::int64_t n) {
-  if (!seq.built()) throw ValueError("Sequential: build the model before training or evaluating it");
+Batch make_batch(const Model& seq, const ArrayView& x, const ArrayView& y, std::int64_t n, const std::string& who) {
+  if (!seq.built()) throw ValueError(who + ": build the model before training or evaluating it");
   const Shape& xs = x.shape;
   const Shape expect = with_batch(xs.empty() ? 0 : xs[0], seq.input_shape());
   if (xs != expect)
-    throw ValueError("Sequential: expected x of shape " + shape_str(expect) + ", received " + shape_str(xs));
+    throw ValueError(who + ": expected x of shape " + shape_str(expect) + ", received " + shape_str(xs));
   if (y.shape.empty() || y.shape[0] != xs[0])
-    throw ValueError("Sequential: expected y with " + std::to_string(xs[0]) + " samples, received " +
+    throw ValueError(who + ": expected y with " + std::to_string(xs[0]) + " samples, received " +
                      (y.shape.empty() ? std::string("a scalar") : std::to_string(y.shape[0])));
   Batch b;
   b.x = x.data;
@@ -140,7 +181,7 @@ Batch make_batch(const Sequential& seq, const ArrayView& x, const ArrayView& y, 
   return b;
 }
 
-Layer& find_layer(Sequential& seq, const Layer* layer) {
+Layer& find_layer(Model& seq, const Layer* layer) {
   for (const auto& l : seq.layers())
     if (l.get() == layer) return *l;
   throw ValueError("Sequential: layer '" + layer->name() + "' is not in this model");
@@ -148,7 +189,7 @@ Layer& find_layer(Sequential& seq, const Layer* layer) {
 
 // One layer's forward on a batch (inspection, Layer.__call__). A layer inside a model runs under
 // the model's lock, since its workspaces are the ones the model's steps use.
-FloatArray layer_forward(Layer& l, const FloatArray& x, bool training, Model* owner) {
+FloatArray layer_forward(Layer& l, const FloatArray& x, bool training, ModelHandle* owner) {
   if (!l.built()) throw ValueError(l.name() + ": build the layer before calling it");
   Shape xs = array_shape(x);
   const Shape expect = with_batch(xs.empty() ? 0 : xs[0], l.input_shape());
@@ -164,7 +205,7 @@ FloatArray layer_forward(Layer& l, const FloatArray& x, bool training, Model* ow
   };
   if (owner) {
     locked(*owner, [&] {
-      find_layer(owner->seq, &l);
+      find_layer(*owner->model, &l);
       run();
     });
   } else {
@@ -172,6 +213,25 @@ FloatArray layer_forward(Layer& l, const FloatArray& x, bool training, Model* ow
     run();
   }
   return y;
+}
+
+// The batch size of a list of inputs for a multi-input layer, after checking each array against
+// the built layer's input shapes (one batch size for all).
+std::int64_t check_inputs(const Layer& l, const std::vector<FloatArray>& xs, const char* what) {
+  const std::string where = l.class_name() + " '" + l.name() + "'";
+  if (!l.built()) throw ValueError(where + ": build the layer before calling " + what);
+  const auto& shapes = l.input_shapes();
+  if (xs.size() != shapes.size())
+    throw ValueError(where + ": " + what + " expected a list of " + std::to_string(shapes.size()) +
+                     " input arrays, received " + std::to_string(xs.size()));
+  const std::int64_t n = xs.front().ndim() ? xs.front().shape(0) : 0;
+  for (std::size_t i = 0; i < xs.size(); ++i) {
+    const Shape expect = with_batch(n, shapes[i]);
+    if (array_shape(xs[i]) != expect)
+      throw ValueError(where + ": " + what + " expected input " + std::to_string(i) + " of shape " + shape_str(expect) +
+                       ", received " + shape_str(array_shape(xs[i])));
+  }
+  return n;
 }
 
 py::tuple result_tuple(const StepResult& r) { return py::make_tuple(r.loss, r.correct, r.rows, r.top_k_correct); }
@@ -294,6 +354,8 @@ PYBIND11_MODULE(_core, m) {
           },
           py::arg("input_shape"), py::arg("seed"), py::arg("max_param_floats") = -1)
       .def("count_params", &Layer::count_params)
+      .def_property("trainable", &Layer::trainable, &Layer::set_trainable)
+      .def_property_readonly("input_shapes", &Layer::input_shapes)
       .def("weight_names",
            [](Layer& l) {
              std::vector<std::string> out;
@@ -349,6 +411,74 @@ PYBIND11_MODULE(_core, m) {
             return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / repeats;
           },
           py::arg("x"), py::arg("repeats"), py::arg("backward"), py::arg("need_dx") = true)
+      .def_property_readonly("input_shapes", &Layer::input_shapes)
+      .def_property_readonly("min_inputs", &Layer::min_inputs)
+      .def_property_readonly("max_inputs", &Layer::max_inputs)
+      // The general build: one shape per input (merge layers).
+      .def(
+          "build_inputs",
+          [](Layer& l, const std::vector<Shape>& shapes, std::uint64_t seed, std::int64_t max_param_floats) {
+            if (max_param_floats < -1)
+              throw ValueError(l.class_name() + " '" + l.name() +
+                               "': expected max_param_floats >= 0 or -1 (no limit), received " +
+                               std::to_string(max_param_floats));
+            return l.build(shapes, seed, max_param_floats);
+          },
+          py::arg("input_shapes"), py::arg("seed"), py::arg("max_param_floats") = -1)
+      // forward / backward through the several-input forms (merge layers; tests and eager calls).
+      .def(
+          "forward_inputs",
+          [](Layer& l, const std::vector<FloatArray>& xs, bool training) {
+            const std::int64_t n = check_inputs(l, xs, "forward_inputs");
+            std::vector<const float*> xp;
+            for (const auto& x : xs) xp.push_back(x.data());
+            FloatArray y(with_batch(n, l.output_shape()));
+            float* yp = y.mutable_data();
+            {
+              py::gil_scoped_release release;
+              l.reserve(n);
+              l.forward_inputs(xp.data(), yp, n, training);
+            }
+            return y;
+          },
+          py::arg("xs"), py::arg("training") = false)
+      // dx per input; need_dx[i] = False passes nullptr for input i, which then gets None.
+      .def(
+          "backward_inputs",
+          [](Layer& l, const std::vector<FloatArray>& xs, const FloatArray& y, const FloatArray& dy,
+             std::optional<std::vector<bool>> need_dx) {
+            const std::int64_t n = check_inputs(l, xs, "backward_inputs");
+            const Shape expect = with_batch(n, l.output_shape());
+            if (array_shape(y) != expect || array_shape(dy) != expect)
+              throw ValueError(l.class_name() + " '" + l.name() + "': backward_inputs expected y and dy of shape " +
+                               shape_str(expect) + ", received " + shape_str(array_shape(y)) + " and " +
+                               shape_str(array_shape(dy)));
+            if (need_dx && need_dx->size() != xs.size())
+              throw ValueError(l.class_name() + " '" + l.name() + "': backward_inputs expected need_dx with " +
+                               std::to_string(xs.size()) + " entries, received " + std::to_string(need_dx->size()));
+            std::vector<const float*> xp;
+            std::vector<float*> dxp;
+            std::vector<std::optional<FloatArray>> dxs;
+            for (std::size_t i = 0; i < xs.size(); ++i) {
+              xp.push_back(xs[i].data());
+              if (need_dx && !(*need_dx)[i]) {
+                dxs.emplace_back();
+                dxp.push_back(nullptr);
+              } else {
+                dxs.emplace_back(FloatArray(array_shape(xs[i])));
+                dxp.push_back(dxs.back()->mutable_data());
+              }
+            }
+            std::vector<float> g(dy.data(), dy.data() + dy.size());
+            {
+              py::gil_scoped_release release;
+              l.backward_inputs(xp.data(), y.data(), g.data(), dxp.data(), n);
+            }
+            py::list out;
+            for (auto& dx : dxs) out.append(dx ? py::object(*dx) : py::object(py::none()));
+            return out;
+          },
+          py::arg("xs"), py::arg("y"), py::arg("dy"), py::arg("need_dx") = py::none())
       .def("backward", [](Layer& l, const FloatArray& x, const FloatArray& y, const FloatArray& dy) {
         const std::int64_t n = x.ndim() ? x.shape(0) : 0;
         if (n <= 0 || y.size() != dy.size() || y.size() != checked_mul(n, shape_size(l.output_shape())) ||
@@ -476,6 +606,18 @@ PYBIND11_MODULE(_core, m) {
                                                                        py::arg("alpha"));
   py::class_<Softmax, ActivationLayer, std::shared_ptr<Softmax>>(m, "Softmax")
       .def(py::init<std::string, std::int64_t>(), py::arg("name"), py::arg("axis"));
+
+  // Merge layers: called through forward_inputs / backward_inputs with a list of arrays.
+  py::class_<Merge, Layer, std::shared_ptr<Merge>>(m, "Merge");
+  py::class_<Add, Merge, std::shared_ptr<Add>>(m, "Add").def(py::init<std::string>(), py::arg("name"));
+  py::class_<Subtract, Merge, std::shared_ptr<Subtract>>(m, "Subtract").def(py::init<std::string>(), py::arg("name"));
+  py::class_<Multiply, Merge, std::shared_ptr<Multiply>>(m, "Multiply").def(py::init<std::string>(), py::arg("name"));
+  py::class_<Average, Merge, std::shared_ptr<Average>>(m, "Average").def(py::init<std::string>(), py::arg("name"));
+  py::class_<Maximum, Merge, std::shared_ptr<Maximum>>(m, "Maximum").def(py::init<std::string>(), py::arg("name"));
+  py::class_<Minimum, Merge, std::shared_ptr<Minimum>>(m, "Minimum").def(py::init<std::string>(), py::arg("name"));
+  py::class_<Concatenate, Layer, std::shared_ptr<Concatenate>>(m, "Concatenate")
+      .def(py::init<std::string, std::int64_t>(), py::arg("name"), py::arg("axis"))
+      .def_property_readonly("axis", &Concatenate::axis);
 
   py::class_<Rescaling, Layer, std::shared_ptr<Rescaling>>(m, "Rescaling")
       .def(py::init<std::string, float, float>(), py::arg("name"), py::arg("scale"), py::arg("offset"));
@@ -630,29 +772,111 @@ PYBIND11_MODULE(_core, m) {
       .def_readonly("initial_accumulator_value", &Adagrad::initial_accumulator_value)
       .def_readonly("epsilon", &Adagrad::epsilon);
 
-  py::class_<Model>(m, "Sequential")
-      .def(py::init<>())
-      .def("add", [](Model& s, std::shared_ptr<Layer> l) { locked(s, [&] { s.seq.add(std::move(l)); }); })
-      .def("build", [](Model& s, const Shape& shape) { locked(s, [&] { s.seq.build(shape); }); })
-      .def_property_readonly("built", [](Model& s) { return locked(s, [&] { return s.seq.built(); }); })
-      .def_property_readonly("output_shape", [](Model& s) { return locked(s, [&] { return s.seq.output_shape(); }); })
+  py::class_<ModelHandle>(m, "Model")
+      .def(py::init([] { return std::make_unique<ModelHandle>(std::make_unique<Model>(), "Model"); }))
+      .def(
+          "add_input",
+          [](ModelHandle& s, const Shape& shape) { return locked(s, [&] { return s.model->add_input(shape); }); },
+          py::arg("shape"))
+      .def(
+          "add_node",
+          [](ModelHandle& s, std::shared_ptr<Layer> l, const std::vector<int>& inputs) {
+            return locked(s, [&] { return s.model->add_node(std::move(l), inputs); });
+          },
+          py::arg("layer"), py::arg("inputs"))
+      .def("set_output", [](ModelHandle& s, int node) { locked(s, [&] { s.model->set_output(node); }); })
+      .def("build", [](ModelHandle& s) { locked(s, [&] { s.model->build(); }); })
+      .def_property_readonly("node_count",
+                             [](ModelHandle& s) { return locked(s, [&] { return s.model->node_count(); }); })
+      .def("node_inputs",
+           [](ModelHandle& s, int node) { return locked(s, [&] { return s.model->node_inputs(node); }); })
+      .def("node_layer", [](ModelHandle& s, int node) { return locked(s, [&] { return s.model->node_layer(node); }); })
+      .def_property_readonly("layers", [](ModelHandle& s) { return locked(s, [&] { return s.model->layers(); }); })
+      .def_property_readonly("input_shape",
+                             [](ModelHandle& s) { return locked(s, [&] { return s.model->input_shape(); }); })
+      .def(
+          "call",
+          [](ModelHandle& s, const FloatArray& x, bool training) {
+            const ArrayView xv = view(x);
+            const Shape out_shape = locked(s, [&] {
+              if (!s.model->built()) throw ValueError(std::string(s.who) + ": build the model before calling it");
+              const Shape expect = with_batch(rows_of_shape(xv.shape), s.model->input_shape());
+              if (xv.shape != expect)
+                throw ValueError(std::string(s.who) + ": expected x of shape " + shape_str(expect) + ", received " +
+                                 shape_str(xv.shape));
+              return with_batch(xv.shape[0], s.model->output_shape());
+            });
+            FloatArray out(out_shape);
+            float* op = out.mutable_data();
+            locked(s, [&] { s.model->call(xv.data, out_shape[0], op, training); });
+            return out;
+          },
+          py::arg("x"), py::arg("training") = false)
+      // The planner's decisions: one dict per node, and the planned memory for a batch size.
+      .def("node_plans",
+           [](ModelHandle& s) {
+             const auto plans = locked(s, [&] { return s.model->node_plans(); });
+             py::list out;
+             for (const auto& p : plans) {
+               py::dict d;
+               d["layer"] = p.layer;
+               d["class_name"] = p.class_name;
+               d["inputs"] = p.inputs;
+               d["output_shape"] = p.output_shape;
+               d["fused_with"] = p.fused_with;
+               d["runs_backward"] = p.runs_backward;
+               d["computes_weight_grads"] = p.computes_weight_grads;
+               out.append(d);
+             }
+             return out;
+           })
+      .def(
+          "memory_plan",
+          [](ModelHandle& s, std::int64_t batch) {
+            const MemoryPlan p = locked(s, [&] { return s.model->memory_plan(batch); });
+            py::dict d;
+            d["batch_size"] = p.batch;
+            d["training_activation_floats"] = p.training_activations;
+            d["training_gradient_floats"] = p.training_gradients;
+            d["inference_activation_floats"] = p.inference_activations;
+            d["inference_activation_floats_unshared"] = p.inference_activations_unshared;
+            return d;
+          },
+          py::arg("batch_size"))
+      .def("allocated_training_floats",
+           [](ModelHandle& s) { return locked(s, [&] { return s.model->allocated_training_floats(); }); })
+      // Floats held by the activation buffers of the model's own inference context.
+      .def("allocated_inference_floats",
+           [](ModelHandle& s) {
+             return locked(s, [&] {
+               std::lock_guard<std::mutex> lock(s.pool_mutex);
+               std::int64_t n = s.model->allocated_inference_floats();
+               for (const auto& c : s.contexts)
+                 if (s.model->context_is_current(*c)) n += c->allocated_floats();
+               return n;
+             });
+           })
+      .def_property_readonly("built", [](ModelHandle& s) { return locked(s, [&] { return s.model->built(); }); })
+      .def_property_readonly("output_shape",
+                             [](ModelHandle& s) { return locked(s, [&] { return s.model->output_shape(); }); })
       .def("compile",
-           [](Model& s, std::shared_ptr<Loss> l, std::shared_ptr<Optimizer> o) {
-             locked(s, [&] { s.seq.compile(std::move(l), std::move(o)); });
+           [](ModelHandle& s, std::shared_ptr<Loss> l, std::shared_ptr<Optimizer> o) {
+             locked(s, [&] { s.model->compile(std::move(l), std::move(o)); });
            })
       .def(
           "set_metrics",
-          [](Model& s, const std::string& accuracy, float threshold, int top_k) {
+          [](ModelHandle& s, const std::string& accuracy, float threshold, int top_k) {
             if (accuracy != "argmax" && accuracy != "binary")
               throw ValueError("set_metrics: expected accuracy 'argmax' or 'binary', received '" + accuracy + "'");
             locked(s, [&] {
-              s.seq.set_metrics(accuracy == "binary" ? AccuracyKind::binary : AccuracyKind::argmax, threshold, top_k);
+              s.model->set_metrics(accuracy == "binary" ? AccuracyKind::binary : AccuracyKind::argmax, threshold,
+                                   top_k);
             });
           },
           py::arg("accuracy"), py::arg("threshold") = 0.5f, py::arg("top_k") = 0)
       .def(
           "train_step",
-          [](Model& s, const FloatArray& x, const FloatArray& y, const IndexArray& index,
+          [](ModelHandle& s, const FloatArray& x, const FloatArray& y, const IndexArray& index,
              const py::object& sample_weight) {
             if (index.ndim() != 1) throw ValueError("train_step: expected a 1-D index array");
             const float* w = sample_weights(sample_weight, rows_of(x));
@@ -660,45 +884,45 @@ PYBIND11_MODULE(_core, m) {
             const std::int64_t* idx = index.data();
             const std::int64_t n = index.shape(0);
             const StepResult r = locked(s, [&] {
-              Batch b = make_batch(s.seq, xv, yv, n);
+              Batch b = make_batch(*s.model, xv, yv, n, s.who);
               b.index = idx;
               b.sample_weight = w;
-              return s.seq.train_step(b);
+              return s.model->train_step(b);
             });
             return result_tuple(r);
           },
           py::arg("x"), py::arg("y"), py::arg("index"), py::arg("sample_weight") = py::none())
       .def(
           "test_step",
-          [](Model& s, const FloatArray& x, const FloatArray& y, const py::object& sample_weight) {
+          [](ModelHandle& s, const FloatArray& x, const FloatArray& y, const py::object& sample_weight) {
             const float* w = sample_weights(sample_weight, rows_of(x));
             const ArrayView xv = view(x), yv = view(y);
             const StepResult r = locked(s, [&] {
-              Batch b = make_batch(s.seq, xv, yv, rows_of_shape(xv.shape));
+              Batch b = make_batch(*s.model, xv, yv, rows_of_shape(xv.shape), s.who);
               b.sample_weight = w;
-              return s.seq.test_step(b);
+              return s.model->test_step(b);
             });
             return result_tuple(r);
           },
           py::arg("x"), py::arg("y"), py::arg("sample_weight") = py::none())
       // Optimizer state, one list of slot arrays per trainable parameter (saving / loading).
       .def("get_optimizer_slots",
-           [](Model& s) {
+           [](ModelHandle& s) {
              const auto slots = locked(s, [&] {
-               if (!s.seq.compiled()) throw ValueError("Sequential: the model is not compiled");
-               return s.seq.optimizer().slots();
+               if (!s.model->compiled()) throw ValueError(std::string(s.who) + ": the model is not compiled");
+               return s.model->optimizer().slots();
              });
              py::list out;
              for (const auto& per_param : slots) out.append(to_numpy(per_param));
              return out;
            })
       .def("set_optimizer_slots",
-           [](Model& s, const py::list& slots) {
+           [](ModelHandle& s, const py::list& slots) {
              std::vector<std::vector<Tensor>> values;
              for (const auto& per_param : slots) values.push_back(to_tensors(per_param, "set_optimizer_slots"));
              locked(s, [&] {
-               if (!s.seq.compiled()) throw ValueError("Sequential: the model is not compiled");
-               s.seq.optimizer().set_slots(s.seq.trainable_params(), std::move(values));
+               if (!s.model->compiled()) throw ValueError(std::string(s.who) + ": the model is not compiled");
+               s.model->optimizer().set_slots(s.model->trainable_params(), std::move(values));
              });
            })
       // Everything save() writes that training changes, from one step boundary (one lock):
@@ -707,16 +931,16 @@ PYBIND11_MODULE(_core, m) {
       // optimizer=False skips the slots (copied for nothing by get_weights).
       .def(
           "snapshot",
-          [](Model& s, bool optimizer) {
+          [](ModelHandle& s, bool optimizer) {
             std::vector<std::vector<Tensor>> weights, slots;
             std::int64_t iterations = 0;
             bool compiled = false;
             locked(s, [&] {
-              for (const auto& l : s.seq.layers()) weights.push_back(copy_weights(*l));
-              compiled = s.seq.compiled();
+              for (const auto& l : s.model->layers()) weights.push_back(copy_weights(*l));
+              compiled = s.model->compiled();
               if (compiled && optimizer) {
-                slots = s.seq.optimizer().slots();
-                iterations = s.seq.optimizer().iterations;
+                slots = s.model->optimizer().slots();
+                iterations = s.model->optimizer().iterations;
               }
             });
             py::list w;
@@ -729,11 +953,11 @@ PYBIND11_MODULE(_core, m) {
           py::arg("optimizer") = true)
       // All weights at once: one list of arrays per layer, checked in full before any is written.
       .def("set_weights",
-           [](Model& s, const py::list& per_layer) {
+           [](ModelHandle& s, const py::list& per_layer) {
              std::vector<std::vector<Tensor>> values;
              for (const auto& arrays : per_layer) values.push_back(to_tensors(arrays, "Sequential.set_weights"));
              locked(s, [&] {
-               const auto& layers = s.seq.layers();
+               const auto& layers = s.model->layers();
                if (values.size() != layers.size())
                  throw ValueError("Sequential.set_weights: expected one list of weights per layer (" +
                                   std::to_string(layers.size()) + "), received " + std::to_string(values.size()));
@@ -744,28 +968,28 @@ PYBIND11_MODULE(_core, m) {
       // One layer's weights under the model's lock (Layer.get_weights / set_weights of a layer
       // that belongs to this model).
       .def("get_layer_weights",
-           [](Model& s, const Layer& layer) {
-             return to_numpy(locked(s, [&] { return copy_weights(find_layer(s.seq, &layer)); }));
+           [](ModelHandle& s, const Layer& layer) {
+             return to_numpy(locked(s, [&] { return copy_weights(find_layer(*s.model, &layer)); }));
            })
       .def(
           "layer_forward",
-          [](Model& s, Layer& layer, const FloatArray& x, bool training) {
+          [](ModelHandle& s, Layer& layer, const FloatArray& x, bool training) {
             return layer_forward(layer, x, training, &s);
           },
           py::arg("layer"), py::arg("x"), py::arg("training") = false)
       .def("set_layer_weights",
-           [](Model& s, const Layer& layer, const py::list& weights) {
+           [](ModelHandle& s, const Layer& layer, const py::list& weights) {
              std::vector<Tensor> w = to_tensors(weights, layer.name() + ".set_weights");
              locked(s, [&] {
-               Layer& l = find_layer(s.seq, &layer);
+               Layer& l = find_layer(*s.model, &layer);
                check_weights(l, w);
                assign_weights(l, w);
              });
            })
-      .def("set_profiling", [](Model& s, bool on) { locked(s, [&] { s.seq.set_profiling(on); }); })
+      .def("set_profiling", [](ModelHandle& s, bool on) { locked(s, [&] { s.model->set_profiling(on); }); })
       .def("profile",
-           [](Model& s) {
-             const auto profile = locked(s, [&] { return s.seq.profile(); });
+           [](ModelHandle& s) {
+             const auto profile = locked(s, [&] { return s.model->profile(); });
              py::list out;
              for (const auto& p : profile)
                out.append(
@@ -774,21 +998,30 @@ PYBIND11_MODULE(_core, m) {
            })
       .def(
           "predict",
-          [](Model& s, const FloatArray& x, std::int64_t batch_size) {
+          [](ModelHandle& s, const FloatArray& x, std::int64_t batch_size) {
             const ArrayView xv = view(x);
             const Shape out_shape = locked(s, [&] {
-              if (!s.seq.built()) throw ValueError("Sequential: build the model before predicting");
-              const Shape expect = with_batch(rows_of_shape(xv.shape), s.seq.input_shape());
+              if (!s.model->built()) throw ValueError(std::string(s.who) + ": build the model before predicting");
+              const Shape expect = with_batch(rows_of_shape(xv.shape), s.model->input_shape());
               if (xv.shape != expect)
-                throw ValueError("Sequential: expected x of shape " + shape_str(expect) + ", received " +
+                throw ValueError(std::string(s.who) + ": expected x of shape " + shape_str(expect) + ", received " +
                                  shape_str(xv.shape));
-              return with_batch(xv.shape[0], s.seq.output_shape());
+              return with_batch(xv.shape[0], s.model->output_shape());
             });
             // Allocated with the GIL, between two lock acquisitions: the shapes are fixed once built.
             FloatArray out(out_shape);
             float* op = out.mutable_data();
-            locked(s, [&] { s.seq.predict(xv.data, out_shape[0], op, batch_size); });
+            shared_locked(s, [&] {
+              auto ctx = s.take_context();
+              s.model->predict(*ctx, xv.data, out_shape[0], op, batch_size);
+              s.give_back(std::move(ctx));
+            });
             return out;
           },
           py::arg("x"), py::arg("batch_size"));
+
+  py::class_<SequentialHandle, ModelHandle>(m, "Sequential")
+      .def(py::init<>())
+      .def("add", [](SequentialHandle& s, std::shared_ptr<Layer> l) { locked(s, [&] { s.seq().add(std::move(l)); }); })
+      .def("build", [](SequentialHandle& s, const Shape& shape) { locked(s, [&] { s.seq().build(shape); }); });
 }

@@ -17,7 +17,8 @@ const Shape& Layer::build(const std::vector<Shape>& input_shapes, std::uint64_t 
     std::string expected = min_inputs() == max_inputs() ? std::to_string(min_inputs())
                            : max_inputs() < 0 ? "at least " + std::to_string(min_inputs())
                                               : std::to_string(min_inputs()) + " to " + std::to_string(max_inputs());
-    throw ValueError(where() + ": expected " + expected + (max_inputs() == 1 ? " input" : " inputs") + ", received " +
+    const bool one = max_inputs() == 1 || (min_inputs() == 1 && max_inputs() < 0);  // "at least 1 input"
+    throw ValueError(where() + ": expected " + expected + (one ? " input" : " inputs") + ", received " +
                      std::to_string(count));
   }
   if (built_) {
@@ -63,6 +64,11 @@ bool Layer::computes_weight_grads() const {
   for (const auto& p : params_)
     if (p.trainable) return true;
   return false;
+}
+
+void Layer::alias_gradients_of(Layer& source) {
+  for (std::size_t i = 0; i < params_.size() && i < source.params_.size(); ++i)
+    params_[i].grad.alias(source.params_[i].grad);
 }
 
 void Layer::alias_params_of(const Layer& source) {

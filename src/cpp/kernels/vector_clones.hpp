@@ -9,7 +9,11 @@
 
 #include <cstdint>  // defines __GLIBC__ on glibc systems
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__)
+// ThreadSanitizer instruments the ifunc resolvers, which run before it is initialised (a crash at
+// load), so a TSan build uses the default clone only.
+#if defined(__SANITIZE_THREAD__)
+#define CNNX_VECTOR_CLONES
+#elif defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__)
 #define CNNX_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define CNNX_VECTOR_CLONES

@@ -75,6 +75,8 @@ void BatchNormalization::forward(const float* x, float* y, std::int64_t n, bool 
   float* mv = ps[moving_var_].value.data();
   float* mean = mean_.data();
   float* var = var_.data();
+  // Keras 3: a frozen BatchNormalization normalises with its moving statistics, even in fit.
+  training = training && trainable();
   training_ = training;
   if (training) {
     reserve(n);  // a no-op once the model has reserved its batch
@@ -111,14 +113,25 @@ void BatchNormalization::backward(const float* x, const float* y, float* dy, flo
   float* sum_dy = sum_dy_.data();
   float* sum_dyx = sum_dyx_.data();  // sum dy * (x - mean); times invstd it is dgamma
   reserve(n);
+  if (!dx && !computes_weight_grads()) return;
+  if (!training_ && !computes_weight_grads()) {  // frozen: dx through the fixed statistics only
+    float* k1 = k1_.data();
+    float* zero = k2_.data();
+    for (std::int64_t j = 0; j < c; ++j) {
+      k1[j] = static_cast<float>((gamma ? double(gamma[j]) : 1.0) * double(invstd[j]));
+      zero[j] = 0.0f;
+    }
+    kernels::channel_affine2(dy, x, mean, r, c, k1, zero, zero, dx);
+    return;
+  }
   kernels::column_sums(dy, r, c, sum_dy);
   kernels::centered_product(dy, x, mean, r, c, tmp_.data());
   kernels::column_sums(tmp_.data(), r, c, sum_dyx);
-  if (gamma_ >= 0) {
+  if (gamma_ >= 0 && computes_weight_grads()) {
     float* dgamma = ps[gamma_].grad.data();
     for (std::int64_t j = 0; j < c; ++j) dgamma[j] = sum_dyx[j] * invstd[j];
   }
-  if (beta_ >= 0) {
+  if (beta_ >= 0 && computes_weight_grads()) {
     float* dbeta = ps[beta_].grad.data();
     for (std::int64_t j = 0; j < c; ++j) dbeta[j] = sum_dy[j];
   }

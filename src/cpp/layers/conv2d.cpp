@@ -265,7 +265,9 @@ void Conv2D::run_backward(const float* x, const float* dz_all, const float* pool
   const auto& g = geom_;
   const std::int64_t patch = g.patch(), cout = cfg_.filters, pix = g.oh * g.ow, in_size = g.h * g.w * g.c;
   float* dkernel = params()[0].grad.data();
-  float* dbias = cfg_.use_bias ? params()[1].grad.data() : nullptr;
+  // A frozen layer (trainable=False) only passes the input gradient on.
+  const bool dweights = computes_weight_grads();
+  float* dbias = cfg_.use_bias && dweights ? params()[1].grad.data() : nullptr;
   const float* kernel = params()[0].value.data();
   ensure_workspace(n);
   const std::int64_t ci = std::min(n, chunk_images()), chunks = (n + ci - 1) / ci;
@@ -290,7 +292,7 @@ void Conv2D::run_backward(const float* x, const float* dz_all, const float* pool
       for (std::int64_t co = 0; co < cout; ++co) kt[co * patch + p] = kernel[p * cout + co];
   }
   // Several chunks: the weight gradient reads the windows from the padded images directly too.
-  const bool dw_implicit = chunks > 1 && !g.is_identity() && kernels::conv_implicit_supported(g);
+  const bool dw_implicit = dweights && chunks > 1 && !g.is_identity() && kernels::conv_implicit_supported(g);
   // The bias gradient rides in the weight-gradient GEMM on the im2col path (col_stride) and,
   // mostly, on the implicit path (conv_weight_grad_sums_bias); otherwise it is summed per chunk
   // into db_partial_.
@@ -301,7 +303,7 @@ void Conv2D::run_backward(const float* x, const float* dz_all, const float* pool
   // pass over dz instead of a derivative pass and a padding pass).
   // (The bias gradient must then come from the weight gradient's spare row: dz itself is
   // never formed unpadded.)
-  const bool dz_padded = dx_implicit && dw_implicit && kernels::conv_weight_grad_reads_padded_dz(cout) &&
+  const bool dz_padded = dweights && dx_implicit && dw_implicit && kernels::conv_weight_grad_reads_padded_dz(cout) &&
                          kernels::padded_extent(tg).needed && (!y || act_ == Activation::relu) && (!dbias || db_in_dw);
   const std::int64_t per_group = chunks_per_group(chunks), groups = chunk_groups(chunks);
   parallel_for(groups, par, [&](std::int64_t grp) {
@@ -349,7 +351,7 @@ void Conv2D::run_backward(const float* x, const float* dz_all, const float* pool
                                            db_in_dw ? db_chunk : nullptr, pad_[t].data());
       const float* col = x + i0 * in_size;
       std::int64_t ld = patch;
-      if (!dw_implicit && !g.is_identity()) {
+      if (dweights && !dw_implicit && !g.is_identity()) {
         ld = col_stride();
         float* panel = col_[t].data();
         kernels::im2col_nhwc(x + i0 * in_size, m, g, panel, ld, pad_[t].data());
@@ -358,7 +360,7 @@ void Conv2D::run_backward(const float* x, const float* dz_all, const float* pool
         col = panel;
       }
       // [dK; db] for this chunk = [col, 1]^T dz, added to its group's partial.
-      if (!dw_implicit) kernels::gemm(rows_dk, cout, r, col, 1, ld, dz, cout, 1, beta, part, cout);
+      if (dweights && !dw_implicit) kernels::gemm(rows_dk, cout, r, col, 1, ld, dz, cout, 1, beta, part, cout);
       if (dbias && !bias_in_gemm && !db_in_dw) kernels::column_sums(dz, r, cout, db_chunk);
       if (!dx) continue;
       if (dx_implicit) {
@@ -378,6 +380,7 @@ void Conv2D::run_backward(const float* x, const float* dz_all, const float* pool
   // Group partials summed in group order: the same bits whatever the thread count. Blocks of
   // contiguous entries with the group loop outside, so the adds vectorise (an entry-at-a-time
   // loop striding across the partials took 2% of a conv3 forward + backward).
+  if (!dweights) return;
   const float* part = dw_partial_.data();
   const std::int64_t summed = bias_in_gemm ? dwb : dw, block = 1024;
   parallel_for_blocks(summed, block, par && summed * groups >= (1 << 14), [&](std::int64_t j0, std::int64_t len) {

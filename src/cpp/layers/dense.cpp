@@ -50,8 +50,10 @@ void Dense::forward(const float* x, float* y, std::int64_t n, bool training) {
 void Dense::backward(const float* x, const float* y, float* dy, float* dx, std::int64_t n) {
   const std::int64_t rows = n * rows_per_sample_, units = cfg_.units;
   if (!dy_is_preactivation_) kernels::activation_backward(act_, y, dy, rows, units);
-  kernels::gemm(in_features_, units, rows, x, 1, in_features_, dy, units, 1, 0.0f, params()[0].grad.data(), units);
-  if (cfg_.use_bias) kernels::column_sums(dy, rows, units, params()[1].grad.data());
+  if (computes_weight_grads()) {  // a frozen layer only passes the input gradient on
+    kernels::gemm(in_features_, units, rows, x, 1, in_features_, dy, units, 1, 0.0f, params()[0].grad.data(), units);
+    if (cfg_.use_bias) kernels::column_sums(dy, rows, units, params()[1].grad.data());
+  }
   if (dx)
     kernels::gemm(rows, in_features_, units, dy, units, 1, params()[0].value.data(), 1, units, 0.0f, dx, in_features_);
 }

@@ -85,6 +85,9 @@ class Layer {
   // workspaces and gradients, and weights that are views of this layer's (Tensor::alias), so
   // updates to either are seen by both. This layer must outlive the clone.
   virtual std::shared_ptr<Layer> clone() const = 0;
+  // Makes this layer's gradients views of `source`'s (a model's clone at a layer's first node,
+  // so that the user's layer shows the gradient of the last step).
+  void alias_gradients_of(Layer& source);
 
   // Weight penalties by weight name ("kernel", "bias"), kept for when build() creates the
   // weight; throws ValueError for negative factors.
