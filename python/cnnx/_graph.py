@@ -166,8 +166,6 @@ def map_graph(inputs: list[KerasTensor], outputs: list[KerasTensor]) -> tuple[li
         if node.is_input:
             continue
         for t in node.input_tensors:
-            if id(t) in input_ids:
-                continue
             parent = _node_of(t)
             depth[id(parent)] = max(d + 1, depth.get(id(parent), 0))
     for t in inputs:

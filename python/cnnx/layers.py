@@ -157,11 +157,9 @@ def _check_bool(value: Any, arg: str, who: str) -> bool:
 
 
 def _set_core_trainable(core: Any, value: bool, who: str) -> None:
-    """Keras' layer.trainable, handed to the core (which freezes the layer's weights)."""
-    if hasattr(type(core), "trainable"):
-        core.trainable = value
-    elif not value:
-        raise ValueError(f"{who}: trainable=False needs layer freezing, which this build of the cnnx core lacks")
+    """Keras' layer.trainable, handed to the core: a frozen layer's weights get no gradient
+    and no update, and a frozen BatchNormalization normalizes with its moving statistics."""
+    core.trainable = bool(value)
 
 
 class Layer:
@@ -244,12 +242,8 @@ class Layer:
         if len(shapes) == 1:
             self._core.build(list(shapes[0]), seed, limit)
         else:
-            try:
-                self._core.build([list(s) for s in shapes], seed, limit)
-            except TypeError as e:  # a core layer without the several-inputs form
-                if "incompatible function arguments" not in str(e):
-                    raise
-                raise ValueError(f"{self._where}: expected 1 input, received {len(shapes)} inputs") from None
+            # the core checks the number of inputs against the layer's min/max_inputs
+            self._core.build_inputs([list(s) for s in shapes], seed, limit)
         if budget is not None and not was_built:
             budget[0] -= int(self._core.count_params())
 

@@ -225,12 +225,6 @@ def _emit_item(g: Any, item: Any, node: int) -> int:
     return g.add_node(item, [node])
 
 
-def _graph_core() -> Any:
-    if not hasattr(_core, "Model"):
-        raise NotImplementedError("this build of the cnnx core has no graph model (cnnx._core.Model)")
-    return _core.Model()
-
-
 class Model:
     """Keras' ``Model``. ``Model(inputs, outputs)`` makes a functional model (a ``Functional``,
     as in Keras) from the KerasTensors of ``cnnx.Input`` and layer calls; ``Sequential`` is the
@@ -373,12 +367,7 @@ class Model:
         x = self._prepare_x(x, self._where)
         if not training:
             return self._core.predict(x, len(x))
-        if hasattr(self._core, "call"):
-            return self._core.call(x, True)
-        # A core without call(): a chain runs layer by layer under the model's lock.
-        for layer in self._chain_layers() or []:
-            x = self._core.layer_forward(layer._core, x, True)
-        return x
+        return self._core.call(x, True)
 
     def _symbolic_call(self, x: Any) -> Any:
         from ._graph import KerasTensor, Node, symbolic_inputs
@@ -1034,23 +1023,14 @@ class Functional(Model):
         return items
 
     def _make_core(self) -> Any:
-        if hasattr(_core, "Model"):
-            g = _core.Model()
-            out = self._emit(_CoreGraph(g), int(g.add_input(list(self._input_shape))))
-            g.set_output(out)
-            g.build()
-            if [id(c) for c in g.layers] != [id(layer._core) for layer in self._flat_layers()]:
-                raise RuntimeError(f"{self._where}: the core lists the model's layers in another order than cnnx")
-            return g
-        # A core without graphs still runs a functional chain.
-        chain = self._chain_layers()
-        if chain is None:
-            raise NotImplementedError(f"{self._where} has branches: this build of the cnnx core has no graph model")
-        seq = _core.Sequential()
-        for layer in chain:
-            seq.add(layer._core)
-        seq.build(list(self._input_shape))
-        return seq
+        g = _core.Model()
+        out = self._emit(_CoreGraph(g), int(g.add_input(list(self._input_shape))))
+        g.set_output(out)
+        g.build()
+        # Weights travel as one list per entry of the core's layers: the orders must agree.
+        if [id(c) for c in g.layers] != [id(layer._core) for layer in self._flat_layers()]:
+            raise RuntimeError(f"{self._where}: the core lists the model's layers in another order than cnnx")
+        return g
 
     def _emit(self, g: Any, node: int) -> int:
         ids = {id(self._inputs[0]): node}
@@ -1201,7 +1181,7 @@ class Sequential(Model):
                     f"Sequential.add: {item._where} has branches, so Sequential '{self.name}' runs as a "
                     "graph, which needs its input shape first: start it with Input((h, w, c))"
                 )
-            g = _graph_core()
+            g = _core.Model()
             node = int(g.add_input(list(self._input_shape)))
             for each in [*self._items, item]:
                 node = _emit_item(_CoreGraph(g), each, node)
