@@ -1159,6 +1159,7 @@ class Sequential(Model):
 
     def _append(self, item: Any) -> None:
         known = {id(layer) for layer in self._flat_layers()}
+        before = set(known)
         added = item._flat_layers() if isinstance(item, Model) else [item]
         names = [layer.name for layer in self._flat_layers()]
         for layer in added:
@@ -1171,15 +1172,22 @@ class Sequential(Model):
                 known.add(id(layer))
                 names.append(layer.name)
         chain = item._chain_layers() if isinstance(item, Model) else [item]
+        if chain is not None and (len({id(x) for x in chain}) < len(chain) or any(id(x) in before for x in chain)):
+            chain = None  # a layer used again (shared weights): only a core graph runs that
         if self._graph_tail is None and chain is not None:
             for layer in chain:
                 self._core.add(layer._core)
         elif self._graph_tail is None:
-            # A nested model with branches: from now on this Sequential runs as a core graph.
+            # Branches or a layer used twice: from now on this Sequential runs as a core graph.
             if self._input_shape is None:
+                what = (
+                    f"{item._where} has branches or uses a layer again"
+                    if isinstance(item, Model)
+                    else f"layer '{item.name}' is used again"
+                )
                 raise ValueError(
-                    f"Sequential.add: {item._where} has branches, so Sequential '{self.name}' runs as a "
-                    "graph, which needs its input shape first: start it with Input((h, w, c))"
+                    f"Sequential.add: {what}, so Sequential '{self.name}' runs as a graph, which needs "
+                    "its input shape first: start it with Input((h, w, c))"
                 )
             g = _core.Model()
             node = int(g.add_input(list(self._input_shape)))
