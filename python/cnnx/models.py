@@ -1318,7 +1318,7 @@ class Sequential(Model):
         for entry in config.get("layers", []):
             model.add(_layer_from_entry(entry, "Sequential.from_config", registry))
         if config.get("trainable") is False:
-            model.trainable = False
+            model._trainable = False  # the layers' own flags come from their configs
         return model
 
 
