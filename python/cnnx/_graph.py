@@ -10,7 +10,7 @@ walks back from a model's outputs to its inputs and orders what it finds, as Ker
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Any, NamedTuple
 
 __all__ = [
@@ -209,13 +209,10 @@ def map_graph(inputs: list[KerasTensor], outputs: list[KerasTensor]) -> tuple[li
             for t in node.output_tensors:
                 computable.add(id(t))
 
-    names = [op.name for op in operations]
-    for name in names:
-        if names.count(name) != 1:
-            raise ValueError(
-                f'The name "{name}" is used {names.count(name)} times in the model. '
-                "All operation names should be unique."
-            )
+    counts = Counter(op.name for op in operations)
+    for name, n in counts.items():
+        if n != 1:
+            raise ValueError(f'The name "{name}" is used {n} times in the model. All operation names should be unique.')
     return schedule, operations
 
 
@@ -296,17 +293,16 @@ def functional_config(model: Any) -> dict:
 
 def functional_from_config(cls: Any, config: dict, make_layer: Any) -> Any:
     """Rebuilds a functional model from functional_config(): makes every layer, then replays
-    its calls once the tensors they read exist (a layer called at several depths waits), in
-    passes that must each make progress, so a config whose calls refer to each other in a
-    cycle or to calls that never happen is refused instead of looping."""
+    its calls in an order where each call comes after the calls it reads and after the same
+    layer's previous call (a layer shared at several depths, A(B(A(x))), waits for its input).
+    Calls that refer to each other in a cycle, or to calls that do not exist, are refused."""
     from .layers import InputLayer
     from .models import Model, Sequential
 
     who = f"{getattr(cls, '__name__', 'Model')}.from_config"
     created: dict[str, Any] = {}
     made: dict[str, list[Node]] = {}  # the calls replayed here (a shared layer may have others)
-    pending: dict[str, list] = {}
-    order: list[str] = []
+    calls: list[tuple[str, int, Any]] = []  # (layer name, call index, node data)
     for entry in config["layers"]:
         name = entry["name"]
         if name in created:
@@ -316,54 +312,62 @@ def functional_from_config(cls: Any, config: dict, make_layer: Any) -> Any:
             raise ValueError(f"{who}: layer entry {name!r} holds a layer named {layer.name!r}")
         created[name] = layer
         made[name] = [layer._inbound_nodes[0]] if isinstance(layer, InputLayer) else []
-        pending[name] = list(entry.get("inbound_nodes", []))
-        order.append(name)
+        calls.extend((name, k, node) for k, node in enumerate(entry.get("inbound_nodes", [])))
 
-    def lookup(ref: list, io: bool) -> KerasTensor | None:
+    def refs_of(node_data: dict) -> tuple[Any, list]:
+        (arg,) = node_data["args"]
+        refs = [t["config"]["keras_history"] for t in (arg if isinstance(arg, list) else [arg])]
+        for name, node_index, tensor_index in refs:
+            if name not in created:
+                raise ValueError(f"{who}: a call refers to layer {name!r}, which the config does not define")
+            if tensor_index != 0 or node_index < 0:
+                raise ValueError(f"{who}: invalid tensor reference {[name, node_index, tensor_index]!r}")
+        return arg, refs
+
+    # Kahn's algorithm over the calls; the input layers' calls exist from the start.
+    index = {(name, k): i for i, (name, k, _) in enumerate(calls)}
+    waiting = [0] * len(calls)
+    readers: dict[tuple[str, int], list[int]] = defaultdict(list)
+    for i, (name, k, node) in enumerate(calls):
+        _, refs = refs_of(node)
+        needs = {(r[0], r[1]) for r in refs} | ({(name, k - 1)} if k else set())
+        for need in needs:
+            if need not in index and not (need[1] < len(made[need[0]])):
+                raise ValueError(f"{who}: call {k} of layer {name!r} reads {list(need)}, a call that does not exist")
+            if need in index:
+                waiting[i] += 1
+                readers[need].append(i)
+    ready = [i for i in range(len(calls)) if waiting[i] == 0]
+    replayed = 0
+    while ready:
+        i = ready.pop()
+        name, k, node = calls[i]
+        arg, refs = refs_of(node)
+        tensors = [made[r[0]][r[1]].output_tensors[0] for r in refs]
+        created[name](tensors if isinstance(arg, list) else tensors[0])
+        made[name].append(created[name]._inbound_nodes[-1])
+        replayed += 1
+        for reader in readers[(name, k)]:
+            waiting[reader] -= 1
+            if waiting[reader] == 0:
+                ready.append(reader)
+    if replayed != len(calls):
+        stuck = sorted({calls[i][0] for i in range(len(calls)) if waiting[i]})
+        raise ValueError(f"{who}: the calls of layers {stuck[:5]} form a cycle")
+
+    def lookup(ref: list) -> KerasTensor:
         name, node_index, tensor_index = ref
         if name not in created:
-            raise ValueError(f"{who}: a call refers to layer {name!r}, which the config does not define")
-        if io and isinstance(created[name], Model) and not isinstance(created[name], Sequential):
-            node_index -= 1
-        if node_index < 0 or tensor_index != 0:
-            raise ValueError(f"{who}: invalid tensor reference {ref!r}")
-        if node_index >= len(made[name]):
-            return None  # not made yet
-        return made[name][node_index].output_tensors[tensor_index]
-
-    def arguments(node_data: dict) -> Any:
-        (arg,) = node_data["args"]
-        refs = arg if isinstance(arg, list) else [arg]
-        tensors = [lookup(r["config"]["keras_history"], False) for r in refs]
-        if any(t is None for t in tensors):
-            return None
-        return tensors if isinstance(arg, list) else tensors[0]
-
-    while any(pending.values()):
-        progress = False
-        for name in order:
-            queue = pending[name]
-            while queue:
-                args = arguments(queue[0])
-                if args is None:
-                    break
-                created[name](args)
-                made[name].append(created[name]._inbound_nodes[-1])
-                queue.pop(0)
-                progress = True
-        if not progress:
-            stuck = [name for name in order if pending[name]]
-            raise ValueError(
-                f"{who}: the calls of layers {stuck[:5]} read tensors no call makes (a cycle, or a "
-                "reference to a call that does not exist)"
-            )
+            raise ValueError(f"{who}: the model's input or output refers to layer {name!r}, which it does not define")
+        if isinstance(created[name], Model) and not isinstance(created[name], Sequential):
+            node_index -= 1  # Keras counts a functional model's own graph as its node 0
+        if not 0 <= node_index < len(made[name]) or tensor_index != 0:
+            raise ValueError(f"{who}: the model's input or output {ref!r} refers to a call that does not exist")
+        return made[name][node_index].output_tensors[0]
 
     def tensors(struct: list) -> Any:
         if struct and isinstance(struct[0], str):
-            t = lookup(struct, True)
-            if t is None:
-                raise ValueError(f"{who}: the model's input or output {struct!r} refers to a call that does not exist")
-            return t
+            return lookup(struct)
         return [tensors(ref) for ref in struct]
 
     return cls(

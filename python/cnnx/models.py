@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 import weakref
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -300,11 +301,11 @@ class Model:
     def _check_unique_names(self) -> None:
         """Weights are saved by layer name, so the layers the core runs, nested models'
         included, need distinct names (Keras requires it within each model)."""
-        names = [layer.name for layer in self._flat_layers()]
-        for name in names:
-            if names.count(name) != 1:
+        counts = Counter(layer.name for layer in self._flat_layers())
+        for name, n in counts.items():
+            if n != 1:
                 raise ValueError(
-                    f'The name "{name}" is used {names.count(name)} times in the model. '
+                    f'The name "{name}" is used {n} times in the model. '
                     "All operation names should be unique (layers of nested models included)."
                 )
 
@@ -1110,6 +1111,9 @@ class Sequential(Model):
         self._input_layer: InputLayer | None = None
         self._graph_tail: int | None = None  # core node of the last element, once the core is a graph
         self._symbolic: tuple | None = None  # (input, output) KerasTensors, once made
+        self._flat_cache = []
+        self._flat_ids: set[int] = set()
+        self._flat_names: set[str] = set()
         self._core = _core.Sequential()
         if layers is not None:
             if not isinstance(layers, (list, tuple)):
@@ -1158,19 +1162,19 @@ class Sequential(Model):
         self._output_shape = out
 
     def _append(self, item: Any) -> None:
-        known = {id(layer) for layer in self._flat_layers()}
-        before = set(known)
+        # The distinct layers, kept up to date here: recomputing them per add would make
+        # building a long Sequential quadratic.
+        before = self._flat_ids
         added = item._flat_layers() if isinstance(item, Model) else [item]
-        names = [layer.name for layer in self._flat_layers()]
-        for layer in added:
-            if id(layer) not in known and layer.name in names:
+        new = [layer for layer in dict.fromkeys(added) if id(layer) not in before]
+        names = self._flat_names.copy()
+        for layer in new:
+            if layer.name in names:
                 raise ValueError(
                     f'The name "{layer.name}" is used 2 times in the model. '
                     "All operation names should be unique (layers of nested models included)."
                 )
-            if id(layer) not in known:
-                known.add(id(layer))
-                names.append(layer.name)
+            names.add(layer.name)
         chain = item._chain_layers() if isinstance(item, Model) else [item]
         if chain is not None and (len({id(x) for x in chain}) < len(chain) or any(id(x) in before for x in chain)):
             chain = None  # a layer used again (shared weights): only a core graph runs that
@@ -1197,8 +1201,11 @@ class Sequential(Model):
         else:
             self._graph_tail = _emit_item(_CoreGraph(self._core), item, self._graph_tail)
         self._items.append(item)
-        self._flat_cache = None
-        self._claim_layers()
+        self._flat_cache = [*self._flat_layers(), *new]
+        self._flat_ids = before | {id(layer) for layer in new}
+        self._flat_names = names
+        for layer in new:
+            layer._model_ref = weakref.ref(self)
 
     def _emit(self, g: Any, node: int) -> int:
         for item in self._items:
