@@ -3,16 +3,24 @@
 import cnnx
 from cnnx.layers import Input, Conv2D, MaxPooling2D, Flatten, Dense
 model = cnnx.Sequential([Input((28, 28, 1)), Conv2D(32, 3, activation="relu"), ...])
+
+or, with the functional API, inputs = cnnx.Input((28, 28, 1)); x = Conv2D(32, 3)(inputs); ...;
+model = cnnx.Model(inputs, outputs).
 """
 
 from __future__ import annotations
 
 from . import _core, callbacks, datasets, layers, losses, models, optimizers, regularizers, saving, utils
-from .models import Sequential
+from ._graph import KerasTensor
+from .layers import Input
+from .models import Model, Sequential
 
 __version__: str = _core.__version__  # written once, in CMakeLists.txt
 
 __all__ = [
+    "Input",
+    "KerasTensor",
+    "Model",
     "Sequential",
     "callbacks",
     "datasets",

@@ -150,31 +150,24 @@ def _shape_tuple(shape: Any, arg: str, who: str) -> tuple[int, ...]:
     return shape
 
 
-class InputLayer:
-    """The model's input: ``Input((28, 28, 1))`` as the first element of a ``Sequential``."""
-
-    def __init__(self, shape: Any = None, batch_size: int | None = None, name: str | None = None, **kwargs: Any):
-        if "input_shape" in kwargs and shape is None:
-            shape = kwargs.pop("input_shape")
-        if kwargs:
-            raise TypeError(f"Input: unrecognized keyword arguments: {sorted(kwargs)}")
-        if shape is None:
-            raise ValueError("Input: expected shape, e.g. Input((28, 28, 1)), received shape=None")
-        self.shape = (None, *_shape_tuple(shape, "shape", "Input"))
-        self.batch_size = batch_size
-        self.name = name or _auto_name("InputLayer")
-
-    def __repr__(self) -> str:
-        return f"<Input shape={self.shape}>"
+def _check_bool(value: Any, arg: str, who: str) -> bool:
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise TypeError(f"{who}: expected {arg} to be True or False, received {arg}={value!r}")
 
 
-def Input(shape: Any = None, batch_size: int | None = None, name: str | None = None, **kwargs: Any) -> InputLayer:
-    """Keras' ``keras.Input``: declares the per-sample input shape (channels-last)."""
-    return InputLayer(shape, batch_size=batch_size, name=name, **kwargs)
+def _set_core_trainable(core: Any, value: bool, who: str) -> None:
+    """Keras' layer.trainable, handed to the core: a frozen layer's weights get no gradient
+    and no update, and a frozen BatchNormalization normalizes with its moving statistics."""
+    core.trainable = bool(value)
 
 
 class Layer:
-    """Base class: name, weights (as numpy arrays in Keras' shapes), config and shapes."""
+    """Base class: name, weights (as numpy arrays in Keras' shapes), config and shapes.
+
+    Called on arrays, a layer computes (eagerly, in the core); called on KerasTensors (from
+    ``cnnx.Input`` or another layer's call), it is built for their shapes and returns a new
+    KerasTensor, recording the call in the graph of Keras' functional API."""
 
     def __init__(self, name: str | None = None, input_shape: Any = None, trainable: bool = True, **kwargs: Any):
         cls = type(self).__name__
@@ -183,21 +176,49 @@ class Layer:
             raise TypeError(f"Unrecognized keyword arguments passed to {cls}: {kwargs}")
         if name is not None and not isinstance(name, str):
             raise TypeError(f"{cls}: expected name to be a string, received name={name!r}")
-        if not trainable:
-            raise ValueError(f"{cls}: trainable=False is not supported yet")
+        self._trainable = _check_bool(trainable, "trainable", cls)
         self.name = name or _auto_name(cls)
         self._input_shape_arg = None if input_shape is None else _shape_tuple(input_shape, "input_shape", cls)
-        self._core: Any = None
-        # The Sequential this layer was last added to (weakly: the model owns its layers). Weights
+        self._core = None
+        # The model this layer was last added to (weakly: the model owns its layers). Weights
         # of a layer inside a model are read and written under the model's lock (its core's
         # get_layer_weights / set_layer_weights), so they never race with a step running in
         # another thread.
         self._model_ref: Any = None
+        # One Node per call on KerasTensors (functional API); a layer called twice shares its
+        # weights between the calls.
+        self._inbound_nodes: list = []
+
+    # The core layer. Set by each subclass's constructor once its arguments are checked; a
+    # layer constructed with trainable=False is frozen as soon as its core exists.
+    @property
+    def _core(self) -> Any:
+        return self.__dict__["_core_layer"]
+
+    @_core.setter
+    def _core(self, core: Any) -> None:
+        self.__dict__["_core_layer"] = core
+        if core is not None and not self._trainable:
+            _set_core_trainable(core, False, self._where)
 
     # -- state -----------------------------------------------------------------------------
     @property
     def built(self) -> bool:
         return bool(self._core.built)
+
+    @property
+    def trainable(self) -> bool:
+        """Keras' ``layer.trainable``: False freezes the weights (no updates in fit; a frozen
+        BatchNormalization normalizes with its moving statistics). As in Keras, compile the
+        model again after changing it."""
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        value = _check_bool(value, "trainable", self._where)
+        if self._core is not None:
+            _set_core_trainable(self._core, value, self._where)
+        self._trainable = value
 
     @property
     def input_shape(self) -> tuple:
@@ -210,14 +231,19 @@ class Layer:
         return (None, *self._core.output_shape)
 
     def build(self, input_shape: Any) -> None:
-        """Builds the weights for ``input_shape`` (with or without the leading batch dim None)."""
-        shape = tuple(input_shape)
-        if shape and shape[0] is None:
-            shape = shape[1:]
+        """Builds the weights for ``input_shape`` (with or without the leading batch dim None),
+        or for a list of shapes, one per input (merge layers)."""
+        shapes = _input_shapes(input_shape, self._where)
         budget = _budget.get()
         was_built = self.built
         limit = -1 if budget is None else max(budget[0], 0)
-        self._core.build(list(_shape_tuple(shape, "input_shape", self._where)), _core_seed(), limit)
+        # A built layer only checks the shape: drawing a seed would shift every later layer's.
+        seed = 0 if was_built else _core_seed()
+        if len(shapes) == 1:
+            self._core.build(list(shapes[0]), seed, limit)
+        else:
+            # the core checks the number of inputs against the layer's min/max_inputs
+            self._core.build_inputs([list(s) for s in shapes], seed, limit)
         if budget is not None and not was_built:
             budget[0] -= int(self._core.count_params())
 
@@ -225,8 +251,14 @@ class Layer:
         self.build(input_shape)
         return self.output_shape
 
-    def __call__(self, x: Any, training: bool = False) -> np.ndarray:
-        """Runs this layer alone on a batch (builds it on first use), like calling a Keras layer."""
+    def __call__(self, x: Any, training: bool = False) -> Any:
+        """On arrays: runs this layer alone on a batch (builds it on first use), like calling a
+        Keras layer eagerly. On KerasTensors: builds the layer for their shapes and returns the
+        KerasTensor of its output (functional API); a list of KerasTensors for merge layers."""
+        from ._graph import is_symbolic
+
+        if is_symbolic(x):
+            return self._symbolic_call(x)
         from .models import _as_float_array
 
         x = _as_float_array(x, "x", self._where)
@@ -238,6 +270,60 @@ class Layer:
         if model is not None:  # its workspaces are the model's: run between two of its steps
             return model.layer_forward(self._core, x, bool(training))
         return self._core.forward(x, bool(training))
+
+    def _symbolic_call(self, x: Any) -> Any:
+        from ._graph import KerasTensor, Node, symbolic_inputs
+
+        tensors, list_call = symbolic_inputs(x, self._where)
+        shapes = [tuple(t.shape[1:]) for t in tensors]
+        self.build(shapes if list_call else shapes[0])
+        out = KerasTensor((None, *self._core.output_shape))
+        Node(self, tensors, [out], list_call)
+        return out
+
+    # -- the graph (functional API) ------------------------------------------------------------
+    def _single_node(self, what: str) -> Any:
+        if not self._inbound_nodes:
+            raise AttributeError(f"The layer {self.name} has never been called and thus has no defined {what}.")
+        if len(self._inbound_nodes) > 1:
+            raise AttributeError(
+                f'Layer {self.name} has multiple inbound nodes, hence the notion of "layer {what}" is ill-defined. '
+                f"Use `get_{what}_at(node_index)` instead."
+            )
+        return self._inbound_nodes[0]
+
+    def _node_at(self, node_index: int, what: str) -> Any:
+        if not self._inbound_nodes:
+            raise AttributeError(f"The layer {self.name} has never been called and thus has no defined {what}.")
+        if isinstance(node_index, bool) or not isinstance(node_index, (int, np.integer)):
+            raise TypeError(f"{self._where}: expected node_index to be an int, received {node_index!r}")
+        if not 0 <= node_index < len(self._inbound_nodes):
+            raise ValueError(
+                f"Asked to get {what} at node {node_index}, but the operation has only "
+                f"{len(self._inbound_nodes)} inbound nodes."
+            )
+        return self._inbound_nodes[node_index]
+
+    @staticmethod
+    def _unpack(tensors: list) -> Any:
+        return tensors[0] if len(tensors) == 1 else list(tensors)
+
+    @property
+    def input(self) -> Any:
+        """The KerasTensor (or list, for merge layers) this layer was called on; only defined
+        for a layer called once (Keras: "multiple inbound nodes" otherwise)."""
+        return self._unpack(self._single_node("input").input_tensors)
+
+    @property
+    def output(self) -> Any:
+        """The KerasTensor this layer's only call returned."""
+        return self._unpack(self._single_node("output").output_tensors)
+
+    def get_input_at(self, node_index: int) -> Any:
+        return self._unpack(self._node_at(node_index, "input").input_tensors)
+
+    def get_output_at(self, node_index: int) -> Any:
+        return self._unpack(self._node_at(node_index, "output").output_tensors)
 
     # -- weights ---------------------------------------------------------------------------
     def _model_core(self) -> Any:
@@ -263,12 +349,29 @@ class Layer:
     def weights(self) -> list[np.ndarray]:
         return self.get_weights()
 
+    def _weights_split(self, trainable: bool, layer_trainable: bool | None = None) -> list[np.ndarray]:
+        """The weights that train (or do not): Keras counts every weight of a frozen layer,
+        and BatchNormalization's moving statistics, as non-trainable."""
+        if not self.built:
+            return []
+        on = self._trainable if layer_trainable is None else layer_trainable
+        flags = self._core.weight_trainable()
+        return [w for w, t in zip(self.get_weights(), flags) if (on and t) == trainable]
+
+    @property
+    def trainable_weights(self) -> list[np.ndarray]:
+        return self._weights_split(True)
+
+    @property
+    def non_trainable_weights(self) -> list[np.ndarray]:
+        return self._weights_split(False)
+
     def count_params(self) -> int:
         self._require_built("count_params()")
         return int(self._core.count_params())
 
     def get_config(self) -> dict:
-        return {"name": self.name, "trainable": True}
+        return {"name": self.name, "trainable": self._trainable}
 
     @classmethod
     def from_config(cls, config: dict) -> Layer:
@@ -302,6 +405,135 @@ class Layer:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def _input_shapes(input_shape: Any, who: str) -> list[tuple[int, ...]]:
+    """One per-sample shape, or several (a list of shapes: one per input of a merge layer),
+    each with or without its leading batch dim None."""
+    if (
+        isinstance(input_shape, (tuple, list))
+        and input_shape
+        and all(isinstance(s, (tuple, list)) for s in input_shape)
+    ):
+        shapes = list(input_shape)
+    else:
+        shapes = [input_shape]
+    out = []
+    for shape in shapes:
+        shape = tuple(shape)
+        if shape and shape[0] is None:
+            shape = shape[1:]
+        out.append(_shape_tuple(shape, "input_shape", who))
+    return out
+
+
+class InputLayer(Layer):
+    """The model's input, Keras' ``InputLayer``: made by ``Input((28, 28, 1))``, whose result
+    (a KerasTensor) starts a functional model or a ``Sequential``."""
+
+    def __init__(
+        self,
+        shape: Any = None,
+        batch_size: int | None = None,
+        dtype: Any = None,
+        sparse: Any = None,
+        batch_shape: Any = None,
+        name: str | None = None,
+        **kwargs: Any,
+    ):
+        if "input_shape" in kwargs and shape is None:
+            shape = kwargs.pop("input_shape")
+        if kwargs.get("optional") is False:  # Keras' default; optional inputs are not supported
+            del kwargs["optional"]
+        if kwargs:
+            raise TypeError(f"Input: unrecognized keyword arguments: {sorted(kwargs)}")
+        if dtype not in (None, "float32"):
+            raise ValueError(f"Input: cnnx computes in float32; expected dtype=None or 'float32', received {dtype!r}")
+        if sparse:
+            raise ValueError(
+                f"Input: sparse inputs are not supported; expected sparse=None or False, received {sparse!r}"
+            )
+        if batch_shape is not None:
+            if shape is not None:
+                raise ValueError("Input: pass shape or batch_shape, not both")
+            if not isinstance(batch_shape, (tuple, list)) or not batch_shape:
+                raise TypeError(f"Input: expected batch_shape such as (None, 28, 28, 1), received {batch_shape!r}")
+            batch_size, shape = batch_shape[0], tuple(batch_shape[1:])
+        if shape is None:
+            raise ValueError("Input: expected shape, e.g. Input((28, 28, 1)), received shape=None")
+        if batch_size is not None and (
+            isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1
+        ):
+            raise ValueError(f"Input: expected batch_size to be None or a positive int, received {batch_size!r}")
+        super().__init__(name=name or _auto_name("InputLayer"))
+        self.shape = (None, *_shape_tuple(shape, "shape", "Input"))
+        self.batch_size = None if batch_size is None else int(batch_size)
+        from ._graph import KerasTensor, Node
+
+        Node(self, [], [KerasTensor(self.shape, name=self.name)])
+
+    @property
+    def built(self) -> bool:
+        return True
+
+    @property
+    def trainable(self) -> bool:
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        self._trainable = _check_bool(value, "trainable", self._where)
+
+    @property
+    def input_shape(self) -> tuple:
+        return self.shape
+
+    @property
+    def output_shape(self) -> tuple:
+        return self.shape
+
+    def build(self, input_shape: Any) -> None:
+        pass
+
+    def get_weights(self) -> list[np.ndarray]:
+        return []
+
+    def set_weights(self, weights: list) -> None:
+        if list(weights):
+            raise ValueError(f"{self._where}: an InputLayer has no weights; received {len(list(weights))} arrays")
+
+    def _weights_split(self, trainable: bool, layer_trainable: bool | None = None) -> list[np.ndarray]:
+        return []
+
+    def count_params(self) -> int:
+        return 0
+
+    def __call__(self, x: Any, training: bool = False) -> Any:
+        raise TypeError(f"{self._where}: an InputLayer is not called; use the KerasTensor Input(...) returns")
+
+    def get_config(self) -> dict:
+        return {"batch_shape": list(self.shape), "dtype": "float32", "sparse": False, "name": self.name}
+
+    def __repr__(self) -> str:
+        return f"<InputLayer name={self.name}, shape={self.shape}>"
+
+
+def Input(
+    shape: Any = None,
+    batch_size: int | None = None,
+    dtype: Any = None,
+    sparse: Any = None,
+    batch_shape: Any = None,
+    name: str | None = None,
+    **kwargs: Any,
+) -> Any:
+    """Keras' ``keras.Input``: the symbolic input of a model (a KerasTensor of shape
+    (None, *shape), channels-last). Starts a functional model, ``Model(inputs, outputs)``,
+    or a ``Sequential([Input((28, 28, 1)), ...])``."""
+    layer = InputLayer(
+        shape, batch_size=batch_size, dtype=dtype, sparse=sparse, batch_shape=batch_shape, name=name, **kwargs
+    )
+    return layer.output
 
 
 def _core_seed() -> int:

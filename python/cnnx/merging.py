@@ -74,7 +74,8 @@ class _MergeLayer(Layer):
         budget = _budget.get()
         was_built = self.built
         limit = -1 if budget is None else max(budget[0], 0)
-        self._core.build_inputs(shapes, _core_seed(), limit)
+        # A built layer only checks the shapes: drawing a seed would shift every later layer's.
+        self._core.build_inputs(shapes, 0 if was_built else _core_seed(), limit)
         if budget is not None and not was_built:
             budget[0] -= int(self._core.count_params())
 

@@ -1,14 +1,18 @@
-"""``Sequential``: composes layers and drives the core's one-call-per-batch training step.
+"""Keras' models: ``Model(inputs, outputs)`` (functional API) and ``Sequential``, composing
+layers and driving the core's one-call-per-batch training step.
 
 Python validates and converts the data (one pass, before training), shuffles indices and
 reports progress; the forward pass, loss, backward pass and optimizer update of each batch run
-in C++ with the GIL released.
+in C++ with the GIL released. A model used as a layer of another (nested models) is not known
+to the core: its layers are inlined into the outer model's core graph, so using the same
+model twice shares its weights, as in Keras.
 """
 
 from __future__ import annotations
 
 import time
 import weakref
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -17,9 +21,9 @@ from . import _core
 from . import losses as losses_mod
 from . import optimizers as optimizers_mod
 from .callbacks import CallbackList, History, ProgbarLogger
-from .layers import InputLayer, Layer, _auto_name
+from .layers import InputLayer, Layer, _auto_name, _check_bool, _set_core_trainable
 
-__all__ = ["Sequential", "load_model"]
+__all__ = ["Model", "Functional", "Sequential", "load_model", "model_from_config"]
 
 _ACCURACY_NAMES = ("accuracy", "acc", "categorical_accuracy", "sparse_categorical_accuracy", "binary_accuracy")
 _TOP_K_NAMES = ("top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy")
@@ -190,15 +194,60 @@ def _shape(shape: tuple) -> str:
     return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-class Sequential:
-    """A linear stack of layers with Keras' ``Sequential`` API."""
+class _Recorder:
+    """Stands in for the core graph while a model lists what it would add to it (Model._emit):
+    the layers in the core's first-use order and the inputs of each node (node 0: the input)."""
 
-    def __init__(self, layers: list | None = None, name: str | None = None):
-        self.name = name or _auto_name("Sequential")
-        self._layers: list[Layer] = []
+    def __init__(self) -> None:
+        self.layers: list[Layer] = []
+        self.inputs: list[list[int]] = []
+
+    def add_node(self, layer: Layer, inputs: list[int]) -> int:
+        self.layers.append(layer)
+        self.inputs.append(list(inputs))
+        return len(self.layers)
+
+
+class _CoreGraph:
+    """A core graph (``_core.Model``) as Model._emit adds to it: a layer goes in as its core
+    layer; the same layer added twice is one layer used twice (shared weights)."""
+
+    def __init__(self, core: Any) -> None:
+        self.core = core
+
+    def add_node(self, layer: Layer, inputs: list[int]) -> int:
+        return int(self.core.add_node(layer._core, list(inputs)))
+
+
+def _emit_item(g: Any, item: Any, node: int) -> int:
+    """Adds a layer, or a nested model's layers, after `node`; returns the new last node."""
+    if isinstance(item, Model):
+        return item._emit(g, node)
+    return g.add_node(item, [node])
+
+
+class Model:
+    """Keras' ``Model``. ``Model(inputs, outputs)`` makes a functional model (a ``Functional``,
+    as in Keras) from the KerasTensors of ``cnnx.Input`` and layer calls; ``Sequential`` is the
+    other kind. Both share compile / fit / evaluate / predict / save, and either can be used as
+    a layer of another model. They differ in the core object that runs them: ``_core.Sequential``
+    (a chain) or ``_core.Model`` (a graph)."""
+
+    _kind = "Model"
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        if cls is Model:  # Keras: Model(inputs, outputs) is a Functional
+            cls = Functional
+        return super().__new__(cls)
+
+    def _init_model(self, name: Any, trainable: Any) -> None:
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"{self._kind}: expected name to be a string, received name={name!r}")
+        self.name = name or _auto_name(self._kind)
+        self._trainable = _check_bool(trainable, "trainable", f"{self._kind} '{self.name}'")
         self._input_shape: tuple[int, ...] | None = None  # one sample, no batch dim
         self._output_shape: tuple[int, ...] | None = None
-        self._core = _core.Sequential()
+        self._core: Any = None
         self.optimizer: optimizers_mod.Optimizer | None = None
         self.loss: losses_mod.Loss | None = None
         self._metrics: list[str] = []
@@ -208,83 +257,194 @@ class Sequential:
         # Names of the output classes, taken from a folder dataset given to fit (or set by hand);
         # saved with the model.
         self.class_names: list[str] | None = None
-        if layers is not None:
-            if not isinstance(layers, (list, tuple)):
-                raise TypeError(f"Sequential: expected a list of layers, received {type(layers).__name__}")
-            for layer in layers:
-                self.add(layer)
+        self._inbound_nodes: list = []  # calls of this model as a layer of another (functional API)
+        self._flat_cache: list[Layer] | None = None
+        self._compiled_trainable: dict[int, bool] = {}  # layer id -> trains, as of the last compile
 
-    # -- composition -------------------------------------------------------------------------
-    def add(self, layer: Any) -> None:
-        """Appends a layer; an ``Input`` may only come first. Builds it when the input is known."""
-        if isinstance(layer, InputLayer):
-            if self._layers or self._input_shape is not None:
-                raise ValueError("Sequential.add: an Input can only be the first element of a Sequential model")
-            self._input_shape = tuple(layer.shape[1:])
-            self._output_shape = self._input_shape
-            return
-        if not isinstance(layer, Layer):
-            raise TypeError(f"Sequential.add: expected a cnnx Layer instance, received {layer!r}")
-        if self._core.built:
-            raise ValueError("Sequential.add: the model is already built; add every layer before training it")
-        if any(layer is existing for existing in self._layers):
-            raise ValueError(f"Sequential.add: layer '{layer.name}' is already in this model")
-        if not self._layers and self._input_shape is None and layer._input_shape_arg is not None:
-            self._input_shape = layer._input_shape_arg
-            self._output_shape = self._input_shape
-        self._core.add(layer._core)
-        self._layers.append(layer)
-        layer._model_ref = weakref.ref(self)
-        if self._output_shape is not None:
-            # Build now, as Keras does when the input is known, so weights and shapes exist and
-            # a shape mismatch is reported at the layer that causes it.
-            layer.build(self._output_shape)
-            self._output_shape = tuple(layer._core.output_shape)
+    # -- structure -----------------------------------------------------------------------------
+    @property
+    def _where(self) -> str:
+        return f"{self._kind} '{self.name}'"
 
     @property
-    def layers(self) -> list[Layer]:
-        return list(self._layers)
+    def layers(self) -> list:
+        raise NotImplementedError
+
+    def _sublayers(self) -> list:
+        """The layers and nested models this model calls (not its InputLayer)."""
+        return [item for item in self.layers if not isinstance(item, InputLayer)]
+
+    def _emit(self, g: Any, node: int) -> int:
+        """Adds this model's layers to graph `g` after node `node` (nested models inlined);
+        returns the node of its output."""
+        raise NotImplementedError
+
+    def _flat_layers(self) -> list[Layer]:
+        """The distinct layers the core runs, nested models' included, in the core's order
+        (first use): the model's weights are these layers' weights, in this order."""
+        if self._flat_cache is None:
+            rec = _Recorder()
+            self._emit(rec, 0)
+            seen: set[int] = set()
+            self._flat_cache = [x for x in rec.layers if not (id(x) in seen or seen.add(id(x)))]
+        return self._flat_cache
+
+    def _chain_layers(self) -> list[Layer] | None:
+        """The layers in call order when this model is a plain chain (each node reads the one
+        before), so a ``_core.Sequential`` can run it; None when it has branches."""
+        rec = _Recorder()
+        self._emit(rec, 0)
+        if all(inputs == [k] for k, inputs in enumerate(rec.inputs)):
+            return rec.layers
+        return None
+
+    def _check_unique_names(self) -> None:
+        """Weights are saved by layer name, so the layers the core runs, nested models'
+        included, need distinct names (Keras requires it within each model)."""
+        counts = Counter(layer.name for layer in self._flat_layers())
+        for name, n in counts.items():
+            if n != 1:
+                raise ValueError(
+                    f'The name "{name}" is used {n} times in the model. '
+                    "All operation names should be unique (layers of nested models included)."
+                )
+
+    def _claim_layers(self) -> None:
+        # A layer's weights are read under the lock of the model that runs it (see Layer).
+        for layer in self._flat_layers():
+            layer._model_ref = weakref.ref(self)
+
+    def _first_layer(self) -> Any:
+        raise NotImplementedError
+
+    def _build_for(self, shape: tuple, who: str) -> tuple | None:
+        """Used as a layer on per-sample input `shape`: builds or checks; the output shape."""
+        raise NotImplementedError
 
     @property
     def built(self) -> bool:
-        return bool(self._core.built)
-
-    def build(self, input_shape: Any = None) -> None:
-        """Builds every layer for ``input_shape`` ((None, h, w, c) or (h, w, c))."""
-        if input_shape is not None:
-            shape = tuple(input_shape)
-            if shape and shape[0] is None:
-                shape = shape[1:]
-            if self._input_shape is not None and tuple(shape) != self._input_shape:
-                raise ValueError(
-                    f"Sequential '{self.name}': expected input shape {_shape((None, *self._input_shape))}, "
-                    f"received {_shape((None, *shape))}"
-                )
-            if self._input_shape is None:
-                self._input_shape = tuple(int(d) for d in shape)
-                self._output_shape = self._input_shape
-                for layer in self._layers:
-                    layer.build(self._output_shape)
-                    self._output_shape = tuple(layer._core.output_shape)
-        if self._input_shape is None:
-            raise ValueError(
-                f"Sequential '{self.name}': the input shape is unknown; start the model with "
-                "Input((h, w, c)), pass input_shape= to the first layer, or call fit() with data"
-            )
-        if not self._layers:
-            raise ValueError(f"Sequential '{self.name}': cannot build a model with no layers")
-        self._core.build(list(self._input_shape))
+        return self._core is not None and bool(self._core.built)
 
     @property
     def input_shape(self) -> tuple:
         if self._input_shape is None:
-            raise ValueError(f"Sequential '{self.name}': the input shape is not known yet")
+            raise ValueError(f"{self._where}: the input shape is not known yet")
         return (None, *self._input_shape)
 
     @property
     def output_shape(self) -> tuple:
         self._require_built("output_shape")
         return (None, *self._output_shape)
+
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Any:
+        """A layer of ``model.layers`` by name or by index (Keras' errors otherwise)."""
+        if index is not None and name is not None:
+            raise ValueError(f"Provide only a layer name or a layer index. Received: index={index}, name={name}.")
+        layers = self.layers
+        if index is not None:
+            if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+                raise TypeError(f"get_layer: expected index to be an int, received index={index!r}")
+            if len(layers) <= index or index < -len(layers):
+                raise ValueError(
+                    f"Was asked to retrieve layer at index {index} but model only has {len(layers)} layers."
+                )
+            return layers[index]
+        if name is not None:
+            for layer in layers:
+                if layer.name == name:
+                    return layer
+            raise ValueError(f"No such layer: {name}. Existing layers are: {[layer.name for layer in layers]}.")
+        raise ValueError("Provide either a layer name or layer index at `get_layer`.")
+
+    # -- as a layer ------------------------------------------------------------------------------
+    def __call__(self, x: Any, training: bool = False) -> Any:
+        """On arrays: the model's output for the batch, computed now (``training=True`` runs
+        augmentation and dropout as in training; nothing is updated). On a KerasTensor: this
+        model used as a layer of a functional model (its layers, and weights, shared)."""
+        from ._graph import is_symbolic
+
+        if is_symbolic(x):
+            return self._symbolic_call(x)
+        x = self._prepare_x(x, self._where)
+        if not training:
+            return self._core.predict(x, len(x))
+        return self._core.call(x, True)
+
+    def _symbolic_call(self, x: Any) -> Any:
+        from ._graph import KerasTensor, Node, symbolic_inputs
+
+        tensors, list_call = symbolic_inputs(x, self._where)
+        if len(tensors) != 1:
+            raise ValueError(
+                f"{self._where}: cnnx supports models with one input for now; received {len(tensors)} inputs"
+            )
+        out_shape = self._build_for(tuple(tensors[0].shape[1:]), self._where)
+        out = KerasTensor((None, *out_shape))
+        Node(self, tensors, [out], list_call)
+        return out
+
+    # -- trainable (Keras semantics) ---------------------------------------------------------------
+    @property
+    def trainable(self) -> bool:
+        """Keras' ``model.trainable``: setting it sets every layer's (nested models' too). As in
+        Keras, compile again after changing it; a layer trains only if it and every model it is
+        reached through are trainable."""
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        value = _check_bool(value, "trainable", self._where)
+        for item in self._sublayers():
+            item.trainable = value
+        self._trainable = value
+
+    def _effective_trainable(self) -> dict[int, bool]:
+        """Layer id -> whether it trains in this model: it is trainable and so is every model
+        on a path to it (a layer shared by several paths trains if one of them allows it)."""
+        flags: dict[int, bool] = {}
+
+        def walk(model: Model, on: bool) -> None:
+            on = on and model._trainable
+            for item in model._sublayers():
+                if isinstance(item, Model):
+                    walk(item, on)
+                else:
+                    flags[id(item)] = flags.get(id(item), False) or (on and item._trainable)
+
+        walk(self, True)
+        return flags
+
+    def _weights_by_trainability(self, trainable: bool) -> list[np.ndarray]:
+        flags = self._effective_trainable()
+        return [
+            w for layer in self._flat_layers() for w in layer._weights_split(trainable, flags.get(id(layer), False))
+        ]
+
+    @property
+    def trainable_weights(self) -> list[np.ndarray]:
+        """The weights fit updates (copies), layer by layer."""
+        return self._weights_by_trainability(True)
+
+    @property
+    def non_trainable_weights(self) -> list[np.ndarray]:
+        """Frozen layers' weights and BatchNormalization's moving statistics (copies)."""
+        return self._weights_by_trainability(False)
+
+    @property
+    def weights(self) -> list[np.ndarray]:
+        return self.get_weights()
+
+    def _trainable_params(self) -> list[tuple[str, str]]:
+        """(layer, weight) names of the weights the optimizer updates, in its order, as of the
+        last compile (optimizer slots are saved under these names)."""
+        flags = self._compiled_trainable or self._effective_trainable()
+        return [
+            (layer.name, wname)
+            for layer in self._flat_layers()
+            if flags.get(id(layer), False)
+            for wname, trains in zip(layer._core.weight_names(), layer._core.weight_trainable())
+            if trains
+        ]
 
     # -- compile -----------------------------------------------------------------------------
     def compile(self, optimizer: Any = "rmsprop", loss: Any = None, metrics: list | None = None, **kwargs: Any) -> None:
@@ -305,7 +465,12 @@ class Sequential:
         kinds = {self._accuracy_kind(m, loss_obj) for m in names if m.lower() in _ACCURACY_NAMES}
         if len(kinds) > 1 and None not in kinds:
             raise ValueError(f"compile: metrics {names} mix binary and categorical accuracy; use one of them")
+        # Keras: trainability is read when the model is compiled.
+        flags = self._effective_trainable()
+        for layer in self._flat_layers():
+            _set_core_trainable(layer._core, flags.get(id(layer), False), layer._where)
         self._core.compile(loss_obj._core, opt._core)
+        self._compiled_trainable = flags
         self.optimizer, self.loss, self._metrics = opt, loss_obj, names
         self.compiled = True
         self._configure_metrics()
@@ -338,12 +503,12 @@ class Sequential:
         if x.ndim == 0 or x.shape[0] == 0:
             raise ValueError(f"{who}: expected at least one sample, received x with shape {x.shape}")
         if self._input_shape is None:
-            if not self._layers:
+            if not self._sublayers():
                 raise ValueError(f"{who}: the model has no layers")
             self.build((None, *x.shape[1:]))
         expected = (None, *self._input_shape)
         if x.ndim != len(expected) or tuple(x.shape[1:]) != self._input_shape:
-            first = self._layers[0]
+            first = self._first_layer()
             hint = ""
             if x.ndim == len(expected) - 1 and tuple(x.shape[1:]) == self._input_shape[:-1]:
                 hint = "; add the channel axis, e.g. x[..., None]"
@@ -366,12 +531,12 @@ class Sequential:
 
     def _require_compiled(self, what: str) -> None:
         if not self.compiled:
-            raise ValueError(f"Sequential '{self.name}': call compile() before {what}()")
+            raise ValueError(f"{self._where}: call compile() before {what}()")
 
     def _require_built(self, what: str) -> None:
         if self._output_shape is None or self._input_shape is None:
             raise ValueError(
-                f"Sequential '{self.name}': {what} is not available before the model is built; "
+                f"{self._where}: {what} is not available before the model is built; "
                 "start it with Input((h, w, c)) or call build()"
             )
 
@@ -659,9 +824,6 @@ class Sequential:
         x = self._prepare_x(x, "predict_on_batch")
         return self._core.predict(x, len(x))
 
-    def __call__(self, x: Any, training: bool = False) -> np.ndarray:
-        return self.predict_on_batch(x)
-
     def _result(self, logs: dict, return_dict: bool) -> Any:
         if return_dict:
             return logs
@@ -686,13 +848,12 @@ class Sequential:
         """Sets all weights at once, between two steps; nothing is written unless every array
         matches its weight's shape."""
         weights = list(weights)
-        expected = sum(len(layer._core.weight_names()) for layer in self._layers)
+        layers = self._flat_layers()
+        expected = sum(len(layer._core.weight_names()) for layer in layers)
         if len(weights) != expected:
-            raise ValueError(
-                f"Sequential '{self.name}': expected a list of {expected} weight arrays, received {len(weights)}"
-            )
+            raise ValueError(f"{self._where}: expected a list of {expected} weight arrays, received {len(weights)}")
         per_layer, i = [], 0
-        for layer in self._layers:
+        for layer in layers:
             k = len(layer._core.weight_names())
             per_layer.append([np.ascontiguousarray(w, dtype=np.float32) for w in weights[i : i + k]])
             i += k
@@ -700,7 +861,7 @@ class Sequential:
 
     def count_params(self) -> int:
         self._require_built("count_params()")
-        return sum(layer.count_params() for layer in self._layers)
+        return sum(layer.count_params() for layer in self._flat_layers())
 
     def summary(self, line_length: int | None = None, print_fn: Any = None) -> None:
         """Prints a Keras 3 style table: layer (type), output shape, params, then totals."""
@@ -708,28 +869,6 @@ class Sequential:
 
         text = format_summary(self)
         (print_fn or print)(text)
-
-    def get_config(self) -> dict:
-        return {
-            "name": self.name,
-            "input_shape": None if self._input_shape is None else (None, *self._input_shape),
-            "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()} for layer in self._layers],
-        }
-
-    @classmethod
-    def from_config(cls, config: dict) -> Sequential:
-        """Rebuilds the architecture from ``get_config()`` (weights freshly initialised)."""
-        from . import layers as layers_mod
-
-        model = cls(name=config.get("name"))
-        if config.get("input_shape"):
-            model.add(layers_mod.Input(tuple(config["input_shape"])[1:]))
-        for entry in config.get("layers", []):
-            layer_cls = getattr(layers_mod, str(entry.get("class_name")), None)
-            if not (isinstance(layer_cls, type) and issubclass(layer_cls, Layer)):
-                raise ValueError(f"Sequential.from_config: unknown layer class {entry.get('class_name')!r}")
-            model.add(layer_cls.from_config(dict(entry.get("config", {}))))
-        return model
 
     def _compile_config(self) -> dict:
         return {
@@ -770,11 +909,449 @@ class Sequential:
 
         load_weights(self, filepath)
 
+    def get_config(self) -> dict:
+        raise NotImplementedError
+
+    @classmethod
+    def from_config(cls, config: dict) -> Model:
+        """Rebuilds a model from ``get_config()`` (weights freshly initialised): a functional
+        model's config (with ``input_layers``) or a Sequential's."""
+        if cls is Model:
+            cls = Functional if isinstance(config, dict) and "input_layers" in config else Sequential
+        return cls.from_config(config)
+
     def __repr__(self) -> str:
-        return f"<Sequential name={self.name}, layers={len(self._layers)}, built={self.built}>"
+        return f"<{type(self).__name__} name={self.name}, layers={len(self.layers)}, built={self.built}>"
 
 
-def load_model(filepath: Any, compile: bool = True) -> Sequential:
+def _nested_class_name(model: Model) -> str:
+    return "Sequential" if isinstance(model, Sequential) else "Functional"
+
+
+def _layer_entry(item: Any) -> dict:
+    name = _nested_class_name(item) if isinstance(item, Model) else type(item).__name__
+    return {"class_name": name, "config": item.get_config()}
+
+
+def _layer_from_entry(entry: dict, who: str, registry: dict | None = None) -> Any:
+    """A layer or nested model from {"class_name": ..., "config": {...}}. `registry` maps the
+    names made so far while rebuilding one model to their objects: a name seen again is the
+    same layer or model used again (shared weights), as in the model that was saved."""
+    from . import layers as layers_mod
+
+    class_name = entry.get("class_name")
+    config = dict(entry.get("config", {}))
+    name = config.get("name")
+    shared = registry is not None and class_name != "InputLayer" and isinstance(name, str)
+    if shared and name in registry:
+        obj = registry[name]
+        made_as = _nested_class_name(obj) if isinstance(obj, Model) else type(obj).__name__
+        if made_as != class_name and not (made_as == "Functional" and class_name == "Model"):
+            raise ValueError(f"{who}: the name {name!r} is used by a {made_as} and a {class_name}")
+        return obj
+    if class_name == "Sequential":
+        obj = Sequential._from_config(config, registry)
+    elif class_name in ("Functional", "Model"):
+        obj = Functional._from_config(config, registry)
+    else:
+        layer_cls = getattr(layers_mod, str(class_name), None) if class_name in layers_mod.__all__ else None
+        if not (isinstance(layer_cls, type) and issubclass(layer_cls, Layer)):
+            raise ValueError(f"{who}: unknown layer class {class_name!r}")
+        obj = layer_cls.from_config(config)
+    if shared:
+        registry[name] = obj
+    return obj
+
+
+class Functional(Model):
+    """A model defined as a graph of layer calls, Keras' functional API::
+
+        inputs = cnnx.Input((32, 32, 3))
+        x = layers.Conv2D(16, 3, padding="same", activation="relu")(inputs)
+        y = layers.Conv2D(16, 3, padding="same")(x)
+        outputs = layers.Dense(10, activation="softmax")(layers.GlobalAveragePooling2D()(y))
+        model = cnnx.Model(inputs, outputs)
+
+    Made by ``cnnx.Model(inputs, outputs)``. One input and one output for now."""
+
+    _kind = "Functional"
+
+    def __init__(self, inputs: Any, outputs: Any, name: str | None = None, trainable: bool = True, **kwargs: Any):
+        from ._graph import map_graph
+
+        if kwargs:
+            raise TypeError(f"Model: unrecognized keyword arguments: {sorted(kwargs)}")
+        self._init_model(name, True)
+        self._inputs_struct, self._outputs_struct = inputs, outputs
+        self._inputs = self._tensor_list(inputs, "inputs")
+        self._outputs = self._tensor_list(outputs, "outputs")
+        for t in self._inputs:
+            op = t._keras_history.operation if t._keras_history is not None else None
+            if not isinstance(op, InputLayer):
+                raise ValueError(
+                    f"Model: expected inputs made by cnnx.Input(...); received {t}, the output of layer "
+                    f"'{getattr(op, 'name', None)}' (cnnx does not cut models at intermediate tensors yet)"
+                )
+        self._nodes, self._operations = map_graph(self._inputs, self._outputs)
+        self._node_ids = {id(node) for node in self._nodes}
+        if not any(not node.is_input for node in self._nodes):
+            raise ValueError(f"{self._where}: expected at least one layer between the input and the output")
+        self._input_shape = tuple(self._inputs[0].shape[1:])
+        self._output_shape = tuple(self._outputs[0].shape[1:])
+        self._check_unique_names()
+        self._core = self._make_core()
+        self._claim_layers()
+        if not _check_bool(trainable, "trainable", self._where):
+            self.trainable = False
+
+    @staticmethod
+    def _tensor_list(value: Any, arg: str) -> list:
+        from ._graph import KerasTensor
+
+        items = list(value) if isinstance(value, (list, tuple)) else [value]
+        for x in items:
+            if not isinstance(x, KerasTensor):
+                raise ValueError(
+                    f"All `{arg}` values must be KerasTensors. Received: {arg}={value} including invalid "
+                    f"value {x} of type {type(x)}"
+                )
+        if not items:
+            raise ValueError(f"`{arg}` argument cannot be empty. Received: {arg}={value}")
+        if len(items) > 1:
+            raise ValueError(
+                f"Model: cnnx supports one input and one output per model for now; received {len(items)} {arg}"
+            )
+        return items
+
+    def _make_core(self) -> Any:
+        g = _core.Model()
+        out = self._emit(_CoreGraph(g), int(g.add_input(list(self._input_shape))))
+        g.set_output(out)
+        g.build()
+        # Weights travel as one list per entry of the core's layers: the orders must agree.
+        if [id(c) for c in g.layers] != [id(layer._core) for layer in self._flat_layers()]:
+            raise RuntimeError(f"{self._where}: the core lists the model's layers in another order than cnnx")
+        return g
+
+    def _emit(self, g: Any, node: int) -> int:
+        ids = {id(self._inputs[0]): node}
+        for n in self._nodes:
+            if n.is_input:
+                continue
+            inputs = [ids[id(t)] for t in n.input_tensors]
+            op = n.operation
+            ids[id(n.output_tensors[0])] = op._emit(g, inputs[0]) if isinstance(op, Model) else g.add_node(op, inputs)
+        return ids[id(self._outputs[0])]
+
+    @property
+    def layers(self) -> list:
+        """The InputLayer, layers and nested models, in Keras' order (by depth from the input)."""
+        return list(self._operations)
+
+    @property
+    def inputs(self) -> list:
+        return list(self._inputs)
+
+    @property
+    def outputs(self) -> list:
+        return list(self._outputs)
+
+    @property
+    def input(self) -> Any:
+        return self._inputs_struct
+
+    @property
+    def output(self) -> Any:
+        return self._outputs_struct
+
+    def _first_layer(self) -> Any:
+        return self._inputs[0]._keras_history.operation
+
+    def build(self, input_shape: Any = None) -> None:
+        """A functional model is built when it is made; checks ``input_shape`` if given."""
+        if input_shape is not None:
+            shape = tuple(input_shape)
+            self._build_for(shape[1:] if shape and shape[0] is None else shape, self._where)
+
+    def _build_for(self, shape: tuple, who: str) -> tuple:
+        if tuple(shape) != self._input_shape:
+            raise ValueError(
+                f'Input 0 of layer "{self.name}" is incompatible with the layer: expected shape='
+                f"{_shape((None, *self._input_shape))}, found shape={_shape((None, *shape))}"
+            )
+        return self._output_shape
+
+    def get_config(self) -> dict:
+        """Keras' functional config: layers with their inbound nodes, input and output layers."""
+        from ._graph import functional_config
+
+        return functional_config(self)
+
+    @classmethod
+    def from_config(cls, config: dict) -> Functional:
+        """Rebuilds the graph from ``get_config()`` (weights freshly initialised)."""
+        return cls._from_config(config, {})
+
+    @classmethod
+    def _from_config(cls, config: dict, registry: dict | None) -> Functional:
+        from ._graph import functional_from_config
+
+        return functional_from_config(cls, config, lambda entry, who: _layer_from_entry(entry, who, registry))
+
+
+class Sequential(Model):
+    """A linear stack of layers with Keras' ``Sequential`` API; an element may itself be a
+    model (e.g. an augmentation ``Sequential``), whose layers are then shared."""
+
+    _kind = "Sequential"
+
+    def __init__(self, layers: list | None = None, name: str | None = None, trainable: bool = True):
+        self._init_model(name, trainable)
+        self._items: list = []  # layers and nested models, as added
+        self._input_layer: InputLayer | None = None
+        self._graph_tail: int | None = None  # core node of the last element, once the core is a graph
+        self._symbolic: tuple | None = None  # (input, output) KerasTensors, once made
+        self._flat_cache = []
+        self._flat_ids: set[int] = set()
+        self._flat_names: set[str] = set()
+        self._core = _core.Sequential()
+        if layers is not None:
+            if not isinstance(layers, (list, tuple)):
+                raise TypeError(f"Sequential: expected a list of layers, received {type(layers).__name__}")
+            for layer in layers:
+                self.add(layer)
+
+    # -- composition -------------------------------------------------------------------------
+    def add(self, layer: Any) -> None:
+        """Appends a layer or a model; an ``Input`` may only come first. Builds it when the
+        input is known."""
+        from ._graph import KerasTensor
+
+        if isinstance(layer, KerasTensor):
+            op = layer._keras_history.operation if layer._keras_history is not None else None
+            if not isinstance(op, InputLayer):
+                raise TypeError(
+                    f"Sequential.add: expected a cnnx Layer instance or Input(...), received {layer!r} (the output "
+                    f"of layer '{getattr(op, 'name', None)}'); for a graph of layer calls use cnnx.Model(inputs, outputs)"
+                )
+            layer = op
+        if isinstance(layer, InputLayer):
+            if self._items or self._input_shape is not None:
+                raise ValueError("Sequential.add: an Input can only be the first element of a Sequential model")
+            self._input_layer = layer
+            self._input_shape = tuple(layer.shape[1:])
+            self._output_shape = self._input_shape
+            return
+        if not isinstance(layer, (Layer, Model)):
+            raise TypeError(f"Sequential.add: expected a cnnx Layer instance, received {layer!r}")
+        if layer is self:
+            raise ValueError(f"Sequential.add: model '{self.name}' cannot contain itself")
+        if self._core.built:
+            raise ValueError("Sequential.add: the model is already built; add every layer before training it")
+        if not self._items and self._input_shape is None:
+            given = layer._input_shape if isinstance(layer, Model) else layer._input_shape_arg
+            if given is not None:
+                self._input_shape = given
+                self._output_shape = given
+        out = None
+        if self._output_shape is not None:
+            # Build now, as Keras does when the input is known, so weights and shapes exist and
+            # a shape mismatch is reported at the layer that causes it.
+            out = _build_item(layer, self._output_shape, "Sequential.add")
+        self._append(layer)
+        self._output_shape = out
+
+    def _append(self, item: Any) -> None:
+        # The distinct layers, kept up to date here: recomputing them per add would make
+        # building a long Sequential quadratic.
+        before = self._flat_ids
+        added = item._flat_layers() if isinstance(item, Model) else [item]
+        new = [layer for layer in dict.fromkeys(added) if id(layer) not in before]
+        names = self._flat_names.copy()
+        for layer in new:
+            if layer.name in names:
+                raise ValueError(
+                    f'The name "{layer.name}" is used 2 times in the model. '
+                    "All operation names should be unique (layers of nested models included)."
+                )
+            names.add(layer.name)
+        chain = item._chain_layers() if isinstance(item, Model) else [item]
+        if chain is not None and (len({id(x) for x in chain}) < len(chain) or any(id(x) in before for x in chain)):
+            chain = None  # a layer used again (shared weights): only a core graph runs that
+        if self._graph_tail is None and chain is not None:
+            for layer in chain:
+                self._core.add(layer._core)
+        elif self._graph_tail is None:
+            # Branches or a layer used twice: from now on this Sequential runs as a core graph.
+            if self._input_shape is None:
+                what = (
+                    f"{item._where} has branches or uses a layer again"
+                    if isinstance(item, Model)
+                    else f"layer '{item.name}' is used again"
+                )
+                raise ValueError(
+                    f"Sequential.add: {what}, so Sequential '{self.name}' runs as a graph, which needs "
+                    "its input shape first: start it with Input((h, w, c))"
+                )
+            g = _core.Model()
+            node = int(g.add_input(list(self._input_shape)))
+            for each in [*self._items, item]:
+                node = _emit_item(_CoreGraph(g), each, node)
+            self._core, self._graph_tail = g, node
+        else:
+            self._graph_tail = _emit_item(_CoreGraph(self._core), item, self._graph_tail)
+        self._items.append(item)
+        self._flat_cache = [*self._flat_layers(), *new]
+        self._flat_ids = before | {id(layer) for layer in new}
+        self._flat_names = names
+        for layer in new:
+            layer._model_ref = weakref.ref(self)
+
+    def _emit(self, g: Any, node: int) -> int:
+        for item in self._items:
+            node = _emit_item(g, item, node)
+        return node
+
+    @property
+    def layers(self) -> list:
+        """The layers and nested models, in order (Keras: the InputLayer is not listed)."""
+        return list(self._items)
+
+    def _first_layer(self) -> Any:
+        return self._items[0]
+
+    def _set_input_shape(self, shape: tuple) -> None:
+        """Builds every element for per-sample input `shape`, in order."""
+        self._input_shape = tuple(int(d) for d in shape)
+        out = self._input_shape
+        for item in self._items:
+            out = _build_item(item, out, self._where)
+        self._output_shape = out
+
+    def build(self, input_shape: Any = None) -> None:
+        """Builds every layer for ``input_shape`` ((None, h, w, c) or (h, w, c))."""
+        if input_shape is not None:
+            shape = tuple(input_shape)
+            if shape and shape[0] is None:
+                shape = shape[1:]
+            if self._input_shape is not None and tuple(shape) != self._input_shape:
+                raise ValueError(
+                    f"Sequential '{self.name}': expected input shape {_shape((None, *self._input_shape))}, "
+                    f"received {_shape((None, *shape))}"
+                )
+            if self._input_shape is None:
+                self._set_input_shape(shape)
+        if self._input_shape is None:
+            raise ValueError(
+                f"Sequential '{self.name}': the input shape is unknown; start the model with "
+                "Input((h, w, c)), pass input_shape= to the first layer, or call fit() with data"
+            )
+        if not self._items:
+            raise ValueError(f"Sequential '{self.name}': cannot build a model with no layers")
+        if self._graph_tail is None:
+            self._core.build(list(self._input_shape))
+        elif not self._core.built:
+            self._core.set_output(self._graph_tail)
+            self._core.build()
+        self._ensure_symbolic()
+
+    def _build_for(self, shape: tuple, who: str) -> tuple:
+        if self._input_shape is None:
+            if not self._items:
+                raise ValueError(f"{who}: Sequential '{self.name}' has no layers")
+            self._set_input_shape(shape)
+        elif tuple(shape) != self._input_shape:
+            raise ValueError(
+                f'Input 0 of layer "{self.name}" is incompatible with the layer: expected shape='
+                f"{_shape((None, *self._input_shape))}, found shape={_shape((None, *shape))}"
+            )
+        return self._output_shape
+
+    # -- symbolic input and output (Keras: a built Sequential has them) ---------------------------
+    def _ensure_symbolic(self) -> tuple:
+        """Calls the elements on the model's Input once, so that ``model.input`` and each
+        layer's ``output`` exist, e.g. for ``cnnx.Model(model.input, model.layers[-2].output)``."""
+        if self._symbolic is None:
+            if self._input_shape is None:
+                raise AttributeError(
+                    f"Sequential model '{self.name}' has no defined input: its input shape is unknown. "
+                    "Start it with Input((h, w, c)) or call build(input_shape)"
+                )
+            if self._input_layer is None:
+                self._input_layer = InputLayer(self._input_shape)
+            x = self._input_layer.output
+            for item in self._items:
+                x = item(x)
+            self._symbolic = (self._input_layer.output, x)
+        return self._symbolic
+
+    @property
+    def inputs(self) -> list:
+        return [self._ensure_symbolic()[0]]
+
+    @property
+    def outputs(self) -> list:
+        return [self._ensure_symbolic()[1]]
+
+    @property
+    def input(self) -> Any:
+        return self._ensure_symbolic()[0]
+
+    @property
+    def output(self) -> Any:
+        return self._ensure_symbolic()[1]
+
+    # -- configuration -----------------------------------------------------------------------------
+    def get_config(self) -> dict:
+        return {
+            "name": self.name,
+            "trainable": self._trainable,
+            "input_shape": None if self._input_shape is None else (None, *self._input_shape),
+            "layers": [_layer_entry(item) for item in self._items],
+        }
+
+    @classmethod
+    def from_config(cls, config: dict) -> Sequential:
+        """Rebuilds the architecture from ``get_config()`` (weights freshly initialised)."""
+        return cls._from_config(config, {})
+
+    @classmethod
+    def _from_config(cls, config: dict, registry: dict | None) -> Sequential:
+        from . import layers as layers_mod
+
+        model = cls(name=config.get("name"))
+        if config.get("input_shape"):
+            model.add(layers_mod.Input(tuple(config["input_shape"])[1:]))
+        for entry in config.get("layers", []):
+            model.add(_layer_from_entry(entry, "Sequential.from_config", registry))
+        if config.get("trainable") is False:
+            model._trainable = False  # the layers' own flags come from their configs
+        return model
+
+
+def _build_item(item: Any, shape: tuple, who: str) -> tuple:
+    """Builds a layer or nested model of a Sequential for per-sample input `shape`; returns
+    its per-sample output shape."""
+    if isinstance(item, Model):
+        return tuple(item._build_for(tuple(shape), who))
+    item.build(shape)
+    return tuple(item._core.output_shape)
+
+
+def model_from_config(config: dict) -> Model:
+    """``keras.models.model_from_config``-like: a model from ``{"class_name": "Sequential" or
+    "Functional", "config": {...}}`` (weights freshly initialised)."""
+    if not isinstance(config, dict) or not isinstance(config.get("config"), dict):
+        raise TypeError(f"model_from_config: expected {{'class_name': ..., 'config': {{...}}}}, received {config!r}")
+    model = _layer_from_entry(config, "model_from_config", {})
+    if not isinstance(model, Model):
+        raise ValueError(
+            f"model_from_config: expected a Sequential or Functional config, received {config.get('class_name')!r}"
+        )
+    return model
+
+
+def load_model(filepath: Any, compile: bool = True) -> Model:
     """``cnnx.models.load_model``: rebuilds a model written by ``model.save``."""
     from .saving import load_model as _load
 

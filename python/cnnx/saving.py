@@ -29,7 +29,9 @@ from typing import Any, BinaryIO
 import numpy as np
 
 FORMAT = "cnnx"
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "1"  # weights files and plain Sequential models: what every cnnx reads
+GRAPH_FORMAT_VERSION = "2"  # functional models, nested models, shared layers
+_READ_VERSIONS = (FORMAT_VERSION, GRAPH_FORMAT_VERSION)
 
 # Bounds on what a file may declare. They are far above anything cnnx writes; they exist so that
 # a corrupted or hostile file is refused before it can make the reader allocate, loop or recurse
@@ -40,14 +42,15 @@ _MAX_RANK = 8  # axes of one tensor or of a declared shape
 _MAX_DIM = (1 << 31) - 1  # one axis of a stored tensor (numpy and the core index with int64)
 _MAX_DEPTH = 32  # JSON nesting (cnnx writes at most 6 levels)
 _MAX_CONTAINERS = 1 << 20  # JSON arrays and objects in one header (each costs ~100 bytes parsed)
-_MAX_LAYERS = 4096  # layers in model_config
+_MAX_LAYERS = 4096  # layers in model_config, nested models' included
+_MAX_NODES = 4096  # layer calls in a functional model_config, nested models' included
 _MAX_STRING = 4096  # characters of a name or other string in a configuration
 _MAX_LIST = 4096  # entries of a list in a configuration (other than 'layers')
 _MAX_CLASSES = 1 << 16  # entries of class_names
 _MAX_SIZE = 1 << 24  # a size a layer or the input declares: units, filters, height, width...
 _MAX_WINDOW = 4096  # kernel_size, pool_size, strides, dilation_rate (each axis)
 _MAX_SAMPLE = 1 << 31  # elements of one sample: product of an input, target or noise shape
-_SHAPE_KEYS = frozenset({"input_shape", "target_shape", "noise_shape"})
+_SHAPE_KEYS = frozenset({"input_shape", "target_shape", "noise_shape", "batch_shape", "shape"})
 _WINDOW_KEYS = frozenset({"kernel_size", "pool_size", "strides", "dilation_rate"})
 _SIZE_KEYS = frozenset({"filters", "units", "height", "width"}) | _SHAPE_KEYS
 
@@ -167,8 +170,11 @@ def _remove_stale_temps(directory: str) -> None:
             pass  # gone already (another process cleaned up), or not ours to remove
 
 
-def write_file(path: str | os.PathLike, tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> None:
-    """Writes `tensors` (float32) and string `metadata` as one safetensors file, atomically.
+def write_file(
+    path: str | os.PathLike, tensors: dict[str, np.ndarray], metadata: dict[str, str], version: str = FORMAT_VERSION
+) -> None:
+    """Writes `tensors` (float32) and string `metadata` as one safetensors file, atomically;
+    `version` is the format version the file declares (2 for a graph model's file).
 
     A symlink is written through (its target is replaced and the link kept); the file keeps the
     mode of the file it replaces, or gets 0o666 minus the umask, as `open(path, "w")` would."""
@@ -179,7 +185,7 @@ def write_file(path: str | os.PathLike, tensors: dict[str, np.ndarray], metadata
     for key, a in arrays.items():
         header[key] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [offset, offset + a.nbytes]}
         offset += a.nbytes
-    header["__metadata__"] = {**metadata, "format": FORMAT, "format_version": FORMAT_VERSION}
+    header["__metadata__"] = {**metadata, "format": FORMAT, "format_version": version}
     header["__metadata__"]["sha256"] = _checksum(header, arrays.values())  # contiguous arrays hash in place
     raw = json.dumps(header, separators=(",", ":")).encode("utf-8")
     raw += b" " * (-len(raw) % 8)  # safetensors pads the header so the data starts 8-aligned
@@ -283,10 +289,10 @@ def _read(f: BinaryIO) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     meta = header.get("__metadata__")
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise _Bad("not a cnnx model file (no '__metadata__' with format 'cnnx')")
-    if meta.get("format_version") != FORMAT_VERSION:
+    if meta.get("format_version") not in _READ_VERSIONS:
         raise _Bad(
             f"format version {_clip(meta.get('format_version'))} is not supported "
-            f"(this cnnx reads version {FORMAT_VERSION})"
+            f"(this cnnx reads versions {' and '.join(_READ_VERSIONS)})"
         )
     bad_meta = [k for k, v in meta.items() if not isinstance(v, str)]
     if bad_meta:
@@ -370,36 +376,78 @@ def _weight_tensors(model: Any, weights: list | None = None) -> dict[str, np.nda
     if weights is None:
         weights = model._core.snapshot(False)[0]
     out = {}
-    for layer, per_layer in zip(model.layers, weights):
+    for layer, per_layer in zip(model._flat_layers(), weights):
         for wname, w in zip(layer._core.weight_names(), per_layer):
             out[f"weights/{layer.name}/{wname}"] = w
     return out
 
 
-def save_model(model: Any, path: str | os.PathLike) -> None:
-    """``model.save(path)``: everything needed to rebuild, predict and resume training."""
-    from .models import Sequential
+def _is_graph(model: Any) -> bool:
+    """Whether the model needs format version 2: a functional model, or a Sequential holding a
+    model or a layer used twice."""
+    from .models import Model, Sequential
 
     if not isinstance(model, Sequential):
-        raise TypeError(f"save_model: expected a cnnx Sequential, received {type(model).__name__}")
+        return True
+    return any(isinstance(item, Model) for item in model.layers) or len(model._flat_layers()) != len(model.layers)
+
+
+def _check_names(model: Any) -> None:
+    """A graph file names each layer and nested model once and refers to it by name (weights,
+    shared layers), so distinct objects need distinct names."""
+    from .models import Model
+
+    seen: dict[str, Any] = {}
+    visited: set[int] = set()
+    stack = list(model._sublayers())
+    while stack:
+        item = stack.pop()
+        if id(item) in visited:
+            continue
+        visited.add(id(item))
+        if seen.setdefault(item.name, item) is not item:
+            raise ValueError(
+                f"save: two different layers or models are named '{item.name}'; "
+                "a model file refers to them by name: rename one"
+            )
+        if isinstance(item, Model):
+            stack.extend(item._sublayers())
+
+
+def save_model(model: Any, path: str | os.PathLike) -> None:
+    """``model.save(path)``: everything needed to rebuild, predict and resume training."""
+    from .models import Model, Sequential
+
+    if not isinstance(model, Model):
+        raise TypeError(f"save_model: expected a cnnx model (Sequential or Model), received {type(model).__name__}")
     model._require_built("save()")
     if not model.built:
         model.build()
+    graph = _is_graph(model)
+    if graph:
+        _check_names(model)
     # Weights, slots and iterations of one step boundary, even while fit runs in another thread.
     weights, slots, iterations = model._core.snapshot()
     tensors = _weight_tensors(model, weights)
-    meta = {"contents": "model", "model_config": json.dumps(model.get_config())}
+    config = model.get_config()
+    if graph:
+        config = {"class_name": "Sequential" if isinstance(model, Sequential) else "Functional", "config": config}
+    meta = {"contents": "model", "model_config": json.dumps(config)}
     if model.class_names is not None:
         meta["class_names"] = json.dumps([str(c) for c in model.class_names])
     if model.compiled:
         meta["compile_config"] = json.dumps(model._compile_config())
         meta["optimizer_iterations"] = str(iterations)
-        params = _trainable_weights(model)
+        params = model._trainable_params()
         if slots:
+            if len(slots) != len(params):
+                raise RuntimeError(
+                    f"save: the optimizer holds state for {len(slots)} weights, cnnx expected {len(params)}"
+                )
             for (lname, wname), per_param in zip(params, slots):
                 for i, s in enumerate(per_param):
                     tensors[f"optimizer/{lname}/{wname}/{i}"] = s
-    write_file(path, tensors, meta)
+    write_file(path, tensors, meta, GRAPH_FORMAT_VERSION if graph else FORMAT_VERSION)
 
 
 def load_model(path: str | os.PathLike, compile: bool = True) -> Any:
@@ -420,19 +468,23 @@ def _load_model_bytes(blob: bytes, name: str = "<bytes>", compile: bool = True) 
 
 def _rebuild(tensors: dict[str, np.ndarray], meta: dict[str, str], compile: bool) -> Any:
     from .layers import _param_budget
-    from .models import Sequential
+    from .models import Sequential, model_from_config
 
     if meta.get("contents") != "model":
         raise _Bad(
             f"it holds {_clip(meta.get('contents'))}, not a whole model (use model.load_weights for a weights file)"
         )
-    _check_model_config(meta)
+    config = _check_model_config(meta)
     compile_config = _check_compile_config(meta) if compile and "compile_config" in meta else None
     # The config may not ask for more weights than the file holds: refused before allocating.
     held = sum(t.size for name, t in tensors.items() if name.startswith("weights/"))
     with _param_budget(held):
-        model = Sequential.from_config(json.loads(meta["model_config"]))
-        model.build()
+        if meta.get("format_version") == FORMAT_VERSION:
+            model = Sequential.from_config(config)
+        else:
+            model = model_from_config(config)
+        if not model.built:
+            model.build()
     if "class_names" in meta:
         model.class_names = _check_class_names(meta["class_names"])
     _assign_weights(model, tensors)
@@ -440,7 +492,7 @@ def _rebuild(tensors: dict[str, np.ndarray], meta: dict[str, str], compile: bool
         model._compile_from_config(compile_config)
         model.build()
         model.optimizer._core.iterations = _check_iterations(meta.get("optimizer_iterations", "0"))
-        params = _trainable_weights(model)
+        params = model._trainable_params()
         slot_count = sum(1 for name in tensors if name.startswith("optimizer/"))
         if slot_count:
             slots = []
@@ -464,18 +516,68 @@ def _layer_classes() -> frozenset[str]:
     )
 
 
-def _check_model_config(meta: dict[str, str]) -> None:
+_MODEL_CLASSES = ("Sequential", "Functional")
+
+
+class _Tally:
+    """Layers and layer calls declared so far across a model_config and its nested models."""
+
+    def __init__(self) -> None:
+        self.layers = 0
+        self.nodes = 0
+
+    def add(self, layers: int, nodes: int, where: str) -> None:
+        self.layers += layers
+        self.nodes += nodes
+        if self.layers > _MAX_LAYERS:
+            raise _Bad(f"{where}: {self.layers} layers; expected at most {_MAX_LAYERS} (nested models included)")
+        if self.nodes > _MAX_NODES:
+            raise _Bad(f"{where}: {self.nodes} layer calls; expected at most {_MAX_NODES} (nested models included)")
+
+
+def _check_model_config(meta: dict[str, str]) -> Any:
     """model_config's structure and types, and sanity bounds on what it declares (the layers
-    themselves check their arguments' values when they are constructed)."""
+    themselves check their arguments' values when they are constructed); returns it parsed.
+    Version 1: a Sequential's config. Version 2: {"class_name": "Sequential" or "Functional",
+    "config": {...}}, whose layers may be nested models, and whose functional graphs are
+    checked to be well formed (every call refers to a call that exists; no cycle)."""
     if "model_config" not in meta:
         raise _Bad("the metadata has no 'model_config'")
     config = _json(meta["model_config"], "model_config")
+    tally = _Tally()
+    if meta.get("format_version") == FORMAT_VERSION:
+        _check_sequential(config, "model_config", tally, nested=False)
+        return config
+    if not (isinstance(config, dict) and config.get("class_name") in _MODEL_CLASSES):
+        raise _Bad(
+            f"model_config: expected {{'class_name': 'Sequential' or 'Functional', 'config': {{...}}}}, "
+            f"received {_clip(config)}"
+        )
+    _check_model(config["class_name"], config.get("config"), "model_config", tally)
+    return config
+
+
+def _check_model(class_name: str, config: Any, where: str, tally: _Tally) -> None:
+    if class_name == "Sequential":
+        _check_sequential(config, where, tally, nested=True)
+    else:
+        _check_functional(config, where, tally)
+
+
+def _check_header(config: Any, where: str) -> None:
+    """The name and trainable flag every model config has."""
     if not isinstance(config, dict):
-        raise _Bad(f"model_config: expected a JSON object, received {_clip(config)}")
+        raise _Bad(f"{where}: expected a JSON object, received {_clip(config)}")
     name = config.get("name")
     if name is not None and not isinstance(name, str):
-        raise _Bad(f"model_config: expected 'name' to be a string, received {_clip(name)}")
-    _check_values(name, "model_config", "name")
+        raise _Bad(f"{where}: expected 'name' to be a string, received {_clip(name)}")
+    _check_values(name, where, "name")
+    if not isinstance(config.get("trainable", True), bool):
+        raise _Bad(f"{where}: expected 'trainable' to be true or false, received {_clip(config.get('trainable'))}")
+
+
+def _check_sequential(config: Any, where: str, tally: _Tally, nested: bool) -> None:
+    _check_header(config, where)
     shape = config.get("input_shape")
     if shape is not None:
         if not (
@@ -485,27 +587,183 @@ def _check_model_config(meta: dict[str, str]) -> None:
             and all(_is_int(d) and 0 < d <= _MAX_SIZE for d in shape[1:])
         ):
             raise _Bad(
-                f"model_config: expected 'input_shape' as [null, d1, ...] with 1 to {_MAX_RANK} "
+                f"{where}: expected 'input_shape' as [null, d1, ...] with 1 to {_MAX_RANK} "
                 f"dimensions in [1, {_MAX_SIZE}], received {_clip(shape)}"
             )
         if math.prod(shape[1:]) > _MAX_SAMPLE:
-            raise _Bad(f"model_config: input_shape {_clip(shape)} has more than {_MAX_SAMPLE} elements per sample")
+            raise _Bad(f"{where}: input_shape {_clip(shape)} has more than {_MAX_SAMPLE} elements per sample")
     layers = config.get("layers", [])
     if not isinstance(layers, list):
-        raise _Bad(f"model_config: expected 'layers' to be a list, received {_clip(layers)}")
-    if len(layers) > _MAX_LAYERS:
-        raise _Bad(f"model_config: {len(layers)} layers; expected at most {_MAX_LAYERS}")
+        raise _Bad(f"{where}: expected 'layers' to be a list, received {_clip(layers)}")
+    tally.add(len(layers), 0, where)
     known = _layer_classes()
     for i, entry in enumerate(layers):
-        where = f"model_config: layer {i}"
+        at = f"{where}: layer {i}"
         if not isinstance(entry, dict):
-            raise _Bad(f"{where}: expected an object with 'class_name' and 'config', received {_clip(entry)}")
+            raise _Bad(f"{at}: expected an object with 'class_name' and 'config', received {_clip(entry)}")
         cls = entry.get("class_name")
+        if nested and cls in _MODEL_CLASSES:
+            _check_model(cls, entry.get("config"), f"{at} ({cls})", tally)
+            continue
         if not isinstance(cls, str) or cls not in known:
-            raise _Bad(f"{where}: unknown layer class {_clip(cls)}; expected one of {sorted(known)}")
+            raise _Bad(f"{at}: unknown layer class {_clip(cls)}; expected one of {sorted(known)}")
         if not isinstance(entry.get("config", {}), dict):
-            raise _Bad(f"{where} ({cls}): expected 'config' to be an object, received {_clip(entry.get('config'))}")
-        _check_values(entry.get("config", {}), f"{where} ({cls})")
+            raise _Bad(f"{at} ({cls}): expected 'config' to be an object, received {_clip(entry.get('config'))}")
+        _check_values(entry.get("config", {}), f"{at} ({cls})")
+
+
+def _check_functional(config: Any, where: str, tally: _Tally) -> None:
+    """A functional config (Keras' layout): every layer entry named once, every call's
+    arguments references [layer, node, 0] to calls that exist, the calls free of cycles
+    (checked with Kahn's algorithm, so the rebuild that replays them always finishes), and
+    input_layers / output_layers one reference each, the input to an InputLayer."""
+    _check_header(config, where)
+    layers = config.get("layers")
+    if not isinstance(layers, list) or not layers:
+        raise _Bad(f"{where}: expected 'layers' to be a non-empty list, received {_clip(layers)}")
+    tally.add(len(layers), 0, where)
+    known = _layer_classes()
+    calls: dict[str, int] = {}  # layer name -> number of calls (an InputLayer has its one node)
+    classes: dict[str, str] = {}
+    edges: list[tuple[tuple[str, int], list[tuple[str, int]]]] = []  # call -> calls it reads
+    for i, entry in enumerate(layers):
+        at = f"{where}: layer {i}"
+        if not isinstance(entry, dict):
+            raise _Bad(f"{at}: expected an object with 'class_name', 'name', 'config', 'inbound_nodes'")
+        cls, name, nodes = entry.get("class_name"), entry.get("name"), entry.get("inbound_nodes")
+        if not isinstance(name, str) or not name or len(name) > _MAX_STRING:
+            raise _Bad(f"{at}: expected 'name' to be a non-empty string, received {_clip(name)}")
+        if name in calls:
+            raise _Bad(f"{at}: the layer name {_clip(name)} is used twice")
+        at = f"{where}: layer {_clip(name)}"
+        if not isinstance(entry.get("config"), dict):
+            raise _Bad(f"{at}: expected 'config' to be an object, received {_clip(entry.get('config'))}")
+        if not isinstance(nodes, list) or len(nodes) > _MAX_LIST:
+            raise _Bad(f"{at}: expected 'inbound_nodes' to be a list of at most {_MAX_LIST} calls")
+        if cls == "InputLayer":
+            if nodes:
+                raise _Bad(f"{at} (InputLayer): expected no inbound nodes, received {_clip(nodes)}")
+            _check_input_layer(entry["config"], at)
+        elif cls in _MODEL_CLASSES:
+            _check_model(cls, entry["config"], f"{at} ({cls})", tally)
+        elif isinstance(cls, str) and cls in known:
+            _check_values(entry["config"], f"{at} ({cls})")
+        else:
+            raise _Bad(f"{at}: unknown layer class {_clip(cls)}; expected one of {sorted(known)}")
+        tally.add(0, len(nodes), where)
+        calls[name] = 1 if cls == "InputLayer" else len(nodes)
+        classes[name] = cls
+        for k, node in enumerate(nodes):
+            edges.append(((name, k), _node_references(node, f"{at}, call {k}")))
+
+    for (name, k), reads in edges:
+        for ref in reads:
+            if ref[0] not in calls or ref[1] >= calls[ref[0]]:
+                raise _Bad(
+                    f"{where}: call {k} of layer {_clip(name)} reads {_clip(list(ref))}, a call that does not exist"
+                )
+    # Kahn: a call runs after the calls it reads and after the layer's previous call.
+    waiting: dict[tuple[str, int], int] = {}
+    readers: dict[tuple[str, int], list[tuple[str, int]]] = {}
+    for (name, k), reads in edges:
+        needs = set(reads) | ({(name, k - 1)} if k else set())
+        waiting[(name, k)] = len(needs)
+        for need in needs:
+            readers.setdefault(need, []).append((name, k))
+    ready = [(name, 0) for name, cls in classes.items() if cls == "InputLayer"]
+    ready += [call for call, n in waiting.items() if n == 0]
+    done = 0
+    while ready:
+        call = ready.pop()
+        done += 1
+        for reader in readers.get(call, []):
+            waiting[reader] -= 1
+            if waiting[reader] == 0:
+                ready.append(reader)
+    if done != len(edges) + sum(1 for cls in classes.values() if cls == "InputLayer"):
+        raise _Bad(f"{where}: the layer calls form a cycle (or read calls that never run)")
+
+    for key in ("input_layers", "output_layers"):
+        ref = _io_reference(config.get(key), f"{where}: {key}")
+        offset = 1 if classes.get(ref[0]) == "Functional" else 0  # Keras counts the model's own graph
+        if ref[0] not in calls or not offset <= ref[1] < calls[ref[0]] + offset:
+            raise _Bad(f"{where}: {key} refers to {_clip(list(ref))}, a call that does not exist")
+        if key == "input_layers" and classes[ref[0]] != "InputLayer":
+            raise _Bad(f"{where}: input_layers must refer to an InputLayer, received {_clip(list(ref))}")
+
+
+def _check_input_layer(config: dict, where: str) -> None:
+    shape = config.get("batch_shape")
+    if not (
+        isinstance(shape, list)
+        and 2 <= len(shape) <= _MAX_RANK + 1
+        and shape[0] is None
+        and all(_is_int(d) and 0 < d <= _MAX_SIZE for d in shape[1:])
+    ):
+        raise _Bad(
+            f"{where} (InputLayer): expected 'batch_shape' as [null, d1, ...] with 1 to {_MAX_RANK} "
+            f"dimensions in [1, {_MAX_SIZE}], received {_clip(shape)}"
+        )
+    if math.prod(shape[1:]) > _MAX_SAMPLE:
+        raise _Bad(f"{where} (InputLayer): batch_shape {_clip(shape)} has more than {_MAX_SAMPLE} elements per sample")
+    _check_values(config, f"{where} (InputLayer)")
+
+
+def _tensor_reference(value: Any, where: str) -> tuple[str, int]:
+    """{"class_name": "__keras_tensor__", "config": {"keras_history": [layer, node, 0], ...}}."""
+    history = value.get("config", {}).get("keras_history") if isinstance(value, dict) else None
+    if not (
+        isinstance(value, dict)
+        and value.get("class_name") == "__keras_tensor__"
+        and isinstance(value.get("config"), dict)
+        and isinstance(history, list)
+        and len(history) == 3
+        and isinstance(history[0], str)
+        and _is_int(history[1])
+        and 0 <= history[1] < _MAX_NODES
+        and _is_int(history[2])
+        and history[2] == 0
+    ):
+        raise _Bad(
+            f"{where}: expected a tensor as {{'class_name': '__keras_tensor__', 'config': "
+            f"{{'keras_history': [layer name, node index, 0]}}}}, received {_clip(value)}"
+        )
+    _check_values(value["config"], where)
+    return history[0], history[1]
+
+
+def _node_references(node: Any, where: str) -> list[tuple[str, int]]:
+    """The calls one layer call reads: {"args": [tensor or list of tensors], "kwargs": {}}."""
+    if not (isinstance(node, dict) and set(node) <= {"args", "kwargs"} and node.get("kwargs", {}) == {}):
+        raise _Bad(f"{where}: expected {{'args': [...], 'kwargs': {{}}}}, received {_clip(node)}")
+    args = node.get("args")
+    if not (isinstance(args, list) and len(args) == 1):
+        raise _Bad(
+            f"{where}: expected 'args' to hold one argument (a tensor or a list of them), received {_clip(args)}"
+        )
+    arg = args[0]
+    if isinstance(arg, list):
+        if not 1 <= len(arg) <= _MAX_LIST:
+            raise _Bad(f"{where}: expected a list of 1 to {_MAX_LIST} tensors, received {len(arg)}")
+        return [_tensor_reference(t, where) for t in arg]
+    return [_tensor_reference(arg, where)]
+
+
+def _io_reference(value: Any, where: str) -> tuple[str, int]:
+    """[layer, node, 0], or a list holding exactly one (cnnx: one input and one output)."""
+    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], list):
+        value = value[0]
+    if not (
+        isinstance(value, list)
+        and len(value) == 3
+        and isinstance(value[0], str)
+        and _is_int(value[1])
+        and 0 <= value[1] <= _MAX_NODES
+        and _is_int(value[2])
+        and value[2] == 0
+    ):
+        raise _Bad(f"{where}: expected [layer name, node index, 0] (one input and one output), received {_clip(value)}")
+    return value[0], value[1]
 
 
 def _check_values(value: Any, where: str, key: str = "") -> None:
@@ -576,18 +834,8 @@ def _check_iterations(text: str) -> int:
     return int(text)
 
 
-def _trainable_weights(model: Any) -> list[tuple[str, str]]:
-    """(layer, weight) names of the trainable weights, in the order the optimizer keeps them."""
-    return [
-        (layer.name, wname)
-        for layer in model.layers
-        for wname, trainable in zip(layer._core.weight_names(), layer._core.weight_trainable())
-        if trainable
-    ]
-
-
 def _assign_weights(model: Any, tensors: dict[str, np.ndarray]) -> None:
-    for layer in model.layers:
+    for layer in model._flat_layers():
         names = layer._core.weight_names()
         if not names:
             continue
@@ -633,7 +881,7 @@ def _assign_by_order(model: Any, tensors: dict[str, np.ndarray]) -> None:
             groups[parts[1]] = []
             order.append(parts[1])
         groups[parts[1]].append((parts[2], t))
-    layers = [layer for layer in model.layers if layer._core.weight_names()]
+    layers = [layer for layer in model._flat_layers() if layer._core.weight_names()]
     if len(order) != len(layers):
         raise _Bad(f"it holds weights for {len(order)} layers, the model has {len(layers)} layers with weights")
     for layer, saved in zip(layers, order):
