@@ -23,6 +23,8 @@ __all__ = [
     "Input",
     "InputLayer",
     "Conv2D",
+    "DepthwiseConv2D",
+    "SeparableConv2D",
     "MaxPooling2D",
     "Flatten",
     "Dense",
@@ -941,3 +943,7 @@ class RandomContrast(Layer):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "factor": self.factor, "value_range": self.value_range, "seed": self.seed}
+
+
+# At the bottom: convolutional.py builds on the Layer base class and helpers defined above.
+from .convolutional import DepthwiseConv2D, SeparableConv2D  # noqa: E402
