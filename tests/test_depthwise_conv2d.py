@@ -81,9 +81,7 @@ def test_output_channel_order_is_keras():
 def test_rectangular_kernel_strides_and_no_bias(rng):
     layer, x = make(rng, 2, 9, 8, 4, (2, 3), stride=(2, 1), padding="same", dm=2, use_bias=False)
     (kernel,) = layer.get_weights()
-    np.testing.assert_allclose(
-        layer(x), np_depthwise_conv2d(x, kernel, None, (2, 1), "same"), rtol=1e-5, atol=1e-5
-    )
+    np.testing.assert_allclose(layer(x), np_depthwise_conv2d(x, kernel, None, (2, 1), "same"), rtol=1e-5, atol=1e-5)
     assert layer.count_params() == 2 * 3 * 4 * 2
 
 

@@ -21,14 +21,16 @@ void check_depthwise_args(const Config& c, const std::string& where) {
     throw ValueError(where + ": expected depth_multiplier to be a positive integer, received depth_multiplier=" +
                      std::to_string(c.depth_multiplier));
   if (c.kernel_h <= 0 || c.kernel_w <= 0)
-    throw ValueError(where + ": expected positive kernel_size, received kernel_size=" + int_pair(c.kernel_h, c.kernel_w));
+    throw ValueError(where +
+                     ": expected positive kernel_size, received kernel_size=" + int_pair(c.kernel_h, c.kernel_w));
   if (c.stride_h <= 0 || c.stride_w <= 0)
     throw ValueError(where + ": expected positive strides, received strides=" + int_pair(c.stride_h, c.stride_w));
   if (c.dilation_h <= 0 || c.dilation_w <= 0)
-    throw ValueError(where + ": expected positive dilation_rate, received dilation_rate=" +
-                     int_pair(c.dilation_h, c.dilation_w));
+    throw ValueError(
+        where + ": expected positive dilation_rate, received dilation_rate=" + int_pair(c.dilation_h, c.dilation_w));
   if ((c.stride_h > 1 || c.stride_w > 1) && (c.dilation_h > 1 || c.dilation_w > 1))
-    throw ValueError(where + ": strides > 1 cannot be combined with dilation_rate > 1 (as in Keras), received strides=" +
+    throw ValueError(where +
+                     ": strides > 1 cannot be combined with dilation_rate > 1 (as in Keras), received strides=" +
                      int_pair(c.stride_h, c.stride_w) + ", dilation_rate=" + int_pair(c.dilation_h, c.dilation_w));
   if (c.padding != "valid" && c.padding != "same")
     throw ValueError(where + ": expected padding 'valid' or 'same', received padding='" + c.padding + "'");
@@ -57,13 +59,19 @@ kernels::ConvGeometry depthwise_geometry(const Config& c, const Shape& in, const
   check_sample_size({g.oh, g.ow, checked_mul(g.c, c.depth_multiplier)}, "the depthwise output shape");
   try {
     (void)kernels::depthwise_slot_floats(g, c.depth_multiplier);
-    (void)kernels::depthwise_partial_floats(g, c.depth_multiplier);
+    (void)kernels::depthwise_kernel_floats(g, c.depth_multiplier);
   } catch (const SizeError& e) {
-    throw SizeError("the workspace for kernel_size=" + shape_str({g.kh, g.kw}) + ", depth_multiplier=" +
-                    std::to_string(c.depth_multiplier) + " on input " + batch_shape_str(in) +
+    throw SizeError("the workspace for kernel_size=" + shape_str({g.kh, g.kw}) +
+                    ", depth_multiplier=" + std::to_string(c.depth_multiplier) + " on input " + batch_shape_str(in) +
                     " is too large: " + e.what());
   }
   return g;
+}
+
+// The kernels' view of a layer's workspaces.
+inline kernels::DepthwiseScratch depthwise_scratch(const kernels::ConvGeometry& g, std::int64_t dm, Buffer& rows,
+                                                   std::int64_t slots, Buffer& kernel) {
+  return {rows.data(), kernels::depthwise_slot_floats(g, dm), slots, kernel.data()};
 }
 
 }  // namespace cnnx::detail

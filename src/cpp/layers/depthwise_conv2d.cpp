@@ -1,8 +1,8 @@
 // DepthwiseConv2D forward and backward side by side. The compute is in
-// kernels/depthwise_conv.hpp (layout, loop order, threading); here: bias, the fused activation,
-// and which gradients to form. y = act(depthwise(x, K) + b); backward: dz = act'(y) * dy (in
-// place, unless the model already hands over dL/dz), dK from x and dz, db = column sums of dz,
-// dx the transposed depthwise convolution of dz.
+// kernels/depthwise_conv.hpp (layout, loop order, threading); here: which gradients to form and
+// the fused activation. y = act(depthwise(x, K) + b); backward: dz = act'(y) * dy in place
+// (unless the model already hands over dL/dz), dK and db = column sums of dz in one pass over
+// x and dz, dx the transposed depthwise convolution of dz.
 #include "cnnx/layers/depthwise_conv2d.hpp"
 
 #include "cnnx/error.hpp"
@@ -10,7 +10,6 @@
 #include "cnnx/parallel.hpp"
 #include "kernels/activations.hpp"
 #include "kernels/depthwise_conv.hpp"
-#include "kernels/reduce.hpp"
 #include "layers/depthwise_args.hpp"
 
 namespace cnnx {
@@ -38,8 +37,8 @@ Shape DepthwiseConv2D::do_build(const Shape& in, Rng& rng) {
   return {g.oh, g.ow, cout};
 }
 
-// The workspaces depend on the thread count, not on the batch: one scratch row per thread
-// (dm > 1 only) and the fixed kernel-gradient partials.
+// The workspaces depend on the thread count, not on the batch: scratch rows per thread
+// (dm > 1 only) and the kernel-sized scratch (gradient partials, flipped kernel).
 void DepthwiseConv2D::reserve(std::int64_t batch) {
   (void)batch;
   ensure_workspace();
@@ -51,18 +50,18 @@ void DepthwiseConv2D::ensure_workspace() {
     scratch_.resize(checked_mul(threads, kernels::depthwise_slot_floats(geom_, cfg_.depth_multiplier)));
     slots_ = threads;
   }
-  const std::int64_t partials = kernels::depthwise_partial_floats(geom_, cfg_.depth_multiplier);
-  if (partials_.size() < partials) partials_.resize(partials);
+  const std::int64_t kernel = kernels::depthwise_kernel_floats(geom_, cfg_.depth_multiplier);
+  if (kernel_scratch_.size() < kernel) kernel_scratch_.resize(kernel);
 }
 
 void DepthwiseConv2D::forward(const float* x, float* y, std::int64_t n, bool training) {
   (void)training;  // backward needs only x and y
   ensure_workspace();
   const auto& g = geom_;
-  const std::int64_t cout = g.c * cfg_.depth_multiplier;
-  const kernels::DepthwiseScratch ws{scratch_.data(), kernels::depthwise_slot_floats(g, cfg_.depth_multiplier), slots_};
-  kernels::depthwise_forward(x, n, g, cfg_.depth_multiplier, params()[0].value.data(),
-                             cfg_.use_bias ? params()[1].value.data() : nullptr, y, ws);
+  const std::int64_t dm = cfg_.depth_multiplier, cout = g.c * dm;
+  const kernels::DepthwiseScratch ws = detail::depthwise_scratch(g, dm, scratch_, slots_, kernel_scratch_);
+  kernels::depthwise_forward(x, n, g, dm, params()[0].value.data(), cfg_.use_bias ? params()[1].value.data() : nullptr,
+                             y, ws);
   if (act_ != Activation::linear) kernels::activation_forward(act_, y, n * g.oh * g.ow, cout);
 }
 
@@ -71,10 +70,10 @@ void DepthwiseConv2D::backward(const float* x, const float* y, float* dy, float*
   const auto& g = geom_;
   const std::int64_t dm = cfg_.depth_multiplier, cout = g.c * dm, rows = n * g.oh * g.ow;
   if (!dy_is_preactivation_ && act_ != Activation::linear) kernels::activation_backward(act_, y, dy, rows, cout);
-  const kernels::DepthwiseScratch ws{scratch_.data(), kernels::depthwise_slot_floats(g, dm), slots_};
+  const kernels::DepthwiseScratch ws = detail::depthwise_scratch(g, dm, scratch_, slots_, kernel_scratch_);
   if (computes_weight_grads()) {
-    kernels::depthwise_kernel_grad(x, dy, n, g, dm, params()[0].grad.data(), partials_.data(), ws);
-    if (cfg_.use_bias) kernels::column_sums(dy, rows, cout, params()[1].grad.data());
+    kernels::depthwise_kernel_grad(x, dy, n, g, dm, params()[0].grad.data(),
+                                   cfg_.use_bias ? params()[1].grad.data() : nullptr, ws);
   }
   if (dx) kernels::depthwise_input_grad(dy, n, g, dm, params()[0].value.data(), dx, ws);
 }

@@ -62,17 +62,17 @@ void SeparableConv2D::ensure_workspace(std::int64_t n) {
     scratch_.resize(checked_mul(threads, kernels::depthwise_slot_floats(g, cfg_.depth_multiplier)));
     slots_ = threads;
   }
-  const std::int64_t partials = kernels::depthwise_partial_floats(g, cfg_.depth_multiplier);
-  if (partials_.size() < partials) partials_.resize(partials);
+  const std::int64_t kernel = kernels::depthwise_kernel_floats(g, cfg_.depth_multiplier);
+  if (kernel_scratch_.size() < kernel) kernel_scratch_.resize(kernel);
 }
 
 void SeparableConv2D::forward(const float* x, float* y, std::int64_t n, bool training) {
   (void)training;  // backward recomputes the depthwise output
   ensure_workspace(n);
   const auto& g = geom_;
-  const std::int64_t rows = n * g.oh * g.ow, cmid = mid_channels_, cout = cfg_.filters;
-  const kernels::DepthwiseScratch ws{scratch_.data(), kernels::depthwise_slot_floats(g, cfg_.depth_multiplier), slots_};
-  kernels::depthwise_forward(x, n, g, cfg_.depth_multiplier, params()[0].value.data(), nullptr, mid_.data(), ws);
+  const std::int64_t dm = cfg_.depth_multiplier, rows = n * g.oh * g.ow, cmid = mid_channels_, cout = cfg_.filters;
+  const kernels::DepthwiseScratch ws = detail::depthwise_scratch(g, dm, scratch_, slots_, kernel_scratch_);
+  kernels::depthwise_forward(x, n, g, dm, params()[0].value.data(), nullptr, mid_.data(), ws);
   kernels::GemmEpilogue ep;
   ep.bias = cfg_.use_bias ? params()[2].value.data() : nullptr;
   ep.relu = act_ == Activation::relu;
@@ -87,7 +87,7 @@ void SeparableConv2D::backward(const float* x, const float* y, float* dy, float*
   if (!dy_is_preactivation_ && act_ != Activation::linear) kernels::activation_backward(act_, y, dy, rows, cout);
   const bool weights = computes_weight_grads();
   if (!weights && !dx) return;
-  const kernels::DepthwiseScratch ws{scratch_.data(), kernels::depthwise_slot_floats(g, dm), slots_};
+  const kernels::DepthwiseScratch ws = detail::depthwise_scratch(g, dm, scratch_, slots_, kernel_scratch_);
   const float* depthwise = params()[0].value.data();
   const float* pointwise = params()[1].value.data();
   float* mid = mid_.data();
@@ -98,7 +98,7 @@ void SeparableConv2D::backward(const float* x, const float* y, float* dy, float*
   }
   // dmid = dz P^T, over mid (read for the last time above).
   kernels::gemm(rows, cmid, cout, dy, cout, 1, pointwise, 1, cout, 0.0f, mid, cmid);
-  if (weights) kernels::depthwise_kernel_grad(x, mid, n, g, dm, params()[0].grad.data(), partials_.data(), ws);
+  if (weights) kernels::depthwise_kernel_grad(x, mid, n, g, dm, params()[0].grad.data(), nullptr, ws);
   if (dx) kernels::depthwise_input_grad(mid, n, g, dm, depthwise, dx, ws);
 }
 

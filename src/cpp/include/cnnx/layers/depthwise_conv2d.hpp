@@ -44,8 +44,8 @@ class DepthwiseConv2D : public Layer {
   Activation act_;
   kernels::ConvGeometry geom_{};
   void ensure_workspace();
-  Buffer scratch_;   // per-slot rows (kernels/depthwise_conv.hpp), one slot per thread
-  Buffer partials_;  // per-chunk kernel-gradient partials, summed in chunk order
+  Buffer scratch_;         // per-slot rows (kernels/depthwise_conv.hpp), one slot per thread
+  Buffer kernel_scratch_;  // kernel-gradient partials per chunk, or the flipped kernel
   std::int64_t slots_ = 0;
 };
 

@@ -48,9 +48,9 @@ class SeparableConv2D : public Layer {
   kernels::ConvGeometry geom_{};
   std::int64_t mid_channels_ = 0;  // cin * depth_multiplier
   void ensure_workspace(std::int64_t n);
-  Buffer mid_;       // the depthwise output [n, oh, ow, mid_channels_], then its gradient
-  Buffer scratch_;   // per-slot rows of the depthwise kernels
-  Buffer partials_;  // depthwise kernel-gradient partials
+  Buffer mid_;             // the depthwise output [n, oh, ow, mid_channels_], then its gradient
+  Buffer scratch_;         // per-slot rows of the depthwise kernels
+  Buffer kernel_scratch_;  // depthwise kernel-gradient partials, or the flipped kernel
   std::int64_t slots_ = 0;
 };
 
