@@ -121,11 +121,11 @@ def test_backward_without_bias_and_with_kernel_larger_than_image(rng):
     check_gradients(rng, layer, x, padding="same")
 
 
-@pytest.mark.parametrize("dm", [1, 3])
-def test_gradients_identical_on_any_thread_count(rng, dm):
+@pytest.mark.parametrize("dm,stride", [(1, 1), (3, 1), (2, 2)])
+def test_gradients_identical_on_any_thread_count(rng, dm, stride):
     # Large enough to run threaded (the kernels stay serial below ~32k multiply-adds).
-    layer, x = make(rng, 37, 9, 11, 8, 3, padding="same", dm=dm, activation="relu")
-    dy = rng.normal(size=(37, 9, 11, 8 * dm)).astype(np.float32)
+    layer, x = make(rng, 37, 9, 11, 20, 3, stride=stride, padding="same", dm=dm, activation="relu")
+    dy = rng.normal(size=(37, *layer.output_shape[1:])).astype(np.float32)
     before = cnnx.get_num_threads()
     results = []
     try:
