@@ -213,8 +213,8 @@ std::optional<Conv2DPlan> layer_plan(const Layer& l, std::int64_t batch) {
 }
 
 ConvAlgorithm parse_algorithm(const std::string& name, const std::string& who) {
-  for (auto a : {ConvAlgorithm::none, ConvAlgorithm::im2col_gemm, ConvAlgorithm::implicit_gemm,
-                 ConvAlgorithm::direct_1x1})
+  for (auto a :
+       {ConvAlgorithm::none, ConvAlgorithm::im2col_gemm, ConvAlgorithm::implicit_gemm, ConvAlgorithm::direct_1x1})
     if (name == (a == ConvAlgorithm::none ? "auto" : conv_algorithm_name(a))) return a;
   throw ValueError(who + ": expected 'auto', 'im2col_gemm', 'implicit_gemm' or 'direct_1x1', received '" + name + "'");
 }

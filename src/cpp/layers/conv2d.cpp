@@ -120,28 +120,20 @@ std::int64_t chunks_per_group(std::int64_t chunks) { return std::clamp<std::int6
 
 const char* conv_algorithm_name(ConvAlgorithm a) {
   switch (a) {
-    case ConvAlgorithm::im2col_gemm:
-      return "im2col_gemm";
-    case ConvAlgorithm::implicit_gemm:
-      return "implicit_gemm";
-    case ConvAlgorithm::direct_1x1:
-      return "direct_1x1";
-    case ConvAlgorithm::none:
-      break;
+    case ConvAlgorithm::im2col_gemm: return "im2col_gemm";
+    case ConvAlgorithm::implicit_gemm: return "implicit_gemm";
+    case ConvAlgorithm::direct_1x1: return "direct_1x1";
+    case ConvAlgorithm::none: break;
   }
   return "none";
 }
 
 const char* bias_grad_route_name(BiasGradRoute r) {
   switch (r) {
-    case BiasGradRoute::gemm_row:
-      return "gemm_row";
-    case BiasGradRoute::weight_grad_row:
-      return "weight_grad_row";
-    case BiasGradRoute::column_sums:
-      return "column_sums";
-    case BiasGradRoute::none:
-      break;
+    case BiasGradRoute::gemm_row: return "gemm_row";
+    case BiasGradRoute::weight_grad_row: return "weight_grad_row";
+    case BiasGradRoute::column_sums: return "column_sums";
+    case BiasGradRoute::none: break;
   }
   return "none";
 }
@@ -250,7 +242,8 @@ Conv2DPlan Conv2D::make_plan(std::int64_t n) const {
   if (uses(ConvAlgorithm::im2col_gemm)) p.col = checked_mul(pixels, p.col_stride);
   // The zero-padded copy of a chunk's images: for im2col / col2im, the implicit forward, and
   // (with the over-read of a partial slice) the implicit weight gradient.
-  if (uses(ConvAlgorithm::im2col_gemm) || p.forward == ConvAlgorithm::implicit_gemm) p.pad = kernels::im2col_scratch_size(g, p.chunk_images);
+  if (uses(ConvAlgorithm::im2col_gemm) || p.forward == ConvAlgorithm::implicit_gemm)
+    p.pad = kernels::im2col_scratch_size(g, p.chunk_images);
   if (p.weight_grad == ConvAlgorithm::implicit_gemm)
     p.pad = std::max(p.pad, kernels::conv_weight_grad_scratch_size(g, p.chunk_images));
   if (p.input_grad == ConvAlgorithm::implicit_gemm) p.dzpad = kernels::im2col_scratch_size(tg, p.chunk_images);
@@ -477,8 +470,7 @@ void Conv2D::run_backward(const float* x, const float* dz_all, const float* pool
         case ConvAlgorithm::direct_1x1:
           kernels::gemm(p.grad_rows, cout, r, xc, 1, patch, dz, cout, 1, beta, part, cout);
           break;
-        case ConvAlgorithm::none:
-          break;
+        case ConvAlgorithm::none: break;
       }
       if (p.bias_grad == BiasGradRoute::column_sums) kernels::column_sums(dz, r, cout, db_chunk);
       if (!dx) continue;
