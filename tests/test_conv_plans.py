@@ -382,7 +382,9 @@ def test_workspace_floats_is_what_reserve_allocates(index):
     x = np.random.default_rng(0).normal(size=(64, *shape)).astype(np.float32)
     y = core.forward(x, True)
     core.backward(x, y, np.ones_like(y))
-    core.forward(x[:3].copy(), True)
+    for n in (3, 1):  # a batch of one chunk may take another route: reserve(64) covered it too
+        y = core.forward(x[:n].copy(), True)
+        core.backward(x[:n].copy(), y, np.ones_like(y))
     assert core.allocated_workspace_floats() == held
     if layer._core.class_name not in (
         "Conv2D",
@@ -423,7 +425,14 @@ def test_model_layer_plans_are_the_runners_workspaces():
     for p in plans:
         assert p["allocated_workspace_floats"] == p["workspace_floats"], p["layer"]
     conv1 = plans[1]["plan"]
-    assert conv1["batch_size"] == 16 and conv1["workspace_floats"] == plans[1]["workspace_floats"]
+    # the layer also holds what a one-chunk batch (2 images here) needs, where its routes differ
+    # (on AVX-512, several chunks read x or dz in place where one chunk has im2col panels)
+    one_chunk = model.layers[0]._core.plan(2)
+    assert one_chunk["single_chunk"] and one_chunk["forward"] == "im2col_gemm"
+    routes = ("forward", "weight_grad", "input_grad")
+    differ = any(one_chunk[r] != conv1[r] for r in routes)
+    assert conv1["batch_size"] == 16 and differ == (_core.get_isa() == "avx512")
+    assert (conv1["workspace_floats"] < plans[1]["workspace_floats"]) == differ
     # the fused conv keeps a per-thread panel of its output; the user's own (unfused) layer
     # plans the same route, and its workspaces are not the model's
     assert model.layers[0]._core.allocated_workspace_floats() == 0

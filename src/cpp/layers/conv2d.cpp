@@ -300,9 +300,30 @@ std::int64_t Conv2D::allocated_workspace_floats() const {
   return total;
 }
 
+// Every smaller batch then runs without allocating: the buffers of a route grow with the batch,
+// and the routes differ only between several chunks and one (the last batch of an epoch, a
+// single prediction), which may take im2col + the threaded GEMM where several chunks go
+// implicit and need no panel.
 void Conv2D::reserve(std::int64_t batch) {
+  const std::int64_t one_chunk = std::min(batch, chunk_images());
+  if (one_chunk < batch) ensure_workspace(make_plan(one_chunk));
   plan_ = make_plan(batch);
   ensure_workspace(plan_);
+}
+
+// As ensure_workspace grows the buffers for the two plans of reserve(): thread 0's hold the
+// larger need of each, the other threads' (several chunks only) the larger batch's.
+std::int64_t Conv2D::workspace_floats(std::int64_t batch) const {
+  const Conv2DPlan p = make_plan(batch);
+  const std::int64_t one_chunk = std::min(batch, chunk_images());
+  if (one_chunk == batch) return p.workspace_floats();
+  const Conv2DPlan q = make_plan(one_chunk);
+  const std::int64_t first =
+      std::max(p.col, q.col) + std::max(p.pad, q.pad) + std::max(p.dzpad, q.dzpad) + std::max(p.z, q.z);
+  const std::int64_t others = checked_mul(p.panel_threads - 1, p.col + p.pad + p.dzpad + p.z);
+  const std::int64_t shared = std::max(p.dw_partial, q.dw_partial) + std::max(p.db_partial, q.db_partial) +
+                              std::max(p.packed_kernel, q.packed_kernel) + std::max(p.kernel_t, q.kernel_t);
+  return checked_add(checked_add(first, others), shared);
 }
 
 void Conv2D::force_algorithms(ConvAlgorithm forward, ConvAlgorithm weight_grad, ConvAlgorithm input_grad) {

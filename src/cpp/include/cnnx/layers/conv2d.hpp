@@ -79,7 +79,9 @@ class Conv2D : public Layer {
   // The plan for a batch of n with the current ISA, threads and fusion (nothing allocated).
   // Throws ValueError when a forced algorithm does not apply to this layer.
   Conv2DPlan make_plan(std::int64_t batch) const;
-  std::int64_t workspace_floats(std::int64_t batch) const override { return make_plan(batch).workspace_floats(); }
+  // What reserve(batch) allocates: the plan of `batch` and that of the largest one-chunk batch,
+  // whose route may differ (see reserve()).
+  std::int64_t workspace_floats(std::int64_t batch) const override;
   std::int64_t allocated_workspace_floats() const override;
   // Tests only: run these algorithms instead of the planner's choice (ConvAlgorithm::none:
   // the planner's). A forced algorithm that cannot run this geometry on the active ISA makes
