@@ -5,7 +5,7 @@
 // Where the ISA has an indirect micro-kernel (kernels/conv_gemm.hpp), a chunk's forward skips
 // the col panel: the kernel reads each window from the zero-padded images (implicit GEMM).
 // Backward: [dK; db] = [col, 1]^T x dz (the bias gradient is the GEMM's extra row, see
-// col_stride; on the implicit path, a spare row of the weight-gradient kernel's partial
+// Conv2DPlan::col_stride; on the implicit path, a spare row of the weight-gradient kernel's partial
 // slice). dx: for stride 1, the forward convolution of dz with the kernel flipped and its
 // channels swapped (transposed_geometry), as an implicit GEMM; otherwise dcol = dz x K^T and
 // dx = col2im(dcol). When dK and dX are both implicit, dz is written once, ReLU derivative
