@@ -87,3 +87,87 @@ def test_model_plan_and_utils_plan():
     a = model.plan(batch_size=16, measure=False)
     b = cnnx.utils.plan(model, batch_size=16, measure=False)
     assert [layer.forward_flops for layer in a.layers] == [layer.forward_flops for layer in b.layers]
+
+
+def test_workspaces_and_memory_are_the_cores_allocations():
+    model = article_model()
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    r = np.random.default_rng(0)
+    x = r.random((24, 28, 28, 1), dtype=np.float32)
+    y = np.eye(10, dtype=np.float32)[r.integers(0, 10, 24)]
+    model.train_on_batch(x, y)
+    p = plan(model, batch_size=24, measure=False)
+    held = model._core.layer_plans(24)
+    assert [layer.workspace_bytes for layer in p.layers] == [4 * h["allocated_workspace_floats"] for h in held[1:]]
+    assert 4 * (p.activation_floats + p.gradient_floats) == 4 * model._core.allocated_training_floats()
+    conv = p.layers[0]
+    assert conv.workspace_bytes > 0 and p.layers[1].workspace_bytes == 24 * 14 * 14 * 32 * 4  # pool argmax
+    assert p.memory_bytes > sum(layer.workspace_bytes for layer in p.layers) + 4 * 4 * p.params
+
+
+def test_conv_algorithms_come_from_the_core():
+    from cnnx import _core
+
+    p = plan(article_model(), batch_size=64, measure=False)
+    convs = [layer for layer in p.layers if layer.kind == "Conv2D"]
+    fast = _core.get_isa() == "avx512"
+    # conv1's kernel rows are 3 floats: im2col; conv2 and conv3 over several chunks: implicit on AVX-512
+    assert [c.algorithm for c in convs] == ["im2col_gemm"] + ["implicit_gemm" if fast else "im2col_gemm"] * 2
+    assert convs[1].core_plan["isa"] == _core.get_isa() and convs[1].core_plan["chunks"] == 32
+    assert [layer.algorithm for layer in p.layers if layer.kind != "Conv2D"] == [""] * (len(p.layers) - 3)
+    single = plan(article_model(), batch_size=1, measure=False)
+    assert [layer.core_plan["single_chunk"] for layer in single.layers if layer.kind == "Conv2D"] == [True] * 3
+    assert "implicit_gemm" in str(p) if fast else "im2col_gemm" in str(p)
+
+
+def test_frozen_layer_has_no_weight_gradient_flops():
+    model = article_model()
+    model.build()
+    model.layers[2].trainable = False  # conv2d_1
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    p = plan(model, batch_size=8, measure=False)
+    conv = p.layers[2]
+    assert not conv.weight_grads and conv.input_grads and conv.core_plan["weight_grad"] == "none"
+    assert p.layers[0].weight_grads and not p.layers[0].input_grads
+
+
+def test_any_model_with_a_core_graph():
+    """A graph built on a plain core Model (a layer used at two nodes) plans like any model:
+    shared weights counted once, each node its own workspace, and another input size on a copy."""
+    from cnnx import _core
+
+    first = Conv2D(8, 3, padding="same", activation="relu")
+    shared = Conv2D(8, 3, padding="same", activation="relu")
+    pool, flat, dense = MaxPooling2D(2), Flatten(), Dense(3, activation="softmax")
+
+    class Graph:
+        def __init__(self):
+            self._core = _core.Model()
+            self.layers = [first, shared, pool, flat, dense]
+            node = self._core.add_input([12, 12, 3])
+            for layer in [first, shared, shared, pool, flat, dense]:
+                node = self._core.add_node(layer._core, [node])
+            self._core.set_output(node)
+            self._core.build()
+
+    graph = Graph()
+    p = plan(graph, batch_size=4, measure=True, steps=1)
+    assert [layer.name for layer in p.layers] == [
+        first.name,
+        shared.name,
+        shared.name,
+        pool.name,
+        flat.name,
+        dense.name,
+    ]
+    assert [layer.params for layer in p.layers] == [224, 584, 0, 0, 0, 6 * 6 * 8 * 3 + 3]
+    assert p.params == graph._core.layers[0].count_params() + 584 + 6 * 6 * 8 * 3 + 3
+    assert p.layers[1].activation_bytes > 0 and p.layers[2].activation_bytes == 0  # the second use is fused
+    assert p.layers[1].forward_flops == p.layers[2].forward_flops == 12 * 12 * 8 * 9 * 8 * 2
+    assert p.seconds_per_step > 0
+    bigger = plan(graph, batch_size=4, input_shape=(20, 20, 3), measure=False)
+    assert bigger.layers[-1].params == 10 * 10 * 8 * 3 + 3 and bigger.input_shape == (20, 20, 3)
+    assert graph._core.input_shape == [12, 12, 3]
+    with pytest.raises(ValueError, match="build the model first"):
+        unbuilt = _core.Model()
+        plan(type("M", (), {"_core": unbuilt, "layers": []})(), measure=False)

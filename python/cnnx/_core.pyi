@@ -1,6 +1,7 @@
 """Type stub for the private compiled module ``cnnx._core`` (pybind11). Use the cnnx package."""
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -55,6 +56,13 @@ class Layer:
     def backward_inputs(
         self, xs: Sequence[FloatArray], y: FloatArray, dy: FloatArray, need_dx: Sequence[bool] | None = None
     ) -> list[FloatArray | None]: ...
+    # Plans for a batch size, computed without allocating: scratch floats, and a Conv2D's
+    # routes ({"algorithm", "forward", "weight_grad", "input_grad", "bias_grad", "isa", "chunks", ...};
+    # {} for other layers); what the layer holds now; reserve() as a model calls it.
+    def workspace_floats(self, batch_size: int) -> int: ...
+    def allocated_workspace_floats(self) -> int: ...
+    def plan(self, batch_size: int) -> dict[str, Any]: ...
+    def reserve(self, batch_size: int) -> None: ...
 
 class Conv2D(Layer):
     def __init__(
@@ -70,6 +78,8 @@ class Conv2D(Layer):
         kernel_initializer: str,
         bias_initializer: str,
     ) -> None: ...
+    # tests only: "auto" or "im2col_gemm" / "implicit_gemm" / "direct_1x1" per pass
+    def _force_algorithms(self, forward: str = "auto", weight_grad: str = "auto", input_grad: str = "auto") -> None: ...
 
 class DepthwiseConv2D(Layer):
     def __init__(

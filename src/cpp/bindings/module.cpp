@@ -234,6 +234,43 @@ std::int64_t check_inputs(const Layer& l, const std::vector<FloatArray>& xs, con
   return n;
 }
 
+// A Conv2D's plan as the dict that _core.Layer.plan returns (cnnx.planning reads it).
+py::dict plan_dict(const Conv2DPlan& p) {
+  py::dict d;
+  d["algorithm"] = conv_algorithm_name(p.forward);
+  d["forward"] = conv_algorithm_name(p.forward);
+  d["weight_grad"] = conv_algorithm_name(p.weight_grad);
+  d["input_grad"] = conv_algorithm_name(p.input_grad);
+  d["bias_grad"] = bias_grad_route_name(p.bias_grad);
+  d["shared_padded_dz"] = p.shared_padded_dz;
+  d["single_chunk"] = p.single_chunk();
+  d["isa"] = p.isa_name;
+  d["threads"] = p.threads;
+  d["batch_size"] = p.batch;
+  d["chunk_images"] = p.chunk_images;
+  d["chunks"] = p.chunks;
+  d["groups"] = p.groups;
+  d["workspace_floats"] = p.workspace_floats();
+  return d;
+}
+
+// What Layer.plan reports: the plan of a Conv2D (computed, nothing allocated), empty otherwise.
+std::optional<Conv2DPlan> layer_plan(const Layer& l, std::int64_t batch) {
+  if (!l.built()) throw ValueError(l.class_name() + " '" + l.name() + "': build the layer before planning it");
+  if (batch <= 0)
+    throw ValueError(l.class_name() + " '" + l.name() + "': expected batch_size >= 1, received " +
+                     std::to_string(batch));
+  if (const auto* conv = dynamic_cast<const Conv2D*>(&l)) return conv->make_plan(batch);
+  return std::nullopt;
+}
+
+ConvAlgorithm parse_algorithm(const std::string& name, const std::string& who) {
+  for (auto a :
+       {ConvAlgorithm::none, ConvAlgorithm::im2col_gemm, ConvAlgorithm::implicit_gemm, ConvAlgorithm::direct_1x1})
+    if (name == (a == ConvAlgorithm::none ? "auto" : conv_algorithm_name(a))) return a;
+  throw ValueError(who + ": expected 'auto', 'im2col_gemm', 'implicit_gemm' or 'direct_1x1', received '" + name + "'");
+}
+
 py::tuple result_tuple(const StepResult& r) { return py::make_tuple(r.loss, r.correct, r.rows, r.top_k_correct); }
 
 // Optional per-sample weights: None, or a float32 array with one weight per row of x.
@@ -354,6 +391,32 @@ PYBIND11_MODULE(_core, m) {
           },
           py::arg("input_shape"), py::arg("seed"), py::arg("max_param_floats") = -1)
       .def("count_params", &Layer::count_params)
+      // Plans (cnnx.planning): the scratch floats a batch needs and the route a Conv2D takes
+      // for it, computed without allocating; what the layer holds now; reserve() as the model
+      // calls it.
+      .def(
+          "workspace_floats",
+          [](const Layer& l, std::int64_t batch) {
+            layer_plan(l, batch);  // the checks
+            return l.workspace_floats(batch);
+          },
+          py::arg("batch_size"))
+      .def("allocated_workspace_floats", &Layer::allocated_workspace_floats)
+      .def(
+          "plan",
+          [](const Layer& l, std::int64_t batch) {
+            const auto p = layer_plan(l, batch);
+            return p ? plan_dict(*p) : py::dict();
+          },
+          py::arg("batch_size"))
+      .def(
+          "reserve",
+          [](Layer& l, std::int64_t batch) {
+            layer_plan(l, batch);
+            py::gil_scoped_release release;
+            l.reserve(batch);
+          },
+          py::arg("batch_size"))
       .def_property("trainable", &Layer::trainable, &Layer::set_trainable)
       .def_property_readonly("input_shapes", &Layer::input_shapes)
       .def("weight_names",
@@ -514,7 +577,17 @@ PYBIND11_MODULE(_core, m) {
            }),
            py::arg("name"), py::arg("filters"), py::arg("kernel_size"), py::arg("strides"), py::arg("padding"),
            py::arg("dilation_rate"), py::arg("activation"), py::arg("use_bias"), py::arg("kernel_initializer"),
-           py::arg("bias_initializer"));
+           py::arg("bias_initializer"))
+      // Tests only: run these algorithms ("auto": the planner's choice) so that every route is
+      // compared with the im2col reference on any shape.
+      .def(
+          "_force_algorithms",
+          [](Conv2D& c, const std::string& forward, const std::string& weight_grad, const std::string& input_grad) {
+            const std::string who = "Conv2D '" + c.name() + "'._force_algorithms";
+            c.force_algorithms(parse_algorithm(forward, who), parse_algorithm(weight_grad, who),
+                               parse_algorithm(input_grad, who));
+          },
+          py::arg("forward") = "auto", py::arg("weight_grad") = "auto", py::arg("input_grad") = "auto");
 
   py::class_<DepthwiseConv2D, Layer, std::shared_ptr<DepthwiseConv2D>>(m, "DepthwiseConv2D")
       .def(py::init([](std::string name, std::pair<std::int64_t, std::int64_t> k,
@@ -889,6 +962,42 @@ PYBIND11_MODULE(_core, m) {
           py::arg("batch_size"))
       .def("allocated_training_floats",
            [](ModelHandle& s) { return locked(s, [&] { return s.model->allocated_training_floats(); }); })
+      // Per node, what its layer (the model's clone of it, fused as planned) needs for a batch
+      // size: workspace floats, the Conv2D plan (empty dict for other layers), and what it
+      // holds now.
+      .def(
+          "layer_plans",
+          [](ModelHandle& s, std::int64_t batch) {
+            struct Row {
+              std::string layer;
+              std::int64_t workspace = 0, allocated = 0;
+              std::optional<Conv2DPlan> plan;
+            };
+            const std::vector<Row> rows = locked(s, [&] {
+              if (!s.model->built()) throw ValueError(std::string(s.who) + ": build the model before planning it");
+              std::vector<Row> out(static_cast<std::size_t>(s.model->node_count()));
+              for (int i = 1; i < s.model->node_count(); ++i) {
+                const Layer& l = *s.model->node_runner(i);
+                Row& r = out[static_cast<std::size_t>(i)];
+                r.layer = l.name();
+                r.plan = layer_plan(l, batch);
+                r.workspace = l.workspace_floats(batch);
+                r.allocated = l.allocated_workspace_floats();
+              }
+              return out;
+            });
+            py::list out;
+            for (const Row& r : rows) {
+              py::dict d;
+              d["layer"] = r.layer;
+              d["workspace_floats"] = r.workspace;
+              d["allocated_workspace_floats"] = r.allocated;
+              d["plan"] = r.plan ? plan_dict(*r.plan) : py::dict();
+              out.append(d);
+            }
+            return out;
+          },
+          py::arg("batch_size"))
       // Floats held by the activation buffers of the model's own inference context.
       .def("allocated_inference_floats",
            [](ModelHandle& s) {

@@ -61,6 +61,16 @@ Shape BatchNormalization::do_build(const Shape& in, Rng& rng) {
   return in;
 }
 
+std::int64_t BatchNormalization::workspace_floats(std::int64_t batch) const {
+  return checked_add(checked_mul(rows(batch), channels()), checked_mul(8, channels()));
+}
+
+std::int64_t BatchNormalization::allocated_workspace_floats() const {
+  std::int64_t total = tmp_.size();
+  for (const Buffer* b : {&mean_, &var_, &invstd_, &k1_, &k2_, &k3_, &sum_dy_, &sum_dyx_}) total += b->size();
+  return total;
+}
+
 void BatchNormalization::reserve(std::int64_t batch) {
   const std::int64_t need = checked_mul(rows(batch), channels());
   if (tmp_.size() < need) tmp_.resize(need);

@@ -63,6 +63,10 @@ void Dropout::ensure_workspace(std::int64_t n) {
 }
 
 void Dropout::reserve(std::int64_t batch) { ensure_workspace(batch); }
+std::int64_t Dropout::workspace_floats(std::int64_t batch) const {
+  const std::int64_t mask = checked_mul(batch, shape_size(input_shape()));
+  return noise_dims_.empty() ? mask : checked_add(mask, checked_mul(batch, noise_size_));
+}
 
 // mask[i0, i1, ...] = noise[i0 or 0, i1 or 0, ...]: an odometer over every axis but the last,
 // with stride 0 along the axes where the noise has size 1.

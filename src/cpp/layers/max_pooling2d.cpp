@@ -18,6 +18,9 @@ Shape MaxPooling2D::do_build(const Shape& in, Rng& rng) {
 }
 
 void MaxPooling2D::reserve(std::int64_t batch) { argmax_for(batch); }
+std::int64_t MaxPooling2D::workspace_floats(std::int64_t batch) const {
+  return checked_mul(batch, shape_size(output_shape()));  // one int32 index per output
+}
 
 void MaxPooling2D::forward(const float* x, float* y, std::int64_t n, bool training) {
   (void)training;

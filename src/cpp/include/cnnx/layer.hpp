@@ -56,6 +56,16 @@ class Layer {
   // Sizes layer-owned workspaces for batches of up to `batch` samples. Called by the model
   // outside the training loop so that forward/backward never allocate.
   virtual void reserve(std::int64_t batch) { (void)batch; }
+  // Floats of scratch the layer needs for batches of `batch` (what reserve(batch) allocates
+  // on a fresh layer; int32 workspaces count one float each), computed without allocating:
+  // for plans (cnnx.planning). 0 for layers without workspaces.
+  virtual std::int64_t workspace_floats(std::int64_t batch) const {
+    (void)batch;
+    return 0;
+  }
+  // Floats of scratch the layer holds now (workspaces only grow): tests compare it with
+  // workspace_floats of the largest batch reserved.
+  virtual std::int64_t allocated_workspace_floats() const { return 0; }
 
   // x: [n, input_shape...], y: [n, output_shape...]. `training` switches layers such as
   // Dropout; conv/dense keep what backward needs only when training.

@@ -115,6 +115,11 @@ class Model {
   int node_count() const { return static_cast<int>(nodes_.size()); }
   const std::vector<int>& node_inputs(int node) const;
   const std::shared_ptr<Layer>& node_layer(int node) const;  // nullptr for the input node
+  // The clone that runs `node` once built (nullptr for the input node or before build): its
+  // workspaces and plans are the ones the model's steps use.
+  const Layer* node_runner(int node) const {
+    return node > 0 && node < static_cast<int>(runners_.size()) ? runners_[node].get() : nullptr;
+  }
   int output_node() const { return output_; }
   // The distinct layers, in the order of their first node: weights lists follow this order.
   const std::vector<std::shared_ptr<Layer>>& layers() const { return layers_; }

@@ -32,6 +32,9 @@ class BatchNormalization : public Layer {
   bool backward_reads_output() const override { return false; }
 
   void reserve(std::int64_t batch) override;
+  // The [rows, c] scratch plus eight per-channel vectors (allocated at build).
+  std::int64_t workspace_floats(std::int64_t batch) const override;
+  std::int64_t allocated_workspace_floats() const override;
   // Backward follows the mode of the last forward: through the batch statistics after a
   // training forward, through the fixed moving statistics after an inference one.
   void forward(const float* x, float* y, std::int64_t n, bool training) override;

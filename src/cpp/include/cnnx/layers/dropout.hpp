@@ -30,6 +30,8 @@ class Dropout : public Layer {
   const DropoutConfig& config() const { return cfg_; }
 
   void reserve(std::int64_t batch) override;
+  std::int64_t workspace_floats(std::int64_t batch) const override;
+  std::int64_t allocated_workspace_floats() const override { return mask_.size() + noise_.size(); }
   void forward(const float* x, float* y, std::int64_t n, bool training) override;
   void backward(const float* x, const float* y, float* dy, float* dx, std::int64_t n) override;
 

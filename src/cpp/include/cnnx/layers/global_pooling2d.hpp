@@ -39,6 +39,8 @@ class GlobalMaxPooling2D : public GlobalPooling2D {
   std::string class_name() const override { return "GlobalMaxPooling2D"; }
   std::shared_ptr<Layer> clone() const override { return make_clone(*this); }
   void reserve(std::int64_t batch) override;
+  std::int64_t workspace_floats(std::int64_t batch) const override { return checked_mul(batch, channels()); }
+  std::int64_t allocated_workspace_floats() const override { return static_cast<std::int64_t>(argmax_.size()); }
   void forward(const float* x, float* y, std::int64_t n, bool training) override;
   void backward(const float* x, const float* y, float* dy, float* dx, std::int64_t n) override;
 

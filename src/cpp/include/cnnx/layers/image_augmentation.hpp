@@ -21,6 +21,12 @@ namespace cnnx {
 class ImageAugmentation : public Layer {
  public:
   void reserve(std::int64_t batch) override;
+  std::int64_t workspace_floats(std::int64_t batch) const override {
+    return checked_add(checked_mul(batch, per_image_), extra_workspace_floats(batch));
+  }
+  std::int64_t allocated_workspace_floats() const override {
+    return static_cast<std::int64_t>(params_.size()) + allocated_extra_floats();
+  }
   void forward(const float* x, float* y, std::int64_t n, bool training) override;
   void backward(const float* x, const float* y, float* dy, float* dx, std::int64_t n) override;
 
@@ -40,6 +46,11 @@ class ImageAugmentation : public Layer {
   virtual void apply_backward(const float* x, const float* dy, float* dx, std::int64_t n) = 0;
   // Extra workspaces, sized for `batch` images (called by reserve and before each draw).
   virtual void reserve_extra(std::int64_t batch) { (void)batch; }
+  virtual std::int64_t extra_workspace_floats(std::int64_t batch) const {
+    (void)batch;
+    return 0;
+  }
+  virtual std::int64_t allocated_extra_floats() const { return 0; }
 
   float* params(std::int64_t img) { return params_.data() + img * per_image_; }
   std::int64_t height() const { return input_shape()[0]; }
@@ -80,6 +91,8 @@ class RandomAffine : public ImageAugmentation {
   void apply(const float* x, float* y, std::int64_t n) override;
   void apply_backward(const float* x, const float* dy, float* dx, std::int64_t n) override;
   void reserve_extra(std::int64_t batch) override;
+  std::int64_t extra_workspace_floats(std::int64_t batch) const override { return checked_mul(8, batch); }
+  std::int64_t allocated_extra_floats() const override { return static_cast<std::int64_t>(transforms_.size()); }
 
   // Parses and validates the options; each subclass constructor calls it first.
   void check_options();

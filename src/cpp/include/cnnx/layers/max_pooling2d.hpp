@@ -30,6 +30,8 @@ class MaxPooling2D : public Layer {
   }
 
   void reserve(std::int64_t batch) override;
+  std::int64_t workspace_floats(std::int64_t batch) const override;
+  std::int64_t allocated_workspace_floats() const override { return static_cast<std::int64_t>(argmax_.size()); }
   void forward(const float* x, float* y, std::int64_t n, bool training) override;
   void backward(const float* x, const float* y, float* dy, float* dx, std::int64_t n) override;
 

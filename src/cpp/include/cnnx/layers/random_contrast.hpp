@@ -22,6 +22,10 @@ class RandomContrast : public ImageAugmentation {
   void apply(const float* x, float* y, std::int64_t n) override;
   void apply_backward(const float* x, const float* dy, float* dx, std::int64_t n) override;
   void reserve_extra(std::int64_t batch) override;
+  std::int64_t extra_workspace_floats(std::int64_t batch) const override {
+    return checked_mul(2, checked_mul(batch, channels()));
+  }
+  std::int64_t allocated_extra_floats() const override { return means_.size() + sums_.size(); }
 
  private:
   float lower_, upper_, value_min_, value_max_;
