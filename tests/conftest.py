@@ -42,6 +42,29 @@ def np_conv2d(x, kernel, bias=None, strides=(1, 1), padding="valid", dilation=(1
     return out
 
 
+def np_depthwise_conv2d(x, kernel, bias=None, strides=(1, 1), padding="valid", dilation=(1, 1)):
+    """Keras' DepthwiseConv2D: kernel (kh, kw, c, dm), output channel c * dm + m."""
+    x = np.asarray(x, np.float64)
+    kernel = np.asarray(kernel, np.float64)
+    n, h, w, c = x.shape
+    kh, kw, _, dm = kernel.shape
+    oh, pt, pb = pad_amounts(h, kh, strides[0], dilation[0], padding)
+    ow, pl, pr = pad_amounts(w, kw, strides[1], dilation[1], padding)
+    xp = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)))
+    out = np.zeros((n, oh, ow, c, dm))
+    for ky in range(kh):
+        for kx in range(kw):
+            y0, x0 = ky * dilation[0], kx * dilation[1]
+            patch = xp[
+                :, y0 : y0 + (oh - 1) * strides[0] + 1 : strides[0], x0 : x0 + (ow - 1) * strides[1] + 1 : strides[1], :
+            ]
+            out += patch[..., None] * kernel[ky, kx]
+    out = out.reshape(n, oh, ow, c * dm)
+    if bias is not None:
+        out += np.asarray(bias, np.float64)
+    return out
+
+
 def np_max_pool(x, pool=(2, 2), strides=None, padding="valid"):
     x = np.asarray(x, np.float64)
     strides = strides or pool

@@ -375,3 +375,39 @@ def test_inference_memory_is_reused_in_a_residual_chain(rng):
     assert plan["inference_activation_floats_unshared"] >= 4 * 8 * 16 * 16 * 8
     x = rng.normal(size=(4, 16, 16, 8)).astype(np.float32)
     np.testing.assert_allclose(g.predict(x, 4), g.call(x, False), rtol=0, atol=0)
+
+
+def test_training_keeps_only_what_backward_reads(rng):
+    """conv (linear) -> BN -> ReLU -> conv: BN's output is read by nobody's backward (ReLU's
+    derivative comes from its own output, BN's from its input), so its buffer is reused; the
+    gradients stay those of the plain chain."""
+    from cnnx.layers import ReLU
+
+    cnnx.utils.set_random_seed(15)
+    layers = [Conv2D(4, 3, padding="same"), BatchNormalization(), ReLU(), Conv2D(4, 3, padding="same"), Flatten(),
+              Dense(2, activation="softmax")]
+    g = graph((6, 6, 2), [(layer, [i]) for i, layer in enumerate(layers)])
+    per_sample = [6 * 6 * 4] * 4 + [144, 2]
+    plan = g.memory_plan(3)
+    assert plan["training_activation_floats"] < 3 * sum(per_sample)
+    compile_sgd0(g)
+    perturb(rng, [layers[0], layers[3], layers[5]])
+    x = rng.normal(size=(3, 6, 6, 2)).astype(np.float32)
+    y = np.eye(2, dtype=np.float32)[[0, 1, 0]]
+    g.train_step(x, y, np.arange(3))
+    assert g.allocated_training_floats() == plan["training_activation_floats"] + plan["training_gradient_floats"]
+    w = [v.astype(np.float64) for v in layers[0].get_weights() + layers[3].get_weights() + layers[5].get_weights()]
+    gamma, beta = (v.astype(np.float64) for v in layers[1].get_weights()[:2])
+
+    def loss():
+        h = np_conv2d(x.astype(np.float64), w[0], w[1], (1, 1), "same")
+        mean, var = h.mean(axis=(0, 1, 2)), h.var(axis=(0, 1, 2))
+        h = np.maximum((h - mean) / np.sqrt(var + 1e-3) * gamma + beta, 0.0)
+        h = np_conv2d(h, w[2], w[3], (1, 1), "same")
+        p = np_activation("softmax", np_dense(h.reshape(3, -1), w[4], w[5]))
+        return float(-(y * np.log(p)).sum(axis=1).mean())
+
+    grads = [*layers[0]._core.get_gradients(), *layers[3]._core.get_gradients(), *layers[5]._core.get_gradients()]
+    for arr, got in zip(w, grads):
+        idx = sample_indices(rng, arr.size, count=12)
+        np.testing.assert_allclose(got.reshape(-1)[idx], numeric_grad(loss, arr, idx), rtol=5e-3, atol=2e-5)

@@ -71,6 +71,38 @@ class Conv2D(Layer):
         bias_initializer: str,
     ) -> None: ...
 
+class DepthwiseConv2D(Layer):
+    def __init__(
+        self,
+        name: str,
+        kernel_size: tuple[int, int],
+        strides: tuple[int, int],
+        padding: str,
+        depth_multiplier: int,
+        dilation_rate: tuple[int, int],
+        activation: str,
+        use_bias: bool,
+        depthwise_initializer: str,
+        bias_initializer: str,
+    ) -> None: ...
+
+class SeparableConv2D(Layer):
+    def __init__(
+        self,
+        name: str,
+        filters: int,
+        kernel_size: tuple[int, int],
+        strides: tuple[int, int],
+        padding: str,
+        dilation_rate: tuple[int, int],
+        depth_multiplier: int,
+        activation: str,
+        use_bias: bool,
+        depthwise_initializer: str,
+        pointwise_initializer: str,
+        bias_initializer: str,
+    ) -> None: ...
+
 class MaxPooling2D(Layer):
     def __init__(self, name: str, pool_size: tuple[int, int], strides: tuple[int, int], padding: str) -> None: ...
 

@@ -23,6 +23,8 @@ __all__ = [
     "Input",
     "InputLayer",
     "Conv2D",
+    "DepthwiseConv2D",
+    "SeparableConv2D",
     "MaxPooling2D",
     "Flatten",
     "Dense",
@@ -1207,3 +1209,5 @@ from .merging import (  # noqa: E402
     multiply,
     subtract,
 )
+# At the bottom: convolutional.py builds on the Layer base class and helpers defined above.
+from .convolutional import DepthwiseConv2D, SeparableConv2D  # noqa: E402

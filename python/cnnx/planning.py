@@ -119,6 +119,13 @@ def _layer_flops(layer: Any, in_shape: tuple, out_shape: tuple) -> int:
         return 2 * out_elems * kh * kw * in_shape[-1]
     if kind == "Dense":
         return 2 * out_elems * in_shape[-1]
+    if kind == "DepthwiseConv2D":  # one kh x kw window per output channel
+        kh, kw = layer.kernel_size
+        return 2 * out_elems * kh * kw
+    if kind == "SeparableConv2D":  # the depthwise step, then a 1x1 convolution
+        kh, kw = layer.kernel_size
+        mid = math.prod(out_shape[:-1]) * in_shape[-1] * layer.depth_multiplier
+        return 2 * mid * kh * kw + 2 * out_elems * in_shape[-1] * layer.depth_multiplier
     if kind in ("MaxPooling2D", "AveragePooling2D"):
         return out_elems * layer.pool_size[0] * layer.pool_size[1]
     if kind in ("GlobalAveragePooling2D", "GlobalMaxPooling2D"):
@@ -145,6 +152,16 @@ def _layer_workspace(layer: Any, in_shape: tuple, out_shape: tuple, batch: int, 
         panels = 2 * threads * chunk * pix * patch * 4
         partials = (chunks * patch * layer.filters * 4) if chunks > 1 else 0
         return panels + partials
+    if kind in ("DepthwiseConv2D", "SeparableConv2D"):
+        # kernels/depthwise_conv.hpp: 16 kernel-gradient partials, a scratch row per thread when
+        # depth_multiplier > 1; SeparableConv2D also keeps the depthwise output for the batch.
+        kh, kw = layer.kernel_size
+        mid = in_shape[-1] * layer.depth_multiplier
+        rows = threads * in_shape[1] * mid * 4 if layer.depth_multiplier > 1 else 0
+        total = 16 * kh * kw * mid * 4 + rows
+        if kind == "SeparableConv2D":
+            total += batch * out_shape[0] * out_shape[1] * mid * 4
+        return total
     if kind == "MaxPooling2D":
         return batch * math.prod(out_shape) * 4
     if kind == "Dropout":

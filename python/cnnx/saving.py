@@ -47,12 +47,12 @@ _MAX_NODES = 4096  # layer calls in a functional model_config, nested models' in
 _MAX_STRING = 4096  # characters of a name or other string in a configuration
 _MAX_LIST = 4096  # entries of a list in a configuration (other than 'layers')
 _MAX_CLASSES = 1 << 16  # entries of class_names
-_MAX_SIZE = 1 << 24  # a size a layer or the input declares: units, filters, height, width...
+_MAX_SIZE = 1 << 24  # a size a layer or the input declares: units, filters, depth_multiplier, height...
 _MAX_WINDOW = 4096  # kernel_size, pool_size, strides, dilation_rate (each axis)
 _MAX_SAMPLE = 1 << 31  # elements of one sample: product of an input, target or noise shape
 _SHAPE_KEYS = frozenset({"input_shape", "target_shape", "noise_shape", "batch_shape", "shape"})
 _WINDOW_KEYS = frozenset({"kernel_size", "pool_size", "strides", "dilation_rate"})
-_SIZE_KEYS = frozenset({"filters", "units", "height", "width"}) | _SHAPE_KEYS
+_SIZE_KEYS = frozenset({"filters", "units", "height", "width", "depth_multiplier"}) | _SHAPE_KEYS
 
 __all__ = ["save_model", "load_model", "save_weights", "load_weights", "write_file", "read_file"]
 

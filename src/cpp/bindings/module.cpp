@@ -516,6 +516,50 @@ PYBIND11_MODULE(_core, m) {
            py::arg("dilation_rate"), py::arg("activation"), py::arg("use_bias"), py::arg("kernel_initializer"),
            py::arg("bias_initializer"));
 
+  py::class_<DepthwiseConv2D, Layer, std::shared_ptr<DepthwiseConv2D>>(m, "DepthwiseConv2D")
+      .def(py::init([](std::string name, std::pair<std::int64_t, std::int64_t> k,
+                       std::pair<std::int64_t, std::int64_t> s, std::string padding, std::int64_t depth_multiplier,
+                       std::pair<std::int64_t, std::int64_t> d, std::string activation, bool use_bias,
+                       std::string dinit, std::string binit) {
+             DepthwiseConv2DConfig c;
+             std::tie(c.kernel_h, c.kernel_w) = k;
+             std::tie(c.stride_h, c.stride_w) = s;
+             std::tie(c.dilation_h, c.dilation_w) = d;
+             c.padding = padding;
+             c.depth_multiplier = depth_multiplier;
+             c.activation = activation;
+             c.use_bias = use_bias;
+             c.depthwise_initializer = dinit;
+             c.bias_initializer = binit;
+             return std::make_shared<DepthwiseConv2D>(name, c);
+           }),
+           py::arg("name"), py::arg("kernel_size"), py::arg("strides"), py::arg("padding"), py::arg("depth_multiplier"),
+           py::arg("dilation_rate"), py::arg("activation"), py::arg("use_bias"), py::arg("depthwise_initializer"),
+           py::arg("bias_initializer"));
+
+  py::class_<SeparableConv2D, Layer, std::shared_ptr<SeparableConv2D>>(m, "SeparableConv2D")
+      .def(py::init([](std::string name, std::int64_t filters, std::pair<std::int64_t, std::int64_t> k,
+                       std::pair<std::int64_t, std::int64_t> s, std::string padding,
+                       std::pair<std::int64_t, std::int64_t> d, std::int64_t depth_multiplier, std::string activation,
+                       bool use_bias, std::string dinit, std::string pinit, std::string binit) {
+             SeparableConv2DConfig c;
+             c.filters = filters;
+             std::tie(c.kernel_h, c.kernel_w) = k;
+             std::tie(c.stride_h, c.stride_w) = s;
+             std::tie(c.dilation_h, c.dilation_w) = d;
+             c.padding = padding;
+             c.depth_multiplier = depth_multiplier;
+             c.activation = activation;
+             c.use_bias = use_bias;
+             c.depthwise_initializer = dinit;
+             c.pointwise_initializer = pinit;
+             c.bias_initializer = binit;
+             return std::make_shared<SeparableConv2D>(name, c);
+           }),
+           py::arg("name"), py::arg("filters"), py::arg("kernel_size"), py::arg("strides"), py::arg("padding"),
+           py::arg("dilation_rate"), py::arg("depth_multiplier"), py::arg("activation"), py::arg("use_bias"),
+           py::arg("depthwise_initializer"), py::arg("pointwise_initializer"), py::arg("bias_initializer"));
+
   py::class_<MaxPooling2D, Layer, std::shared_ptr<MaxPooling2D>>(m, "MaxPooling2D")
       .def(py::init([](std::string name, std::pair<std::int64_t, std::int64_t> pool,
                        std::pair<std::int64_t, std::int64_t> strides, std::string padding) {

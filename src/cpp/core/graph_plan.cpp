@@ -65,18 +65,45 @@ class SlotPool {
   std::vector<int> free_;
 };
 
-void plan_training_slots(GraphPlan& plan) {
-  for (std::size_t i = 1; i < plan.nodes.size(); ++i) {
-    auto& node = plan.nodes[i];
-    if (node.fused_pool >= 0) continue;  // stays in the conv's L2 scratch
-    node.training_slot = static_cast<int>(plan.training_slot_size.size());
-    plan.training_slot_size.push_back(node.size);
-  }
-}
-
 // The node whose forward step writes node i's output (a fused pool is written by its conv).
 int producing_step(const GraphPlan& plan, int i) {
   return plan.nodes[i].fused_conv >= 0 ? plan.nodes[i].fused_conv : i;
+}
+
+// Training keeps a tensor until the end of backward when backward reads it: as the input of a
+// consumer that runs backward and reads its inputs, or as the output of a producer that runs
+// backward and reads its output (a fused conv reads its pool's output and its own input). The
+// others are given back after their last forward use, like in inference.
+void plan_training_slots(GraphPlan& plan, const std::vector<std::shared_ptr<Layer>>& runners) {
+  const int count = static_cast<int>(plan.nodes.size());
+  std::vector<bool> keep(count, false);
+  keep[plan.output] = true;  // the loss reads it after the last step
+  for (int i = 1; i < count; ++i) {
+    const auto& node = plan.nodes[i];
+    if (!node.runs_backward) continue;
+    if (node.fused_conv >= 0) {
+      keep[i] = true;  // the pooled output gives the ReLU mask
+      continue;
+    }
+    if (node.fused_pool >= 0 || runners[i]->backward_reads_inputs())
+      for (int u : node.inputs) keep[u] = true;
+    if (node.fused_pool < 0 && runners[i]->backward_reads_output()) keep[i] = true;
+  }
+  std::vector<int> last_use(count, -1);
+  for (int i = 1; i < count; ++i)
+    for (int u : plan.nodes[i].inputs) last_use[u] = std::max(last_use[u], producing_step(plan, i));
+  SlotPool pool(plan.training_slot_size);
+  for (int s = 1; s < count; ++s) {
+    auto& node = plan.nodes[s];
+    if (node.fused_conv >= 0) continue;  // written at its conv's step
+    const int target = node.fused_pool >= 0 ? node.fused_pool : s;
+    plan.nodes[target].training_slot = pool.take(plan.nodes[target].size);
+    for (int u : node.inputs)
+      if (u > 0 && !keep[u] && last_use[u] == s && plan.nodes[u].training_slot >= 0) {
+        pool.give_back(plan.nodes[u].training_slot);
+        last_use[u] = -1;
+      }
+  }
 }
 
 void plan_inference_slots(GraphPlan& plan) {
@@ -99,13 +126,16 @@ void plan_inference_slots(GraphPlan& plan) {
   }
 }
 
-void plan_backward(GraphPlan& plan, const std::vector<std::shared_ptr<Layer>>& runners) {
-  const int count = static_cast<int>(plan.nodes.size());
-  for (int i = 1; i < count; ++i) {
+void mark_backward(GraphPlan& plan, const std::vector<std::shared_ptr<Layer>>& runners) {
+  for (std::size_t i = 1; i < plan.nodes.size(); ++i) {
     auto& node = plan.nodes[i];
     node.runs_backward = runners[i]->computes_weight_grads();
     for (int u : node.inputs) node.runs_backward = node.runs_backward || plan.nodes[u].runs_backward;
   }
+}
+
+void plan_gradient_slots(GraphPlan& plan) {
+  const int count = static_cast<int>(plan.nodes.size());
   SlotPool pool(plan.gradient_slot_size);
   if (plan.nodes[plan.output].runs_backward)
     plan.nodes[plan.output].gradient_slot = pool.take(plan.nodes[plan.output].size);
@@ -149,9 +179,10 @@ GraphPlan plan_graph(const std::vector<std::vector<int>>& inputs, const std::vec
   fuse_relu_into_pool(plan, runners);
   plan.fuse_output = fusable != Activation::linear && runners[output]->activation() == fusable;
   if (plan.fuse_output) plan.nodes[output].grad_is_preactivation = true;
-  plan_training_slots(plan);
+  mark_backward(plan, runners);
+  plan_training_slots(plan, runners);
   plan_inference_slots(plan);
-  plan_backward(plan, runners);
+  plan_gradient_slots(plan);
   return plan;
 }
 

@@ -11,7 +11,8 @@
 // A rule needs a single consumer because a second consumer's gradient would bypass it.
 //
 // Buffers, in floats per sample (the model multiplies by its batch size):
-// - training keeps every activation backward reads: one slot per stored node output;
+// - training keeps every activation backward reads (Layer::backward_reads_inputs / _output)
+//   to the end of the step; the others are reused once their last forward consumer has run;
 // - inference reuses a slot once the last consumer of its tensor has run (greedy best fit in
 //   node order, the output allocated before the inputs are released, so a node never writes
 //   over its own input);

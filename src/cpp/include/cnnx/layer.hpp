@@ -72,6 +72,12 @@ class Layer {
     backward(xs[0], y, dy, dxs[0], n);
   }
 
+  // What backward reads besides dy, so that a model keeps only those activations for backward
+  // (graph_plan.hpp). The defaults are the safe answer; a layer overrides them only when its
+  // backward never touches x or y.
+  virtual bool backward_reads_inputs() const { return true; }
+  virtual bool backward_reads_output() const { return true; }
+
   // Keras' layer.trainable. A frozen layer's weights are not updated and backward skips their
   // gradients (the input gradient still flows); a frozen BatchNormalization runs in inference
   // mode. Parameters that never train (moving statistics) have Param::trainable = false.

@@ -20,6 +20,7 @@ class ActivationLayer : public Layer {
   std::string class_name() const override { return "Activation"; }
   std::shared_ptr<Layer> clone() const override { return make_clone(*this); }
   Activation activation() const override { return act_; }
+  bool backward_reads_inputs() const override { return false; }  // the derivative comes from y
 
   void forward(const float* x, float* y, std::int64_t n, bool training) override;
   void backward(const float* x, const float* y, float* dy, float* dx, std::int64_t n) override;
@@ -46,6 +47,7 @@ class ReLU : public ActivationLayer {
   std::shared_ptr<Layer> clone() const override { return make_clone(*this); }
   const ReLUConfig& config() const { return cfg_; }
   Activation activation() const override { return general_ ? Activation::linear : Activation::relu; }
+  bool backward_reads_inputs() const override { return general_; }  // Keras' general formula reads x
   void forward(const float* x, float* y, std::int64_t n, bool training) override;
   void backward(const float* x, const float* y, float* dy, float* dx, std::int64_t n) override;
 

@@ -15,6 +15,8 @@ class AveragePooling2D : public Layer {
   AveragePooling2D(std::string name, AveragePooling2DConfig config);
   std::string class_name() const override { return "AveragePooling2D"; }
   std::shared_ptr<Layer> clone() const override { return make_clone(*this); }
+  bool backward_reads_inputs() const override { return false; }
+  bool backward_reads_output() const override { return false; }
   const AveragePooling2DConfig& config() const { return cfg_; }
 
   void forward(const float* x, float* y, std::int64_t n, bool training) override;

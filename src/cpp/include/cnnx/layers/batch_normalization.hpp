@@ -29,6 +29,7 @@ class BatchNormalization : public Layer {
   std::string class_name() const override { return "BatchNormalization"; }
   std::shared_ptr<Layer> clone() const override { return make_clone(*this); }
   const BatchNormalizationConfig& config() const { return cfg_; }
+  bool backward_reads_output() const override { return false; }
 
   void reserve(std::int64_t batch) override;
   // Backward follows the mode of the last forward: through the batch statistics after a

@@ -14,6 +14,8 @@ class Concatenate : public Layer {
   Concatenate(std::string name, std::int64_t axis);  // ValueError for axis=0 (the batch axis)
   std::string class_name() const override { return "Concatenate"; }
   std::shared_ptr<Layer> clone() const override { return make_clone(*this); }
+  bool backward_reads_inputs() const override { return false; }
+  bool backward_reads_output() const override { return false; }
   std::int64_t axis() const { return axis_; }
   int min_inputs() const override { return 1; }
   int max_inputs() const override { return -1; }

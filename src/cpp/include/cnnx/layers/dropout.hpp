@@ -25,6 +25,8 @@ class Dropout : public Layer {
   Dropout(std::string name, DropoutConfig config);
   std::string class_name() const override { return "Dropout"; }
   std::shared_ptr<Layer> clone() const override { return make_clone(*this); }
+  bool backward_reads_inputs() const override { return false; }
+  bool backward_reads_output() const override { return false; }
   const DropoutConfig& config() const { return cfg_; }
 
   void reserve(std::int64_t batch) override;

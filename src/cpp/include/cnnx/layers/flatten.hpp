@@ -10,6 +10,8 @@ class Flatten : public Layer {
   explicit Flatten(std::string name) : Layer(std::move(name)) {}
   std::string class_name() const override { return "Flatten"; }
   std::shared_ptr<Layer> clone() const override { return make_clone(*this); }
+  bool backward_reads_inputs() const override { return false; }
+  bool backward_reads_output() const override { return false; }
   void forward(const float* x, float* y, std::int64_t n, bool training) override;
   void backward(const float* x, const float* y, float* dy, float* dx, std::int64_t n) override;
 

@@ -11,6 +11,8 @@ namespace cnnx {
 class GlobalPooling2D : public Layer {
  public:
   GlobalPooling2D(std::string name, bool keepdims) : Layer(std::move(name)), keepdims_(keepdims) {}
+  bool backward_reads_inputs() const override { return false; }
+  bool backward_reads_output() const override { return false; }
   bool keepdims() const { return keepdims_; }
 
  protected:

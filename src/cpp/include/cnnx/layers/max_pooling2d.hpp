@@ -17,6 +17,7 @@ class MaxPooling2D : public Layer {
   std::string class_name() const override { return "MaxPooling2D"; }
   std::shared_ptr<Layer> clone() const override { return make_clone(*this); }
   const MaxPooling2DConfig& config() const { return cfg_; }
+  bool backward_reads_inputs() const override { return false; }  // the argmax offsets, kept by forward
   // Set by the model when the previous layer ends in ReLU: backward then applies the ReLU
   // derivative itself (see kernels/pool.hpp) and the previous layer skips it.
   void set_fuse_relu_backward(bool v) { fuse_relu_backward_ = v; }

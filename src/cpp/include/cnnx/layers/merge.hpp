@@ -22,6 +22,11 @@ class Merge : public Layer {
   std::string class_name() const override;  // "Add", "Subtract", ...
   std::shared_ptr<Layer> clone() const override { return make_clone(*this); }
   MergeOp op() const { return op_; }
+  // Sums and differences need only dy; products and extremes read the inputs (and y).
+  bool backward_reads_inputs() const override {
+    return op_ == MergeOp::multiply || op_ == MergeOp::maximum || op_ == MergeOp::minimum;
+  }
+  bool backward_reads_output() const override { return op_ == MergeOp::maximum || op_ == MergeOp::minimum; }
   int min_inputs() const override { return op_ == MergeOp::subtract ? 2 : 1; }
   int max_inputs() const override { return op_ == MergeOp::subtract ? 2 : -1; }
 

@@ -11,6 +11,8 @@ class Rescaling : public Layer {
   Rescaling(std::string name, float scale, float offset);
   std::string class_name() const override { return "Rescaling"; }
   std::shared_ptr<Layer> clone() const override { return make_clone(*this); }
+  bool backward_reads_inputs() const override { return false; }
+  bool backward_reads_output() const override { return false; }
   float scale() const { return scale_; }
   float offset() const { return offset_; }
   void forward(const float* x, float* y, std::int64_t n, bool training) override;

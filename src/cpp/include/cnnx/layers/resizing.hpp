@@ -24,6 +24,8 @@ class Resizing : public Layer {
   Resizing(std::string name, ResizingConfig config);
   std::string class_name() const override { return "Resizing"; }
   std::shared_ptr<Layer> clone() const override { return make_clone(*this); }
+  bool backward_reads_inputs() const override { return false; }
+  bool backward_reads_output() const override { return false; }
   const ResizingConfig& config() const { return cfg_; }
   void forward(const float* x, float* y, std::int64_t n, bool training) override;
   void backward(const float* x, const float* y, float* dy, float* dx, std::int64_t n) override;
