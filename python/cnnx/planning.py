@@ -174,25 +174,56 @@ def plan(model: Any, batch_size: int = 32, input_shape: Any = None, measure: boo
     time of a real training step at this batch size on this CPU.
 
     `input_shape` (h, w, c) plans the same architecture for another image size without touching
-    `model`; otherwise the model's own input shape is used."""
+    `model`; otherwise the model's own input shape is used. A graph model (functional, or holding
+    models) gets one row per node of its core graph: a layer used twice has two rows, its
+    parameters counted on the first."""
     from . import get_num_threads
-    from .models import Sequential
+    from .models import Model, Sequential
 
-    if not isinstance(model, Sequential):
-        raise TypeError(f"plan: expected a cnnx Sequential, received {type(model).__name__}")
+    if not isinstance(model, Model):
+        raise TypeError(f"plan: expected a cnnx model (Sequential or Model), received {type(model).__name__}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"plan: expected batch_size to be a positive integer, received {batch_size!r}")
     config = model.get_config()
     if input_shape is not None:
         shape = tuple(int(d) for d in input_shape if d is not None)
-        config = {**config, "input_shape": (None, *shape)}
-    if not config.get("input_shape"):
+        config = _with_input_shape(model, config, shape)
+    if isinstance(model, Sequential) and not config.get("input_shape"):
         raise ValueError("plan: the model's input shape is unknown; pass input_shape=(h, w, c)")
-    work = model if input_shape is None and model.built else Sequential.from_config(config)
+    work = model if input_shape is None and model.built else type(model).from_config(config)
     if not work.built:
         work.build()
     threads = get_num_threads()
-    result = Plan(batch_size=int(batch_size), input_shape=tuple(config["input_shape"][1:]), threads=threads)
+    result = Plan(batch_size=int(batch_size), input_shape=tuple(work.input_shape[1:]), threads=threads)
+    plain = isinstance(work, Sequential) and not any(isinstance(item, Model) for item in work.layers)
+    if plain and len(work._flat_layers()) == len(work.layers):
+        _plan_chain(work, result)
+    else:
+        _plan_graph(work, result)
+    if measure:
+        result.seconds_per_step = _time_steps(work, model, batch_size, steps)
+    return result
+
+
+def _with_input_shape(model: Any, config: dict, shape: tuple) -> dict:
+    """The model's config with another per-sample input shape."""
+    import copy
+
+    from .models import Sequential
+
+    if isinstance(model, Sequential):
+        return {**config, "input_shape": (None, *shape)}
+    config = copy.deepcopy(config)
+    ref = config["input_layers"]
+    name = ref[0] if isinstance(ref[0], str) else ref[0][0]
+    for entry in config["layers"]:
+        if entry["name"] == name:
+            entry["config"]["batch_shape"] = [None, *shape]
+    return config
+
+
+def _plan_chain(work: Any, result: Plan) -> None:
+    batch_size, threads = result.batch_size, result.threads
     shape = result.input_shape
     layers = work.layers
     for i, layer in enumerate(layers):
@@ -217,17 +248,41 @@ def plan(model: Any, batch_size: int = 32, input_shape: Any = None, measure: boo
             )
         )
         shape = out
-    if measure:
-        result.seconds_per_step = _time_steps(work, model, batch_size, steps)
-    return result
+
+
+def _plan_graph(work: Any, result: Plan) -> None:
+    """One row per node of the core graph, in its order, with the core's own fusion decisions."""
+    batch_size, threads = result.batch_size, result.threads
+    nodes = work._core.node_plans()
+    by_name = {layer.name: layer for layer in work._flat_layers()}
+    counted: set[int] = set()
+    for node in nodes:
+        if node["class_name"] == "InputLayer":
+            continue
+        layer = by_name[node["layer"]]
+        shape = tuple(nodes[node["inputs"][0]]["output_shape"])
+        out = tuple(node["output_shape"])
+        partner = by_name.get(node["fused_with"])
+        fused = type(layer).__name__ == "Conv2D" and type(partner).__name__ == "MaxPooling2D"
+        result.layers.append(
+            LayerPlan(
+                name=layer.name,
+                kind=type(layer).__name__,
+                output_shape=(None, *out),
+                params=0 if id(layer) in counted else layer.count_params(),
+                forward_flops=_layer_flops(layer, shape, out),
+                activation_bytes=0 if fused else batch_size * math.prod(out) * 4,
+                workspace_bytes=_layer_workspace(layer, shape, out, batch_size, threads),
+            )
+        )
+        counted.add(id(layer))
 
 
 def _time_steps(work: Any, original: Any, batch_size: int, steps: int) -> float:
     """Times real training steps on random data, on a copy so `original` keeps its weights."""
     from . import losses, optimizers
-    from .models import Sequential
 
-    probe = Sequential.from_config(work.get_config())
+    probe = type(work).from_config(work.get_config())
     if original.compiled:
         probe._compile_from_config(original._compile_config())
     else:
