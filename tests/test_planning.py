@@ -98,7 +98,11 @@ def test_plan_of_a_graph_model():
     x = L.MaxPooling2D(2)(L.Conv2D(4, 3, padding="same", activation="relu", name="before_pool")(x))
     model = cnnx.Model(inputs, L.Dense(2, activation="softmax")(L.Flatten()(x)))
     p = model.plan(batch_size=8, measure=True, steps=1)
-    assert [row.name for row in p.layers][:3] == ["shared", "shared", "add"]
+    assert [(row.name, row.kind) for row in p.layers][:3] == [
+        ("shared", "Conv2D"),
+        ("shared", "Conv2D"),
+        (p.layers[2].name, "Add"),
+    ]
     assert p.params == model.count_params()  # the shared layer counted once
     assert p.layers[0].forward_flops == p.layers[1].forward_flops == 2 * 16 * 16 * 3 * 9 * 3
     conv = next(row for row in p.layers if row.name == "before_pool")
