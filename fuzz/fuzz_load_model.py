@@ -185,6 +185,18 @@ _NAMES = [
     "optimizer",
     "loss",
     "metrics",
+    "Functional",
+    "Sequential",
+    "Add",
+    "Concatenate",
+    "inbound_nodes",
+    "input_layers",
+    "output_layers",
+    "keras_history",
+    "__keras_tensor__",
+    "batch_shape",
+    "input_layer",
+    "dense",
 ]
 
 

@@ -1,6 +1,7 @@
 """Writes the fuzzer's seed corpus: a few tiny, valid model files covering every part of the
 format (dense-only, conv + pooling, trained with optimizer state, every layer kind, class
-names, a weights-only file), and its dictionary fuzz/cnnx.dict (the format's keys and names,
+names, a weights-only file; format version 2: a functional model with merge layers, a frozen
+layer and a layer used twice, and nested models), and its dictionary fuzz/cnnx.dict (the format's keys and names,
 so mutations can swap one for another). Deterministic: re-running it gives the committed files.
 
     python fuzz/make_corpus.py [fuzz/corpus]
@@ -73,7 +74,30 @@ def models() -> dict[str, tuple[Sequential, str]]:
     gap.compile(optimizers.RMSprop(momentum=0.5), "categorical_crossentropy")
     gap.fit(rng.random((4, 4, 4, 3), dtype=np.float32), np.eye(2, dtype=np.float32)[[0, 1, 0, 1]], epochs=1, verbose=0)
 
+    # format version 2: a functional graph (residual add, concatenation, a layer used twice, a
+    # frozen layer) and nested models (a Sequential in a Sequential, a functional model inside)
+    inputs = L.Input((6, 6, 2))
+    x = L.Conv2D(2, 3, padding="same", activation="relu", trainable=False)(inputs)
+    x = L.Add()([x, inputs])
+    shared = L.Conv2D(2, 1, name="shared_1x1")
+    x = L.Concatenate()([shared(x), shared(inputs)])
+    x = L.GlobalAveragePooling2D()(x)
+    graph = cnnx.Model(inputs, L.Dense(2, activation="softmax")(x), name="graph")
+    graph.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    graph.fit(rng.random((4, 6, 6, 2), dtype=np.float32), rng.integers(0, 2, 4), epochs=1, verbose=0)
+
+    block_in = L.Input((6, 6, 1))
+    block = cnnx.Model(block_in, L.Maximum()([L.Conv2D(1, 3, padding="same")(block_in), block_in]), name="block")
+    augment = Sequential([L.RandomFlip("horizontal", seed=7)], name="augment")
+    nested = Sequential(
+        [L.Input((6, 6, 1)), augment, block, block, L.Flatten(), L.Dense(2, activation="softmax")], name="nested"
+    )
+    nested.compile("sgd", "sparse_categorical_crossentropy")
+    nested.fit(rng.random((4, 6, 6, 1), dtype=np.float32), rng.integers(0, 2, 4), epochs=1, verbose=0)
+
     return {
+        "graph_adam": (graph, "model"),
+        "nested_sgd": (nested, "model"),
         "dense_only": (dense, "model"),
         "conv_pool_adam": (conv, "model"),
         "every_layer_sgd": (zoo, "model"),
@@ -96,6 +120,8 @@ def dictionary() -> list[str]:
         '"format"',
         '"cnnx"',
         '"format_version"',
+        '"1"',
+        '"2"',
         '"contents"',
         '"model"',
         '"weights"',
@@ -164,6 +190,19 @@ def dictionary() -> list[str]:
         "value_range",
         "keepdims",
         "data_format",
+        "trainable",
+        "inbound_nodes",
+        "input_layers",
+        "output_layers",
+        "keras_history",
+        "__keras_tensor__",
+        "args",
+        "kwargs",
+        "batch_shape",
+        "module",
+        "registered_name",
+        "Functional",
+        "Sequential",
     ]
     numbers = [
         "0",

@@ -290,3 +290,12 @@ def test_calling_a_model_on_arrays(rng):
     is_flip = [np.array_equal(f, i[:, ::-1]) for f, i in zip(flipped, images)]
     is_same = [np.array_equal(f, i) for f, i in zip(flipped, images)]
     assert all(a or b for a, b in zip(is_flip, is_same)) and any(is_flip) and any(is_same)
+
+
+def test_subclassing_model_is_refused():
+    class MyModel(cnnx.Model):
+        def __init__(self):
+            super().__init__()
+
+    with pytest.raises(TypeError, match="subclassing cnnx.Model"):
+        MyModel()

@@ -16,6 +16,7 @@ from cnnx import layers as L
 from cnnx import saving
 
 V1_FILES = sorted((pathlib.Path(__file__).parent / "data" / "format_v1").glob("*.cnnx"))
+CORPUS = sorted((pathlib.Path(__file__).parent.parent / "fuzz" / "corpus").glob("*.cnnx"))
 
 
 def images(rng, n=16):
@@ -156,6 +157,14 @@ def test_version_1_files_still_load(path, rng):
     assert np.isfinite(model.predict(x, verbose=0)).all()
 
 
+@pytest.mark.parametrize("path", [p for p in CORPUS if "weights" not in p.stem], ids=lambda p: p.stem)
+def test_the_fuzz_seeds_load(path, rng):
+    model = cnnx.models.load_model(path)
+    x = rng.random((2, *model.input_shape[1:]), dtype=np.float32)
+    assert np.isfinite(model.predict(x, verbose=0)).all()
+    assert metadata(path)["format_version"] == ("2" if saving._is_graph(model) else "1")
+
+
 def test_two_models_with_one_name_cannot_be_saved(tmp_path):
     one = cnnx.Sequential([L.Dense(2)], name="twin")
     two = cnnx.Sequential([L.Dense(2)], name="twin")
@@ -228,6 +237,7 @@ BAD_GRAPHS = [
         lambda c: set_history(first_arg(layer(c, "Conv2D")), [c["config"]["layers"][0]["name"], False, 0]),
         "keras_history",
     ),
+    ("tensor-config-not-object", lambda c: first_arg(layer(c, "Conv2D")).update(config="x"), "keras_history"),
     ("cycle", make_cycle, "cycle"),
     ("duplicate-name", lambda c: c["config"]["layers"][2].update(name=c["config"]["layers"][1]["name"]), "used twice"),
     ("unknown-class", lambda c: layer(c, "Add").update(class_name="Lambda"), "unknown layer class 'Lambda'"),

@@ -384,8 +384,14 @@ def test_training_keeps_only_what_backward_reads(rng):
     from cnnx.layers import ReLU
 
     cnnx.utils.set_random_seed(15)
-    layers = [Conv2D(4, 3, padding="same"), BatchNormalization(), ReLU(), Conv2D(4, 3, padding="same"), Flatten(),
-              Dense(2, activation="softmax")]
+    layers = [
+        Conv2D(4, 3, padding="same"),
+        BatchNormalization(),
+        ReLU(),
+        Conv2D(4, 3, padding="same"),
+        Flatten(),
+        Dense(2, activation="softmax"),
+    ]
     g = graph((6, 6, 2), [(layer, [i]) for i, layer in enumerate(layers)])
     per_sample = [6 * 6 * 4] * 4 + [144, 2]
     plan = g.memory_plan(3)

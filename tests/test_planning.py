@@ -78,7 +78,7 @@ def test_errors():
         plan(Sequential([Dense(2)]), measure=False)
     with pytest.raises(ValueError, match="batch_size"):
         plan(article_model(), batch_size=0)
-    with pytest.raises(TypeError, match="Sequential"):
+    with pytest.raises(TypeError, match="expected a cnnx model"):
         plan("model")
 
 
@@ -171,3 +171,27 @@ def test_any_model_with_a_core_graph():
     with pytest.raises(ValueError, match="build the model first"):
         unbuilt = _core.Model()
         plan(type("M", (), {"_core": unbuilt, "layers": []})(), measure=False)
+
+
+def test_plan_of_a_graph_model():
+    from cnnx import layers as L
+
+    inputs = cnnx.Input((16, 16, 3))
+    shared = L.Conv2D(3, 3, padding="same", activation="relu", name="shared")
+    x = L.Add()([shared(shared(inputs)), inputs])
+    x = L.MaxPooling2D(2)(L.Conv2D(4, 3, padding="same", activation="relu", name="before_pool")(x))
+    model = cnnx.Model(inputs, L.Dense(2, activation="softmax")(L.Flatten()(x)))
+    p = model.plan(batch_size=8, measure=True, steps=1)
+    assert [(row.name, row.kind) for row in p.layers][:3] == [
+        ("shared", "Conv2D"),
+        ("shared", "Conv2D"),
+        (p.layers[2].name, "Add"),
+    ]
+    assert p.params == model.count_params()  # the shared layer counted once
+    assert p.layers[0].forward_flops == p.layers[1].forward_flops == 2 * 16 * 16 * 3 * 9 * 3
+    conv = next(row for row in p.layers if row.name == "before_pool")
+    plans = {n["layer"]: n for n in model._core.node_plans()}
+    assert (conv.activation_bytes == 0) == (plans["before_pool"]["fused_with"] != "")
+    assert p.seconds_per_step > 0
+    bigger = model.plan(batch_size=8, input_shape=(32, 32, 3), measure=False)
+    assert bigger.layers[0].output_shape == (None, 32, 32, 3) and model.input_shape == (None, 16, 16, 3)

@@ -303,3 +303,24 @@ def test_misclassified_shows_only_wrong_ones(trained, tmp_path):
     fig, none = viz.misclassified(model, x, pred, path=tmp_path / "none.png")
     assert len(none) == 0
     assert (tmp_path / "none.png").read_bytes()[:8] == PNG_SIGNATURE
+
+
+def test_feature_maps_and_contributions_of_a_functional_model(tmp_path):
+    """A graph's layer output (or input) comes from the model cut at that tensor."""
+    from cnnx import layers as L
+
+    cnnx.utils.set_random_seed(6)
+    inputs = cnnx.Input((10, 10, 2))
+    first = L.Conv2D(3, 3, padding="same", activation="relu", name="first")
+    second = L.Conv2D(2, 3, padding="same", name="second")
+    merged = L.Concatenate(name="merged")([second(first(inputs)), inputs])
+    model = cnnx.Model(inputs, L.Dense(2)(L.GlobalAveragePooling2D()(merged)))
+    x = np.random.default_rng(1).random((10, 10, 2), dtype=np.float32)
+    _, maps = viz.feature_maps(model, x, "merged", path=tmp_path / "maps.png")
+    hidden = first(x[None])
+    np.testing.assert_allclose(maps, np.concatenate([second(hidden), x[None]], axis=-1)[0], rtol=1e-5, atol=1e-6)
+    _, same = viz.feature_maps(model, x, 0)  # the InputLayer: the image itself
+    np.testing.assert_array_equal(same, x)
+    r = viz.channel_contributions(model, x, "second", 1)
+    np.testing.assert_allclose(r.pre_activation, second(hidden)[0, ..., 1], rtol=1e-5, atol=1e-5)
+    assert first._model_ref() is model  # the cut model did not take the layers away

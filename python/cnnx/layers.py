@@ -1192,7 +1192,9 @@ class RandomContrast(Layer):
         return {**super().get_config(), "factor": self.factor, "value_range": self.value_range, "seed": self.seed}
 
 
-# The merge layers live in merging.py, which builds on Layer above; imported last for that reason.
+# The merge layers (merging.py) and the depthwise convolutions (convolutional.py) build on the
+# Layer base class and helpers above; imported last for that reason.
+from .convolutional import DepthwiseConv2D, SeparableConv2D  # noqa: E402
 from .merging import (  # noqa: E402
     Add,
     Average,
@@ -1209,5 +1211,3 @@ from .merging import (  # noqa: E402
     multiply,
     subtract,
 )
-# At the bottom: convolutional.py builds on the Layer base class and helpers defined above.
-from .convolutional import DepthwiseConv2D, SeparableConv2D  # noqa: E402

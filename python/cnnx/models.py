@@ -6,6 +6,9 @@ reports progress; the forward pass, loss, backward pass and optimizer update of 
 in C++ with the GIL released. A model used as a layer of another (nested models) is not known
 to the core: its layers are inlined into the outer model's core graph, so using the same
 model twice shares its weights, as in Keras.
+
+``Model`` here holds what both kinds share (compile, fit, evaluate, predict, weights, saving,
+trainable); ``Functional`` is in _functional.py, ``Sequential`` in _sequential.py.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from typing import Any
 
 import numpy as np
 
-from . import _core
 from . import losses as losses_mod
 from . import optimizers as optimizers_mod
 from .callbacks import CallbackList, History, ProgbarLogger
@@ -240,6 +242,13 @@ class Model:
             cls = Functional
         return super().__new__(cls)
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Only a subclass that does not define its own model structure gets here.
+        raise TypeError(
+            f"{type(self).__name__}: subclassing cnnx.Model (a call() written in Python) is not supported; "
+            "build models with cnnx.Model(inputs, outputs) or cnnx.Sequential([...])"
+        )
+
     def _init_model(self, name: Any, trainable: Any) -> None:
         if name is not None and not isinstance(name, str):
             raise TypeError(f"{self._kind}: expected name to be a string, received name={name!r}")
@@ -308,6 +317,11 @@ class Model:
                     f'The name "{name}" is used {n} times in the model. '
                     "All operation names should be unique (layers of nested models included)."
                 )
+
+    def _check_core_order(self) -> None:
+        """Weights travel as one list per entry of the core's layers: its order must be ours."""
+        if [id(c) for c in self._core.layers] != [id(layer._core) for layer in self._flat_layers()]:
+            raise RuntimeError(f"{self._where}: the core lists the model's layers in another order than cnnx")
 
     def _claim_layers(self) -> None:
         # A layer's weights are read under the lock of the model that runs it (see Layer).
@@ -963,381 +977,6 @@ def _layer_from_entry(entry: dict, who: str, registry: dict | None = None) -> An
     return obj
 
 
-class Functional(Model):
-    """A model defined as a graph of layer calls, Keras' functional API::
-
-        inputs = cnnx.Input((32, 32, 3))
-        x = layers.Conv2D(16, 3, padding="same", activation="relu")(inputs)
-        y = layers.Conv2D(16, 3, padding="same")(x)
-        outputs = layers.Dense(10, activation="softmax")(layers.GlobalAveragePooling2D()(y))
-        model = cnnx.Model(inputs, outputs)
-
-    Made by ``cnnx.Model(inputs, outputs)``. One input and one output for now."""
-
-    _kind = "Functional"
-
-    def __init__(self, inputs: Any, outputs: Any, name: str | None = None, trainable: bool = True, **kwargs: Any):
-        from ._graph import map_graph
-
-        if kwargs:
-            raise TypeError(f"Model: unrecognized keyword arguments: {sorted(kwargs)}")
-        self._init_model(name, True)
-        self._inputs_struct, self._outputs_struct = inputs, outputs
-        self._inputs = self._tensor_list(inputs, "inputs")
-        self._outputs = self._tensor_list(outputs, "outputs")
-        for t in self._inputs:
-            op = t._keras_history.operation if t._keras_history is not None else None
-            if not isinstance(op, InputLayer):
-                raise ValueError(
-                    f"Model: expected inputs made by cnnx.Input(...); received {t}, the output of layer "
-                    f"'{getattr(op, 'name', None)}' (cnnx does not cut models at intermediate tensors yet)"
-                )
-        self._nodes, self._operations = map_graph(self._inputs, self._outputs)
-        self._node_ids = {id(node) for node in self._nodes}
-        if not any(not node.is_input for node in self._nodes):
-            raise ValueError(f"{self._where}: expected at least one layer between the input and the output")
-        self._input_shape = tuple(self._inputs[0].shape[1:])
-        self._output_shape = tuple(self._outputs[0].shape[1:])
-        self._check_unique_names()
-        self._core = self._make_core()
-        self._claim_layers()
-        if not _check_bool(trainable, "trainable", self._where):
-            self.trainable = False
-
-    @staticmethod
-    def _tensor_list(value: Any, arg: str) -> list:
-        from ._graph import KerasTensor
-
-        items = list(value) if isinstance(value, (list, tuple)) else [value]
-        for x in items:
-            if not isinstance(x, KerasTensor):
-                raise ValueError(
-                    f"All `{arg}` values must be KerasTensors. Received: {arg}={value} including invalid "
-                    f"value {x} of type {type(x)}"
-                )
-        if not items:
-            raise ValueError(f"`{arg}` argument cannot be empty. Received: {arg}={value}")
-        if len(items) > 1:
-            raise ValueError(
-                f"Model: cnnx supports one input and one output per model for now; received {len(items)} {arg}"
-            )
-        return items
-
-    def _make_core(self) -> Any:
-        g = _core.Model()
-        out = self._emit(_CoreGraph(g), int(g.add_input(list(self._input_shape))))
-        g.set_output(out)
-        g.build()
-        # Weights travel as one list per entry of the core's layers: the orders must agree.
-        if [id(c) for c in g.layers] != [id(layer._core) for layer in self._flat_layers()]:
-            raise RuntimeError(f"{self._where}: the core lists the model's layers in another order than cnnx")
-        return g
-
-    def _emit(self, g: Any, node: int) -> int:
-        ids = {id(self._inputs[0]): node}
-        for n in self._nodes:
-            if n.is_input:
-                continue
-            inputs = [ids[id(t)] for t in n.input_tensors]
-            op = n.operation
-            ids[id(n.output_tensors[0])] = op._emit(g, inputs[0]) if isinstance(op, Model) else g.add_node(op, inputs)
-        return ids[id(self._outputs[0])]
-
-    @property
-    def layers(self) -> list:
-        """The InputLayer, layers and nested models, in Keras' order (by depth from the input)."""
-        return list(self._operations)
-
-    @property
-    def inputs(self) -> list:
-        return list(self._inputs)
-
-    @property
-    def outputs(self) -> list:
-        return list(self._outputs)
-
-    @property
-    def input(self) -> Any:
-        return self._inputs_struct
-
-    @property
-    def output(self) -> Any:
-        return self._outputs_struct
-
-    def _first_layer(self) -> Any:
-        return self._inputs[0]._keras_history.operation
-
-    def build(self, input_shape: Any = None) -> None:
-        """A functional model is built when it is made; checks ``input_shape`` if given."""
-        if input_shape is not None:
-            shape = tuple(input_shape)
-            self._build_for(shape[1:] if shape and shape[0] is None else shape, self._where)
-
-    def _build_for(self, shape: tuple, who: str) -> tuple:
-        if tuple(shape) != self._input_shape:
-            raise ValueError(
-                f'Input 0 of layer "{self.name}" is incompatible with the layer: expected shape='
-                f"{_shape((None, *self._input_shape))}, found shape={_shape((None, *shape))}"
-            )
-        return self._output_shape
-
-    def get_config(self) -> dict:
-        """Keras' functional config: layers with their inbound nodes, input and output layers."""
-        from ._graph import functional_config
-
-        return functional_config(self)
-
-    @classmethod
-    def from_config(cls, config: dict) -> Functional:
-        """Rebuilds the graph from ``get_config()`` (weights freshly initialised)."""
-        return cls._from_config(config, {})
-
-    @classmethod
-    def _from_config(cls, config: dict, registry: dict | None) -> Functional:
-        from ._graph import functional_from_config
-
-        return functional_from_config(cls, config, lambda entry, who: _layer_from_entry(entry, who, registry))
-
-
-class Sequential(Model):
-    """A linear stack of layers with Keras' ``Sequential`` API; an element may itself be a
-    model (e.g. an augmentation ``Sequential``), whose layers are then shared."""
-
-    _kind = "Sequential"
-
-    def __init__(self, layers: list | None = None, name: str | None = None, trainable: bool = True):
-        self._init_model(name, trainable)
-        self._items: list = []  # layers and nested models, as added
-        self._input_layer: InputLayer | None = None
-        self._graph_tail: int | None = None  # core node of the last element, once the core is a graph
-        self._symbolic: tuple | None = None  # (input, output) KerasTensors, once made
-        self._flat_cache = []
-        self._flat_ids: set[int] = set()
-        self._flat_names: set[str] = set()
-        self._core = _core.Sequential()
-        if layers is not None:
-            if not isinstance(layers, (list, tuple)):
-                raise TypeError(f"Sequential: expected a list of layers, received {type(layers).__name__}")
-            for layer in layers:
-                self.add(layer)
-
-    # -- composition -------------------------------------------------------------------------
-    def add(self, layer: Any) -> None:
-        """Appends a layer or a model; an ``Input`` may only come first. Builds it when the
-        input is known."""
-        from ._graph import KerasTensor
-
-        if isinstance(layer, KerasTensor):
-            op = layer._keras_history.operation if layer._keras_history is not None else None
-            if not isinstance(op, InputLayer):
-                raise TypeError(
-                    f"Sequential.add: expected a cnnx Layer instance or Input(...), received {layer!r} (the output "
-                    f"of layer '{getattr(op, 'name', None)}'); for a graph of layer calls use cnnx.Model(inputs, outputs)"
-                )
-            layer = op
-        if isinstance(layer, InputLayer):
-            if self._items or self._input_shape is not None:
-                raise ValueError("Sequential.add: an Input can only be the first element of a Sequential model")
-            self._input_layer = layer
-            self._input_shape = tuple(layer.shape[1:])
-            self._output_shape = self._input_shape
-            return
-        if not isinstance(layer, (Layer, Model)):
-            raise TypeError(f"Sequential.add: expected a cnnx Layer instance, received {layer!r}")
-        if layer is self:
-            raise ValueError(f"Sequential.add: model '{self.name}' cannot contain itself")
-        if self._core.built:
-            raise ValueError("Sequential.add: the model is already built; add every layer before training it")
-        if not self._items and self._input_shape is None:
-            given = layer._input_shape if isinstance(layer, Model) else layer._input_shape_arg
-            if given is not None:
-                self._input_shape = given
-                self._output_shape = given
-        out = None
-        if self._output_shape is not None:
-            # Build now, as Keras does when the input is known, so weights and shapes exist and
-            # a shape mismatch is reported at the layer that causes it.
-            out = _build_item(layer, self._output_shape, "Sequential.add")
-        self._append(layer)
-        self._output_shape = out
-
-    def _append(self, item: Any) -> None:
-        # The distinct layers, kept up to date here: recomputing them per add would make
-        # building a long Sequential quadratic.
-        before = self._flat_ids
-        added = item._flat_layers() if isinstance(item, Model) else [item]
-        new = [layer for layer in dict.fromkeys(added) if id(layer) not in before]
-        names = self._flat_names.copy()
-        for layer in new:
-            if layer.name in names:
-                raise ValueError(
-                    f'The name "{layer.name}" is used 2 times in the model. '
-                    "All operation names should be unique (layers of nested models included)."
-                )
-            names.add(layer.name)
-        chain = item._chain_layers() if isinstance(item, Model) else [item]
-        if chain is not None and (len({id(x) for x in chain}) < len(chain) or any(id(x) in before for x in chain)):
-            chain = None  # a layer used again (shared weights): only a core graph runs that
-        if self._graph_tail is None and chain is not None:
-            for layer in chain:
-                self._core.add(layer._core)
-        elif self._graph_tail is None:
-            # Branches or a layer used twice: from now on this Sequential runs as a core graph.
-            if self._input_shape is None:
-                what = (
-                    f"{item._where} has branches or uses a layer again"
-                    if isinstance(item, Model)
-                    else f"layer '{item.name}' is used again"
-                )
-                raise ValueError(
-                    f"Sequential.add: {what}, so Sequential '{self.name}' runs as a graph, which needs "
-                    "its input shape first: start it with Input((h, w, c))"
-                )
-            g = _core.Model()
-            node = int(g.add_input(list(self._input_shape)))
-            for each in [*self._items, item]:
-                node = _emit_item(_CoreGraph(g), each, node)
-            self._core, self._graph_tail = g, node
-        else:
-            self._graph_tail = _emit_item(_CoreGraph(self._core), item, self._graph_tail)
-        self._items.append(item)
-        self._flat_cache = [*self._flat_layers(), *new]
-        self._flat_ids = before | {id(layer) for layer in new}
-        self._flat_names = names
-        for layer in new:
-            layer._model_ref = weakref.ref(self)
-
-    def _emit(self, g: Any, node: int) -> int:
-        for item in self._items:
-            node = _emit_item(g, item, node)
-        return node
-
-    @property
-    def layers(self) -> list:
-        """The layers and nested models, in order (Keras: the InputLayer is not listed)."""
-        return list(self._items)
-
-    def _first_layer(self) -> Any:
-        return self._items[0]
-
-    def _set_input_shape(self, shape: tuple) -> None:
-        """Builds every element for per-sample input `shape`, in order."""
-        self._input_shape = tuple(int(d) for d in shape)
-        out = self._input_shape
-        for item in self._items:
-            out = _build_item(item, out, self._where)
-        self._output_shape = out
-
-    def build(self, input_shape: Any = None) -> None:
-        """Builds every layer for ``input_shape`` ((None, h, w, c) or (h, w, c))."""
-        if input_shape is not None:
-            shape = tuple(input_shape)
-            if shape and shape[0] is None:
-                shape = shape[1:]
-            if self._input_shape is not None and tuple(shape) != self._input_shape:
-                raise ValueError(
-                    f"Sequential '{self.name}': expected input shape {_shape((None, *self._input_shape))}, "
-                    f"received {_shape((None, *shape))}"
-                )
-            if self._input_shape is None:
-                self._set_input_shape(shape)
-        if self._input_shape is None:
-            raise ValueError(
-                f"Sequential '{self.name}': the input shape is unknown; start the model with "
-                "Input((h, w, c)), pass input_shape= to the first layer, or call fit() with data"
-            )
-        if not self._items:
-            raise ValueError(f"Sequential '{self.name}': cannot build a model with no layers")
-        if self._graph_tail is None:
-            self._core.build(list(self._input_shape))
-        elif not self._core.built:
-            self._core.set_output(self._graph_tail)
-            self._core.build()
-        self._ensure_symbolic()
-
-    def _build_for(self, shape: tuple, who: str) -> tuple:
-        if self._input_shape is None:
-            if not self._items:
-                raise ValueError(f"{who}: Sequential '{self.name}' has no layers")
-            self._set_input_shape(shape)
-        elif tuple(shape) != self._input_shape:
-            raise ValueError(
-                f'Input 0 of layer "{self.name}" is incompatible with the layer: expected shape='
-                f"{_shape((None, *self._input_shape))}, found shape={_shape((None, *shape))}"
-            )
-        return self._output_shape
-
-    # -- symbolic input and output (Keras: a built Sequential has them) ---------------------------
-    def _ensure_symbolic(self) -> tuple:
-        """Calls the elements on the model's Input once, so that ``model.input`` and each
-        layer's ``output`` exist, e.g. for ``cnnx.Model(model.input, model.layers[-2].output)``."""
-        if self._symbolic is None:
-            if self._input_shape is None:
-                raise AttributeError(
-                    f"Sequential model '{self.name}' has no defined input: its input shape is unknown. "
-                    "Start it with Input((h, w, c)) or call build(input_shape)"
-                )
-            if self._input_layer is None:
-                self._input_layer = InputLayer(self._input_shape)
-            x = self._input_layer.output
-            for item in self._items:
-                x = item(x)
-            self._symbolic = (self._input_layer.output, x)
-        return self._symbolic
-
-    @property
-    def inputs(self) -> list:
-        return [self._ensure_symbolic()[0]]
-
-    @property
-    def outputs(self) -> list:
-        return [self._ensure_symbolic()[1]]
-
-    @property
-    def input(self) -> Any:
-        return self._ensure_symbolic()[0]
-
-    @property
-    def output(self) -> Any:
-        return self._ensure_symbolic()[1]
-
-    # -- configuration -----------------------------------------------------------------------------
-    def get_config(self) -> dict:
-        return {
-            "name": self.name,
-            "trainable": self._trainable,
-            "input_shape": None if self._input_shape is None else (None, *self._input_shape),
-            "layers": [_layer_entry(item) for item in self._items],
-        }
-
-    @classmethod
-    def from_config(cls, config: dict) -> Sequential:
-        """Rebuilds the architecture from ``get_config()`` (weights freshly initialised)."""
-        return cls._from_config(config, {})
-
-    @classmethod
-    def _from_config(cls, config: dict, registry: dict | None) -> Sequential:
-        from . import layers as layers_mod
-
-        model = cls(name=config.get("name"))
-        if config.get("input_shape"):
-            model.add(layers_mod.Input(tuple(config["input_shape"])[1:]))
-        for entry in config.get("layers", []):
-            model.add(_layer_from_entry(entry, "Sequential.from_config", registry))
-        if config.get("trainable") is False:
-            model._trainable = False  # the layers' own flags come from their configs
-        return model
-
-
-def _build_item(item: Any, shape: tuple, who: str) -> tuple:
-    """Builds a layer or nested model of a Sequential for per-sample input `shape`; returns
-    its per-sample output shape."""
-    if isinstance(item, Model):
-        return tuple(item._build_for(tuple(shape), who))
-    item.build(shape)
-    return tuple(item._core.output_shape)
-
-
 def model_from_config(config: dict) -> Model:
     """``keras.models.model_from_config``-like: a model from ``{"class_name": "Sequential" or
     "Functional", "config": {...}}`` (weights freshly initialised)."""
@@ -1356,3 +995,8 @@ def load_model(filepath: Any, compile: bool = True) -> Model:
     from .saving import load_model as _load
 
     return _load(filepath, compile=compile)
+
+
+# The two kinds of model build on Model above; imported last for that reason.
+from ._functional import Functional  # noqa: E402
+from ._sequential import Sequential  # noqa: E402

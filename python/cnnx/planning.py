@@ -192,7 +192,7 @@ def plan(model: Any, batch_size: int = 32, input_shape: Any = None, measure: boo
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"plan: expected batch_size to be a positive integer, received {batch_size!r}")
     shape = None if input_shape is None else tuple(int(d) for d in input_shape if d is not None)
-    layers = list(model.layers)
+    layers = list(model._flat_layers()) if hasattr(model, "_flat_layers") else list(model.layers)
     if not core.built:
         # an unbuilt Sequential knows its layers (and perhaps its input shape) but has no graph yet
         if not isinstance(model, Sequential):
@@ -204,7 +204,7 @@ def plan(model: Any, batch_size: int = 32, input_shape: Any = None, measure: boo
             raise ValueError("plan: the model's input shape is unknown; pass input_shape=(h, w, c)")
         work = Sequential.from_config(config)
         work.build()
-        core, layers, shape = work._core, work.layers, None
+        core, layers, shape = work._core, work._flat_layers(), None
     if shape is not None and shape != tuple(core.input_shape):
         core, by_core = _graph_copy(core, layers, shape)
     else:

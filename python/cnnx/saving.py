@@ -711,7 +711,8 @@ def _check_input_layer(config: dict, where: str) -> None:
 
 def _tensor_reference(value: Any, where: str) -> tuple[str, int]:
     """{"class_name": "__keras_tensor__", "config": {"keras_history": [layer, node, 0], ...}}."""
-    history = value.get("config", {}).get("keras_history") if isinstance(value, dict) else None
+    config = value.get("config") if isinstance(value, dict) else None
+    history = config.get("keras_history") if isinstance(config, dict) else None
     if not (
         isinstance(value, dict)
         and value.get("class_name") == "__keras_tensor__"

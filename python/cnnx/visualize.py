@@ -155,12 +155,35 @@ def _one_image(model: Any, image: Any) -> np.ndarray:
 
 
 def _run_to(model: Any, x: np.ndarray, index: int) -> list[np.ndarray]:
-    """Outputs of layers 0..index for batch x, each computed by the core."""
+    """Outputs of layers 0..index for batch x, each computed by the core (a Sequential)."""
     outs = []
     for layer in model.layers[: index + 1]:
         x = layer(x, training=False)
         outs.append(x)
     return outs
+
+
+def _layer_value(model: Any, x: np.ndarray, index: int, which: str) -> np.ndarray:
+    """The output (or the input) of model.layers[index] for batch x. In a functional model,
+    computed by a model cut at that tensor (sharing the layers); in a Sequential, by running
+    the layers before it one by one."""
+    from .models import Functional, Model
+
+    if not isinstance(model, Functional):
+        if which == "input":
+            return _run_to(model, x, index - 1)[-1] if index > 0 else x
+        return _run_to(model, x, index)[-1]
+    layer = model.layers[index]
+    node = [n for n in layer._inbound_nodes if id(n) in model._node_ids][-1]
+    tensors = node.output_tensors if which == "output" or node.is_input else node.input_tensors
+    if len(tensors) != 1:
+        raise ValueError(f"cnnx.visualize: layer '{layer.name}' has {len(tensors)} inputs; expected one")
+    if tensors[0] is model.inputs[0]:
+        return x
+    try:
+        return Model(model.inputs[0], tensors[0]).predict(x, batch_size=len(x), verbose=0)
+    finally:
+        model._claim_layers()  # the layers' weights stay under the model's lock
 
 
 def _conv_layer(model: Any, layer: Any, who: str) -> tuple[int, Conv2D]:
@@ -238,7 +261,7 @@ def feature_maps(
     """
     index = _layer_index(model, layer)
     x = _one_image(model, image)
-    maps = _run_to(model, x, index)[-1][0]
+    maps = _layer_value(model, x, index, "output")[0]
     name = model.layers[index].name
     if maps.ndim == 1:
         fig = _figure(max(6.0, 0.12 * maps.size), 3.0, constrained=True)
@@ -378,7 +401,7 @@ def channel_contributions(
         raise IndexError(f"channel_contributions: Conv2D '{conv.name}' has {cout} filters, received filter={filter!r}")
     f = int(filter) % cout
     x = _one_image(model, image)
-    inputs = _run_to(model, x, index - 1)[-1] if index > 0 else x  # (1, h, w, cin)
+    inputs = _layer_value(model, x, index, "input")  # (1, h, w, cin)
     output = conv(inputs, training=False)[0, ..., f]
     _, h, w, cin = inputs.shape
     k = np.ascontiguousarray(kernel[..., f : f + 1])

@@ -1,0 +1,254 @@
+"""``Sequential``: a linear stack of layers and models. Run by the core's chain
+(``_core.Sequential``), or by a core graph (``_core.Model``) once it holds a model with
+branches or uses a layer twice."""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+from . import _core
+from .layers import InputLayer, Layer
+from .models import Model, _CoreGraph, _emit_item, _layer_entry, _layer_from_entry, _shape
+
+__all__ = ["Sequential"]
+
+
+class Sequential(Model):
+    """A linear stack of layers with Keras' ``Sequential`` API; an element may itself be a
+    model (e.g. an augmentation ``Sequential``), whose layers are then shared."""
+
+    _kind = "Sequential"
+
+    def __init__(self, layers: list | None = None, name: str | None = None, trainable: bool = True):
+        self._init_model(name, trainable)
+        self._items: list = []  # layers and nested models, as added
+        self._input_layer: InputLayer | None = None
+        self._graph_tail: int | None = None  # core node of the last element, once the core is a graph
+        self._symbolic: tuple | None = None  # (input, output) KerasTensors, once made
+        self._flat_cache = []
+        self._flat_ids: set[int] = set()
+        self._flat_names: set[str] = set()
+        self._core = _core.Sequential()
+        if layers is not None:
+            if not isinstance(layers, (list, tuple)):
+                raise TypeError(f"Sequential: expected a list of layers, received {type(layers).__name__}")
+            for layer in layers:
+                self.add(layer)
+
+    # -- composition -------------------------------------------------------------------------
+    def add(self, layer: Any) -> None:
+        """Appends a layer or a model; an ``Input`` may only come first. Builds it when the
+        input is known."""
+        from ._graph import KerasTensor
+
+        if isinstance(layer, KerasTensor):
+            op = layer._keras_history.operation if layer._keras_history is not None else None
+            if not isinstance(op, InputLayer):
+                raise TypeError(
+                    f"Sequential.add: expected a cnnx Layer instance or Input(...), received {layer!r} (the output "
+                    f"of layer '{getattr(op, 'name', None)}'); for a graph of layer calls use cnnx.Model(inputs, outputs)"
+                )
+            layer = op
+        if isinstance(layer, InputLayer):
+            if self._items or self._input_shape is not None:
+                raise ValueError("Sequential.add: an Input can only be the first element of a Sequential model")
+            self._input_layer = layer
+            self._input_shape = tuple(layer.shape[1:])
+            self._output_shape = self._input_shape
+            return
+        if not isinstance(layer, (Layer, Model)):
+            raise TypeError(f"Sequential.add: expected a cnnx Layer instance, received {layer!r}")
+        if layer is self:
+            raise ValueError(f"Sequential.add: model '{self.name}' cannot contain itself")
+        if self._core.built:
+            raise ValueError("Sequential.add: the model is already built; add every layer before training it")
+        if not self._items and self._input_shape is None:
+            given = layer._input_shape if isinstance(layer, Model) else layer._input_shape_arg
+            if given is not None:
+                self._input_shape = given
+                self._output_shape = given
+        out = None
+        if self._output_shape is not None:
+            # Build now, as Keras does when the input is known, so weights and shapes exist and
+            # a shape mismatch is reported at the layer that causes it.
+            out = _build_item(layer, self._output_shape, "Sequential.add")
+        self._append(layer)
+        self._output_shape = out
+
+    def _append(self, item: Any) -> None:
+        # The distinct layers, kept up to date here: recomputing them per add would make
+        # building a long Sequential quadratic.
+        before = self._flat_ids
+        added = item._flat_layers() if isinstance(item, Model) else [item]
+        new = [layer for layer in dict.fromkeys(added) if id(layer) not in before]
+        names = self._flat_names.copy()
+        for layer in new:
+            if layer.name in names:
+                raise ValueError(
+                    f'The name "{layer.name}" is used 2 times in the model. '
+                    "All operation names should be unique (layers of nested models included)."
+                )
+            names.add(layer.name)
+        chain = item._chain_layers() if isinstance(item, Model) else [item]
+        if chain is not None and (len({id(x) for x in chain}) < len(chain) or any(id(x) in before for x in chain)):
+            chain = None  # a layer used again (shared weights): only a core graph runs that
+        if self._graph_tail is None and chain is not None:
+            for layer in chain:
+                self._core.add(layer._core)
+        elif self._graph_tail is None:
+            # Branches or a layer used twice: from now on this Sequential runs as a core graph.
+            if self._input_shape is None:
+                what = (
+                    f"{item._where} has branches or uses a layer again"
+                    if isinstance(item, Model)
+                    else f"layer '{item.name}' is used again"
+                )
+                raise ValueError(
+                    f"Sequential.add: {what}, so Sequential '{self.name}' runs as a graph, which needs "
+                    "its input shape first: start it with Input((h, w, c))"
+                )
+            g = _core.Model()
+            node = int(g.add_input(list(self._input_shape)))
+            for each in [*self._items, item]:
+                node = _emit_item(_CoreGraph(g), each, node)
+            self._core, self._graph_tail = g, node
+        else:
+            self._graph_tail = _emit_item(_CoreGraph(self._core), item, self._graph_tail)
+        self._items.append(item)
+        self._flat_cache = [*self._flat_layers(), *new]
+        self._flat_ids = before | {id(layer) for layer in new}
+        self._flat_names = names
+        for layer in new:
+            layer._model_ref = weakref.ref(self)
+
+    def _emit(self, g: Any, node: int) -> int:
+        for item in self._items:
+            node = _emit_item(g, item, node)
+        return node
+
+    @property
+    def layers(self) -> list:
+        """The layers and nested models, in order (Keras: the InputLayer is not listed)."""
+        return list(self._items)
+
+    def _first_layer(self) -> Any:
+        return self._items[0]
+
+    def _set_input_shape(self, shape: tuple) -> None:
+        """Builds every element for per-sample input `shape`, in order."""
+        self._input_shape = tuple(int(d) for d in shape)
+        out = self._input_shape
+        for item in self._items:
+            out = _build_item(item, out, self._where)
+        self._output_shape = out
+
+    def build(self, input_shape: Any = None) -> None:
+        """Builds every layer for ``input_shape`` ((None, h, w, c) or (h, w, c))."""
+        if input_shape is not None:
+            shape = tuple(input_shape)
+            if shape and shape[0] is None:
+                shape = shape[1:]
+            if self._input_shape is not None and tuple(shape) != self._input_shape:
+                raise ValueError(
+                    f"Sequential '{self.name}': expected input shape {_shape((None, *self._input_shape))}, "
+                    f"received {_shape((None, *shape))}"
+                )
+            if self._input_shape is None:
+                self._set_input_shape(shape)
+        if self._input_shape is None:
+            raise ValueError(
+                f"Sequential '{self.name}': the input shape is unknown; start the model with "
+                "Input((h, w, c)), pass input_shape= to the first layer, or call fit() with data"
+            )
+        if not self._items:
+            raise ValueError(f"Sequential '{self.name}': cannot build a model with no layers")
+        if self._graph_tail is None:
+            self._core.build(list(self._input_shape))
+        elif not self._core.built:
+            self._core.set_output(self._graph_tail)
+            self._core.build()
+        self._check_core_order()
+        self._ensure_symbolic()
+
+    def _build_for(self, shape: tuple, who: str) -> tuple:
+        if self._input_shape is None:
+            if not self._items:
+                raise ValueError(f"{who}: Sequential '{self.name}' has no layers")
+            self._set_input_shape(shape)
+        elif tuple(shape) != self._input_shape:
+            raise ValueError(
+                f'Input 0 of layer "{self.name}" is incompatible with the layer: expected shape='
+                f"{_shape((None, *self._input_shape))}, found shape={_shape((None, *shape))}"
+            )
+        return self._output_shape
+
+    # -- symbolic input and output (Keras: a built Sequential has them) ---------------------------
+    def _ensure_symbolic(self) -> tuple:
+        """Calls the elements on the model's Input once, so that ``model.input`` and each
+        layer's ``output`` exist, e.g. for ``cnnx.Model(model.input, model.layers[-2].output)``."""
+        if self._symbolic is None:
+            if self._input_shape is None:
+                raise AttributeError(
+                    f"Sequential model '{self.name}' has no defined input: its input shape is unknown. "
+                    "Start it with Input((h, w, c)) or call build(input_shape)"
+                )
+            if self._input_layer is None:
+                self._input_layer = InputLayer(self._input_shape)
+            x = self._input_layer.output
+            for item in self._items:
+                x = item(x)
+            self._symbolic = (self._input_layer.output, x)
+        return self._symbolic
+
+    @property
+    def inputs(self) -> list:
+        return [self._ensure_symbolic()[0]]
+
+    @property
+    def outputs(self) -> list:
+        return [self._ensure_symbolic()[1]]
+
+    @property
+    def input(self) -> Any:
+        return self._ensure_symbolic()[0]
+
+    @property
+    def output(self) -> Any:
+        return self._ensure_symbolic()[1]
+
+    # -- configuration -----------------------------------------------------------------------------
+    def get_config(self) -> dict:
+        return {
+            "name": self.name,
+            "trainable": self._trainable,
+            "input_shape": None if self._input_shape is None else (None, *self._input_shape),
+            "layers": [_layer_entry(item) for item in self._items],
+        }
+
+    @classmethod
+    def from_config(cls, config: dict) -> Sequential:
+        """Rebuilds the architecture from ``get_config()`` (weights freshly initialised)."""
+        return cls._from_config(config, {})
+
+    @classmethod
+    def _from_config(cls, config: dict, registry: dict | None) -> Sequential:
+        from . import layers as layers_mod
+
+        model = cls(name=config.get("name"))
+        if config.get("input_shape"):
+            model.add(layers_mod.Input(tuple(config["input_shape"])[1:]))
+        for entry in config.get("layers", []):
+            model.add(_layer_from_entry(entry, "Sequential.from_config", registry))
+        if config.get("trainable") is False:
+            model._trainable = False  # the layers' own flags come from their configs
+        return model
+
+
+def _build_item(item: Any, shape: tuple, who: str) -> tuple:
+    """Builds a layer or nested model of a Sequential for per-sample input `shape`; returns
+    its per-sample output shape."""
+    if isinstance(item, Model):
+        return tuple(item._build_for(tuple(shape), who))
+    item.build(shape)
+    return tuple(item._core.output_shape)
