@@ -3,7 +3,6 @@
 // .ci/native). Also: the model's own predict is unchanged by the contexts, and a stale context
 // is refused.
 #include <cnnx/cnnx.hpp>
-
 #include <cstdio>
 #include <cstring>
 #include <memory>
