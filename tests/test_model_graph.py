@@ -417,3 +417,37 @@ def test_training_keeps_only_what_backward_reads(rng):
     for arr, got in zip(w, grads):
         idx = sample_indices(rng, arr.size, count=12)
         np.testing.assert_allclose(got.reshape(-1)[idx], numeric_grad(loss, arr, idx), rtol=5e-3, atol=2e-5)
+
+
+def test_nested_sequential_used_twice_gradients_through_the_python_api(rng):
+    """A Sequential block (two convolutions) called twice in a functional model: the inner
+    layers are inlined into the outer graph at two places, with shared weights and summed
+    gradients; the same gradients as a float64 numpy model."""
+    cnnx.utils.set_random_seed(16)
+    block = cnnx.Sequential(
+        [Conv2D(2, 3, padding="same", activation="tanh"), Conv2D(2, 3, padding="same", activation="tanh")]
+    )
+    head = Dense(2, activation="softmax")
+    inputs = cnnx.Input((5, 5, 2))
+    outputs = head(Flatten()(block(block(inputs))))
+    model = cnnx.Model(inputs, outputs)
+    model.compile(optimizer=cnnx.optimizers.SGD(learning_rate=0.0), loss="categorical_crossentropy")
+    perturb(rng, [*block.layers, head])
+    x = rng.normal(size=(3, 5, 5, 2)).astype(np.float32)
+    y = np.eye(2, dtype=np.float32)[[0, 1, 1]]
+    model.train_on_batch(x, y)
+    c1, c2 = block.layers
+    w = [v.astype(np.float64) for layer in (c1, c2, head) for v in layer.get_weights()]
+
+    def loss():
+        h = x.astype(np.float64)
+        for _ in range(2):
+            h = np.tanh(np_conv2d(h, w[0], w[1], (1, 1), "same"))
+            h = np.tanh(np_conv2d(h, w[2], w[3], (1, 1), "same"))
+        p = np_activation("softmax", np_dense(h.reshape(3, -1), w[4], w[5]))
+        return float(-(y * np.log(p)).sum(axis=1).mean())
+
+    grads = [g for layer in (c1, c2, head) for g in layer._core.get_gradients()]
+    for arr, got in zip(w, grads):
+        idx = sample_indices(rng, arr.size, count=12)
+        np.testing.assert_allclose(got.reshape(-1)[idx], numeric_grad(loss, arr, idx), rtol=3e-3, atol=2e-5)
