@@ -451,3 +451,35 @@ def test_nested_sequential_used_twice_gradients_through_the_python_api(rng):
     for arr, got in zip(w, grads):
         idx = sample_indices(rng, arr.size, count=12)
         np.testing.assert_allclose(got.reshape(-1)[idx], numeric_grad(loss, arr, idx), rtol=3e-3, atol=2e-5)
+
+
+def test_frozen_layer_in_the_middle_gradients_match_finite_differences(rng):
+    """conv (trains) -> conv (frozen) -> dense (trains): the gradients of the trainable layers
+    are exact through the frozen one, whose own gradients are not computed (left as they were)."""
+    cnnx.utils.set_random_seed(17)
+    first = Conv2D(3, 3, padding="same", activation="tanh")
+    frozen = Conv2D(3, 3, padding="same", activation="tanh")
+    head = Dense(2, activation="softmax")
+    frozen.trainable = False
+    g = graph((5, 5, 2), [(first, [0]), (frozen, [1]), (Flatten(), [2]), (head, [3])])
+    frozen._core.trainable = False
+    compile_sgd0(g)
+    perturb(rng, [first, frozen, head])
+    x = rng.normal(size=(3, 5, 5, 2)).astype(np.float32)
+    y = np.eye(2, dtype=np.float32)[[1, 0, 1]]
+    g.train_step(x, y, np.arange(3))
+    assert all(not gr.any() for gr in frozen._core.get_gradients())  # never written
+    w = [v.astype(np.float64) for layer in (first, frozen, head) for v in layer.get_weights()]
+
+    def loss():
+        h = np.tanh(np_conv2d(x.astype(np.float64), w[0], w[1], (1, 1), "same"))
+        h = np.tanh(np_conv2d(h, w[2], w[3], (1, 1), "same"))
+        p = np_activation("softmax", np_dense(h.reshape(3, -1), w[4], w[5]))
+        return float(-(y * np.log(p)).sum(axis=1).mean())
+
+    grads = [*first._core.get_gradients(), None, None, *head._core.get_gradients()]
+    for arr, got in zip(w, grads):
+        if got is None:
+            continue
+        idx = sample_indices(rng, arr.size, count=12)
+        np.testing.assert_allclose(got.reshape(-1)[idx], numeric_grad(loss, arr, idx), rtol=3e-3, atol=2e-5)
