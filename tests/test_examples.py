@@ -64,3 +64,28 @@ def test_image_folder_example_learns_digits(tmp_path):
     assert sorted(p.name for p in (tmp_path / "run").glob("*.png")), out
     acc = float(re.search(r"^\s*accuracy\s+([0-9.]+)", out, re.M).group(1))  # the report's line
     assert acc > 0.85, out
+
+
+def test_resnet_example_learns_cifar10(tmp_path):
+    """examples/resnet_cifar10.py on part of the shared CIFAR-10 photos: a functional ResNet with
+    residual adds, BatchNormalization and in-model augmentation learns well above chance."""
+    pytest.importorskip("PIL")
+    tar = ROOT.parent / "shared" / "data" / "cifar10" / "cifar10-jpg-40k.tar"
+    if not tar.is_file():
+        pytest.skip(f"no CIFAR-10 photos at {tar}")
+    out = run_example(
+        EXAMPLES / "resnet_cifar10.py",
+        "--data",
+        tar,
+        "--limit",
+        "6000",
+        "--epochs",
+        "4",
+        "--batch-size",
+        "32",
+        cwd=tmp_path,
+    )
+    assert re.search(r"^epoch 4: [0-9.]+ s", out, re.M), out
+    assert "planned activations + gradients at batch 32" in out, out
+    acc = float(re.search(r"^test_accuracy=([0-9.]+)$", out, re.M).group(1))
+    assert acc > 0.35, out
