@@ -287,6 +287,19 @@ const float* sample_weights(const py::object& w, std::int64_t count) {
 std::int64_t rows_of(const FloatArray& x) { return x.ndim() ? x.shape(0) : 0; }
 std::int64_t rows_of_shape(const Shape& s) { return s.empty() ? 0 : s[0]; }
 
+// The output shape for input x, after checking that the model is built and x has its input
+// shape (under the model's lock); `doing` completes "build the model before ...".
+Shape output_shape_for(ModelHandle& s, const ArrayView& xv, const char* doing) {
+  return locked(s, [&] {
+    if (!s.model->built()) throw ValueError(std::string(s.who) + ": build the model before " + doing);
+    const Shape expect = with_batch(rows_of_shape(xv.shape), s.model->input_shape());
+    if (xv.shape != expect)
+      throw ValueError(std::string(s.who) + ": expected x of shape " + shape_str(expect) + ", received " +
+                       shape_str(xv.shape));
+    return with_batch(xv.shape[0], s.model->output_shape());
+  });
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -915,14 +928,7 @@ PYBIND11_MODULE(_core, m) {
           "call",
           [](ModelHandle& s, const FloatArray& x, bool training) {
             const ArrayView xv = view(x);
-            const Shape out_shape = locked(s, [&] {
-              if (!s.model->built()) throw ValueError(std::string(s.who) + ": build the model before calling it");
-              const Shape expect = with_batch(rows_of_shape(xv.shape), s.model->input_shape());
-              if (xv.shape != expect)
-                throw ValueError(std::string(s.who) + ": expected x of shape " + shape_str(expect) + ", received " +
-                                 shape_str(xv.shape));
-              return with_batch(xv.shape[0], s.model->output_shape());
-            });
+            const Shape out_shape = output_shape_for(s, xv, "calling it");
             FloatArray out(out_shape);
             float* op = out.mutable_data();
             locked(s, [&] { s.model->call(xv.data, out_shape[0], op, training); });
@@ -1153,14 +1159,7 @@ PYBIND11_MODULE(_core, m) {
           "predict",
           [](ModelHandle& s, const FloatArray& x, std::int64_t batch_size) {
             const ArrayView xv = view(x);
-            const Shape out_shape = locked(s, [&] {
-              if (!s.model->built()) throw ValueError(std::string(s.who) + ": build the model before predicting");
-              const Shape expect = with_batch(rows_of_shape(xv.shape), s.model->input_shape());
-              if (xv.shape != expect)
-                throw ValueError(std::string(s.who) + ": expected x of shape " + shape_str(expect) + ", received " +
-                                 shape_str(xv.shape));
-              return with_batch(xv.shape[0], s.model->output_shape());
-            });
+            const Shape out_shape = output_shape_for(s, xv, "predicting");
             // Allocated with the GIL, between two lock acquisitions: the shapes are fixed once built.
             FloatArray out(out_shape);
             float* op = out.mutable_data();
