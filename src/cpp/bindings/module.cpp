@@ -35,6 +35,10 @@
 namespace py = pybind11;
 using namespace cnnx;
 
+namespace cnnx {
+void bind_model_file(py::module_& m);  // bindings/model_file.cpp
+}
+
 namespace {
 
 using FloatArray = py::array_t<float, py::array::c_style>;
@@ -318,6 +322,7 @@ PYBIND11_MODULE(_core, m) {
     }
   });
 
+  bind_model_file(m);
   m.def("set_num_threads", &set_num_threads, py::arg("n"));
   m.attr("MAX_THREADS") = kMaxThreads;
   m.def("get_num_threads", &get_num_threads);
