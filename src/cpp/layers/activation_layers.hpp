@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "cnnx/layer.hpp"
+#include "cnnx/layers/activation_layers.hpp"
 
 namespace cnnx {
 
@@ -30,14 +31,6 @@ class ActivationLayer : public Layer {
   Shape do_build(const Shape& input_shape, Rng& rng) override;
   Activation act_;
   float alpha_;  // leaky_relu's negative slope, elu's alpha
-};
-
-// keras.layers.ReLU(max_value=None, negative_slope=0.0, threshold=0.0). With the defaults it is
-// the plain ReLU kernel; otherwise Keras' general formula (kernels::relu_general_*).
-struct ReLUConfig {
-  float max_value = std::numeric_limits<float>::infinity();  // None
-  float negative_slope = 0.0f;
-  float threshold = 0.0f;
 };
 
 class ReLU : public ActivationLayer {

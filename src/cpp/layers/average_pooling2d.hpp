@@ -2,9 +2,10 @@
 // average is over the taps inside the image (padded positions are not counted), as in Keras/TF.
 #pragma once
 
-#include "cnnx/conv_geometry.hpp"
 #include "cnnx/layer.hpp"
-#include "cnnx/layers/pooling2d.hpp"
+#include "cnnx/layers/average_pooling2d.hpp"
+#include "kernels/conv_geometry.hpp"
+#include "layers/pooling2d.hpp"
 
 namespace cnnx {
 

@@ -8,20 +8,9 @@
 #include <string>
 
 #include "cnnx/layer.hpp"
+#include "cnnx/layers/batch_normalization.hpp"
 
 namespace cnnx {
-
-struct BatchNormalizationConfig {
-  std::int64_t axis = -1;  // only the channels axis: -1, or its index counting the batch axis
-  float momentum = 0.99f;
-  float epsilon = 1e-3f;
-  bool center = true;
-  bool scale = true;
-  std::string beta_initializer = "zeros";
-  std::string gamma_initializer = "ones";
-  std::string moving_mean_initializer = "zeros";
-  std::string moving_variance_initializer = "ones";
-};
 
 class BatchNormalization : public Layer {
  public:

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "cnnx/layer.hpp"
+#include "cnnx/layers/concatenate.hpp"
 
 namespace cnnx {
 

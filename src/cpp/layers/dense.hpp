@@ -3,16 +3,9 @@
 #pragma once
 
 #include "cnnx/layer.hpp"
+#include "cnnx/layers/dense.hpp"
 
 namespace cnnx {
-
-struct DenseConfig {
-  std::int64_t units = 0;
-  std::string activation = "linear";
-  bool use_bias = true;
-  std::string kernel_initializer = "glorot_uniform";
-  std::string bias_initializer = "zeros";
-};
 
 class Dense : public Layer {
  public:

@@ -5,23 +5,12 @@
 
 #include <vector>
 
-#include "cnnx/conv_geometry.hpp"
 #include "cnnx/layer.hpp"
+#include "cnnx/layers/depthwise_conv2d.hpp"
 #include "cnnx/tensor.hpp"
+#include "kernels/conv_geometry.hpp"
 
 namespace cnnx {
-
-struct DepthwiseConv2DConfig {
-  std::int64_t kernel_h = 3, kernel_w = 3;
-  std::int64_t stride_h = 1, stride_w = 1;
-  std::int64_t dilation_h = 1, dilation_w = 1;
-  std::int64_t depth_multiplier = 1;
-  std::string padding = "valid";  // "valid" or "same" (TensorFlow's: extra pad bottom/right)
-  std::string activation = "linear";
-  bool use_bias = true;
-  std::string depthwise_initializer = "glorot_uniform";
-  std::string bias_initializer = "zeros";
-};
 
 class DepthwiseConv2D : public Layer {
  public:

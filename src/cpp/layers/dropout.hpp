@@ -6,19 +6,10 @@
 #include <cstdint>
 
 #include "cnnx/layer.hpp"
+#include "cnnx/layers/dropout.hpp"
 #include "cnnx/random.hpp"
 
 namespace cnnx {
-
-struct DropoutConfig {
-  float rate = 0.5f;
-  // Keras' noise_shape including the batch axis; -1 stands for None (the input's size). Empty:
-  // one draw per element. A 1 shares the draw along that axis, e.g. (-1, 1, 1, c) drops whole
-  // channels.
-  Shape noise_shape;
-  bool has_seed = false;  // false: the seed comes from the model (Layer::build)
-  std::uint64_t seed = 0;
-};
 
 class Dropout : public Layer {
  public:

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "cnnx/layer.hpp"
+#include "cnnx/layers/flatten.hpp"
 
 namespace cnnx {
 

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "cnnx/layer.hpp"
+#include "cnnx/layers/global_pooling2d.hpp"
 
 namespace cnnx {
 

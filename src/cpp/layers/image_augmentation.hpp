@@ -12,9 +12,10 @@
 #include <string>
 #include <vector>
 
-#include "cnnx/image_sampling.hpp"
 #include "cnnx/layer.hpp"
+#include "cnnx/layers/image_augmentation.hpp"
 #include "cnnx/random.hpp"
+#include "kernels/image_sampling.hpp"
 
 namespace cnnx {
 
@@ -66,15 +67,6 @@ class ImageAugmentation : public Layer {
   bool active_ = false;  // the last forward transformed (training)
   std::int64_t last_n_ = 0;
   std::vector<float> params_;  // [capacity, per_image_]
-};
-
-// Keras' fill_mode / interpolation / fill_value of the geometric layers, parsed and validated.
-struct AffineOptions {
-  std::string fill_mode = "reflect";
-  std::string interpolation = "bilinear";
-  float fill_value = 0.0f;
-  bool has_seed = false;
-  std::uint64_t seed = 0;
 };
 
 // RandomRotation, RandomTranslation, RandomZoom: each draws a per-image projective transform

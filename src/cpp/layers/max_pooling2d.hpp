@@ -3,9 +3,10 @@
 
 #include <vector>
 
-#include "cnnx/conv_geometry.hpp"
 #include "cnnx/layer.hpp"
-#include "cnnx/layers/pooling2d.hpp"
+#include "cnnx/layers/max_pooling2d.hpp"
+#include "kernels/conv_geometry.hpp"
+#include "layers/pooling2d.hpp"
 
 namespace cnnx {
 

@@ -11,6 +11,7 @@
 #pragma once
 
 #include "cnnx/layer.hpp"
+#include "cnnx/layers/merge.hpp"
 
 namespace cnnx {
 

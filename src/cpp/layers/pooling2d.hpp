@@ -5,17 +5,11 @@
 #include <optional>
 #include <string>
 
-#include "cnnx/conv_geometry.hpp"
+#include "cnnx/layers/pooling2d.hpp"
 #include "cnnx/tensor.hpp"
+#include "kernels/conv_geometry.hpp"
 
 namespace cnnx {
-
-struct Pooling2DConfig {
-  std::int64_t pool_h = 2, pool_w = 2;
-  // Unset: the pool size (Keras' strides=None). A stride of 0 is an error, not a default.
-  std::optional<std::int64_t> stride_h, stride_w;
-  std::string padding = "valid";
-};
 
 // Fills the default strides and validates; ValueError messages start with `where`.
 void normalize_pooling_config(Pooling2DConfig& config, const std::string& where);

@@ -5,8 +5,9 @@
 // exact derivative (zero where the value was clipped). last_parameters(): c per image.
 #pragma once
 
-#include "cnnx/layers/image_augmentation.hpp"
+#include "cnnx/layers/random_contrast.hpp"
 #include "cnnx/tensor.hpp"
+#include "layers/image_augmentation.hpp"
 
 namespace cnnx {
 

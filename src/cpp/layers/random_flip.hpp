@@ -5,7 +5,8 @@
 // transpose).
 #pragma once
 
-#include "cnnx/layers/image_augmentation.hpp"
+#include "cnnx/layers/random_flip.hpp"
+#include "layers/image_augmentation.hpp"
 
 namespace cnnx {
 

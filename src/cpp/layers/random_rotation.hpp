@@ -6,7 +6,8 @@
 // rotation matrix. last_parameters(): the angle in radians per image.
 #pragma once
 
-#include "cnnx/layers/image_augmentation.hpp"
+#include "cnnx/layers/random_rotation.hpp"
+#include "layers/image_augmentation.hpp"
 
 namespace cnnx {
 

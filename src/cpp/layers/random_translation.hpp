@@ -5,7 +5,8 @@
 // (x - dx, y - dy). last_parameters(): (dy, dx) in pixels per image.
 #pragma once
 
-#include "cnnx/layers/image_augmentation.hpp"
+#include "cnnx/layers/random_translation.hpp"
+#include "layers/image_augmentation.hpp"
 
 namespace cnnx {
 

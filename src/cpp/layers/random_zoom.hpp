@@ -7,7 +7,8 @@
 // last_parameters(): (zh, zw) per image.
 #pragma once
 
-#include "cnnx/layers/image_augmentation.hpp"
+#include "cnnx/layers/random_zoom.hpp"
+#include "layers/image_augmentation.hpp"
 
 namespace cnnx {
 

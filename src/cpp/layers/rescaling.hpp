@@ -3,6 +3,7 @@
 #pragma once
 
 #include "cnnx/layer.hpp"
+#include "cnnx/layers/rescaling.hpp"
 
 namespace cnnx {
 

@@ -10,14 +10,9 @@
 #include <vector>
 
 #include "cnnx/layer.hpp"
+#include "cnnx/layers/resizing.hpp"
 
 namespace cnnx {
-
-struct ResizingConfig {
-  std::int64_t height = 0, width = 0;
-  std::string interpolation = "bilinear";
-  bool crop_to_aspect_ratio = false;
-};
 
 class Resizing : public Layer {
  public:
