@@ -29,6 +29,9 @@
 #include <shared_mutex>
 
 #include "cnnx/cnnx.hpp"
+#include "cnnx/model_file.hpp"
+#include "io/config_check.hpp"
+#include "io/model_contents.hpp"
 #include "kernels/gemm.hpp"
 #include "kernels/peak_probe.hpp"
 
@@ -1145,6 +1148,30 @@ PYBIND11_MODULE(_core, m) {
                assign_weights(l, w);
              });
            })
+      // What a model file records besides the graph: the name, the output classes' names, the
+      // metric names compile was given.
+      .def_property(
+          "name", [](ModelHandle& s) { return locked(s, [&] { return s.model->name(); }); },
+          [](ModelHandle& s, std::string name) { locked(s, [&] { s.model->set_name(std::move(name)); }); })
+      .def_property(
+          "class_names", [](ModelHandle& s) { return locked(s, [&] { return s.model->class_names(); }); },
+          [](ModelHandle& s, std::vector<std::string> names) {
+            locked(s, [&] { s.model->set_class_names(std::move(names)); });
+          })
+      .def_property(
+          "metric_names", [](ModelHandle& s) { return locked(s, [&] { return s.model->metric_names(); }); },
+          [](ModelHandle& s, std::vector<std::string> names) {
+            locked(s, [&] { s.model->set_metric_names(std::move(names)); });
+          })
+      .def_property_readonly("compiled", [](ModelHandle& s) { return locked(s, [&] { return s.model->compiled(); }); })
+      .def_property_readonly("optimizer_iterations",
+                             [](ModelHandle& s) {
+                               return locked(s, [&] {
+                                 if (!s.model->compiled())
+                                   throw ValueError(std::string(s.who) + ": the model is not compiled");
+                                 return s.model->optimizer().iterations;
+                               });
+                             })
       .def("set_profiling", [](ModelHandle& s, bool on) { locked(s, [&] { s.model->set_profiling(on); }); })
       .def("profile",
            [](ModelHandle& s) {
@@ -1172,6 +1199,51 @@ PYBIND11_MODULE(_core, m) {
           },
           py::arg("x"), py::arg("batch_size"));
 
+  // The model side of the model file (src/cpp/io): saving.py runs the configuration checks here
+  // before it builds anything, and tests move models between Python and the core's loader.
+  m.def(
+      "check_model_metadata",
+      [](const std::map<std::string, std::string>& metadata, bool compile) {
+        io::check_model_metadata(metadata, compile);
+      },
+      py::arg("metadata"), py::arg("compile"));
+  // A model from a container's metadata and tensors (name -> float32 array): what load_model
+  // does after reading the container. Messages do not name the file (saving.py adds it).
+  m.def(
+      "model_from_contents",
+      [](const std::map<std::string, std::string>& metadata, const py::dict& tensors, bool compile) {
+        ModelFileContents contents;
+        contents.metadata = metadata;
+        for (const auto& [key, value] : tensors) {
+          FloatArray a = as_float_array(value, "model_from_contents");
+          FileTensor t{py::cast<std::string>(key), array_shape(a), {}};
+          t.data.assign(a.data(), a.data() + a.size());
+          contents.tensors.push_back(std::move(t));
+        }
+        LoadOptions options;
+        options.compile = compile;
+        std::unique_ptr<Model> model;
+        {
+          py::gil_scoped_release release;
+          model = io::model_from_contents(contents, options);
+        }
+        return std::make_unique<ModelHandle>(std::move(model), "Model");
+      },
+      py::arg("metadata"), py::arg("tensors"), py::arg("compile") = true);
+  // What save_model writes for a model: (metadata, {tensor name: array}) from one step boundary.
+  m.def(
+      "model_contents",
+      [](ModelHandle& s) {
+        const ModelFileContents contents = locked(s, [&] { return io::model_contents(*s.model); });
+        py::dict tensors;
+        for (const auto& t : contents.tensors) {
+          FloatArray a(t.shape);
+          if (a.size()) std::memcpy(a.mutable_data(), t.data.data(), sizeof(float) * t.data.size());
+          tensors[py::str(t.name)] = a;
+        }
+        return py::make_tuple(contents.metadata, tensors);
+      },
+      py::arg("model"));
   py::class_<SequentialHandle, ModelHandle>(m, "Sequential")
       .def(py::init<>())
       .def("add", [](SequentialHandle& s, std::shared_ptr<Layer> l) { locked(s, [&] { s.seq().add(std::move(l)); }); })

@@ -57,8 +57,7 @@ struct LoadOptions {
 // file and the problem (a layer class cnnx does not have, a weight of the wrong shape, ...).
 std::unique_ptr<Model> load_model(const std::string& path, const LoadOptions& options = {});
 std::unique_ptr<Model> load_model_from_memory(const std::uint8_t* bytes, std::size_t size,
-                                              const std::string& name = "<memory>",
-                                              const LoadOptions& options = {});
+                                              const std::string& name = "<memory>", const LoadOptions& options = {});
 // Writes a built model: its configuration, weights and, when compiled, its compile
 // configuration and optimizer state. A chain of layers each used once is written as a
 // Sequential (format version 1), any other graph as a Functional (version 2).

@@ -1,0 +1,25 @@
+// The model side of the model file, between the container (ModelFileContents) and a Model.
+// load_model / save_model (model_file.hpp, model_io.cpp) add the container; the Python bindings
+// call these too. Messages do not name the file: the caller adds it.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "cnnx/model_file.hpp"
+
+namespace cnnx::io {
+
+// The model a checked container holds: configuration checked, then built within the parameter
+// floats the file holds, weights assigned by name (shapes checked), compiled with its optimizer
+// state when options.compile and the file has a compile configuration.
+std::unique_ptr<Model> model_from_contents(const ModelFileContents& contents, const LoadOptions& options);
+
+// What save_model writes for a built model: metadata (contents, format_version, model_config,
+// class_names, compile_config, optimizer_iterations) and tensors (weights, then optimizer slots).
+ModelFileContents model_contents(const Model& model);
+
+// "cannot load '<name>': <what>", keeping the error's type (ValueError or TypeError).
+[[noreturn]] void rethrow_for_file(const std::string& name);
+
+}  // namespace cnnx::io
