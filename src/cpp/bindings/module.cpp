@@ -30,7 +30,6 @@
 
 #include "cnnx/cnnx.hpp"
 #include "cnnx/model_file.hpp"
-#include "io/config_check.hpp"
 #include "io/model_contents.hpp"
 #include "kernels/gemm.hpp"
 #include "kernels/peak_probe.hpp"
@@ -1204,7 +1203,7 @@ PYBIND11_MODULE(_core, m) {
   m.def(
       "check_model_metadata",
       [](const std::map<std::string, std::string>& metadata, bool compile) {
-        io::check_model_metadata(metadata, compile);
+        io::check_metadata(metadata, compile);
       },
       py::arg("metadata"), py::arg("compile"));
   // A model from a container's metadata and tensors (name -> float32 array): what load_model

@@ -112,6 +112,10 @@ ModelFileContents model_contents(const Model& model) {
   return out;
 }
 
+void check_metadata(const std::map<std::string, std::string>& metadata, bool compile) {
+  check_model_metadata(metadata, compile);
+}
+
 void rethrow_for_file(const std::string& name) {
   const std::string where = "cannot load '" + name + "': ";
   try {

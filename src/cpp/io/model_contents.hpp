@@ -3,6 +3,7 @@
 // call these too. Messages do not name the file: the caller adds it.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 
@@ -18,6 +19,11 @@ std::unique_ptr<Model> model_from_contents(const ModelFileContents& contents, co
 // What save_model writes for a built model: metadata (contents, format_version, model_config,
 // class_names, compile_config, optimizer_iterations) and tensors (weights, then optimizer slots).
 ModelFileContents model_contents(const Model& model);
+
+// The checks of a model file's metadata (config_check.hpp) alone, before anything is built
+// (python/cnnx/saving.py runs them, then builds its own layers). Without nlohmann-json in the
+// signature, so that callers need not see the JSON library.
+void check_metadata(const std::map<std::string, std::string>& metadata, bool compile);
 
 // "cannot load '<name>': <what>", keeping the error's type (ValueError or TypeError).
 [[noreturn]] void rethrow_for_file(const std::string& name);
