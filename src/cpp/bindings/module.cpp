@@ -1202,10 +1202,9 @@ PYBIND11_MODULE(_core, m) {
   // before it builds anything, and tests move models between Python and the core's loader.
   m.def(
       "check_model_metadata",
-      [](const std::map<std::string, std::string>& metadata, bool compile) {
-        io::check_metadata(metadata, compile);
-      },
+      [](const std::map<std::string, std::string>& metadata, bool compile) { io::check_metadata(metadata, compile); },
       py::arg("metadata"), py::arg("compile"));
+  m.def("model_file_layer_classes", [] { return io::layer_classes(); });
   // A model from a container's metadata and tensors (name -> float32 array): what load_model
   // does after reading the container. Messages do not name the file (saving.py adds it).
   m.def(

@@ -6,6 +6,7 @@
 #include "cnnx/error.hpp"
 #include "io/compile_config.hpp"
 #include "io/config_check.hpp"
+#include "io/layer_config.hpp"
 #include "io/model_config.hpp"
 
 namespace cnnx::io {
@@ -115,6 +116,8 @@ ModelFileContents model_contents(const Model& model) {
 void check_metadata(const std::map<std::string, std::string>& metadata, bool compile) {
   check_model_metadata(metadata, compile);
 }
+
+std::vector<std::string> layer_classes() { return layer_class_names(); }
 
 void rethrow_for_file(const std::string& name) {
   const std::string where = "cannot load '" + name + "': ";

@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "cnnx/model_file.hpp"
 
@@ -24,6 +25,8 @@ ModelFileContents model_contents(const Model& model);
 // (python/cnnx/saving.py runs them, then builds its own layers). Without nlohmann-json in the
 // signature, so that callers need not see the JSON library.
 void check_metadata(const std::map<std::string, std::string>& metadata, bool compile);
+// The layer classes a configuration may name, sorted (layer_config.hpp).
+std::vector<std::string> layer_classes();
 
 // "cannot load '<name>': <what>", keeping the error's type (ValueError or TypeError).
 [[noreturn]] void rethrow_for_file(const std::string& name);
