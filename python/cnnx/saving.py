@@ -2,29 +2,22 @@
 safetensors container (an 8-byte header length, a JSON header, then raw little-endian tensors).
 
 The layout is documented in docs/model-format.md so that other programs (any safetensors
-reader) can load the same file without Python. Writes are atomic: the file is written next to
+reader) can load the same file without Python. The container is read and written by the core
+(src/cpp/io), which native programs use too. Writes are atomic: the file is written next to
 its destination and renamed over it, so a crash while saving never destroys the previous file,
 and the temp file of a save that was killed is removed by a later save or load. Reads check
 every structural fact, with bounds, before allocating anything, then a SHA-256 of header and
-data, then the configuration's structure: a truncated, corrupted, foreign or hostile file is
-refused with a ValueError that names the file and the problem (see `_reading`).
+data; then the core checks the configuration's structure: a truncated, corrupted, foreign or
+hostile file is refused with a ValueError that names the file and the problem (see `_reading`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import io
 import json
-import math
 import os
-import re
-import secrets
-import socket
-import stat
-import struct
 from collections.abc import Iterator
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 
@@ -33,20 +26,11 @@ from . import _core
 FORMAT = "cnnx"
 FORMAT_VERSION = "1"  # weights files and plain Sequential models: what every cnnx reads
 GRAPH_FORMAT_VERSION = "2"  # functional models, nested models, shared layers
-_READ_VERSIONS = (FORMAT_VERSION, GRAPH_FORMAT_VERSION)
 
-# Bounds on what a file may declare. They are far above anything cnnx writes; they exist so that
-# a corrupted or hostile file is refused before it can make the reader allocate, loop or recurse
-# without limit (the tensor data itself is bounded by the file's size).
-_MAX_HEADER = 16 * 1024 * 1024  # bytes of JSON header (parsed, it takes up to ~10x this in memory)
-_MAX_TENSORS = 1 << 17  # tensors in one file (a 4096-layer model with Adam slots has ~25k)
-_MAX_RANK = 8  # axes of one tensor or of a declared shape
-_MAX_DIM = (1 << 31) - 1  # one axis of a stored tensor (numpy and the core index with int64)
-_MAX_DEPTH = 32  # JSON nesting (cnnx writes at most 6 levels)
-_MAX_CONTAINERS = 1 << 20  # JSON arrays and objects in one header (each costs ~100 bytes parsed)
-_MAX_STRING = 4096  # characters of a tensor name
-# The bounds on what a configuration declares (layers, calls, sizes, windows, lists) are the
-# core's: src/cpp/io/json_util.hpp, checked by _core.check_model_metadata.
+# The bounds on what a file may declare (header and tensors: src/cpp/io/container.hpp and
+# json_text.hpp; configurations: src/cpp/io/json_util.hpp) are the core's, which checks them
+# before anything is allocated. This one is named here for the tests that exceed it.
+_MAX_CONTAINERS = 1 << 20  # JSON arrays and objects in one header or configuration
 
 __all__ = ["save_model", "load_model", "save_weights", "load_weights", "write_file", "read_file"]
 
@@ -89,79 +73,22 @@ def _reading(name: Any) -> Iterator[None]:
         raise ValueError(f"{where}: the saved configuration is invalid ({type(e).__name__}: {e})") from e
 
 
-def _json(text: str, what: str) -> Any:
-    """json.loads with bounds: millions of tiny arrays would take ~50x the text's size in
-    memory, so their number is capped by a count of brackets (those inside strings included,
-    which only errs on the safe side) before parsing; the depth is checked right after."""
-    containers = text.count("[") + text.count("{")
-    if containers > _MAX_CONTAINERS:
-        raise _Bad(f"{what} holds {containers} JSON arrays or objects; expected at most {_MAX_CONTAINERS}")
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise _Bad(f"{what} is not valid JSON ({e})") from None
-    except RecursionError:
-        raise _Bad(f"{what} is nested more than {_MAX_DEPTH} levels deep") from None
-    level, depth = [value], 0
-    while level:  # breadth first and iterative, so the check itself cannot recurse too deeply
-        level = [v for v in level if isinstance(v, (dict, list))]
-        if level:
-            depth += 1
-            if depth > _MAX_DEPTH:
-                raise _Bad(f"{what} is nested more than {_MAX_DEPTH} levels deep")
-        level = [c for v in level for c in (v.values() if isinstance(v, dict) else v)]
-    return value
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
 # -- the container ---------------------------------------------------------------------------
-_TMP_SUFFIX = ".cnnx-tmp"
-_TMP_NAME = re.compile(r"\.(?:.*)\.([0-9a-f]{8})\.([0-9]{1,10})\.[0-9a-f]{16}" + re.escape(_TMP_SUFFIX), re.DOTALL)
-_HOST = hashlib.sha256(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:8]
-_writing: set[str] = set()  # temp files this process is writing right now
+# Read and written by the core (src/cpp/io: checks, SHA-256, atomic write, stale temp files), so
+# that Python and native programs share one implementation. The core's messages start with the
+# name given to it; _container puts the user's spelling of the path there instead (via _reading).
+_IN_CORE_MESSAGES = "<file>"
+_HOST = _core._model_file_host_tag()  # the <host> of temp file names: .<name>.<host>.<pid>.<random>.cnnx-tmp
 
 
-def _temp_name(target: str) -> str:
-    """`.<name>.<host>.<pid>.<random>.cnnx-tmp` next to the target: the host and the process id
-    let a later save or load tell a temp file whose writer died (kill -9, power loss) from one
-    being written right now."""
-    base = os.path.basename(target)[:100]  # room for the rest within the usual 255-byte limit
-    return os.path.join(os.path.dirname(target), f".{base}.{_HOST}.{os.getpid()}.{secrets.token_hex(8)}{_TMP_SUFFIX}")
-
-
-def _remove_stale_temps(directory: str) -> None:
-    """Removes temp files of a save that never finished: our naming, this host, a writer process
-    that no longer exists (or is this one, but not writing it). Best effort: never fails."""
+def _container(call: Any, source: Any) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     try:
-        entries = list(os.scandir(os.fsdecode(directory)))
-    except OSError:
-        return
-    me = os.getpid()
-    for entry in entries:
-        m = _TMP_NAME.fullmatch(entry.name)
-        if m is None or m.group(1) != _HOST:
-            continue
-        pid = int(m.group(2))
-        if os.name == "nt" and pid != me:
-            continue  # os.kill(pid, 0) would terminate the process on Windows
-        if pid == me:
-            if entry.path in _writing:
-                continue
-        else:
-            try:
-                os.kill(pid, 0)
-                continue  # alive (perhaps a reused pid: the file waits until that process ends)
-            except ProcessLookupError:
-                pass
-            except (OSError, OverflowError):
-                continue  # e.g. EPERM: alive, owned by someone else
-        try:
-            os.unlink(entry.path)
-        except OSError:
-            pass  # gone already (another process cleaned up), or not ours to remove
+        metadata, tensors = call(source, _IN_CORE_MESSAGES)
+    except ValueError as e:
+        message = str(e)
+        prefix = _IN_CORE_MESSAGES + ": "
+        raise _Bad(message[len(prefix) :] if message.startswith(prefix) else message) from None
+    return dict(tensors), metadata
 
 
 def write_file(
@@ -173,72 +100,12 @@ def write_file(
     A symlink is written through (its target is replaced and the link kept); the file keeps the
     mode of the file it replaces, or gets 0o666 minus the umask, as `open(path, "w")` would."""
     name = os.fspath(path)
-    arrays = {key: np.ascontiguousarray(t, dtype="<f4") for key, t in tensors.items()}
-    header: dict[str, Any] = {}
-    offset = 0
-    for key, a in arrays.items():
-        header[key] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [offset, offset + a.nbytes]}
-        offset += a.nbytes
-    header["__metadata__"] = {**metadata, "format": FORMAT, "format_version": version}
-    header["__metadata__"]["sha256"] = _checksum(header, arrays.values())  # contiguous arrays hash in place
-    raw = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    raw += b" " * (-len(raw) % 8)  # safetensors pads the header so the data starts 8-aligned
-
-    target = os.path.realpath(os.fsdecode(name))  # str, also for a bytes path: the temp name is built from it
-    directory = os.path.dirname(target)
+    arrays = [(key, np.ascontiguousarray(t, dtype=np.float32)) for key, t in tensors.items()]
     try:
-        _remove_stale_temps(directory)
-        try:
-            mode = stat.S_IMODE(os.stat(target).st_mode)
-        except FileNotFoundError:
-            mode = None
-        tmp = _temp_name(target)
-        # 0o666 lets the kernel apply the umask (and any default ACL) exactly as for open(path, "w")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-        _writing.add(tmp)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                if mode is not None:
-                    os.chmod(f.fileno() if os.chmod in os.supports_fd else tmp, mode)
-                f.write(struct.pack("<Q", len(raw)))
-                f.write(raw)
-                for a in arrays.values():
-                    f.write(a.data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
-        finally:
-            _writing.discard(tmp)
+        _core.write_model_file(os.fsencode(name), {**metadata, "format_version": version}, arrays)
     except OSError as e:
         # the user's path, not the temp file's, is what the message should name
-        if e.errno is None:
-            raise OSError(f"cannot save {name!r}: {e}") from e
         raise OSError(e.errno, e.strerror, name) from e  # the same message open(path, "w") would give
-    try:  # make the rename itself durable
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass
-
-
-def _checksum(header: dict, chunks: Any) -> str:
-    """SHA-256 over the header (canonical JSON, without the checksum itself) and the data, so a
-    flipped byte anywhere -- a shape, a name, a config string or a weight -- is detected."""
-    meta = {k: v for k, v in header["__metadata__"].items() if k != "sha256"}
-    canonical = json.dumps({**header, "__metadata__": meta}, sort_keys=True, separators=(",", ":"))
-    digest = hashlib.sha256(canonical.encode("utf-8"))
-    for chunk in chunks:
-        digest.update(chunk)
-    return digest.hexdigest()
 
 
 def read_file(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]]:
@@ -250,112 +117,13 @@ def read_file(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str,
 
 
 def _read_path(name: Any) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    _remove_stale_temps(os.path.dirname(os.path.realpath(name)))
-    with open(name, "rb") as f:
-        return _read(f)
+    """The container's tensors and metadata (with 'format' and 'format_version', without
+    'sha256'); the core also removes stale temp files of dead writers in the file's directory."""
+    return _container(_core.read_model_file, os.fsencode(name))
 
 
-def _read(f: BinaryIO) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """Parses the container from a seekable binary stream. Everything the header declares is
-    checked, with exact integer arithmetic, before anything is allocated from it."""
-    size = f.seek(0, io.SEEK_END)
-    f.seek(0)
-    if size == 0:
-        raise _Bad("the file is empty")
-    if size < 8:
-        raise _Bad(f"the file is truncated ({size} bytes; expected at least an 8-byte header length)")
-    (n,) = struct.unpack("<Q", f.read(8))
-    if n > _MAX_HEADER or 8 + n > size:
-        raise _Bad(
-            f"the header length field says {n} bytes but the file has {size - 8} after it "
-            "(truncated, or not a cnnx/safetensors file)"
-        )
-    raw = f.read(n)
-    if len(raw) != n:
-        raise _Bad(f"the file is truncated (the header ends at byte {8 + n}, the file at {8 + len(raw)})")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise _Bad(f"the header is not valid UTF-8 ({e}); the file is corrupted or not a cnnx model") from None
-    header = _json(text, "the header")
-    if not isinstance(header, dict):
-        raise _Bad("the header is not a JSON object; the file is corrupted or not a cnnx model")
-    meta = header.get("__metadata__")
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise _Bad("not a cnnx model file (no '__metadata__' with format 'cnnx')")
-    if meta.get("format_version") not in _READ_VERSIONS:
-        raise _Bad(
-            f"format version {_clip(meta.get('format_version'))} is not supported "
-            f"(this cnnx reads versions {' and '.join(_READ_VERSIONS)})"
-        )
-    bad_meta = [k for k, v in meta.items() if not isinstance(v, str)]
-    if bad_meta:
-        raise _Bad(f"metadata {_clip(bad_meta[0])} is not a string (safetensors metadata values are strings)")
-    if len(header) - 1 > _MAX_TENSORS:
-        raise _Bad(f"the header lists {len(header) - 1} tensors; expected at most {_MAX_TENSORS}")
-    data_size = size - 8 - n
-    entries = []
-    for key, info in header.items():
-        if key == "__metadata__":
-            continue
-        shape, span = _tensor_entry(key, info)
-        count = math.prod(shape)  # Python ints: exact, cannot wrap
-        begin, end = span
-        if end - begin != 4 * count:
-            raise _Bad(f"tensor {_clip(key)} of shape {tuple(shape)} does not match its byte range [{begin}, {end})")
-        if end > data_size:
-            raise _Bad(
-                f"the file is truncated: tensor {_clip(key)} ends at byte {end} of the data "
-                f"but only {data_size} bytes are present"
-            )
-        entries.append((begin, end, key, shape))
-    covered = 0
-    for begin, end, _, _ in sorted(entries, key=lambda e: (e[0], e[1])):
-        if begin != covered:
-            raise _Bad(f"tensor data overlaps or leaves gaps at byte {covered}; the file is corrupted")
-        covered = end
-    if covered != data_size:
-        raise _Bad(f"{data_size - covered} unexpected bytes after the tensor data; the file is corrupted")
-    # Only now, with every span checked to lie inside the file without overlap, is memory taken:
-    # one buffer of the data's size, which the arrays share.
-    data = bytearray(data_size)
-    got = f.readinto(data)
-    if got != data_size:
-        raise _Bad(f"the file is truncated (it changed while being read: {got} of {data_size} data bytes)")
-    if meta.get("sha256") != _checksum(header, [data]):
-        raise _Bad("the header and data do not match their SHA-256 checksum; the file is corrupted")
-    tensors: dict[str, np.ndarray] = {}
-    for begin, end, key, shape in entries:
-        a = np.frombuffer(data, dtype="<f4", count=(end - begin) // 4, offset=begin)
-        tensors[key] = a.reshape(shape).astype(np.float32, copy=False)
-    return tensors, dict(meta)
-
-
-def _tensor_entry(key: str, info: Any) -> tuple[list[int], tuple[int, int]]:
-    def bad(problem: str) -> _Bad:
-        return _Bad(f"tensor {_clip(key)} has a malformed entry in the header ({problem}): {_clip(info)}")
-
-    if len(key) > _MAX_STRING:
-        raise _Bad(f"a tensor name is {len(key)} characters long; expected at most {_MAX_STRING}")
-    if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:
-        raise bad("expected an object with exactly 'dtype', 'shape' and 'data_offsets'")
-    if info["dtype"] != "F32":
-        raise bad(f"expected dtype 'F32', received {_clip(info['dtype'])}")
-    shape, offsets = info["shape"], info["data_offsets"]
-    if (
-        not isinstance(shape, list)
-        or len(shape) > _MAX_RANK
-        or not all(_is_int(d) and 0 <= d <= _MAX_DIM for d in shape)
-    ):
-        raise bad(f"expected 'shape' as a list of at most {_MAX_RANK} integers in [0, {_MAX_DIM}]")
-    if not (
-        isinstance(offsets, list)
-        and len(offsets) == 2
-        and all(_is_int(o) for o in offsets)
-        and 0 <= offsets[0] <= offsets[1]
-    ):
-        raise bad("expected 'data_offsets' as [begin, end] with 0 <= begin <= end")
-    return shape, (offsets[0], offsets[1])
+def _read_bytes(blob: bytes) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    return _container(_core.parse_model_file, blob)
 
 
 def _clip(value: Any, limit: int = 200) -> str:
@@ -456,7 +224,7 @@ def load_model(path: str | os.PathLike, compile: bool = True) -> Any:
 def _load_model_bytes(blob: bytes, name: str = "<bytes>", compile: bool = True) -> Any:
     """load_model on the file's bytes, without touching the disk (used by the fuzz target)."""
     with _reading(name):
-        tensors, meta = _read(io.BytesIO(blob))
+        tensors, meta = _read_bytes(blob)
         return _rebuild(tensors, meta, compile)
 
 
@@ -541,7 +309,7 @@ def _load_weights_bytes(model: Any, blob: bytes, name: str = "<bytes>") -> None:
     """load_weights from the file's bytes, without touching the disk (used by the fuzz target)."""
     model._require_built("load_weights()")
     with _reading(name):
-        tensors, _ = _read(io.BytesIO(blob))
+        tensors, _ = _read_bytes(blob)
         _assign_by_order(model, tensors)
 
 

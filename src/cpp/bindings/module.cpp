@@ -27,6 +27,7 @@
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
+#include <system_error>
 
 #include "cnnx/cnnx.hpp"
 #include "cnnx/model_file.hpp"
@@ -36,6 +37,10 @@
 
 namespace py = pybind11;
 using namespace cnnx;
+
+namespace cnnx {
+void bind_model_file(py::module_& m);  // bindings/model_file.cpp
+}
 
 namespace {
 
@@ -302,6 +307,24 @@ Shape output_shape_for(ModelHandle& s, const ArrayView& xv, const char* doing) {
   });
 }
 
+// fn() without the GIL; a std::system_error (file I/O) comes out as OSError(errno, strerror).
+template <class F>
+auto with_os_errors(F&& fn) -> decltype(fn()) {
+  int code = 0;
+  std::string text;
+  {
+    py::gil_scoped_release release;
+    try {
+      return fn();
+    } catch (const std::system_error& e) {
+      code = e.code().value();
+      text = e.code().message();
+    }
+  }
+  PyErr_SetObject(PyExc_OSError, py::make_tuple(code, text).ptr());
+  throw py::error_already_set();
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -320,6 +343,7 @@ PYBIND11_MODULE(_core, m) {
     }
   });
 
+  bind_model_file(m);
   m.def("set_num_threads", &set_num_threads, py::arg("n"));
   m.attr("MAX_THREADS") = kMaxThreads;
   m.def("get_num_threads", &get_num_threads);
@@ -1205,6 +1229,27 @@ PYBIND11_MODULE(_core, m) {
       [](const std::map<std::string, std::string>& metadata, bool compile) { io::check_metadata(metadata, compile); },
       py::arg("metadata"), py::arg("compile"));
   m.def("model_file_layer_classes", [] { return io::layer_classes(); });
+  // cnnx::load_model / save_model as a native program calls them (tests: a file saved by one
+  // side loads in the other). Problems are ValueError / TypeError "<path>: ..."; I/O errors
+  // OSError.
+  m.def(
+      "load_model",
+      [](const std::string& path, bool compile) {
+        LoadOptions options;
+        options.compile = compile;
+        std::unique_ptr<Model> model = with_os_errors([&] { return cnnx::load_model(path, options); });
+        return std::make_unique<ModelHandle>(std::move(model), "Model");
+      },
+      py::arg("path"), py::arg("compile") = true);
+  m.def(
+      "save_model",
+      [](ModelHandle& s, const std::string& path) {
+        with_os_errors([&] {
+          std::unique_lock<std::shared_mutex> lock(s.mutex);
+          cnnx::save_model(*s.model, path);
+        });
+      },
+      py::arg("model"), py::arg("path"));
   // A model from a container's metadata and tensors (name -> float32 array): what load_model
   // does after reading the container. Messages do not name the file (saving.py adds it).
   m.def(

@@ -237,7 +237,7 @@ void check_functional(const json& config, const std::string& where, Tally& tally
     const json& name = get(entry, "name", kNull);
     const json& nodes = get(entry, "inbound_nodes", kNull);
     if (!name.is_string() || name.get_ref<const std::string&>().empty() ||
-        utf8_length(name.get_ref<const std::string&>()) > kMaxString)
+        static_cast<std::int64_t>(utf8_length(name.get_ref<const std::string&>())) > kMaxString)
       throw ValueError(at + ": expected 'name' to be a non-empty string, received " + clip(name));
     const std::string layer_name = name.get<std::string>();
     if (calls.count(layer_name)) throw ValueError(at + ": the layer name " + clip(name) + " is used twice");
@@ -330,7 +330,7 @@ void check_model(const std::string& class_name, const json& config, const std::s
 
 void check_values(const json& value, const std::string& where, const std::string& key) {
   if (value.is_string()) {
-    const auto n = utf8_length(value.get_ref<const std::string&>());
+    const auto n = static_cast<std::int64_t>(utf8_length(value.get_ref<const std::string&>()));
     if (n > kMaxString)
       throw ValueError(where + ": " + (key.empty() ? std::string("a string") : key) + " is " + str(n) +
                        " characters long; expected at most " + str(kMaxString));
@@ -360,7 +360,7 @@ void check_values(const json& value, const std::string& where, const std::string
 }
 
 json check_model_config(const std::string& text, const std::string& format_version) {
-  json config = parse_bounded(text, "model_config");
+  json config = parse_json_counted(text, "model_config");
   Tally tally;
   if (format_version == "1") {
     check_sequential(config, "model_config", tally, false);
@@ -374,7 +374,7 @@ json check_model_config(const std::string& text, const std::string& format_versi
 }
 
 json check_compile_config(const std::string& text) {
-  json config = parse_bounded(text, "compile_config");
+  json config = parse_json_counted(text, "compile_config");
   if (!config.is_object()) throw ValueError("compile_config: expected a JSON object, received " + clip(config));
   for (const char* part : {"optimizer", "loss"}) {
     const json& entry = get(config, part, kNull);
@@ -393,7 +393,7 @@ json check_compile_config(const std::string& text) {
 }
 
 std::vector<std::string> check_class_names(const std::string& text) {
-  const json names = parse_bounded(text, "class_names");
+  const json names = parse_json_counted(text, "class_names");
   bool ok = names.is_array() && static_cast<std::int64_t>(names.size()) <= kMaxClasses;
   if (ok)
     for (const auto& c : names) ok = ok && c.is_string();
@@ -420,7 +420,7 @@ CheckedMetadata check_model_metadata(const std::map<std::string, std::string>& m
   };
   const std::string* contents = find("contents");
   if (!contents || *contents != "model")
-    throw ValueError("it holds " + (contents ? clip(*contents) : std::string("None")) +
+    throw ValueError("it holds " + (contents ? clip(*contents) : std::string("no contents entry")) +
                      ", not a whole model (use model.load_weights for a weights file)");
   const std::string* model_config = find("model_config");
   if (!model_config) throw ValueError("the metadata has no 'model_config'");

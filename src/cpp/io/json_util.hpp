@@ -1,13 +1,14 @@
-// JSON for the model file's configurations (nlohmann-json): parsing with the bounds of
-// docs/model-format.md, values shown in messages as Python shows them (the Python package
-// reports the same problems), and writing as Python's json.dumps does, so that a file written by
-// the core and one written by Python hold the same configuration text.
+// JSON for the model file's configurations (nlohmann-json; parsing with bounds is
+// json_text.hpp's parse_json_counted): the bounds on what a configuration declares, values
+// shown in messages, and writing as Python's json.dumps does, so that a file written by the
+// core and one written by Python hold the same configuration text.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
-#include <nlohmann/json.hpp>
 #include <string>
+
+#include "io/json_text.hpp"
 
 namespace cnnx::io {
 
@@ -27,14 +28,9 @@ constexpr std::int64_t kMaxWindow = 4096;                   // kernel_size, pool
 constexpr std::int64_t kMaxSample = std::int64_t(1) << 31;  // elements of one input sample
 constexpr int kMaxRank = 8;                                 // axes of a declared per-sample shape
 
-// Parses `text` ("model_config", "compile_config", ... in `what`): ValueError "<what> holds N
-// JSON arrays or objects; ...", "<what> is nested more than 32 levels deep", "<what> is not
-// valid JSON (...)". The bracket count comes first, so millions of tiny arrays are refused
-// before they are parsed.
-json parse_bounded(const std::string& text, const std::string& what);
-
-// Python's repr of the value (None, True, 'text', [1, 2], {'a': 1}), cut to `limit`
-// characters: a hostile file must not produce a megabyte-long message.
+// The value for a message, as json_text.hpp's quote writes it (a string in single quotes,
+// anything else as compact JSON), cut to `limit` characters without first writing all of a
+// huge value: a hostile file must not produce a megabyte-long message.
 std::string clip(const json& value, std::size_t limit = 200);
 std::string clip(const std::string& text, std::size_t limit = 200);
 
@@ -48,7 +44,5 @@ double float_value(float f);
 bool is_int(const json& v);  // a JSON integer (booleans are not)
 // The integer value, or false when it does not fit int64 (a huge unsigned number).
 bool int_value(const json& v, std::int64_t* out);
-// Code points in a UTF-8 string (Python's len).
-std::int64_t utf8_length(const std::string& s);
 
 }  // namespace cnnx::io

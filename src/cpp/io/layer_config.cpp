@@ -1,6 +1,6 @@
 // Each layer class: the arguments its Python constructor accepts (the same names, defaults,
 // types and conversions: strings such as padding lowercased, an int or a pair for windows,
-// None for "not given"), then the core constructor, which validates the values; and the config
+// null for "not given"), then the core constructor, which validates the values; and the config
 // Python's get_config writes for it, key for key.
 #include "io/layer_config.hpp"
 
@@ -23,12 +23,12 @@ std::string lower(std::string s) {
 }
 
 // A layer's config being read: typed accessors in Python's conversions, and a check that no
-// argument is left over (Python: "Unrecognized keyword arguments passed to Conv2D").
+// argument is left over (as Python refuses unknown keyword arguments).
 class Args {
  public:
   Args(const json& config, std::string where) : config_(config), where_(std::move(where)) {}
 
-  // The value of `key` when present and not null (None means "not given" for every argument).
+  // The value of `key` when present and not null (null means "not given" for every argument).
   const json* find(const char* key) {
     used_.insert(key);
     auto it = config_.find(key);
@@ -79,7 +79,7 @@ class Args {
   std::string activation(const char* key = "activation") {
     const json* v = find(key);
     if (!v) return "linear";
-    if (!v->is_string()) type_error(key, "a string such as 'relu' or None", *v);
+    if (!v->is_string()) type_error(key, "a string such as 'relu' or null", *v);
     return v->get<std::string>();
   }
   // An int or a list of 2 ints, each >= 1 (kernel_size, strides, ...).
@@ -88,7 +88,7 @@ class Args {
     if (int_value(v, &a)) {
       b = a;
     } else if (!(v.is_array() && v.size() == 2 && int_value(v[0], &a) && int_value(v[1], &b))) {
-      type_error(key, "an int or a tuple of 2 ints", v);
+      type_error(key, "an int or a list of 2 ints", v);
     }
     if (a < 1 || b < 1) value_error(key, std::string("positive ") + key, v);
     return {a, b};
@@ -102,14 +102,14 @@ class Args {
     if (v && *v != "channels_last")
       throw ValueError(
           where_ +
-          ": cnnx is channels-last; expected data_format=None or 'channels_last', received data_format=" + clip(*v));
+          ": cnnx is channels-last; expected data_format null or 'channels_last', received data_format=" + clip(*v));
   }
   // Keras' factor: a number f (meaning (-|f|, |f|), (-f, f) or (f, f) as `single` says) or a
   // (lower, upper) pair.
   std::pair<float, float> factor(const json& v, const char* key, char single) const {
     if (v.is_array() && v.size() == 2)
       return {static_cast<float>(number(v[0], key)), static_cast<float>(number(v[1], key))};
-    if (!v.is_number()) type_error(key, "a number or a tuple of 2 numbers (lower, upper)", v);
+    if (!v.is_number()) type_error(key, "a number or a list of 2 numbers [lower, upper]", v);
     const double f = v.get<double>();
     if (single == 'a') return {static_cast<float>(-std::fabs(f)), static_cast<float>(std::fabs(f))};
     if (single == 'n') return {static_cast<float>(-f), static_cast<float>(f)};
@@ -119,10 +119,10 @@ class Args {
     const json* v = find("seed");
     if (!v) return std::nullopt;
     const std::int64_t s = integer(*v, "seed");
-    if (s < 0) value_error("seed", "seed to be a non-negative int or None", *v);
+    if (s < 0) value_error("seed", "seed to be a non-negative int or null", *v);
     return static_cast<std::uint64_t>(s);
   }
-  // A regularizer: None, 'l1', 'l2', 'l1_l2' or {"class_name": "L1" | "L2" | "L1L2", "config": {...}}.
+  // A regularizer: null, 'l1', 'l2', 'l1_l2' or {"class_name": "L1" | "L2" | "L1L2", "config": {...}}.
   std::optional<std::pair<double, double>> regularizer(const char* key) {
     const json* v = find(key);
     if (!v) return std::nullopt;
@@ -153,16 +153,17 @@ class Args {
         if (cls == "L1L2") return std::pair<double, double>{factor(config, "l1", 0.0), factor(config, "l2", 0.0)};
       }
     }
-    throw ValueError(where_ + ": could not interpret " + key +
-                     ": expected None, 'l1', 'l2', 'l1_l2' or {'class_name': 'L1', 'L2' or 'L1L2', 'config': {...}}, "
-                     "received " +
-                     clip(*v));
+    throw ValueError(
+        where_ + ": could not interpret " + key +
+        ": expected null, 'l1', 'l2', 'l1_l2' or {\"class_name\": \"L1\", \"L2\" or \"L1L2\", \"config\": {...}}, "
+        "received " +
+        clip(*v));
   }
-  // Keras arguments cnnx accepts only at their default (None / False).
+  // Keras arguments cnnx accepts only at their default (null / false).
   void unsupported(const char* key) {
     const json* v = find(key);
     if (v && *v != false)
-      throw ValueError(where_ + ": " + key + " is not supported; expected " + key + "=None, received " + key + "=" +
+      throw ValueError(where_ + ": " + key + " is not supported; expected " + key + "=null, received " + key + "=" +
                        clip(*v));
   }
   void finish() const {
@@ -309,7 +310,7 @@ const std::map<std::string, Maker>& makers() {
          c.rate = static_cast<float>(a.number(a.require("rate"), "rate"));
          if (const json* noise = a.find("noise_shape")) {
            if (!noise->is_array())
-             a.type_error("noise_shape", "None or a tuple of ints and None such as (None, 1, 1, 8)", *noise);
+             a.type_error("noise_shape", "null or a list of ints and nulls such as [null, 1, 1, 8]", *noise);
            for (const auto& d : *noise) {
              if (d.is_null()) {
                c.noise_shape.push_back(-1);
@@ -317,9 +318,9 @@ const std::map<std::string, Maker>& makers() {
              }
              std::int64_t v;
              if (!int_value(d, &v))
-               a.type_error("noise_shape", "None or a tuple of ints and None such as (None, 1, 1, 8)", *noise);
-             // the core reads -1 as None: a negative entry must not pass for it
-             if (v < 1) a.value_error("noise_shape", "noise_shape entries to be positive or None", *noise);
+               a.type_error("noise_shape", "null or a list of ints and nulls such as [null, 1, 1, 8]", *noise);
+             // the core reads -1 as null: a negative entry must not pass for it
+             if (v < 1) a.value_error("noise_shape", "noise_shape entries to be positive or null", *noise);
              c.noise_shape.push_back(v);
            }
          }
@@ -343,7 +344,7 @@ const std::map<std::string, Maker>& makers() {
          a.unsupported("beta_constraint");
          a.unsupported("gamma_constraint");
          if (a.boolean("synchronized", false))
-           throw ValueError(a.where() + ": synchronized=True is not supported (cnnx runs on one device)");
+           throw ValueError(a.where() + ": synchronized=true is not supported (cnnx runs on one device)");
          auto layer = std::make_shared<BatchNormalization>(name, c);
          set_regularizers(a, *layer, {{"beta_regularizer", "beta"}, {"gamma_regularizer", "gamma"}});
          return std::shared_ptr<Layer>(layer);
@@ -398,11 +399,11 @@ const std::map<std::string, Maker>& makers() {
            target.push_back(d);
          } else if (t.is_array()) {
            for (const auto& e : t) {
-             if (!int_value(e, &d)) a.type_error("target_shape", "a tuple of ints such as (7, 7, 3)", t);
+             if (!int_value(e, &d)) a.type_error("target_shape", "a list of ints such as [7, 7, 3]", t);
              target.push_back(d);
            }
          } else {
-           a.type_error("target_shape", "a tuple of ints such as (7, 7, 3)", t);
+           a.type_error("target_shape", "a list of ints such as [7, 7, 3]", t);
          }
          return std::make_shared<Reshape>(name, target);
        }},
@@ -415,8 +416,8 @@ const std::map<std::string, Maker>& makers() {
          c.crop_to_aspect_ratio = a.boolean("crop_to_aspect_ratio", false);
          if (a.boolean("pad_to_aspect_ratio", false))
            throw ValueError(a.where() +
-                            ": pad_to_aspect_ratio is not supported; expected pad_to_aspect_ratio=False, received "
-                            "pad_to_aspect_ratio=True");
+                            ": pad_to_aspect_ratio is not supported; expected pad_to_aspect_ratio=false, received "
+                            "pad_to_aspect_ratio=true");
          a.string("fill_mode", "constant");  // used only with pad_to_aspect_ratio
          a.number("fill_value", 0.0);
          a.channels_last();
@@ -453,7 +454,7 @@ const std::map<std::string, Maker>& makers() {
          float lo = 0.0f, hi = 255.0f;
          if (const json* range = a.find("value_range")) {
            if (!(range->is_array() && range->size() == 2))
-             a.type_error("value_range", "a tuple of 2 numbers (min, max)", *range);
+             a.type_error("value_range", "a list of 2 numbers [min, max]", *range);
            lo = static_cast<float>(a.number((*range)[0], "value_range"));
            hi = static_cast<float>(a.number((*range)[1], "value_range"));
          }
@@ -541,14 +542,14 @@ LayerFromConfig layer_from_config(const std::string& class_name, const json& con
       s.push_back(d);
     } else if (shape->is_array()) {
       for (const auto& e : *shape) {
-        if (!int_value(e, &d)) a.type_error("input_shape", "a tuple of ints such as (28, 28, 1)", *shape);
+        if (!int_value(e, &d)) a.type_error("input_shape", "a list of ints such as [28, 28, 1]", *shape);
         s.push_back(d);
       }
     } else {
-      a.type_error("input_shape", "a tuple of ints such as (28, 28, 1)", *shape);
+      a.type_error("input_shape", "a list of ints such as [28, 28, 1]", *shape);
     }
     if (s.empty() || std::any_of(s.begin(), s.end(), [](std::int64_t v) { return v <= 0; }))
-      a.value_error("input_shape", "input_shape with positive dimensions such as (28, 28, 1)", *shape);
+      a.value_error("input_shape", "input_shape with positive dimensions such as [28, 28, 1]", *shape);
     out.input_shape = s;
   }
   out.layer = it->second(a, name);

@@ -120,7 +120,7 @@ void check_metadata(const std::map<std::string, std::string>& metadata, bool com
 std::vector<std::string> layer_classes() { return layer_class_names(); }
 
 void rethrow_for_file(const std::string& name) {
-  const std::string where = "cannot load '" + name + "': ";
+  const std::string where = name + ": ";
   try {
     throw;
   } catch (const TypeError& e) {

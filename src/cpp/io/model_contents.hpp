@@ -28,7 +28,8 @@ void check_metadata(const std::map<std::string, std::string>& metadata, bool com
 // The layer classes a configuration may name, sorted (layer_config.hpp).
 std::vector<std::string> layer_classes();
 
-// "cannot load '<name>': <what>", keeping the error's type (ValueError or TypeError).
+// Rethrows the cnnx::Error being handled as "<name>: <what>" (the container's form), keeping
+// TypeError a TypeError and any other problem a ValueError.
 [[noreturn]] void rethrow_for_file(const std::string& name);
 
 }  // namespace cnnx::io
