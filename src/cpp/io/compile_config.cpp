@@ -66,11 +66,11 @@ class Config {
 };
 
 std::shared_ptr<Optimizer> optimizer_from(const json& entry) {
-  const std::string cls = entry["class_name"].get<std::string>();
+  const std::string cls = entry.at("class_name").get<std::string>();
   Config c(entry, "compile_config: optimizer " + cls);
   double lr_default = cls == "SGD" ? 0.01 : 0.001;
   if (const json* lr = c.find("learning_rate"); lr && lr->is_object()) {
-    const json name = lr->contains("class_name") ? (*lr)["class_name"] : json(nullptr);
+    const json name = lr->contains("class_name") ? lr->at("class_name") : json(nullptr);
     throw ValueError(c.where() + ": the learning-rate schedule " + clip(name) +
                      " is not supported by the C++ loader (the core has no schedules); load the model with "
                      "compile=false, or compile it again with a constant learning rate");
@@ -101,7 +101,7 @@ std::shared_ptr<Optimizer> optimizer_from(const json& entry) {
 }
 
 std::shared_ptr<Loss> loss_from(const json& entry) {
-  const std::string cls = entry["class_name"].get<std::string>();
+  const std::string cls = entry.at("class_name").get<std::string>();
   Config c(entry, "compile_config: loss " + cls);
   auto smoothing = [&] {
     const double ls = c.number("label_smoothing", 0.0);
@@ -152,8 +152,8 @@ const char* loss_class(const std::string& name) {
 
 CompileFromConfig compile_from_config(const json& config) {
   CompileFromConfig out;
-  out.optimizer = optimizer_from(config["optimizer"]);
-  out.loss = loss_from(config["loss"]);
+  out.optimizer = optimizer_from(config.at("optimizer"));
+  out.loss = loss_from(config.at("loss"));
   auto it = config.find("metrics");
   if (it != config.end() && it->is_array()) out.metrics = it->get<std::vector<std::string>>();
   for (const auto& m : out.metrics)

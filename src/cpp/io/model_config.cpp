@@ -181,17 +181,17 @@ class Reader {
       const json* node;
     };
     std::vector<Pending> pending;
-    for (const json& e : config["layers"]) {
-      const std::string name = e["name"].get<std::string>();
-      const std::string cls = e["class_name"].get<std::string>();
+    for (const json& e : config.at("layers")) {
+      const std::string name = e.at("name").get<std::string>();
+      const std::string cls = e.at("class_name").get<std::string>();
       if (cls == "InputLayer") {
-        const std::string made_name = input_layer(e["config"], where);
+        const std::string made_name = input_layer(e.at("config"), where);
         if (made_name != name)
           throw ValueError(where + ": layer entry " + clip(name) + " holds a layer named " + clip(made_name));
         op_of[name] = -1;
         made[name] = {static_cast<int>(spec->calls.size())};
         spec->calls.push_back({-1, {}, false});
-        spec->input_shape = sample_shape(e["config"]["batch_shape"]);
+        spec->input_shape = sample_shape(e.at("config").at("batch_shape"));
         continue;
       }
       auto item = entry(e, where);
@@ -200,18 +200,18 @@ class Reader {
       op_of[name] = static_cast<int>(spec->items.size());
       spec->items.push_back(item);
       made[name] = {};
-      const json& nodes = e["inbound_nodes"];
+      const json& nodes = e.at("inbound_nodes");
       for (std::size_t k = 0; k < nodes.size(); ++k) pending.push_back({name, static_cast<std::int64_t>(k), &nodes[k]});
     }
     // Replay: a call once the calls it reads exist and the layer's previous call was made
     // (config_check proved the calls acyclic and their references in range).
     auto refs_of = [](const json& node, bool* list) {
-      const json& arg = node["args"][0];
+      const json& arg = node.at("args").at(0);
       *list = arg.is_array();
       std::vector<std::pair<std::string, std::int64_t>> refs;
       for (const json& t : *list ? arg : json::array({arg})) {
-        const json& h = t["config"]["keras_history"];
-        refs.push_back({h[0].get<std::string>(), h[1].get<std::int64_t>()});
+        const json& h = t.at("config").at("keras_history");
+        refs.push_back({h.at(0).get<std::string>(), h.at(1).get<std::int64_t>()});
       }
       return refs;
     };
@@ -253,16 +253,16 @@ class Reader {
     }
     if (replayed != pending.size()) throw ValueError(where + ": the layer calls form a cycle");
     auto lookup = [&](const char* key) {
-      json ref = config[key];
-      if (ref.size() == 1) ref = ref[0];
-      const std::string name = ref[0].get<std::string>();
-      std::int64_t k = ref[1].get<std::int64_t>();
+      json ref = config.at(key);
+      if (ref.size() == 1) ref = ref.at(0);
+      const std::string name = ref.at(0).get<std::string>();
+      std::int64_t k = ref.at(1).get<std::int64_t>();
       const int op = op_of.at(name);
       // Keras counts a functional model's own graph as its call 0.
       if (op >= 0 && spec->items[op]->model && spec->items[op]->model->functional) --k;
       const auto& calls = made[name];
       if (k < 0 || k >= static_cast<std::int64_t>(calls.size()))
-        throw ValueError(where + ": " + key + " " + clip(config[key]) + " refers to a call that does not exist");
+        throw ValueError(where + ": " + key + " " + clip(config.at(key)) + " refers to a call that does not exist");
       return calls[static_cast<std::size_t>(k)];
     };
     spec->input_call = lookup("input_layers");
@@ -282,7 +282,7 @@ class Reader {
  private:
   // Python's _layer_from_entry: a layer or a nested model from {"class_name", "config"}.
   std::shared_ptr<Item> entry(const json& e, const std::string& where) {
-    const std::string cls = e["class_name"].get<std::string>();
+    const std::string cls = e.at("class_name").get<std::string>();
     const json& config = get(e, "config", json::object());
     const json& name = get(config, "name");
     if (name.is_string()) {
@@ -470,7 +470,7 @@ std::unique_ptr<Model> model_from_config(const json& config, const std::string& 
   if (format_version == "1")
     spec = reader.sequential(config, "model_config");
   else
-    spec = reader.model(config["class_name"].get<std::string>(), config["config"], "model_config");
+    spec = reader.model(config.at("class_name").get<std::string>(), config.at("config"), "model_config");
   const auto input = declared_input(*spec);
   if (!input)
     throw ValueError("Sequential '" + spec->name +

@@ -1,6 +1,7 @@
 #include "io/model_contents.hpp"
 
 #include <cstring>
+#include <stdexcept>
 #include <unordered_map>
 
 #include "cnnx/error.hpp"
@@ -30,9 +31,20 @@ FileTensor from_tensor(std::string name, const Tensor& t) {
   return out;
 }
 
-}  // namespace
+// The configuration checks (config_check.hpp) make every access the builders make valid; should one slip
+// through, it still comes out as a cnnx::ValueError, never as the JSON library's exception.
+template <class F>
+auto config_errors_as_value_errors(F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const json::exception& e) {
+    throw ValueError(std::string("the saved configuration is invalid (") + e.what() + ")");
+  } catch (const std::out_of_range& e) {
+    throw ValueError(std::string("the saved configuration is invalid (") + e.what() + ")");
+  }
+}
 
-std::unique_ptr<Model> model_from_contents(const ModelFileContents& contents, const LoadOptions& options) {
+std::unique_ptr<Model> load(const ModelFileContents& contents, const LoadOptions& options) {
   const CheckedMetadata meta = check_model_metadata(contents.metadata, options.compile);
   std::unordered_map<std::string, const FileTensor*> tensors;
   std::int64_t held = 0;  // the config may not ask for more weights than the file holds
@@ -83,6 +95,12 @@ std::unique_ptr<Model> model_from_contents(const ModelFileContents& contents, co
   return model;
 }
 
+}  // namespace
+
+std::unique_ptr<Model> model_from_contents(const ModelFileContents& contents, const LoadOptions& options) {
+  return config_errors_as_value_errors([&] { return load(contents, options); });
+}
+
 ModelFileContents model_contents(const Model& model) {
   ModelFileContents out;
   const auto [config, version] = model_config(model);
@@ -114,7 +132,7 @@ ModelFileContents model_contents(const Model& model) {
 }
 
 void check_metadata(const std::map<std::string, std::string>& metadata, bool compile) {
-  check_model_metadata(metadata, compile);
+  config_errors_as_value_errors([&] { check_model_metadata(metadata, compile); });
 }
 
 std::vector<std::string> layer_classes() { return layer_class_names(); }
