@@ -399,6 +399,8 @@ def test_bad_layer_arguments_are_refused_naming_the_layer(tmp_path, good, error,
     "key,value,match",
     [
         ("model_config", '{"layers": 5}', "expected 'layers' to be a list"),
+        ("model_config", '{"name": "m", "input_shape": [null, 4]}', "cannot build a model with no layers"),
+        ("model_config", '{"layers": [{"class_name": "Dense", "config": {"units": 2}}]}', "input shape is unknown"),
         ("model_config", '{"layers": [{"class_name": "Layer", "config": {}}]}', "unknown layer class 'Layer'"),
         ("model_config", config_with([{"class_name": "Dense", "config": {"units": 2**40}}]), "units within"),
         ("model_config", '{"layers": ' + json.dumps([{"class_name": "Flatten"}] * 5000) + "}", "5000 layers"),

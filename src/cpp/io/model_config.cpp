@@ -16,7 +16,11 @@ namespace {
 // bounded on its own (a legitimate file stays far below).
 constexpr std::int64_t kMaxGraphNodes = 1 << 16;
 
+// Fallbacks for absent keys live as long as the configuration (get returns a reference).
 const json kNull = nullptr;
+const json kTrue = true;
+const json kEmptyList = json::array();
+const json kEmptyObject = json::object();
 const json& get(const json& object, const char* key, const json& fallback = kNull) {
   if (!object.is_object()) return fallback;
   auto it = object.find(key);
@@ -159,10 +163,10 @@ class Reader {
   std::shared_ptr<Spec> sequential(const json& config, const std::string& where) {
     auto spec = std::make_shared<Spec>();
     spec->name = model_name(config, "Sequential");
-    spec->trainable = get(config, "trainable", json(true)).get<bool>();
+    spec->trainable = get(config, "trainable", kTrue).get<bool>();
     const json& shape = get(config, "input_shape");
     if (shape.is_array()) spec->input_shape = sample_shape(shape);
-    const json& layers = get(config, "layers", json::array());
+    const json& layers = get(config, "layers", kEmptyList);
     for (std::size_t i = 0; i < layers.size(); ++i) spec->items.push_back(entry(layers[i], where));
     return spec;
   }
@@ -171,7 +175,7 @@ class Reader {
     auto spec = std::make_shared<Spec>();
     spec->functional = true;
     spec->name = model_name(config, "Functional");
-    spec->trainable = get(config, "trainable", json(true)).get<bool>();
+    spec->trainable = get(config, "trainable", kTrue).get<bool>();
     const std::string where = where_outer + " (Functional '" + spec->name + "')";
     std::unordered_map<std::string, int> op_of;              // layer name -> index into items, -1: InputLayer
     std::unordered_map<std::string, std::vector<int>> made;  // layer name -> its calls replayed here
@@ -283,7 +287,7 @@ class Reader {
   // Python's _layer_from_entry: a layer or a nested model from {"class_name", "config"}.
   std::shared_ptr<Item> entry(const json& e, const std::string& where) {
     const std::string cls = e.at("class_name").get<std::string>();
-    const json& config = get(e, "config", json::object());
+    const json& config = get(e, "config", kEmptyObject);
     const json& name = get(config, "name");
     if (name.is_string()) {
       auto it = registry_.find(name.get<std::string>());
