@@ -34,6 +34,30 @@
 #include "io/model_contents.hpp"
 #include "kernels/gemm.hpp"
 #include "kernels/peak_probe.hpp"
+// The concrete layer classes (private headers): the bindings construct them and expose
+// their plans and parameters to Python.
+#include "layers/activation_layers.hpp"
+#include "layers/average_pooling2d.hpp"
+#include "layers/batch_normalization.hpp"
+#include "layers/concatenate.hpp"
+#include "layers/conv2d.hpp"
+#include "layers/dense.hpp"
+#include "layers/depthwise_conv2d.hpp"
+#include "layers/dropout.hpp"
+#include "layers/flatten.hpp"
+#include "layers/global_pooling2d.hpp"
+#include "layers/image_augmentation.hpp"
+#include "layers/max_pooling2d.hpp"
+#include "layers/merge.hpp"
+#include "layers/random_contrast.hpp"
+#include "layers/random_flip.hpp"
+#include "layers/random_rotation.hpp"
+#include "layers/random_translation.hpp"
+#include "layers/random_zoom.hpp"
+#include "layers/rescaling.hpp"
+#include "layers/reshape.hpp"
+#include "layers/resizing.hpp"
+#include "layers/separable_conv2d.hpp"
 
 namespace py = pybind11;
 using namespace cnnx;
@@ -307,6 +331,39 @@ Shape output_shape_for(ModelHandle& s, const ArrayView& xv, const char* doing) {
   });
 }
 
+// The core's messages speak C++: where a Python user passes None, a C++ user passes -1 (a
+// Dropout noise_shape entry) or infinity (ReLU's max_value), and there is no to_categorical.
+// These phrases are put back in Python's words before the message becomes a Python exception.
+std::string python_words(std::string message) {
+  static const std::pair<std::string, std::string> phrases[] = {
+      {"max_value >= 0 (infinity: no limit)", "max_value >= 0 or None"},
+      {"positive or -1 (the input's size)", "positive or None"},
+      {"to be -1, 1 or ", "to be None, 1 or "},
+      {"(or -1 / 1 for any batch)", "(or None / 1 for any batch)"},
+      {"or one-hot encode them", "or cnnx.utils.to_categorical"},
+  };
+  for (const auto& [cpp, python] : phrases)
+    for (auto at = message.find(cpp); at != std::string::npos; at = message.find(cpp, at + python.size()))
+      message.replace(at, cpp.size(), python);
+  // noise_shape=(-1, 1, 1, 8) -> noise_shape=(None, 1, 1, 8)
+  static const std::string key = "noise_shape=(";
+  for (auto at = message.find(key); at != std::string::npos; at = message.find(key, at + 1)) {
+    const auto open = at + key.size() - 1, close = message.find(')', open);
+    if (close == std::string::npos) break;
+    std::string dims;
+    for (auto i = open; i < close; ++i) {
+      dims += message[i];
+      const bool starts_entry = message[i] == '(' || message[i] == ' ';
+      if (starts_entry && message.compare(i + 1, 2, "-1") == 0 && (message[i + 3] == ',' || message[i + 3] == ')')) {
+        dims += "None";
+        i += 2;
+      }
+    }
+    message.replace(open, close - open, dims);
+  }
+  return message;
+}
+
 // fn() without the GIL; a std::system_error (file I/O) comes out as OSError(errno, strerror).
 template <class F>
 auto with_os_errors(F&& fn) -> decltype(fn()) {
@@ -335,11 +392,11 @@ PYBIND11_MODULE(_core, m) {
     try {
       if (p) std::rethrow_exception(p);
     } catch (const cnnx::TypeError& e) {
-      PyErr_SetString(PyExc_TypeError, e.what());
+      PyErr_SetString(PyExc_TypeError, python_words(e.what()).c_str());
     } catch (const cnnx::IndexError& e) {
-      PyErr_SetString(PyExc_IndexError, e.what());
+      PyErr_SetString(PyExc_IndexError, python_words(e.what()).c_str());
     } catch (const cnnx::Error& e) {
-      PyErr_SetString(PyExc_ValueError, e.what());
+      PyErr_SetString(PyExc_ValueError, python_words(e.what()).c_str());
     }
   });
 

@@ -1,7 +1,7 @@
 // Activation layers: validation here, the loops in kernels/activations.cpp. Forward copies x to
 // y and applies the activation in place; backward applies the derivative (from the output y)
 // to dy in place and copies it to dx. Rows are samples x pixels, columns the last axis.
-#include "cnnx/layers/activation_layers.hpp"
+#include "layers/activation_layers.hpp"
 
 #include <cmath>
 #include <cstring>
@@ -48,14 +48,15 @@ void ActivationLayer::backward(const float* x, const float* y, float* dy, float*
   (void)x;
   if (!dx) return;
   const std::int64_t cols = input_shape().back(), size = n * shape_size(input_shape());
-  if (!dy_is_preactivation_) kernels::activation_backward(act_, y, dy, size / cols, cols, alpha_);
+  if (!output_grad_is_preactivation()) kernels::activation_backward(act_, y, dy, size / cols, cols, alpha_);
   copy(dx, dy, size);
 }
 
 ReLU::ReLU(std::string name, ReLUConfig config)
     : ActivationLayer(std::move(name), Activation::relu, 0.0f), cfg_(config) {
   if (std::isnan(cfg_.max_value) || cfg_.max_value < 0.0f)
-    throw ValueError(where() + ": expected max_value >= 0 or None, received max_value=" + num(cfg_.max_value));
+    throw ValueError(where() +
+                     ": expected max_value >= 0 (infinity: no limit), received max_value=" + num(cfg_.max_value));
   if (!(cfg_.negative_slope >= 0.0f) || std::isinf(cfg_.negative_slope))
     throw ValueError(where() +
                      ": expected a finite negative_slope >= 0, received negative_slope=" + num(cfg_.negative_slope));
@@ -103,6 +104,21 @@ Shape Softmax::do_build(const Shape& in, Rng& rng) {
     throw ValueError(where() + ": only the last axis (axis=-1) is supported, received axis=" + std::to_string(axis_) +
                      " for input of rank " + std::to_string(in.size() + 1));
   return out;
+}
+
+// The public factory (cnnx/layers/activation_layers.hpp).
+std::shared_ptr<Layer> make_activation(std::string name, const std::string& activation) {
+  return std::make_shared<ActivationLayer>(std::move(name), activation);
+}
+std::shared_ptr<Layer> make_relu(std::string name, ReLUConfig config) {
+  return std::make_shared<ReLU>(std::move(name), config);
+}
+std::shared_ptr<Layer> make_leaky_relu(std::string name, float negative_slope) {
+  return std::make_shared<LeakyReLU>(std::move(name), negative_slope);
+}
+std::shared_ptr<Layer> make_elu(std::string name, float alpha) { return std::make_shared<ELU>(std::move(name), alpha); }
+std::shared_ptr<Layer> make_softmax(std::string name, std::int64_t axis) {
+  return std::make_shared<Softmax>(std::move(name), axis);
 }
 
 }  // namespace cnnx

@@ -3,7 +3,7 @@
 
 #include "cnnx/activations.hpp"
 #include "cnnx/error.hpp"
-#include "cnnx/image_sampling.hpp"
+#include "cnnx/export.hpp"
 #include "cnnx/initializers.hpp"
 #include "cnnx/layer.hpp"
 #include "cnnx/layers/activation_layers.hpp"
@@ -35,4 +35,5 @@
 #include "cnnx/random.hpp"
 #include "cnnx/sequential.hpp"
 #include "cnnx/tensor.hpp"
+#include "cnnx/training.hpp"
 #include "cnnx/version.hpp"

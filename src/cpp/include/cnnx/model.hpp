@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "cnnx/export.hpp"
 #include "cnnx/layer.hpp"
 #include "cnnx/losses.hpp"
 #include "cnnx/optimizers.hpp"
@@ -84,7 +85,7 @@ struct MemoryPlan {
 class Model;
 
 // Buffers and layer clones for inference on one thread (Model::predict(InferenceContext&, ...)).
-class InferenceContext {
+class CNNX_API InferenceContext {
  public:
   // Activation floats this context holds now.
   std::int64_t allocated_floats() const;
@@ -98,7 +99,7 @@ class InferenceContext {
   std::int64_t capacity_ = 0;
 };
 
-class Model {
+class CNNX_API Model {
  public:
   Model();
   virtual ~Model();
@@ -141,6 +142,7 @@ class Model {
   // Accuracy rule (binary: outputs above `threshold` count as 1) and the k of top-k accuracy
   // (0: not computed).
   void set_metrics(AccuracyKind accuracy, float threshold, int top_k);
+  int top_k() const { return top_k_; }
   Optimizer& optimizer() { return *optimizer_; }
   const Optimizer& optimizer() const { return *optimizer_; }
 
