@@ -225,7 +225,7 @@ def dictionary() -> list[str]:
 
 def write_dictionary(path: str) -> None:
     with open(path, "w") as f:
-        f.write("# libFuzzer dictionary for fuzz_load_model.py, written by make_corpus.py\n")
+        f.write("# libFuzzer dictionary for fuzz/cpp/fuzz_model_file.cpp, written by make_corpus.py\n")
         for token in dictionary():
             f.write('"' + token.replace("\\", "\\\\").replace('"', '\\"') + '"\n')
 

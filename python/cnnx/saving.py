@@ -100,7 +100,7 @@ def write_file(
     A symlink is written through (its target is replaced and the link kept); the file keeps the
     mode of the file it replaces, or gets 0o666 minus the umask, as `open(path, "w")` would."""
     name = os.fspath(path)
-    arrays = [(key, np.ascontiguousarray(t, dtype=np.float32)) for key, t in tensors.items()]
+    arrays = [(key, np.asarray(t, dtype=np.float32, order="C")) for key, t in tensors.items()]
     try:
         _core.write_model_file(os.fsencode(name), {**metadata, "format_version": version}, arrays)
     except OSError as e:

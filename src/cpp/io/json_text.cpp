@@ -51,9 +51,6 @@ std::size_t utf8_length(const std::string& text) {
 
 namespace {
 
-// Thrown by the parser callback to stop at the first container nested too deeply.
-struct TooDeep {};
-
 std::string parse_error_text(const Json::exception& e) {
   // "[json.exception.parse_error.101] parse error at line 1, column 3: ..." without the tag;
   // the part nlohmann quotes from the input ("last read: '...'") can hold any byte, so the
@@ -70,20 +67,32 @@ std::string parse_error_text(const Json::exception& e) {
 }  // namespace
 
 Json parse_json(const std::string& text, const std::string& what) {
-  // The callback's depth is the number of containers around the one starting.
-  const Json::parser_callback_t bound = [](int depth, Json::parse_event_t event, Json&) {
-    if ((event == Json::parse_event_t::object_start || event == Json::parse_event_t::array_start) &&
-        depth >= kMaxJsonDepth) {
-      throw TooDeep{};
+  // The nesting is measured on the text before parsing (brackets outside strings), not with
+  // nlohmann's parser callback: that one rescans the parent object at the end of every child,
+  // quadratic in a header of many tensors.
+  int depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxJsonDepth)
+        fail(what + " is nested more than " + std::to_string(kMaxJsonDepth) + " levels deep");
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
     }
-    return true;
-  };
+  }
   // nlohmann skips a byte-order mark; Python's json.loads (and so the format) does not.
   if (text.rfind("\xEF\xBB\xBF", 0) == 0) fail(what + " is not valid JSON (it starts with a byte-order mark)");
   try {
-    return Json::parse(text, bound, /*allow_exceptions=*/true, /*ignore_comments=*/false);
-  } catch (const TooDeep&) {
-    fail(what + " is nested more than " + std::to_string(kMaxJsonDepth) + " levels deep");
+    return Json::parse(text, nullptr, /*allow_exceptions=*/true, /*ignore_comments=*/false);
   } catch (const Json::exception& e) {
     fail(what + " is not valid JSON (" + parse_error_text(e) + ")");
   }
