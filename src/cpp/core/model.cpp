@@ -513,8 +513,9 @@ std::int64_t Model::check_predict_shapes(const Shape& x_shape, std::int64_t out_
   bool ok = x_shape.size() == input_shape_.size() + 1 && x_shape[0] >= 0;
   for (std::size_t i = 0; ok && i < input_shape_.size(); ++i) ok = x_shape[i + 1] == input_shape_[i];
   if (!ok) {
-    // The batch size of the expectation is the caller's when it can be read, else "n".
-    std::string expect = "(" + (x_shape.empty() || x_shape[0] < 0 ? std::string("n") : std::to_string(x_shape[0]));
+    // The batch size of the expectation is the caller's when the rank is right, else "n".
+    const bool has_n = x_shape.size() == input_shape_.size() + 1 && x_shape[0] >= 0;
+    std::string expect = "(" + (has_n ? std::to_string(x_shape[0]) : std::string("n"));
     for (auto d : input_shape_) expect += ", " + std::to_string(d);
     throw ValueError(std::string(who) + ": expected input of shape " + expect + (input_shape_.empty() ? ",)" : ")") +
                      ", received " + dims_str(x_shape));

@@ -31,6 +31,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The library is built with hidden symbols; these functions are its exported C interface. */
+#if defined(_WIN32)
+#define CNNX_C_API
+#elif defined(__GNUC__) || defined(__clang__)
+#define CNNX_C_API __attribute__((visibility("default")))
+#else
+#define CNNX_C_API
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -52,38 +61,38 @@ typedef enum cnnx_status {
 typedef struct cnnx_model cnnx_model;
 
 /* The library's version, "MAJOR.MINOR.PATCH" (a static string; never NULL). */
-const char* cnnx_version(void);
+CNNX_C_API const char* cnnx_version(void);
 
 /* This thread's message for its last failed call ("" after a successful one). *message stays
  * valid until this thread's next cnnx call other than cnnx_last_error and cnnx_version. */
-cnnx_status cnnx_last_error(const char** message);
+CNNX_C_API cnnx_status cnnx_last_error(const char** message);
 
 /* Loads a model for inference (the optimizer state the file may hold is skipped). On success
  * *model is a new model to release with cnnx_model_free; on failure it is set to NULL and the
  * status is CNNX_ERROR_FILE for a missing, unreadable, truncated, corrupted or foreign file
  * (the message names the file and the problem). */
-cnnx_status cnnx_model_open(const char* path, cnnx_model** model);
+CNNX_C_API cnnx_status cnnx_model_open(const char* path, cnnx_model** model);
 /* The same from a file's bytes in memory (copied as needed; the caller keeps `data`). `name`
  * (may be NULL) names the data in messages. */
-cnnx_status cnnx_model_open_memory(const void* data, size_t size, const char* name, cnnx_model** model);
+CNNX_C_API cnnx_status cnnx_model_open_memory(const void* data, size_t size, const char* name, cnnx_model** model);
 /* Releases a model and everything it holds; NULL is allowed (and does nothing). */
-cnnx_status cnnx_model_free(cnnx_model* model);
+CNNX_C_API cnnx_status cnnx_model_free(cnnx_model* model);
 
 /* The per-sample input shape: its rank (3 for {28, 28, 1}), then its dims into dims[0..rank)
  * (capacity: the room in dims; CNNX_ERROR_INVALID_ARGUMENT when smaller than the rank). */
-cnnx_status cnnx_model_input_rank(const cnnx_model* model, size_t* rank);
-cnnx_status cnnx_model_input_dims(const cnnx_model* model, int64_t* dims, size_t capacity);
+CNNX_C_API cnnx_status cnnx_model_input_rank(const cnnx_model* model, size_t* rank);
+CNNX_C_API cnnx_status cnnx_model_input_dims(const cnnx_model* model, int64_t* dims, size_t capacity);
 /* Floats (or bytes, for cnnx_model_predict_u8) of one sample's input: the product of its dims. */
-cnnx_status cnnx_model_input_size(const cnnx_model* model, size_t* size);
+CNNX_C_API cnnx_status cnnx_model_input_size(const cnnx_model* model, size_t* size);
 /* The same for the per-sample output shape ({10} for a 10-class classifier). */
-cnnx_status cnnx_model_output_rank(const cnnx_model* model, size_t* rank);
-cnnx_status cnnx_model_output_dims(const cnnx_model* model, int64_t* dims, size_t capacity);
-cnnx_status cnnx_model_output_size(const cnnx_model* model, size_t* size);
+CNNX_C_API cnnx_status cnnx_model_output_rank(const cnnx_model* model, size_t* rank);
+CNNX_C_API cnnx_status cnnx_model_output_dims(const cnnx_model* model, int64_t* dims, size_t capacity);
+CNNX_C_API cnnx_status cnnx_model_output_size(const cnnx_model* model, size_t* size);
 
 /* The class names stored with the model (0 when it has none). *name is owned by the model and
  * valid until cnnx_model_free; it is UTF-8 and NUL-terminated. */
-cnnx_status cnnx_model_class_count(const cnnx_model* model, size_t* count);
-cnnx_status cnnx_model_class_name(const cnnx_model* model, size_t index, const char** name);
+CNNX_C_API cnnx_status cnnx_model_class_count(const cnnx_model* model, size_t* count);
+CNNX_C_API cnnx_status cnnx_model_class_name(const cnnx_model* model, size_t index, const char** name);
 
 /* Inference on a batch of float32 samples. `shape` (rank entries) is the batch's shape, the
  * model's input shape with the batch size in front: {n, 28, 28, 1}. `input` holds the
@@ -92,15 +101,15 @@ cnnx_status cnnx_model_class_name(const cnnx_model* model, size_t index, const c
  * {n, input dims...} or an output_capacity below n * output_size gives CNNX_ERROR_SHAPE
  * before anything is read or written. n = 0 is allowed (nothing is read or written; the
  * buffers may then be NULL). */
-cnnx_status cnnx_model_predict_f32(cnnx_model* model, const float* input, const int64_t* shape, size_t rank,
-                                   float* output, size_t output_capacity);
+CNNX_C_API cnnx_status cnnx_model_predict_f32(cnnx_model* model, const float* input, const int64_t* shape, size_t rank,
+                                              float* output, size_t output_capacity);
 /* The same on 8-bit samples (pixels 0..255): each byte becomes the float 0.0 .. 255.0 and goes
  * through the model unchanged, so any scaling is the model's own: a model whose first layer
  * is Rescaling(1/255) (as Keras image models have) gets the same result as from
  * cnnx_model_predict_f32 on the bytes as floats. A model trained on inputs already divided by
  * 255 outside the model needs cnnx_model_predict_f32 on the scaled floats instead. */
-cnnx_status cnnx_model_predict_u8(cnnx_model* model, const uint8_t* input, const int64_t* shape, size_t rank,
-                                  float* output, size_t output_capacity);
+CNNX_C_API cnnx_status cnnx_model_predict_u8(cnnx_model* model, const uint8_t* input, const int64_t* shape, size_t rank,
+                                             float* output, size_t output_capacity);
 
 #ifdef __cplusplus
 }
