@@ -17,11 +17,11 @@
 //   --csv FILE     writes every image's probabilities as CSV (image,predicted,<classes...>),
 //                  with 9 significant digits (a float's exact value)
 //   --show N       for an IDX input, print the top classes of its first N images (default 5)
-#include <cnnx/cnnx.hpp>
-#include <cnnx/model_file.hpp>
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <cnnx/cnnx.hpp>
+#include <cnnx/model_file.hpp>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>

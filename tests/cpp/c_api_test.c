@@ -19,12 +19,12 @@
 
 static int failures = 0;
 
-#define CHECK(cond)                                                     \
-  do {                                                                  \
-    if (!(cond)) {                                                      \
+#define CHECK(cond)                                                      \
+  do {                                                                   \
+    if (!(cond)) {                                                       \
       fprintf(stderr, "%s:%d: FAILED: %s\n", __FILE__, __LINE__, #cond); \
-      ++failures;                                                       \
-    }                                                                   \
+      ++failures;                                                        \
+    }                                                                    \
   } while (0)
 
 static const char* error_message(void) {
@@ -84,10 +84,10 @@ static void expect_bad_file(const char* dir, const char* name, const void* data,
 }
 
 static void test_bad_files(const char* dir, const unsigned char* good, size_t size) {
-  static const unsigned char png[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R',
-                                      0,    0,   0,   1,   0,    0,    0,    1,    8, 0, 0, 0,  0};
-  static const unsigned char zip[] = {'P', 'K', 3, 4, 20, 0, 0, 0, 8, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
-                                      11,  12,  13, 14, 15, 16, 0, 0, 0, 0, 'a', 'b', 'c'};
+  static const unsigned char png[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D',
+                                      'R',  0,   0,   0,   1,    0,    0,    0,    1, 8, 0, 0,  0,   0};
+  static const unsigned char zip[] = {'P', 'K', 3,  4,  20, 0,  0,  0,  8,  0, 1, 2, 3, 4,   5,   6,  7,
+                                      8,   9,   10, 11, 12, 13, 14, 15, 16, 0, 0, 0, 0, 'a', 'b', 'c'};
   static const char text[] = "This is not a model.\nJust some text, long enough to look like a header length.\n";
   const size_t cuts[] = {1, 7, 8, 9, 64, 200, 0, 0, 0};
   unsigned char* copy = (unsigned char*)malloc(size);
@@ -112,6 +112,7 @@ static void test_bad_files(const char* dir, const unsigned char* good, size_t si
     lengths[7] = size - 4;
     lengths[8] = size - 1;
     for (i = 0; i < 9; ++i) {
+      if (lengths[i] >= size) continue;
       snprintf(name, sizeof name, "truncated_%lu.cnnx", (unsigned long)lengths[i]);
       expect_bad_file(dir, name, good, lengths[i]);
     }
@@ -126,6 +127,7 @@ static void test_bad_files(const char* dir, const unsigned char* good, size_t si
     positions[3] = size / 2;
     positions[4] = size - 1;
     for (i = 0; i < 5; ++i) {
+      if (positions[i] >= size) continue;
       memcpy(copy, good, size);
       copy[positions[i]] ^= 0x5a;
       snprintf(name, sizeof name, "corrupt_at_%lu.cnnx", (unsigned long)positions[i]);

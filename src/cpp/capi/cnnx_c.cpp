@@ -6,12 +6,14 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <new>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "cnnx/cnnx.h"
@@ -149,7 +151,11 @@ cnnx_status open_with(const char* who, cnnx_model** out, const std::function<std
   return guarded(who, CNNX_ERROR_FILE, [&] {
     require(out, who, "model pointer");
     auto m = std::make_unique<cnnx_model>();
-    m->model = load();
+    try {
+      m->model = load();
+    } catch (const std::system_error& e) {  // std::ios_base::failure too: a read that failed
+      fail(CNNX_ERROR_FILE, who, e.what());
+    }
     if (!m->model->built()) fail(CNNX_ERROR_FILE, who, "the model file describes a model that was not built");
     *out = m.release();
   });
@@ -225,6 +231,7 @@ cnnx_status cnnx_model_open(const char* path, cnnx_model** model) {
   return open_with(who, model, [&] {
     require(path, who, "path");
     // The core's reader reports a missing file too; checking here gives the system's reason.
+    errno = 0;
     std::ifstream probe(path, std::ios::binary);
     if (!probe) {
       const int err = errno;
@@ -232,6 +239,9 @@ cnnx_status cnnx_model_open(const char* path, cnnx_model** model) {
            std::string("cannot open '") + path + "': " + (err ? std::strerror(err) : "unreadable"));
     }
     probe.close();
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec))
+      fail(CNNX_ERROR_FILE, who, std::string("cannot read '") + path + "': it is a directory");
     cnnx::LoadOptions options;
     options.compile = false;
     return cnnx::load_model(path, options);
