@@ -101,6 +101,7 @@ def main() -> None:
     train_seconds = time.perf_counter() - start
 
     if args.save:
+        model.class_names = [str(digit) for digit in range(10)]  # saved with it, printed by classify
         model.save(args.save)
         print(f"saved the model to {args.save}")
 
