@@ -13,7 +13,7 @@ int main() {
   cnnx::Sequential model;
   cnnx::DenseConfig config;
   config.units = 1;
-  model.add(std::make_shared<cnnx::Dense>("dense", config));
+  model.add(cnnx::make_dense("dense", config));
   model.build({3});
   model.compile(cnnx::make_mean_squared_error(), std::make_shared<cnnx::SGD>(0.1));
 

@@ -24,22 +24,22 @@ std::shared_ptr<cnnx::Sequential> make_model() {
   cnnx::Conv2DConfig c1;
   c1.filters = 8;
   c1.activation = "relu";
-  model->add(std::make_shared<cnnx::Conv2D>("conv1", c1));
+  model->add(cnnx::make_conv2d("conv1", c1));
   cnnx::MaxPooling2DConfig p;
   p.pool_h = p.pool_w = 2;
-  model->add(std::make_shared<cnnx::MaxPooling2D>("pool1", p));
+  model->add(cnnx::make_max_pooling2d("pool1", p));
   cnnx::Conv2DConfig c2;
   c2.filters = 16;
   c2.padding = "same";
   c2.activation = "relu";
-  model->add(std::make_shared<cnnx::Conv2D>("conv2", c2));
+  model->add(cnnx::make_conv2d("conv2", c2));
   cnnx::BatchNormalizationConfig bn;
-  model->add(std::make_shared<cnnx::BatchNormalization>("bn", bn));
-  model->add(std::make_shared<cnnx::Flatten>("flatten"));
+  model->add(cnnx::make_batch_normalization("bn", bn));
+  model->add(cnnx::make_flatten("flatten"));
   cnnx::DenseConfig d;
   d.units = 10;
   d.activation = "softmax";
-  model->add(std::make_shared<cnnx::Dense>("dense", d));
+  model->add(cnnx::make_dense("dense", d));
   model->build({17, 15, 3});
   return model;
 }

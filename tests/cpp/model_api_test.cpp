@@ -57,8 +57,8 @@ void test_shape_checks() {
   cnnx::Sequential mnist;
   cnnx::DenseConfig dense;
   dense.units = 10;
-  mnist.add(std::make_shared<cnnx::Flatten>("flatten"));
-  mnist.add(std::make_shared<cnnx::Dense>("dense", dense));
+  mnist.add(cnnx::make_flatten("flatten"));
+  mnist.add(cnnx::make_dense("dense", dense));
   std::vector<float> x3(10 * 28 * 28 * 3), out(100);
   expect_value_error([&] { mnist.predict(x3.data(), {10, 28, 28, 3}, out.data(), 100); },
                      "Model: build the model before predicting");

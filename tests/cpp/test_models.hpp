@@ -13,20 +13,20 @@ namespace cnnx_test {
 inline std::shared_ptr<cnnx::Sequential> make_small_model() {
   cnnx::set_random_seed(5);
   auto model = std::make_shared<cnnx::Sequential>();
-  model->add(std::make_shared<cnnx::Rescaling>("rescaling", 1.0f / 255.0f, 0.0f));
+  model->add(cnnx::make_rescaling("rescaling", 1.0f / 255.0f));
   cnnx::Conv2DConfig conv;
   conv.filters = 4;
   conv.padding = "same";
   conv.activation = "relu";
-  model->add(std::make_shared<cnnx::Conv2D>("conv", conv));
+  model->add(cnnx::make_conv2d("conv", conv));
   cnnx::MaxPooling2DConfig pool;
   pool.pool_h = pool.pool_w = 2;
-  model->add(std::make_shared<cnnx::MaxPooling2D>("pool", pool));
-  model->add(std::make_shared<cnnx::Flatten>("flatten"));
+  model->add(cnnx::make_max_pooling2d("pool", pool));
+  model->add(cnnx::make_flatten("flatten"));
   cnnx::DenseConfig dense;
   dense.units = 3;
   dense.activation = "softmax";
-  model->add(std::make_shared<cnnx::Dense>("dense", dense));
+  model->add(cnnx::make_dense("dense", dense));
   model->build({9, 7, 3});
   model->set_class_names({"circle", "square", "triangle"});
   return model;

@@ -31,6 +31,30 @@
 #include "cnnx/cnnx.hpp"
 #include "kernels/gemm.hpp"
 #include "kernels/peak_probe.hpp"
+// The concrete layer classes (private headers): the bindings construct them and expose
+// their plans and parameters to Python.
+#include "layers/activation_layers.hpp"
+#include "layers/average_pooling2d.hpp"
+#include "layers/batch_normalization.hpp"
+#include "layers/concatenate.hpp"
+#include "layers/conv2d.hpp"
+#include "layers/dense.hpp"
+#include "layers/depthwise_conv2d.hpp"
+#include "layers/dropout.hpp"
+#include "layers/flatten.hpp"
+#include "layers/global_pooling2d.hpp"
+#include "layers/image_augmentation.hpp"
+#include "layers/max_pooling2d.hpp"
+#include "layers/merge.hpp"
+#include "layers/random_contrast.hpp"
+#include "layers/random_flip.hpp"
+#include "layers/random_rotation.hpp"
+#include "layers/random_translation.hpp"
+#include "layers/random_zoom.hpp"
+#include "layers/rescaling.hpp"
+#include "layers/reshape.hpp"
+#include "layers/resizing.hpp"
+#include "layers/separable_conv2d.hpp"
 
 namespace py = pybind11;
 using namespace cnnx;

@@ -2,8 +2,9 @@
 
 #include <algorithm>
 
-#include "cnnx/layers/conv2d.hpp"
-#include "cnnx/layers/max_pooling2d.hpp"
+#include "core/layer_access.hpp"
+#include "layers/conv2d.hpp"
+#include "layers/max_pooling2d.hpp"
 
 namespace cnnx {
 namespace {
@@ -190,7 +191,7 @@ void apply_fusions(const GraphPlan& plan, const std::vector<std::shared_ptr<Laye
   for (std::size_t i = 1; i < plan.nodes.size(); ++i) {
     const auto& node = plan.nodes[i];
     Layer* layer = runners[i].get();
-    layer->set_output_grad_is_preactivation(node.grad_is_preactivation);
+    detail::LayerAccess::set_output_grad_is_preactivation(*layer, node.grad_is_preactivation);
     if (auto* pool = dynamic_cast<MaxPooling2D*>(layer)) pool->set_fuse_relu_backward(node.relu_in_pool);
     if (auto* conv = dynamic_cast<Conv2D*>(layer)) {
       const auto* pool = node.fused_pool >= 0 ? static_cast<MaxPooling2D*>(runners[node.fused_pool].get()) : nullptr;

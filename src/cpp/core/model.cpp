@@ -9,10 +9,10 @@
 #include <cstring>
 
 #include "cnnx/error.hpp"
-#include "cnnx/layers/conv2d.hpp"
-#include "cnnx/layers/max_pooling2d.hpp"
 #include "cnnx/random.hpp"
 #include "graph_plan.hpp"
+#include "layers/conv2d.hpp"
+#include "layers/max_pooling2d.hpp"
 
 namespace cnnx {
 namespace {

@@ -13,7 +13,7 @@
 #include <utility>
 
 #include "cnnx/error.hpp"
-#include "cnnx/parallel.hpp"
+#include "core/parallel_for.hpp"
 #include "kernels/vector_clones.hpp"
 
 namespace cnnx {

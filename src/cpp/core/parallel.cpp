@@ -1,10 +1,9 @@
 // Thread-count state. We keep our own count rather than calling omp_set_num_threads so that a
 // host application embedding cnnx keeps its own OpenMP setting.
-#include "cnnx/parallel.hpp"
-
 #include <string>
 
 #include "cnnx/error.hpp"
+#include "core/parallel_for.hpp"
 
 #ifdef _OPENMP
 #include <omp.h>

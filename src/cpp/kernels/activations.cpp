@@ -9,7 +9,7 @@
 #include <cmath>
 
 #include "cnnx/error.hpp"
-#include "cnnx/parallel.hpp"
+#include "core/parallel_for.hpp"
 
 namespace cnnx {
 

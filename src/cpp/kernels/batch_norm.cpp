@@ -1,7 +1,7 @@
 // See batch_norm.hpp.
 #include "kernels/batch_norm.hpp"
 
-#include "cnnx/parallel.hpp"
+#include "core/parallel_for.hpp"
 #include "kernels/reduce.hpp"
 
 namespace cnnx::kernels {

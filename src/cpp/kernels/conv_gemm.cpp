@@ -4,7 +4,7 @@
 #include <algorithm>
 #include <vector>
 
-#include "cnnx/parallel.hpp"
+#include "core/parallel_for.hpp"
 #include "kernels/gemm_config.hpp"
 #include "kernels/gemm_ukernel.hpp"
 #include "kernels/im2col.hpp"

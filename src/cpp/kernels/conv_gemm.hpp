@@ -23,7 +23,7 @@
 
 #include <cstdint>
 
-#include "cnnx/conv_geometry.hpp"
+#include "kernels/conv_geometry.hpp"
 #include "kernels/gemm.hpp"
 
 namespace cnnx::kernels {

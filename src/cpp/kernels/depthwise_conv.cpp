@@ -3,8 +3,8 @@
 
 #include <algorithm>
 
-#include "cnnx/parallel.hpp"
 #include "cnnx/tensor.hpp"
+#include "core/parallel_for.hpp"
 #include "kernels/vector_clones.hpp"
 
 namespace cnnx::kernels {

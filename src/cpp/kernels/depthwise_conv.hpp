@@ -27,7 +27,7 @@
 
 #include <cstdint>
 
-#include "cnnx/conv_geometry.hpp"
+#include "kernels/conv_geometry.hpp"
 
 namespace cnnx::kernels {
 

@@ -1,8 +1,8 @@
 // See elementwise.hpp.
 #include "kernels/elementwise.hpp"
 
-#include "cnnx/parallel.hpp"
 #include "cnnx/random.hpp"
+#include "core/parallel_for.hpp"
 
 namespace cnnx::kernels {
 namespace {

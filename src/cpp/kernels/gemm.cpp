@@ -32,7 +32,7 @@
 #include <cstddef>
 #include <new>
 
-#include "cnnx/parallel.hpp"
+#include "core/parallel_for.hpp"
 #include "kernels/gemm_config.hpp"
 #include "kernels/gemm_ukernel.hpp"
 

@@ -10,7 +10,7 @@
 
 #include <algorithm>
 
-#include "cnnx/parallel.hpp"
+#include "core/parallel_for.hpp"
 #include "kernels/vector_clones.hpp"
 
 namespace cnnx::kernels {

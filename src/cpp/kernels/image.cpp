@@ -6,7 +6,7 @@
 #include <cstring>
 
 #include "cnnx/error.hpp"
-#include "cnnx/parallel.hpp"
+#include "core/parallel_for.hpp"
 
 namespace cnnx::kernels {
 

@@ -18,7 +18,7 @@
 
 #include <cstdint>
 
-#include "cnnx/image_sampling.hpp"
+#include "kernels/image_sampling.hpp"
 
 namespace cnnx::kernels {
 

@@ -4,7 +4,7 @@
 #include <cstring>
 #include <limits>
 
-#include "cnnx/parallel.hpp"
+#include "core/parallel_for.hpp"
 #include "kernels/vector_clones.hpp"
 
 namespace cnnx::kernels {

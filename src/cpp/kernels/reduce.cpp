@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <vector>
 
-#include "cnnx/parallel.hpp"
+#include "core/parallel_for.hpp"
 
 namespace cnnx::kernels {
 namespace {

@@ -1,7 +1,7 @@
 // Activation layers: validation here, the loops in kernels/activations.cpp. Forward copies x to
 // y and applies the activation in place; backward applies the derivative (from the output y)
 // to dy in place and copies it to dx. Rows are samples x pixels, columns the last axis.
-#include "cnnx/layers/activation_layers.hpp"
+#include "layers/activation_layers.hpp"
 
 #include <cmath>
 #include <cstring>
@@ -48,7 +48,7 @@ void ActivationLayer::backward(const float* x, const float* y, float* dy, float*
   (void)x;
   if (!dx) return;
   const std::int64_t cols = input_shape().back(), size = n * shape_size(input_shape());
-  if (!dy_is_preactivation_) kernels::activation_backward(act_, y, dy, size / cols, cols, alpha_);
+  if (!output_grad_is_preactivation()) kernels::activation_backward(act_, y, dy, size / cols, cols, alpha_);
   copy(dx, dy, size);
 }
 
@@ -103,6 +103,21 @@ Shape Softmax::do_build(const Shape& in, Rng& rng) {
     throw ValueError(where() + ": only the last axis (axis=-1) is supported, received axis=" + std::to_string(axis_) +
                      " for input of rank " + std::to_string(in.size() + 1));
   return out;
+}
+
+// The public factory (cnnx/layers/activation_layers.hpp).
+std::shared_ptr<Layer> make_activation(std::string name, const std::string& activation) {
+  return std::make_shared<ActivationLayer>(std::move(name), activation);
+}
+std::shared_ptr<Layer> make_relu(std::string name, ReLUConfig config) {
+  return std::make_shared<ReLU>(std::move(name), config);
+}
+std::shared_ptr<Layer> make_leaky_relu(std::string name, float negative_slope) {
+  return std::make_shared<LeakyReLU>(std::move(name), negative_slope);
+}
+std::shared_ptr<Layer> make_elu(std::string name, float alpha) { return std::make_shared<ELU>(std::move(name), alpha); }
+std::shared_ptr<Layer> make_softmax(std::string name, std::int64_t axis) {
+  return std::make_shared<Softmax>(std::move(name), axis);
 }
 
 }  // namespace cnnx

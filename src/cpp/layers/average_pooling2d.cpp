@@ -1,6 +1,6 @@
 // AveragePooling2D: geometry and validation here, the loops in kernels/pool.cpp. No weights and
 // nothing kept between forward and backward (the divisor is recomputed from the geometry).
-#include "cnnx/layers/average_pooling2d.hpp"
+#include "layers/average_pooling2d.hpp"
 
 #include "cnnx/error.hpp"
 #include "kernels/pool.hpp"
@@ -27,6 +27,11 @@ void AveragePooling2D::backward(const float* x, const float* y, float* dy, float
   (void)x;
   (void)y;
   if (dx) kernels::avg_pool_backward(dy, n, geom_, dx);
+}
+
+// The public factory (cnnx/layers/average_pooling2d.hpp).
+std::shared_ptr<Layer> make_average_pooling2d(std::string name, AveragePooling2DConfig config) {
+  return std::make_shared<AveragePooling2D>(std::move(name), std::move(config));
 }
 
 }  // namespace cnnx

@@ -7,7 +7,7 @@
 // After an inference forward the statistics are constants: dx = dy * gamma * invstd.
 // The O(rows * c) loops are in kernels/batch_norm.cpp; the per-channel coefficients here, in
 // double. Workspaces are sized by reserve() and only grow.
-#include "cnnx/layers/batch_normalization.hpp"
+#include "layers/batch_normalization.hpp"
 
 #include <cmath>
 
@@ -164,6 +164,11 @@ void BatchNormalization::backward(const float* x, const float* y, float* dy, flo
     }
   }
   kernels::channel_affine2(dy, x, mean, r, c, k1, k2, k3, dx);
+}
+
+// The public factory (cnnx/layers/batch_normalization.hpp).
+std::shared_ptr<Layer> make_batch_normalization(std::string name, BatchNormalizationConfig config) {
+  return std::make_shared<BatchNormalization>(std::move(name), std::move(config));
 }
 
 }  // namespace cnnx

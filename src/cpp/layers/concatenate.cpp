@@ -5,13 +5,13 @@
 // the pixels and each input's run is its channels. Backward copies the same runs of dy back out.
 // Threading: rows are split over threads only for large tensors; copies give the same bits on
 // any number of threads.
-#include "cnnx/layers/concatenate.hpp"
+#include "layers/concatenate.hpp"
 
 #include <algorithm>
 #include <cstring>
 
 #include "cnnx/error.hpp"
-#include "cnnx/parallel.hpp"
+#include "core/parallel_for.hpp"
 
 namespace cnnx {
 namespace {
@@ -123,6 +123,11 @@ void Concatenate::backward_inputs(const float* const* xs, const float* y, float*
         std::memcpy(dst + r * run, src + r * out_run_, sizeof(float) * static_cast<std::size_t>(run));
     }
   });
+}
+
+// The public factory (cnnx/layers/concatenate.hpp).
+std::shared_ptr<Layer> make_concatenate(std::string name, std::int64_t axis) {
+  return std::make_shared<Concatenate>(std::move(name), axis);
 }
 
 }  // namespace cnnx

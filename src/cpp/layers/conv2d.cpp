@@ -19,14 +19,14 @@
 // GEMM. 1x1 stride-1 unpadded convolutions skip im2col and read x directly.
 // These choices are made once per batch size (and ISA, thread count, fusion, trainability) by
 // make_plan, into a Conv2DPlan that also sizes the workspaces; forward and backward follow it.
-#include "cnnx/layers/conv2d.hpp"
+#include "layers/conv2d.hpp"
 
 #include <algorithm>
 #include <cstring>
 
 #include "cnnx/error.hpp"
 #include "cnnx/initializers.hpp"
-#include "cnnx/parallel.hpp"
+#include "core/parallel_for.hpp"
 #include "kernels/activations.hpp"
 #include "kernels/conv_gemm.hpp"
 #include "kernels/gemm.hpp"
@@ -182,7 +182,7 @@ Conv2DPlan Conv2D::make_plan(std::int64_t n) const {
   p.threads = get_num_threads();
   p.weight_grads = computes_weight_grads();
   p.fused_pool = pool_ != nullptr;
-  p.preactivation = dy_is_preactivation_;
+  p.preactivation = output_grad_is_preactivation();
   p.chunk_images = std::min(n, chunk_images());
   p.chunks = (n + p.chunk_images - 1) / p.chunk_images;
   p.chunks_per_group = chunks_per_group(p.chunks);
@@ -222,7 +222,7 @@ Conv2DPlan Conv2D::make_plan(std::int64_t n) const {
   // and the weight gradient reads its rows there too: one pass over dz instead of a derivative
   // pass and a padding pass. The bias gradient must then come from the weight gradient's spare
   // row: dz itself is never formed unpadded.
-  const bool relu_or_none = dy_is_preactivation_ || act_ == Activation::relu || act_ == Activation::linear;
+  const bool relu_or_none = output_grad_is_preactivation() || act_ == Activation::relu || act_ == Activation::linear;
   p.shared_padded_dz = p.weight_grad == ConvAlgorithm::implicit_gemm && p.input_grad == ConvAlgorithm::implicit_gemm &&
                        kernels::conv_weight_grad_reads_padded_dz(cout) && kernels::padded_extent(tg).needed &&
                        relu_or_none &&
@@ -265,7 +265,7 @@ const Conv2DPlan& Conv2D::plan_for(std::int64_t n) {
   const Conv2DPlan& p = plan_;
   if (p.batch != n || p.isa != static_cast<int>(kernels::active_isa()) || p.threads != get_num_threads() ||
       p.weight_grads != computes_weight_grads() || p.fused_pool != (pool_ != nullptr) ||
-      p.preactivation != dy_is_preactivation_) {
+      p.preactivation != output_grad_is_preactivation()) {
     plan_ = make_plan(n);
     ensure_workspace(plan_);  // allocates only when no reserve() covered this plan
   }
@@ -389,7 +389,7 @@ void Conv2D::run_forward(const float* x, std::int64_t n, float* out, std::int32_
 // Called by the model only when this layer is not fused; a direct call on a fused layer (tests,
 // inspection) gets the plain, unfused gradient.
 void Conv2D::backward(const float* x, const float* y, float* dy, float* dx, std::int64_t n) {
-  const bool act = !dy_is_preactivation_ && act_ != Activation::linear;
+  const bool act = !output_grad_is_preactivation() && act_ != Activation::linear;
   run_backward(x, dy, nullptr, nullptr, dx, n, nullptr, act ? y : nullptr);
 }
 
@@ -530,6 +530,11 @@ void Conv2D::run_backward(const float* x, const float* dz_all, const float* pool
     if (in_kernel < len) std::copy(sums + in_kernel, sums + len, dbias + (j0 + in_kernel - dw));
   });
   if (dbias && !bias_in_gemm) kernels::column_sums(db_partial_.data(), chunks, cout, dbias);
+}
+
+// The public factory (cnnx/layers/conv2d.hpp).
+std::shared_ptr<Layer> make_conv2d(std::string name, Conv2DConfig config) {
+  return std::make_shared<Conv2D>(std::move(name), std::move(config));
 }
 
 }  // namespace cnnx

@@ -2,7 +2,7 @@
 // but the last); kernel (in, units) as in Keras, which is the row-major [K, N] GEMM operand.
 // y = act(x W + b) (bias and ReLU in the GEMM epilogue), dW = x^T dz, db = sum_rows dz,
 // dx = dz W^T -- transposes are strides, not copies. Threading: inside the GEMM.
-#include "cnnx/layers/dense.hpp"
+#include "layers/dense.hpp"
 
 #include "cnnx/error.hpp"
 #include "cnnx/initializers.hpp"
@@ -49,13 +49,18 @@ void Dense::forward(const float* x, float* y, std::int64_t n, bool training) {
 
 void Dense::backward(const float* x, const float* y, float* dy, float* dx, std::int64_t n) {
   const std::int64_t rows = n * rows_per_sample_, units = cfg_.units;
-  if (!dy_is_preactivation_) kernels::activation_backward(act_, y, dy, rows, units);
+  if (!output_grad_is_preactivation()) kernels::activation_backward(act_, y, dy, rows, units);
   if (computes_weight_grads()) {  // a frozen layer only passes the input gradient on
     kernels::gemm(in_features_, units, rows, x, 1, in_features_, dy, units, 1, 0.0f, params()[0].grad.data(), units);
     if (cfg_.use_bias) kernels::column_sums(dy, rows, units, params()[1].grad.data());
   }
   if (dx)
     kernels::gemm(rows, in_features_, units, dy, units, 1, params()[0].value.data(), 1, units, 0.0f, dx, in_features_);
+}
+
+// The public factory (cnnx/layers/dense.hpp).
+std::shared_ptr<Layer> make_dense(std::string name, DenseConfig config) {
+  return std::make_shared<Dense>(std::move(name), std::move(config));
 }
 
 }  // namespace cnnx

@@ -3,9 +3,9 @@
 
 #include <string>
 
-#include "cnnx/conv_geometry.hpp"
 #include "cnnx/error.hpp"
 #include "cnnx/tensor.hpp"
+#include "kernels/conv_geometry.hpp"
 #include "kernels/depthwise_conv.hpp"
 
 namespace cnnx::detail {

@@ -3,11 +3,11 @@
 // the fused activation. y = act(depthwise(x, K) + b); backward: dz = act'(y) * dy in place
 // (unless the model already hands over dL/dz), dK and db = column sums of dz in one pass over
 // x and dz, dx the transposed depthwise convolution of dz.
-#include "cnnx/layers/depthwise_conv2d.hpp"
+#include "layers/depthwise_conv2d.hpp"
 
 #include "cnnx/error.hpp"
 #include "cnnx/initializers.hpp"
-#include "cnnx/parallel.hpp"
+#include "core/parallel_for.hpp"
 #include "kernels/activations.hpp"
 #include "kernels/depthwise_conv.hpp"
 #include "layers/depthwise_args.hpp"
@@ -69,13 +69,19 @@ void DepthwiseConv2D::backward(const float* x, const float* y, float* dy, float*
   ensure_workspace();
   const auto& g = geom_;
   const std::int64_t dm = cfg_.depth_multiplier, cout = g.c * dm, rows = n * g.oh * g.ow;
-  if (!dy_is_preactivation_ && act_ != Activation::linear) kernels::activation_backward(act_, y, dy, rows, cout);
+  if (!output_grad_is_preactivation() && act_ != Activation::linear)
+    kernels::activation_backward(act_, y, dy, rows, cout);
   const kernels::DepthwiseScratch ws = detail::depthwise_scratch(g, dm, scratch_, slots_, kernel_scratch_);
   if (computes_weight_grads()) {
     kernels::depthwise_kernel_grad(x, dy, n, g, dm, params()[0].grad.data(),
                                    cfg_.use_bias ? params()[1].grad.data() : nullptr, ws);
   }
   if (dx) kernels::depthwise_input_grad(dy, n, g, dm, params()[0].value.data(), dx, ws);
+}
+
+// The public factory (cnnx/layers/depthwise_conv2d.hpp).
+std::shared_ptr<Layer> make_depthwise_conv2d(std::string name, DepthwiseConv2DConfig config) {
+  return std::make_shared<DepthwiseConv2D>(std::move(name), std::move(config));
 }
 
 }  // namespace cnnx

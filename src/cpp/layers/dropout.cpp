@@ -3,7 +3,7 @@
 // backward dx = dy * mask. With a noise_shape the mask is drawn at the noise shape and
 // broadcast to the input once per call, so backward stays one multiply. Inference: a copy.
 // Workspaces (mask, noise) are sized by reserve() and only grow.
-#include "cnnx/layers/dropout.hpp"
+#include "layers/dropout.hpp"
 
 #include <cmath>
 #include <cstring>
@@ -127,6 +127,11 @@ void Dropout::backward(const float* x, const float* y, float* dy, float* dx, std
     kernels::multiply(dy, mask_.data(), dx, size);
   else
     std::memcpy(dx, dy, sizeof(float) * static_cast<std::size_t>(size));
+}
+
+// The public factory (cnnx/layers/dropout.hpp).
+std::shared_ptr<Layer> make_dropout(std::string name, DropoutConfig config) {
+  return std::make_shared<Dropout>(std::move(name), std::move(config));
 }
 
 }  // namespace cnnx

@@ -1,6 +1,6 @@
 // Flatten is a copy: the data is already contiguous NHWC, only the shape changes. The copy
 // (a few KB per sample) keeps every layer's output in its own buffer, which backward relies on.
-#include "cnnx/layers/flatten.hpp"
+#include "layers/flatten.hpp"
 
 #include <cstring>
 
@@ -21,5 +21,8 @@ void Flatten::backward(const float* x, const float* y, float* dy, float* dx, std
   (void)y;
   if (dx) std::memcpy(dx, dy, sizeof(float) * static_cast<std::size_t>(n * shape_size(input_shape())));
 }
+
+// The public factory (cnnx/layers/flatten.hpp).
+std::shared_ptr<Layer> make_flatten(std::string name) { return std::make_shared<Flatten>(std::move(name)); }
 
 }  // namespace cnnx

@@ -1,6 +1,6 @@
 // GlobalAveragePooling2D / GlobalMaxPooling2D: shapes here, the loops in kernels/pool.cpp.
 // The max pool keeps its winners (argmax, sized by reserve()) for backward.
-#include "cnnx/layers/global_pooling2d.hpp"
+#include "layers/global_pooling2d.hpp"
 
 #include <cstdint>
 
@@ -45,6 +45,14 @@ void GlobalMaxPooling2D::backward(const float* x, const float* y, float* dy, flo
   (void)x;
   (void)y;
   if (dx) kernels::global_max_pool_backward(dy, argmax_.data(), n, pixels(), channels(), dx);
+}
+
+// The public factory (cnnx/layers/global_pooling2d.hpp).
+std::shared_ptr<Layer> make_global_average_pooling2d(std::string name, bool keepdims) {
+  return std::make_shared<GlobalAveragePooling2D>(std::move(name), keepdims);
+}
+std::shared_ptr<Layer> make_global_max_pooling2d(std::string name, bool keepdims) {
+  return std::make_shared<GlobalMaxPooling2D>(std::move(name), keepdims);
 }
 
 }  // namespace cnnx

@@ -2,7 +2,7 @@
 // training / inference switch, per-image parameter storage, and the projective-transform path
 // of RandomRotation / RandomTranslation / RandomZoom (kernels/image.cpp). Workspaces are sized
 // by reserve() and only grow, so a steady training loop allocates nothing.
-#include "cnnx/layers/image_augmentation.hpp"
+#include "layers/image_augmentation.hpp"
 
 #include <cmath>
 #include <cstring>

@@ -1,5 +1,5 @@
 // MaxPooling2D: geometry and validation here, the loops in kernels/pool.cpp. No weights.
-#include "cnnx/layers/max_pooling2d.hpp"
+#include "layers/max_pooling2d.hpp"
 
 #include "cnnx/error.hpp"
 #include "kernels/pool.hpp"
@@ -30,6 +30,11 @@ void MaxPooling2D::forward(const float* x, float* y, std::int64_t n, bool traini
 void MaxPooling2D::backward(const float* x, const float* y, float* dy, float* dx, std::int64_t n) {
   (void)x;
   if (dx) kernels::max_pool_backward(dy, argmax_.data(), n, geom_, dx, fuse_relu_backward_ ? y : nullptr);
+}
+
+// The public factory (cnnx/layers/max_pooling2d.hpp).
+std::shared_ptr<Layer> make_max_pooling2d(std::string name, MaxPooling2DConfig config) {
+  return std::make_shared<MaxPooling2D>(std::move(name), std::move(config));
 }
 
 }  // namespace cnnx

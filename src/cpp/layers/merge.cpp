@@ -6,12 +6,12 @@
 // Threading: blocks are split over threads only for large tensors (>= kParallelMin floats); each
 // element is computed by the same operations in the same order whatever the thread count, so
 // results do not depend on it.
-#include "cnnx/layers/merge.hpp"
+#include "layers/merge.hpp"
 
 #include <algorithm>
 
 #include "cnnx/error.hpp"
-#include "cnnx/parallel.hpp"
+#include "core/parallel_for.hpp"
 
 namespace cnnx {
 namespace {
@@ -196,5 +196,13 @@ void Merge::backward_inputs(const float* const* xs, const float* y, float* dy, f
     }
   });
 }
+
+// The public factory (cnnx/layers/merge.hpp).
+std::shared_ptr<Layer> make_add(std::string name) { return std::make_shared<Add>(std::move(name)); }
+std::shared_ptr<Layer> make_subtract(std::string name) { return std::make_shared<Subtract>(std::move(name)); }
+std::shared_ptr<Layer> make_multiply(std::string name) { return std::make_shared<Multiply>(std::move(name)); }
+std::shared_ptr<Layer> make_average(std::string name) { return std::make_shared<Average>(std::move(name)); }
+std::shared_ptr<Layer> make_maximum(std::string name) { return std::make_shared<Maximum>(std::move(name)); }
+std::shared_ptr<Layer> make_minimum(std::string name) { return std::make_shared<Minimum>(std::move(name)); }
 
 }  // namespace cnnx

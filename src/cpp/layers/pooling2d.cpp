@@ -1,5 +1,5 @@
 // Shared validation and geometry of the 2-D window poolings (see pooling2d.hpp).
-#include "cnnx/layers/pooling2d.hpp"
+#include "layers/pooling2d.hpp"
 
 #include "cnnx/error.hpp"
 

@@ -1,6 +1,6 @@
 // RandomContrast: one contrast factor per training image, per-channel means, clipped to the
 // value range (kernels::contrast_forward / contrast_backward).
-#include "cnnx/layers/random_contrast.hpp"
+#include "layers/random_contrast.hpp"
 
 #include <cmath>
 #include <string>
@@ -46,6 +46,12 @@ void RandomContrast::apply(const float* x, float* y, std::int64_t n) {
 void RandomContrast::apply_backward(const float* x, const float* dy, float* dx, std::int64_t n) {
   kernels::contrast_backward(x, dy, n, height() * width(), channels(), params(0), means_.data(), value_min_, value_max_,
                              sums_.data(), dx);
+}
+
+// The public factory (cnnx/layers/random_contrast.hpp).
+std::shared_ptr<Layer> make_random_contrast(std::string name, float lower, float upper, float value_min,
+                                            float value_max, bool has_seed, std::uint64_t seed) {
+  return std::make_shared<RandomContrast>(std::move(name), lower, upper, value_min, value_max, has_seed, seed);
 }
 
 }  // namespace cnnx

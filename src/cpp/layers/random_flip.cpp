@@ -1,5 +1,5 @@
 // RandomFlip: per training image, a left-right and a top-bottom coin (kernels::flip).
-#include "cnnx/layers/random_flip.hpp"
+#include "layers/random_flip.hpp"
 
 #include "cnnx/error.hpp"
 #include "kernels/image.hpp"
@@ -31,6 +31,11 @@ void RandomFlip::apply(const float* x, float* y, std::int64_t n) {
 void RandomFlip::apply_backward(const float* x, const float* dy, float* dx, std::int64_t n) {
   (void)x;
   kernels::flip(dy, n, height(), width(), channels(), params(0), dx);
+}
+
+// The public factory (cnnx/layers/random_flip.hpp).
+std::shared_ptr<Layer> make_random_flip(std::string name, std::string mode, bool has_seed, std::uint64_t seed) {
+  return std::make_shared<RandomFlip>(std::move(name), std::move(mode), has_seed, seed);
 }
 
 }  // namespace cnnx

@@ -1,6 +1,6 @@
 // RandomRotation: one angle per training image, Keras' rotation about the centre
 // (image_augmentation.cpp samples it).
-#include "cnnx/layers/random_rotation.hpp"
+#include "layers/random_rotation.hpp"
 
 #include <cmath>
 
@@ -27,6 +27,11 @@ void RandomRotation::draw_one(std::int64_t img, float* m) {
   m[4] = float(c);
   m[5] = float((h1 - (s * w1 + c * h1)) / 2.0);
   m[6] = m[7] = 0.0f;
+}
+
+// The public factory (cnnx/layers/random_rotation.hpp).
+std::shared_ptr<Layer> make_random_rotation(std::string name, float lower, float upper, AffineOptions options) {
+  return std::make_shared<RandomRotation>(std::move(name), lower, upper, std::move(options));
 }
 
 }  // namespace cnnx

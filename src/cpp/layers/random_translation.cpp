@@ -1,5 +1,5 @@
 // RandomTranslation: one (dy, dx) shift per training image (image_augmentation.cpp samples it).
-#include "cnnx/layers/random_translation.hpp"
+#include "layers/random_translation.hpp"
 
 namespace cnnx {
 
@@ -22,6 +22,13 @@ void RandomTranslation::draw_one(std::int64_t img, float* m) {
   params(img)[1] = dx;
   const float t[8] = {1.0f, 0.0f, -dx, 0.0f, 1.0f, -dy, 0.0f, 0.0f};
   for (int i = 0; i < 8; ++i) m[i] = t[i];
+}
+
+// The public factory (cnnx/layers/random_translation.hpp).
+std::shared_ptr<Layer> make_random_translation(std::string name, float height_lower, float height_upper,
+                                               float width_lower, float width_upper, AffineOptions options) {
+  return std::make_shared<RandomTranslation>(std::move(name), height_lower, height_upper, width_lower, width_upper,
+                                             std::move(options));
 }
 
 }  // namespace cnnx

@@ -1,6 +1,6 @@
 // RandomZoom: one (zh, zw) scale per training image about the centre (image_augmentation.cpp
 // samples it).
-#include "cnnx/layers/random_zoom.hpp"
+#include "layers/random_zoom.hpp"
 
 namespace cnnx {
 
@@ -26,6 +26,13 @@ void RandomZoom::draw_one(std::int64_t img, float* m) {
                       0.0f, zh,   float(double(height() - 1) / 2.0 * (1.0 - zh)),
                       0.0f, 0.0f};
   for (int i = 0; i < 8; ++i) m[i] = t[i];
+}
+
+// The public factory (cnnx/layers/random_zoom.hpp).
+std::shared_ptr<Layer> make_random_zoom(std::string name, float height_lower, float height_upper, bool has_width,
+                                        float width_lower, float width_upper, AffineOptions options) {
+  return std::make_shared<RandomZoom>(std::move(name), height_lower, height_upper, has_width, width_lower, width_upper,
+                                      std::move(options));
 }
 
 }  // namespace cnnx

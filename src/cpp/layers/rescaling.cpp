@@ -1,5 +1,5 @@
 // Rescaling forward y = x * scale + offset, backward dx = dy * scale (kernels/elementwise.cpp).
-#include "cnnx/layers/rescaling.hpp"
+#include "layers/rescaling.hpp"
 
 #include <cmath>
 
@@ -30,6 +30,11 @@ void Rescaling::backward(const float* x, const float* y, float* dy, float* dx, s
   (void)x;
   (void)y;
   if (dx) kernels::scale_offset(dy, dx, n * shape_size(input_shape()), scale_, 0.0f);
+}
+
+// The public factory (cnnx/layers/rescaling.hpp).
+std::shared_ptr<Layer> make_rescaling(std::string name, float scale, float offset) {
+  return std::make_shared<Rescaling>(std::move(name), scale, offset);
 }
 
 }  // namespace cnnx

@@ -1,6 +1,6 @@
 // Reshape is a copy, like Flatten: the data is contiguous, only the shape changes, and every
 // layer keeps its output in its own buffer (backward relies on it).
-#include "cnnx/layers/reshape.hpp"
+#include "layers/reshape.hpp"
 
 #include <cstring>
 
@@ -70,6 +70,11 @@ void Reshape::backward(const float* x, const float* y, float* dy, float* dx, std
   (void)x;
   (void)y;
   if (dx) std::memcpy(dx, dy, sizeof(float) * static_cast<std::size_t>(n * shape_size(input_shape())));
+}
+
+// The public factory (cnnx/layers/reshape.hpp).
+std::shared_ptr<Layer> make_reshape(std::string name, Shape target_shape) {
+  return std::make_shared<Reshape>(std::move(name), std::move(target_shape));
 }
 
 }  // namespace cnnx

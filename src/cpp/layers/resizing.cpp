@@ -1,6 +1,6 @@
 // Resizing: separable tables built once at build (kernels::resize_axis), then one blend pass per
 // call (kernels::resize_forward); backward scatters with the same weights.
-#include "cnnx/layers/resizing.hpp"
+#include "layers/resizing.hpp"
 
 #include <algorithm>
 
@@ -59,6 +59,11 @@ void Resizing::backward(const float* x, const float* y, float* dy, float* dx, st
   const Shape& in = input_shape();
   kernels::resize_backward(dy, n, in[0], in[1], in[2], {row_lo_.data(), row_hi_.data(), row_frac_.data()}, cfg_.height,
                            {col_lo_.data(), col_hi_.data(), col_frac_.data()}, cfg_.width, dx);
+}
+
+// The public factory (cnnx/layers/resizing.hpp).
+std::shared_ptr<Layer> make_resizing(std::string name, ResizingConfig config) {
+  return std::make_shared<Resizing>(std::move(name), std::move(config));
 }
 
 }  // namespace cnnx

@@ -9,11 +9,11 @@
 // then overwrites it in the same workspace.
 // Threading: inside the depthwise kernels and the GEMM; both give the same bits on any number
 // of threads.
-#include "cnnx/layers/separable_conv2d.hpp"
+#include "layers/separable_conv2d.hpp"
 
 #include "cnnx/error.hpp"
 #include "cnnx/initializers.hpp"
-#include "cnnx/parallel.hpp"
+#include "core/parallel_for.hpp"
 #include "kernels/activations.hpp"
 #include "kernels/depthwise_conv.hpp"
 #include "kernels/gemm.hpp"
@@ -84,7 +84,8 @@ void SeparableConv2D::backward(const float* x, const float* y, float* dy, float*
   ensure_workspace(n);
   const auto& g = geom_;
   const std::int64_t dm = cfg_.depth_multiplier, rows = n * g.oh * g.ow, cmid = mid_channels_, cout = cfg_.filters;
-  if (!dy_is_preactivation_ && act_ != Activation::linear) kernels::activation_backward(act_, y, dy, rows, cout);
+  if (!output_grad_is_preactivation() && act_ != Activation::linear)
+    kernels::activation_backward(act_, y, dy, rows, cout);
   const bool weights = computes_weight_grads();
   if (!weights && !dx) return;
   const kernels::DepthwiseScratch ws = detail::depthwise_scratch(g, dm, scratch_, slots_, kernel_scratch_);
@@ -100,6 +101,11 @@ void SeparableConv2D::backward(const float* x, const float* y, float* dy, float*
   kernels::gemm(rows, cmid, cout, dy, cout, 1, pointwise, 1, cout, 0.0f, mid, cmid);
   if (weights) kernels::depthwise_kernel_grad(x, mid, n, g, dm, params()[0].grad.data(), nullptr, ws);
   if (dx) kernels::depthwise_input_grad(mid, n, g, dm, depthwise, dx, ws);
+}
+
+// The public factory (cnnx/layers/separable_conv2d.hpp).
+std::shared_ptr<Layer> make_separable_conv2d(std::string name, SeparableConv2DConfig config) {
+  return std::make_shared<SeparableConv2D>(std::move(name), std::move(config));
 }
 
 }  // namespace cnnx

@@ -3,7 +3,7 @@
 
 #include "cnnx/activations.hpp"
 #include "cnnx/error.hpp"
-#include "cnnx/image_sampling.hpp"
+#include "cnnx/export.hpp"
 #include "cnnx/initializers.hpp"
 #include "cnnx/layer.hpp"
 #include "cnnx/layers/activation_layers.hpp"

@@ -10,34 +10,36 @@
 #include <string>
 #include <vector>
 
+#include "cnnx/export.hpp"
+
 namespace cnnx {
 
-class Error : public std::invalid_argument {
+class CNNX_API Error : public std::invalid_argument {
  public:
   using std::invalid_argument::invalid_argument;
 };
-class ValueError : public Error {
+class CNNX_API ValueError : public Error {
  public:
   using Error::Error;
 };
-class TypeError : public Error {
+class CNNX_API TypeError : public Error {
  public:
   using Error::Error;
 };
-class IndexError : public Error {
+class CNNX_API IndexError : public Error {
  public:
   using Error::Error;
 };
 // A size that does not fit the core's arithmetic (tensor.hpp: checked_mul, shape_size, the
 // per-sample limit). Thrown without a layer name; Layer::build and Sequential::reserve catch
 // it and rethrow a ValueError naming the layer. Python sees ValueError either way.
-class SizeError : public ValueError {
+class CNNX_API SizeError : public ValueError {
  public:
   using ValueError::ValueError;
 };
 // An allocation the system refused, with the byte count in the message. A std::bad_alloc, so
 // pybind11 turns it into MemoryError and C++ callers that catch bad_alloc still do.
-class AllocationError : public std::bad_alloc {
+class CNNX_API AllocationError : public std::bad_alloc {
  public:
   explicit AllocationError(std::string message) : message_(std::move(message)) {}
   const char* what() const noexcept override { return message_.c_str(); }
@@ -47,8 +49,8 @@ class AllocationError : public std::bad_alloc {
 };
 
 // "(28, 28, 1)" -- the Python tuple spelling, since that is what users see.
-std::string shape_str(const std::vector<std::int64_t>& dims);
+CNNX_API std::string shape_str(const std::vector<std::int64_t>& dims);
 // A per-sample shape with the batch axis in front, as Keras prints it: "(None, 28, 28, 1)".
-std::string batch_shape_str(const std::vector<std::int64_t>& sample);
+CNNX_API std::string batch_shape_str(const std::vector<std::int64_t>& sample);
 
 }  // namespace cnnx

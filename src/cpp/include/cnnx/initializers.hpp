@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "cnnx/export.hpp"
 #include "cnnx/random.hpp"
 #include "cnnx/tensor.hpp"
 
@@ -11,7 +12,7 @@ namespace cnnx {
 
 // Known: zeros, ones, glorot_uniform, glorot_normal, he_uniform, he_normal, lecun_uniform,
 // lecun_normal. Throws ValueError naming the unknown initializer.
-void check_initializer(const std::string& name, const std::string& where);
-void initialize(Tensor& t, const std::string& name, double fan_in, double fan_out, Rng& rng);
+CNNX_API void check_initializer(const std::string& name, const std::string& where);
+CNNX_API void initialize(Tensor& t, const std::string& name, double fan_in, double fan_out, Rng& rng);
 
 }  // namespace cnnx

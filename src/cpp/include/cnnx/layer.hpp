@@ -12,10 +12,15 @@
 #include <vector>
 
 #include "cnnx/activations.hpp"
+#include "cnnx/export.hpp"
 #include "cnnx/random.hpp"
 #include "cnnx/tensor.hpp"
 
 namespace cnnx {
+
+namespace detail {
+struct LayerAccess;
+}  // namespace detail
 
 struct Param {
   std::string name;  // Keras' weight name: "kernel", "bias"
@@ -26,7 +31,7 @@ struct Param {
   double l1 = 0.0, l2 = 0.0;
 };
 
-class Layer {
+class CNNX_API Layer {
  public:
   explicit Layer(std::string name) : name_(std::move(name)) {}
   virtual ~Layer() = default;
@@ -113,11 +118,8 @@ class Layer {
   const std::vector<Param>& params() const { return params_; }
   std::int64_t count_params() const;
 
-  // The activation fused at the end of this layer. When the model fuses the last softmax with
-  // a cross-entropy loss, it calls set_output_grad_is_preactivation(true) and backward then
-  // receives dL/dz directly (p - y), which is exact where the chained form would lose digits.
+  // The activation fused at the end of this layer (the model's planner reads it).
   virtual Activation activation() const { return Activation::linear; }
-  void set_output_grad_is_preactivation(bool v) { dy_is_preactivation_ = v; }
 
  protected:
   virtual Shape do_build(const Shape& input_shape, Rng& rng) = 0;
@@ -140,9 +142,14 @@ class Layer {
   // The one place weights are allocated: checks the shape's size and the build's parameter cap
   // first.
   Param& add_param(const std::string& name, const Shape& shape);
-  bool dy_is_preactivation_ = false;
+  // True when the model fused this layer's activation with the loss (softmax + cross-entropy):
+  // backward then receives dL/dz directly (p - y), exact where the chained form would lose
+  // digits, and must not apply the activation's derivative again.
+  bool output_grad_is_preactivation() const { return dy_is_preactivation_; }
 
  private:
+  friend struct detail::LayerAccess;  // the model sets the flag above (core-private)
+  bool dy_is_preactivation_ = false;
   std::string name_;
   bool built_ = false;
   bool trainable_ = true;

@@ -7,11 +7,12 @@
 #include <string>
 
 #include "cnnx/activations.hpp"
+#include "cnnx/export.hpp"
 #include "cnnx/tensor.hpp"
 
 namespace cnnx {
 
-class Loss {
+class CNNX_API Loss {
  public:
   virtual ~Loss() = default;
   virtual std::string name() const = 0;
@@ -34,11 +35,11 @@ class Loss {
 // categorical_crossentropy / sparse_categorical_crossentropy. Probabilities are clipped to
 // [1e-7, 1 - 1e-7] as in Keras when not fused; from_logits applies a log-softmax;
 // label_smoothing (categorical only) mixes the one-hot target with the uniform distribution.
-std::unique_ptr<Loss> make_crossentropy(bool sparse, bool from_logits, double label_smoothing = 0.0);
+CNNX_API std::unique_ptr<Loss> make_crossentropy(bool sparse, bool from_logits, double label_smoothing = 0.0);
 // binary_crossentropy over every output (mean over the last axis), targets in [0, 1].
-std::unique_ptr<Loss> make_binary_crossentropy(bool from_logits, double label_smoothing = 0.0);
+CNNX_API std::unique_ptr<Loss> make_binary_crossentropy(bool from_logits, double label_smoothing = 0.0);
 // mean_squared_error / mean_absolute_error (mean over the last axis).
-std::unique_ptr<Loss> make_mean_squared_error();
-std::unique_ptr<Loss> make_mean_absolute_error();
+CNNX_API std::unique_ptr<Loss> make_mean_squared_error();
+CNNX_API std::unique_ptr<Loss> make_mean_absolute_error();
 
 }  // namespace cnnx

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "cnnx/export.hpp"
 #include "cnnx/layer.hpp"
 #include "cnnx/losses.hpp"
 #include "cnnx/optimizers.hpp"
@@ -93,7 +94,7 @@ class Model;
 // of the model while any thread predicts; a context made before a rebuild or compile is
 // refused with a ValueError. Results do not depend on the thread or the context: every
 // context gives the same bits.
-class InferenceContext {
+class CNNX_API InferenceContext {
  public:
   // Activation floats this context holds now.
   std::int64_t allocated_floats() const;
@@ -107,7 +108,7 @@ class InferenceContext {
   std::int64_t capacity_ = 0;
 };
 
-class Model {
+class CNNX_API Model {
  public:
   Model();
   virtual ~Model();

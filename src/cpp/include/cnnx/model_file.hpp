@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "cnnx/export.hpp"
 #include "cnnx/model.hpp"
 #include "cnnx/tensor.hpp"
 
@@ -39,13 +40,13 @@ struct ModelFileContents {
 // Reads and checks a container; `name` is the file name used in messages. The model
 // configuration is checked too (its structure, layer classes, graph references and cycles),
 // but not built.
-ModelFileContents read_model_file(const std::string& path);
-ModelFileContents parse_model_file(const std::uint8_t* bytes, std::size_t size, const std::string& name);
+CNNX_API ModelFileContents read_model_file(const std::string& path);
+CNNX_API ModelFileContents parse_model_file(const std::uint8_t* bytes, std::size_t size, const std::string& name);
 // Writes a container atomically (a temporary file in the same directory, then a rename), with
 // the metadata's "format" and the checksum filled in.
-void write_model_file(const std::string& path, const ModelFileContents& contents);
+CNNX_API void write_model_file(const std::string& path, const ModelFileContents& contents);
 // The file's bytes, as write_model_file writes them (for tests and in-memory use).
-std::vector<std::uint8_t> serialize_model_file(const ModelFileContents& contents);
+CNNX_API std::vector<std::uint8_t> serialize_model_file(const ModelFileContents& contents);
 
 // -- models -------------------------------------------------------------------------------------
 struct LoadOptions {
@@ -55,13 +56,13 @@ struct LoadOptions {
 // The model a file describes, built for its input shape, with its weights; compiled when the
 // file holds a compile configuration and options.compile. Throws cnnx::ValueError naming the
 // file and the problem (a layer class cnnx does not have, a weight of the wrong shape, ...).
-std::unique_ptr<Model> load_model(const std::string& path, const LoadOptions& options = {});
-std::unique_ptr<Model> load_model_from_memory(const std::uint8_t* bytes, std::size_t size,
-                                              const std::string& name = "<memory>",
-                                              const LoadOptions& options = {});
+CNNX_API std::unique_ptr<Model> load_model(const std::string& path, const LoadOptions& options = {});
+CNNX_API std::unique_ptr<Model> load_model_from_memory(const std::uint8_t* bytes, std::size_t size,
+                                                       const std::string& name = "<memory>",
+                                                       const LoadOptions& options = {});
 // Writes a built model: its configuration, weights and, when compiled, its compile
 // configuration and optimizer state. A chain of layers each used once is written as a
 // Sequential (format version 1), any other graph as a Functional (version 2).
-void save_model(const Model& model, const std::string& path);
+CNNX_API void save_model(const Model& model, const std::string& path);
 
 }  // namespace cnnx

@@ -8,11 +8,12 @@
 #include <string>
 #include <vector>
 
+#include "cnnx/export.hpp"
 #include "cnnx/layer.hpp"
 
 namespace cnnx {
 
-class Optimizer {
+class CNNX_API Optimizer {
  public:
   virtual ~Optimizer() = default;
   virtual std::string name() const = 0;
@@ -44,7 +45,7 @@ class Optimizer {
   std::vector<std::vector<Tensor>> slots_;
 };
 
-class SGD : public Optimizer {
+class CNNX_API SGD : public Optimizer {
  public:
   SGD(double learning_rate = 0.01, double momentum = 0.0, bool nesterov = false);
   std::string name() const override { return "SGD"; }
@@ -56,7 +57,7 @@ class SGD : public Optimizer {
   void update_step(float* var, const float* grad, std::vector<Tensor>& slots, std::int64_t n) override;
 };
 
-class Adam : public Optimizer {
+class CNNX_API Adam : public Optimizer {
  public:
   Adam(double learning_rate = 0.001, double beta_1 = 0.9, double beta_2 = 0.999, double epsilon = 1e-7);
   std::string name() const override { return "Adam"; }
@@ -69,7 +70,7 @@ class Adam : public Optimizer {
 
 // Keras' RMSprop (its default optimizer): v = rho v + (1 - rho) g^2, step lr g / sqrt(v + eps),
 // with optional momentum on the step.
-class RMSprop : public Optimizer {
+class CNNX_API RMSprop : public Optimizer {
  public:
   RMSprop(double learning_rate = 0.001, double rho = 0.9, double momentum = 0.0, double epsilon = 1e-7);
   std::string name() const override { return "RMSprop"; }
@@ -82,7 +83,7 @@ class RMSprop : public Optimizer {
 
 // Keras' Adagrad: accumulator (starting at initial_accumulator_value) += g^2,
 // w -= lr g / sqrt(accumulator + eps).
-class Adagrad : public Optimizer {
+class CNNX_API Adagrad : public Optimizer {
  public:
   Adagrad(double learning_rate = 0.001, double initial_accumulator_value = 0.1, double epsilon = 1e-7);
   std::string name() const override { return "Adagrad"; }

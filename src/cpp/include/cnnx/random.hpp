@@ -4,9 +4,11 @@
 
 #include <cstdint>
 
+#include "cnnx/export.hpp"
+
 namespace cnnx {
 
-class Rng {
+class CNNX_API Rng {
  public:
   explicit Rng(std::uint64_t seed = 0) { seed_with(seed); }
   void seed_with(std::uint64_t seed);
@@ -23,7 +25,7 @@ class Rng {
 
 // The process-wide seed generator, as in keras.utils.set_random_seed: layers draw their own
 // Rng seeds from it when they are built, so the same seed gives the same model.
-void set_random_seed(std::uint64_t seed);
-std::uint64_t next_seed();
+CNNX_API void set_random_seed(std::uint64_t seed);
+CNNX_API std::uint64_t next_seed();
 
 }  // namespace cnnx

@@ -4,11 +4,12 @@
 
 #include <memory>
 
+#include "cnnx/export.hpp"
 #include "cnnx/model.hpp"
 
 namespace cnnx {
 
-class Sequential : public Model {
+class CNNX_API Sequential : public Model {
  public:
   // Appends a layer; the chain's nodes are made at build(), when the input shape is known.
   void add(std::shared_ptr<Layer> layer);

@@ -7,6 +7,8 @@
 #include <memory>
 #include <vector>
 
+#include "cnnx/export.hpp"
+
 namespace cnnx {
 
 using Shape = std::vector<std::int64_t>;
@@ -25,18 +27,18 @@ constexpr std::int64_t kMaxSampleElements = 2147483647;
 // The most floats one Buffer can hold: its byte count, rounded up to a cache line, fits int64.
 constexpr std::int64_t kMaxBufferElements = (INT64_MAX - 63) / 4;
 
-std::int64_t checked_mul(std::int64_t a, std::int64_t b);  // a, b >= 0; SizeError on overflow
-std::int64_t checked_add(std::int64_t a, std::int64_t b);  // a, b >= 0; SizeError on overflow
+CNNX_API std::int64_t checked_mul(std::int64_t a, std::int64_t b);  // a, b >= 0; SizeError on overflow
+CNNX_API std::int64_t checked_add(std::int64_t a, std::int64_t b);  // a, b >= 0; SizeError on overflow
 // Product of dims (1 for a scalar); SizeError for a negative dim or an int64 overflow.
-std::int64_t shape_size(const Shape& shape);
+CNNX_API std::int64_t shape_size(const Shape& shape);
 // SizeError unless shape_size(sample) <= kMaxSampleElements; `what` names it in the message
 // ("output shape").
-void check_sample_size(const Shape& sample, const char* what);
-Shape with_batch(std::int64_t n, const Shape& sample);  // {n, sample...}; n = -1 prints as None
+CNNX_API void check_sample_size(const Shape& sample, const char* what);
+CNNX_API Shape with_batch(std::int64_t n, const Shape& sample);  // {n, sample...}; n = -1 prints as None
 
 namespace detail {
 // Frees a Buffer's storage unless the buffer is a view (Buffer::alias).
-struct BufferFree {
+struct CNNX_API BufferFree {
   bool owned = true;
   void operator()(float* p) const;
 };
@@ -45,7 +47,7 @@ struct BufferFree {
 // A grow-only float buffer, 64-byte aligned so AVX-512 loads never split cache lines.
 // resize() keeps the allocation when it shrinks, so workspaces sized once are reused; a refused
 // allocation throws AllocationError (a std::bad_alloc naming the bytes).
-class Buffer {
+class CNNX_API Buffer {
  public:
   Buffer() = default;
   explicit Buffer(std::int64_t n) { resize(n); }
@@ -71,7 +73,7 @@ class Buffer {
 };
 
 // A Buffer with a shape. Parameters, gradients and optimizer slots are Tensors.
-class Tensor {
+class CNNX_API Tensor {
  public:
   Tensor() = default;
   explicit Tensor(Shape shape) { reshape(std::move(shape)); }

@@ -2,7 +2,10 @@
 // average is over the taps inside the image (padded positions are not counted), as in Keras/TF.
 #pragma once
 
-#include "cnnx/conv_geometry.hpp"
+#include <memory>
+#include <string>
+
+#include "cnnx/export.hpp"
 #include "cnnx/layer.hpp"
 #include "cnnx/layers/pooling2d.hpp"
 
@@ -10,24 +13,7 @@ namespace cnnx {
 
 using AveragePooling2DConfig = Pooling2DConfig;
 
-class AveragePooling2D : public Layer {
- public:
-  AveragePooling2D(std::string name, AveragePooling2DConfig config);
-  std::string class_name() const override { return "AveragePooling2D"; }
-  std::shared_ptr<Layer> clone() const override { return make_clone(*this); }
-  bool backward_reads_inputs() const override { return false; }
-  bool backward_reads_output() const override { return false; }
-  const AveragePooling2DConfig& config() const { return cfg_; }
-
-  void forward(const float* x, float* y, std::int64_t n, bool training) override;
-  void backward(const float* x, const float* y, float* dy, float* dx, std::int64_t n) override;
-
- protected:
-  Shape do_build(const Shape& input_shape, Rng& rng) override;
-
- private:
-  AveragePooling2DConfig cfg_;
-  kernels::ConvGeometry geom_{};
-};
+// Validates the configuration (ValueError).
+CNNX_API std::shared_ptr<Layer> make_average_pooling2d(std::string name, AveragePooling2DConfig config = {});
 
 }  // namespace cnnx

@@ -2,6 +2,11 @@
 // fully-connected layer and a (h, w, c) sample is a per-pixel 1x1 projection, as in Keras.
 #pragma once
 
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "cnnx/export.hpp"
 #include "cnnx/layer.hpp"
 
 namespace cnnx {
@@ -14,24 +19,7 @@ struct DenseConfig {
   std::string bias_initializer = "zeros";
 };
 
-class Dense : public Layer {
- public:
-  Dense(std::string name, DenseConfig config);
-  std::string class_name() const override { return "Dense"; }
-  std::shared_ptr<Layer> clone() const override { return make_clone(*this); }
-  const DenseConfig& config() const { return cfg_; }
-  Activation activation() const override { return act_; }
-
-  void forward(const float* x, float* y, std::int64_t n, bool training) override;
-  void backward(const float* x, const float* y, float* dy, float* dx, std::int64_t n) override;
-
- protected:
-  Shape do_build(const Shape& input_shape, Rng& rng) override;
-
- private:
-  DenseConfig cfg_;
-  Activation act_;
-  std::int64_t in_features_ = 0, rows_per_sample_ = 1;
-};
+// Validates the configuration: ValueError naming the argument (units <= 0, activation, ...).
+CNNX_API std::shared_ptr<Layer> make_dense(std::string name, DenseConfig config);
 
 }  // namespace cnnx

@@ -1,28 +1,17 @@
 // RandomRotation: Keras' keras.layers.RandomRotation(factor, fill_mode="reflect",
-// interpolation="bilinear", seed=None, fill_value=0.0). factor is a fraction of 2 pi: each
-// training image is rotated about its centre ((w - 1) / 2, (h - 1) / 2) by an angle drawn
-// uniformly in [lower, upper] * 2 pi; positive angles turn counter-clockwise on screen. The
-// output pixel (x, y) reads the input at (cos x - sin y + x0, sin x + cos y + y0), Keras'
-// rotation matrix. last_parameters(): the angle in radians per image.
+// interpolation="bilinear", seed=None, fill_value=0.0); factor [lower, upper] in fractions of 2 pi.
 #pragma once
 
+#include <memory>
+#include <string>
+
+#include "cnnx/export.hpp"
+#include "cnnx/layer.hpp"
 #include "cnnx/layers/image_augmentation.hpp"
 
 namespace cnnx {
 
-class RandomRotation : public RandomAffine {
- public:
-  RandomRotation(std::string name, float lower, float upper, AffineOptions options);
-  std::string class_name() const override { return "RandomRotation"; }
-  std::shared_ptr<Layer> clone() const override { return make_clone(*this); }
-  float lower() const { return lower_; }
-  float upper() const { return upper_; }
-
- protected:
-  void draw_one(std::int64_t img, float* transform) override;
-
- private:
-  float lower_, upper_;
-};
+CNNX_API std::shared_ptr<Layer> make_random_rotation(std::string name, float lower, float upper,
+                                                     AffineOptions options = {});
 
 }  // namespace cnnx
