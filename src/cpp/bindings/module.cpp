@@ -324,6 +324,39 @@ Shape output_shape_for(ModelHandle& s, const ArrayView& xv, const char* doing) {
   });
 }
 
+// The core's messages speak C++: where a Python user passes None, a C++ user passes -1 (a
+// Dropout noise_shape entry) or infinity (ReLU's max_value), and there is no to_categorical.
+// These phrases are put back in Python's words before the message becomes a Python exception.
+std::string python_words(std::string message) {
+  static const std::pair<std::string, std::string> phrases[] = {
+      {"max_value >= 0 (infinity: no limit)", "max_value >= 0 or None"},
+      {"positive or -1 (the input's size)", "positive or None"},
+      {"to be -1, 1 or ", "to be None, 1 or "},
+      {"(or -1 / 1 for any batch)", "(or None / 1 for any batch)"},
+      {"or one-hot encode them", "or cnnx.utils.to_categorical"},
+  };
+  for (const auto& [cpp, python] : phrases)
+    for (auto at = message.find(cpp); at != std::string::npos; at = message.find(cpp, at + python.size()))
+      message.replace(at, cpp.size(), python);
+  // noise_shape=(-1, 1, 1, 8) -> noise_shape=(None, 1, 1, 8)
+  static const std::string key = "noise_shape=(";
+  for (auto at = message.find(key); at != std::string::npos; at = message.find(key, at + 1)) {
+    const auto open = at + key.size() - 1, close = message.find(')', open);
+    if (close == std::string::npos) break;
+    std::string dims;
+    for (auto i = open; i < close; ++i) {
+      dims += message[i];
+      const bool starts_entry = message[i] == '(' || message[i] == ' ';
+      if (starts_entry && message.compare(i + 1, 2, "-1") == 0 && (message[i + 3] == ',' || message[i + 3] == ')')) {
+        dims += "None";
+        i += 2;
+      }
+    }
+    message.replace(open, close - open, dims);
+  }
+  return message;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -334,11 +367,11 @@ PYBIND11_MODULE(_core, m) {
     try {
       if (p) std::rethrow_exception(p);
     } catch (const cnnx::TypeError& e) {
-      PyErr_SetString(PyExc_TypeError, e.what());
+      PyErr_SetString(PyExc_TypeError, python_words(e.what()).c_str());
     } catch (const cnnx::IndexError& e) {
-      PyErr_SetString(PyExc_IndexError, e.what());
+      PyErr_SetString(PyExc_IndexError, python_words(e.what()).c_str());
     } catch (const cnnx::Error& e) {
-      PyErr_SetString(PyExc_ValueError, e.what());
+      PyErr_SetString(PyExc_ValueError, python_words(e.what()).c_str());
     }
   });
 

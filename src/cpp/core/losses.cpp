@@ -46,11 +46,10 @@ class Crossentropy : public Loss {
         throw ValueError(name() + ": expected integer class labels, one per sample (" + std::to_string(expected) +
                          " value(s) per sample), received " + std::to_string(received) +
                          " values per sample; use categorical_crossentropy for one-hot labels");
-      throw ValueError(name() + ": expected one-hot labels with " + std::to_string(expected) +
-                       " values per sample to match the model output, received " + std::to_string(received) +
-                       (received == 1 ? "; use sparse_categorical_crossentropy for integer labels "
-                                        "or cnnx.utils.to_categorical"
-                                      : ""));
+      throw ValueError(
+          name() + ": expected one-hot labels with " + std::to_string(expected) +
+          " values per sample to match the model output, received " + std::to_string(received) +
+          (received == 1 ? "; use sparse_categorical_crossentropy for integer labels, or one-hot encode them" : ""));
     }
   }
 

@@ -55,7 +55,8 @@ void ActivationLayer::backward(const float* x, const float* y, float* dy, float*
 ReLU::ReLU(std::string name, ReLUConfig config)
     : ActivationLayer(std::move(name), Activation::relu, 0.0f), cfg_(config) {
   if (std::isnan(cfg_.max_value) || cfg_.max_value < 0.0f)
-    throw ValueError(where() + ": expected max_value >= 0 or None, received max_value=" + num(cfg_.max_value));
+    throw ValueError(where() +
+                     ": expected max_value >= 0 (infinity: no limit), received max_value=" + num(cfg_.max_value));
   if (!(cfg_.negative_slope >= 0.0f) || std::isinf(cfg_.negative_slope))
     throw ValueError(where() +
                      ": expected a finite negative_slope >= 0, received negative_slope=" + num(cfg_.negative_slope));

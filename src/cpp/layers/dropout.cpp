@@ -12,14 +12,26 @@
 #include "kernels/elementwise.hpp"
 
 namespace cnnx {
+namespace {
+
+// noise_shape as the caller wrote it: -1 (the input's size) stays -1, where shape_str would
+// print a negative size as Keras' None.
+std::string noise_shape_str(const Shape& dims) {
+  std::string s = "(";
+  for (std::size_t i = 0; i < dims.size(); ++i) s += (i ? ", " : "") + std::to_string(dims[i]);
+  return s + (dims.size() == 1 ? ",)" : ")");
+}
+
+}  // namespace
 
 Dropout::Dropout(std::string name, DropoutConfig config) : Layer(std::move(name)), cfg_(std::move(config)) {
   if (!(cfg_.rate >= 0.0f && cfg_.rate < 1.0f))
     throw ValueError(where() + ": expected rate to be a float in [0, 1), received rate=" + std::to_string(cfg_.rate));
   for (auto d : cfg_.noise_shape)
     if (d != -1 && d <= 0)
-      throw ValueError(where() + ": expected noise_shape entries to be positive or None, received noise_shape=" +
-                       shape_str(cfg_.noise_shape));
+      throw ValueError(where() +
+                       ": expected noise_shape entries to be positive or -1 (the input's size), received noise_shape=" +
+                       noise_shape_str(cfg_.noise_shape));
 }
 
 Shape Dropout::do_build(const Shape& in, Rng& rng) {
@@ -31,12 +43,12 @@ Shape Dropout::do_build(const Shape& in, Rng& rng) {
     if (ns.size() != in.size() + 1)
       throw ValueError(where() + ": expected noise_shape of rank " + std::to_string(in.size() + 1) +
                        " (batch included) for input " + batch_shape_str(in) +
-                       ", received noise_shape=" + shape_str(ns));
+                       ", received noise_shape=" + noise_shape_str(ns));
     for (std::size_t i = 0; i < in.size(); ++i) {
       const std::int64_t d = ns[i + 1];
       if (d != -1 && d != 1 && d != in[i])
-        throw ValueError(where() + ": expected noise_shape entry " + std::to_string(i + 1) + " to be None, 1 or " +
-                         std::to_string(in[i]) + " (the input's size), received noise_shape=" + shape_str(ns));
+        throw ValueError(where() + ": expected noise_shape entry " + std::to_string(i + 1) + " to be -1, 1 or " +
+                         std::to_string(in[i]) + " (the input's size), received noise_shape=" + noise_shape_str(ns));
       noise_dims_.push_back(d == -1 ? in[i] : d);
     }
     noise_size_ = shape_size(noise_dims_);
@@ -51,8 +63,8 @@ std::int64_t Dropout::noise_batch(std::int64_t n) const {
   const std::int64_t b = cfg_.noise_shape.empty() ? -1 : cfg_.noise_shape[0];
   if (b == 1) return 1;
   if (b != -1 && b != n)
-    throw ValueError(where() + ": noise_shape=" + shape_str(cfg_.noise_shape) + " expects batches of " +
-                     std::to_string(b) + " (or None / 1 for any batch), received a batch of " + std::to_string(n));
+    throw ValueError(where() + ": noise_shape=" + noise_shape_str(cfg_.noise_shape) + " expects batches of " +
+                     std::to_string(b) + " (or -1 / 1 for any batch), received a batch of " + std::to_string(n));
   return n;
 }
 

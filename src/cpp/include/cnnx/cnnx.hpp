@@ -35,4 +35,5 @@
 #include "cnnx/random.hpp"
 #include "cnnx/sequential.hpp"
 #include "cnnx/tensor.hpp"
+#include "cnnx/training.hpp"
 #include "cnnx/version.hpp"

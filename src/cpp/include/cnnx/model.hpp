@@ -158,6 +158,7 @@ class CNNX_API Model {
   // Accuracy rule (binary: outputs above `threshold` count as 1) and the k of top-k accuracy
   // (0: not computed).
   void set_metrics(AccuracyKind accuracy, float threshold, int top_k);
+  int top_k() const { return top_k_; }
   Optimizer& optimizer() { return *optimizer_; }
 
   // Forward, loss, backward and optimizer update for one batch.
