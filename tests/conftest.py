@@ -6,10 +6,21 @@ odd pixel at the bottom/right, max-pool ignores padded positions.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 
 import numpy as np
 import pytest
+
+
+def file_checksum(header: dict, data: bytes) -> str:
+    """The model file's SHA-256 (docs/model-format.md), computed with hashlib and json apart from
+    the core: over the header without its 'sha256', serialised with sorted keys and no spaces,
+    then the data. Tests build consistent files with hostile contents with it."""
+    meta = {k: v for k, v in header["__metadata__"].items() if k != "sha256"}
+    canonical = json.dumps({**header, "__metadata__": meta}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8") + bytes(data)).hexdigest()
 
 
 def pad_amounts(size: int, k: int, s: int, d: int, padding: str) -> tuple[int, int, int]:

@@ -10,6 +10,7 @@ import struct
 
 import numpy as np
 import pytest
+from conftest import file_checksum
 
 import cnnx
 from cnnx import layers as L
@@ -184,7 +185,7 @@ def rewrite(blob, edit):
     meta = {k: v for k, v in meta.items() if k != "sha256"}
     meta["model_config"] = json.dumps(config)
     header["__metadata__"] = meta
-    header["__metadata__"]["sha256"] = saving._checksum(header, [data])
+    header["__metadata__"]["sha256"] = file_checksum(header, data)
     raw = json.dumps(header).encode()
     raw += b" " * (-len(raw) % 8)
     return struct.pack("<Q", len(raw)) + raw + data

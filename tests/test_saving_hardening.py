@@ -11,6 +11,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
+from conftest import file_checksum
 
 import cnnx
 from cnnx import Sequential, saving
@@ -30,7 +31,7 @@ def container(entries, meta, data=b"", header_text=None):
     """A container with a valid checksum around arbitrary (possibly hostile) header entries."""
     header = dict(entries)
     header["__metadata__"] = {"format": "cnnx", "format_version": "1", **meta}
-    header["__metadata__"]["sha256"] = saving._checksum(header, [data])
+    header["__metadata__"]["sha256"] = file_checksum(header, data)
     raw = (header_text if header_text is not None else json.dumps(header)).encode()
     raw += b" " * (-len(raw) % 8)
     return struct.pack("<Q", len(raw)) + raw + data
@@ -203,7 +204,7 @@ def test_memory_error_and_interrupt_are_not_swallowed(tmp_path, good, monkeypatc
     def boom(*args):
         raise exc()
 
-    monkeypatch.setattr(saving, "_checksum", boom)
+    monkeypatch.setattr(saving._core, "read_model_file", boom)  # where the core's std::bad_alloc would surface
     with pytest.raises(exc):
         cnnx.models.load_model(path)
 

@@ -2,57 +2,35 @@
 safetensors container (an 8-byte header length, a JSON header, then raw little-endian tensors).
 
 The layout is documented in docs/model-format.md so that other programs (any safetensors
-reader) can load the same file without Python. Writes are atomic: the file is written next to
+reader) can load the same file without Python. The container is read and written by the core
+(src/cpp/io), which native programs use too. Writes are atomic: the file is written next to
 its destination and renamed over it, so a crash while saving never destroys the previous file,
 and the temp file of a save that was killed is removed by a later save or load. Reads check
 every structural fact, with bounds, before allocating anything, then a SHA-256 of header and
-data, then the configuration's structure: a truncated, corrupted, foreign or hostile file is
-refused with a ValueError that names the file and the problem (see `_reading`).
+data; then the core checks the configuration's structure: a truncated, corrupted, foreign or
+hostile file is refused with a ValueError that names the file and the problem (see `_reading`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import io
 import json
-import math
 import os
-import re
-import secrets
-import socket
-import stat
-import struct
 from collections.abc import Iterator
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
+
+from . import _core
 
 FORMAT = "cnnx"
 FORMAT_VERSION = "1"  # weights files and plain Sequential models: what every cnnx reads
 GRAPH_FORMAT_VERSION = "2"  # functional models, nested models, shared layers
-_READ_VERSIONS = (FORMAT_VERSION, GRAPH_FORMAT_VERSION)
 
-# Bounds on what a file may declare. They are far above anything cnnx writes; they exist so that
-# a corrupted or hostile file is refused before it can make the reader allocate, loop or recurse
-# without limit (the tensor data itself is bounded by the file's size).
-_MAX_HEADER = 16 * 1024 * 1024  # bytes of JSON header (parsed, it takes up to ~10x this in memory)
-_MAX_TENSORS = 1 << 17  # tensors in one file (a 4096-layer model with Adam slots has ~25k)
-_MAX_RANK = 8  # axes of one tensor or of a declared shape
-_MAX_DIM = (1 << 31) - 1  # one axis of a stored tensor (numpy and the core index with int64)
-_MAX_DEPTH = 32  # JSON nesting (cnnx writes at most 6 levels)
-_MAX_CONTAINERS = 1 << 20  # JSON arrays and objects in one header (each costs ~100 bytes parsed)
-_MAX_LAYERS = 4096  # layers in model_config, nested models' included
-_MAX_NODES = 4096  # layer calls in a functional model_config, nested models' included
-_MAX_STRING = 4096  # characters of a name or other string in a configuration
-_MAX_LIST = 4096  # entries of a list in a configuration (other than 'layers')
-_MAX_CLASSES = 1 << 16  # entries of class_names
-_MAX_SIZE = 1 << 24  # a size a layer or the input declares: units, filters, depth_multiplier, height...
-_MAX_WINDOW = 4096  # kernel_size, pool_size, strides, dilation_rate (each axis)
-_MAX_SAMPLE = 1 << 31  # elements of one sample: product of an input, target or noise shape
-_SHAPE_KEYS = frozenset({"input_shape", "target_shape", "noise_shape", "batch_shape", "shape"})
-_WINDOW_KEYS = frozenset({"kernel_size", "pool_size", "strides", "dilation_rate"})
-_SIZE_KEYS = frozenset({"filters", "units", "height", "width", "depth_multiplier"}) | _SHAPE_KEYS
+# The bounds on what a file may declare (header and tensors: src/cpp/io/container.hpp and
+# json_text.hpp; configurations: src/cpp/io/json_util.hpp) are the core's, which checks them
+# before anything is allocated. This one is named here for the tests that exceed it.
+_MAX_CONTAINERS = 1 << 20  # JSON arrays and objects in one header or configuration
 
 __all__ = ["save_model", "load_model", "save_weights", "load_weights", "write_file", "read_file"]
 
@@ -95,79 +73,22 @@ def _reading(name: Any) -> Iterator[None]:
         raise ValueError(f"{where}: the saved configuration is invalid ({type(e).__name__}: {e})") from e
 
 
-def _json(text: str, what: str) -> Any:
-    """json.loads with bounds: millions of tiny arrays would take ~50x the text's size in
-    memory, so their number is capped by a count of brackets (those inside strings included,
-    which only errs on the safe side) before parsing; the depth is checked right after."""
-    containers = text.count("[") + text.count("{")
-    if containers > _MAX_CONTAINERS:
-        raise _Bad(f"{what} holds {containers} JSON arrays or objects; expected at most {_MAX_CONTAINERS}")
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise _Bad(f"{what} is not valid JSON ({e})") from None
-    except RecursionError:
-        raise _Bad(f"{what} is nested more than {_MAX_DEPTH} levels deep") from None
-    level, depth = [value], 0
-    while level:  # breadth first and iterative, so the check itself cannot recurse too deeply
-        level = [v for v in level if isinstance(v, (dict, list))]
-        if level:
-            depth += 1
-            if depth > _MAX_DEPTH:
-                raise _Bad(f"{what} is nested more than {_MAX_DEPTH} levels deep")
-        level = [c for v in level for c in (v.values() if isinstance(v, dict) else v)]
-    return value
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
 # -- the container ---------------------------------------------------------------------------
-_TMP_SUFFIX = ".cnnx-tmp"
-_TMP_NAME = re.compile(r"\.(?:.*)\.([0-9a-f]{8})\.([0-9]{1,10})\.[0-9a-f]{16}" + re.escape(_TMP_SUFFIX), re.DOTALL)
-_HOST = hashlib.sha256(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:8]
-_writing: set[str] = set()  # temp files this process is writing right now
+# Read and written by the core (src/cpp/io: checks, SHA-256, atomic write, stale temp files), so
+# that Python and native programs share one implementation. The core's messages start with the
+# name given to it; _container puts the user's spelling of the path there instead (via _reading).
+_IN_CORE_MESSAGES = "<file>"
+_HOST = _core._model_file_host_tag()  # the <host> of temp file names: .<name>.<host>.<pid>.<random>.cnnx-tmp
 
 
-def _temp_name(target: str) -> str:
-    """`.<name>.<host>.<pid>.<random>.cnnx-tmp` next to the target: the host and the process id
-    let a later save or load tell a temp file whose writer died (kill -9, power loss) from one
-    being written right now."""
-    base = os.path.basename(target)[:100]  # room for the rest within the usual 255-byte limit
-    return os.path.join(os.path.dirname(target), f".{base}.{_HOST}.{os.getpid()}.{secrets.token_hex(8)}{_TMP_SUFFIX}")
-
-
-def _remove_stale_temps(directory: str) -> None:
-    """Removes temp files of a save that never finished: our naming, this host, a writer process
-    that no longer exists (or is this one, but not writing it). Best effort: never fails."""
+def _container(call: Any, source: Any) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     try:
-        entries = list(os.scandir(os.fsdecode(directory)))
-    except OSError:
-        return
-    me = os.getpid()
-    for entry in entries:
-        m = _TMP_NAME.fullmatch(entry.name)
-        if m is None or m.group(1) != _HOST:
-            continue
-        pid = int(m.group(2))
-        if os.name == "nt" and pid != me:
-            continue  # os.kill(pid, 0) would terminate the process on Windows
-        if pid == me:
-            if entry.path in _writing:
-                continue
-        else:
-            try:
-                os.kill(pid, 0)
-                continue  # alive (perhaps a reused pid: the file waits until that process ends)
-            except ProcessLookupError:
-                pass
-            except (OSError, OverflowError):
-                continue  # e.g. EPERM: alive, owned by someone else
-        try:
-            os.unlink(entry.path)
-        except OSError:
-            pass  # gone already (another process cleaned up), or not ours to remove
+        metadata, tensors = call(source, _IN_CORE_MESSAGES)
+    except ValueError as e:
+        message = str(e)
+        prefix = _IN_CORE_MESSAGES + ": "
+        raise _Bad(message[len(prefix) :] if message.startswith(prefix) else message) from None
+    return dict(tensors), metadata
 
 
 def write_file(
@@ -179,72 +100,12 @@ def write_file(
     A symlink is written through (its target is replaced and the link kept); the file keeps the
     mode of the file it replaces, or gets 0o666 minus the umask, as `open(path, "w")` would."""
     name = os.fspath(path)
-    arrays = {key: np.ascontiguousarray(t, dtype="<f4") for key, t in tensors.items()}
-    header: dict[str, Any] = {}
-    offset = 0
-    for key, a in arrays.items():
-        header[key] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [offset, offset + a.nbytes]}
-        offset += a.nbytes
-    header["__metadata__"] = {**metadata, "format": FORMAT, "format_version": version}
-    header["__metadata__"]["sha256"] = _checksum(header, arrays.values())  # contiguous arrays hash in place
-    raw = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    raw += b" " * (-len(raw) % 8)  # safetensors pads the header so the data starts 8-aligned
-
-    target = os.path.realpath(os.fsdecode(name))  # str, also for a bytes path: the temp name is built from it
-    directory = os.path.dirname(target)
+    arrays = [(key, np.ascontiguousarray(t, dtype=np.float32)) for key, t in tensors.items()]
     try:
-        _remove_stale_temps(directory)
-        try:
-            mode = stat.S_IMODE(os.stat(target).st_mode)
-        except FileNotFoundError:
-            mode = None
-        tmp = _temp_name(target)
-        # 0o666 lets the kernel apply the umask (and any default ACL) exactly as for open(path, "w")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-        _writing.add(tmp)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                if mode is not None:
-                    os.chmod(f.fileno() if os.chmod in os.supports_fd else tmp, mode)
-                f.write(struct.pack("<Q", len(raw)))
-                f.write(raw)
-                for a in arrays.values():
-                    f.write(a.data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
-        finally:
-            _writing.discard(tmp)
+        _core.write_model_file(os.fsencode(name), {**metadata, "format_version": version}, arrays)
     except OSError as e:
         # the user's path, not the temp file's, is what the message should name
-        if e.errno is None:
-            raise OSError(f"cannot save {name!r}: {e}") from e
         raise OSError(e.errno, e.strerror, name) from e  # the same message open(path, "w") would give
-    try:  # make the rename itself durable
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass
-
-
-def _checksum(header: dict, chunks: Any) -> str:
-    """SHA-256 over the header (canonical JSON, without the checksum itself) and the data, so a
-    flipped byte anywhere -- a shape, a name, a config string or a weight -- is detected."""
-    meta = {k: v for k, v in header["__metadata__"].items() if k != "sha256"}
-    canonical = json.dumps({**header, "__metadata__": meta}, sort_keys=True, separators=(",", ":"))
-    digest = hashlib.sha256(canonical.encode("utf-8"))
-    for chunk in chunks:
-        digest.update(chunk)
-    return digest.hexdigest()
 
 
 def read_file(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]]:
@@ -256,112 +117,13 @@ def read_file(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str,
 
 
 def _read_path(name: Any) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    _remove_stale_temps(os.path.dirname(os.path.realpath(name)))
-    with open(name, "rb") as f:
-        return _read(f)
+    """The container's tensors and metadata (with 'format' and 'format_version', without
+    'sha256'); the core also removes stale temp files of dead writers in the file's directory."""
+    return _container(_core.read_model_file, os.fsencode(name))
 
 
-def _read(f: BinaryIO) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """Parses the container from a seekable binary stream. Everything the header declares is
-    checked, with exact integer arithmetic, before anything is allocated from it."""
-    size = f.seek(0, io.SEEK_END)
-    f.seek(0)
-    if size == 0:
-        raise _Bad("the file is empty")
-    if size < 8:
-        raise _Bad(f"the file is truncated ({size} bytes; expected at least an 8-byte header length)")
-    (n,) = struct.unpack("<Q", f.read(8))
-    if n > _MAX_HEADER or 8 + n > size:
-        raise _Bad(
-            f"the header length field says {n} bytes but the file has {size - 8} after it "
-            "(truncated, or not a cnnx/safetensors file)"
-        )
-    raw = f.read(n)
-    if len(raw) != n:
-        raise _Bad(f"the file is truncated (the header ends at byte {8 + n}, the file at {8 + len(raw)})")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise _Bad(f"the header is not valid UTF-8 ({e}); the file is corrupted or not a cnnx model") from None
-    header = _json(text, "the header")
-    if not isinstance(header, dict):
-        raise _Bad("the header is not a JSON object; the file is corrupted or not a cnnx model")
-    meta = header.get("__metadata__")
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise _Bad("not a cnnx model file (no '__metadata__' with format 'cnnx')")
-    if meta.get("format_version") not in _READ_VERSIONS:
-        raise _Bad(
-            f"format version {_clip(meta.get('format_version'))} is not supported "
-            f"(this cnnx reads versions {' and '.join(_READ_VERSIONS)})"
-        )
-    bad_meta = [k for k, v in meta.items() if not isinstance(v, str)]
-    if bad_meta:
-        raise _Bad(f"metadata {_clip(bad_meta[0])} is not a string (safetensors metadata values are strings)")
-    if len(header) - 1 > _MAX_TENSORS:
-        raise _Bad(f"the header lists {len(header) - 1} tensors; expected at most {_MAX_TENSORS}")
-    data_size = size - 8 - n
-    entries = []
-    for key, info in header.items():
-        if key == "__metadata__":
-            continue
-        shape, span = _tensor_entry(key, info)
-        count = math.prod(shape)  # Python ints: exact, cannot wrap
-        begin, end = span
-        if end - begin != 4 * count:
-            raise _Bad(f"tensor {_clip(key)} of shape {tuple(shape)} does not match its byte range [{begin}, {end})")
-        if end > data_size:
-            raise _Bad(
-                f"the file is truncated: tensor {_clip(key)} ends at byte {end} of the data "
-                f"but only {data_size} bytes are present"
-            )
-        entries.append((begin, end, key, shape))
-    covered = 0
-    for begin, end, _, _ in sorted(entries, key=lambda e: (e[0], e[1])):
-        if begin != covered:
-            raise _Bad(f"tensor data overlaps or leaves gaps at byte {covered}; the file is corrupted")
-        covered = end
-    if covered != data_size:
-        raise _Bad(f"{data_size - covered} unexpected bytes after the tensor data; the file is corrupted")
-    # Only now, with every span checked to lie inside the file without overlap, is memory taken:
-    # one buffer of the data's size, which the arrays share.
-    data = bytearray(data_size)
-    got = f.readinto(data)
-    if got != data_size:
-        raise _Bad(f"the file is truncated (it changed while being read: {got} of {data_size} data bytes)")
-    if meta.get("sha256") != _checksum(header, [data]):
-        raise _Bad("the header and data do not match their SHA-256 checksum; the file is corrupted")
-    tensors: dict[str, np.ndarray] = {}
-    for begin, end, key, shape in entries:
-        a = np.frombuffer(data, dtype="<f4", count=(end - begin) // 4, offset=begin)
-        tensors[key] = a.reshape(shape).astype(np.float32, copy=False)
-    return tensors, dict(meta)
-
-
-def _tensor_entry(key: str, info: Any) -> tuple[list[int], tuple[int, int]]:
-    def bad(problem: str) -> _Bad:
-        return _Bad(f"tensor {_clip(key)} has a malformed entry in the header ({problem}): {_clip(info)}")
-
-    if len(key) > _MAX_STRING:
-        raise _Bad(f"a tensor name is {len(key)} characters long; expected at most {_MAX_STRING}")
-    if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:
-        raise bad("expected an object with exactly 'dtype', 'shape' and 'data_offsets'")
-    if info["dtype"] != "F32":
-        raise bad(f"expected dtype 'F32', received {_clip(info['dtype'])}")
-    shape, offsets = info["shape"], info["data_offsets"]
-    if (
-        not isinstance(shape, list)
-        or len(shape) > _MAX_RANK
-        or not all(_is_int(d) and 0 <= d <= _MAX_DIM for d in shape)
-    ):
-        raise bad(f"expected 'shape' as a list of at most {_MAX_RANK} integers in [0, {_MAX_DIM}]")
-    if not (
-        isinstance(offsets, list)
-        and len(offsets) == 2
-        and all(_is_int(o) for o in offsets)
-        and 0 <= offsets[0] <= offsets[1]
-    ):
-        raise bad("expected 'data_offsets' as [begin, end] with 0 <= begin <= end")
-    return shape, (offsets[0], offsets[1])
+def _read_bytes(blob: bytes) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    return _container(_core.parse_model_file, blob)
 
 
 def _clip(value: Any, limit: int = 200) -> str:
@@ -462,7 +224,7 @@ def load_model(path: str | os.PathLike, compile: bool = True) -> Any:
 def _load_model_bytes(blob: bytes, name: str = "<bytes>", compile: bool = True) -> Any:
     """load_model on the file's bytes, without touching the disk (used by the fuzz target)."""
     with _reading(name):
-        tensors, meta = _read(io.BytesIO(blob))
+        tensors, meta = _read_bytes(blob)
         return _rebuild(tensors, meta, compile)
 
 
@@ -470,12 +232,11 @@ def _rebuild(tensors: dict[str, np.ndarray], meta: dict[str, str], compile: bool
     from .layers import _param_budget
     from .models import Sequential, model_from_config
 
-    if meta.get("contents") != "model":
-        raise _Bad(
-            f"it holds {_clip(meta.get('contents'))}, not a whole model (use model.load_weights for a weights file)"
-        )
-    config = _check_model_config(meta)
-    compile_config = _check_compile_config(meta) if compile and "compile_config" in meta else None
+    # Everything the metadata declares is checked before anything is built from it; json.loads
+    # then reads text the core has bounded (depth, size).
+    _core.check_model_metadata(meta, bool(compile))
+    config = json.loads(meta["model_config"])
+    compile_config = json.loads(meta["compile_config"]) if compile and "compile_config" in meta else None
     # The config may not ask for more weights than the file holds: refused before allocating.
     held = sum(t.size for name, t in tensors.items() if name.startswith("weights/"))
     with _param_budget(held):
@@ -486,12 +247,12 @@ def _rebuild(tensors: dict[str, np.ndarray], meta: dict[str, str], compile: bool
         if not model.built:
             model.build()
     if "class_names" in meta:
-        model.class_names = _check_class_names(meta["class_names"])
+        model.class_names = json.loads(meta["class_names"])
     _assign_weights(model, tensors)
     if compile_config is not None:
         model._compile_from_config(compile_config)
         model.build()
-        model.optimizer._core.iterations = _check_iterations(meta.get("optimizer_iterations", "0"))
+        model.optimizer._core.iterations = int(meta.get("optimizer_iterations", "0"))
         params = model._trainable_params()
         slot_count = sum(1 for name in tensors if name.startswith("optimizer/"))
         if slot_count:
@@ -507,332 +268,13 @@ def _rebuild(tensors: dict[str, np.ndarray], meta: dict[str, str], compile: bool
 
 
 # -- checking the configuration before anything is built from it ------------------------------
+# The core checks the configuration (src/cpp/io/config_check.cpp): its structure and types,
+# known layer classes, bounds on every size it declares, graph references and cycles (Kahn's
+# algorithm), class_names and optimizer_iterations. The C++ loader runs the same checks, so they
+# exist once.
 def _layer_classes() -> frozenset[str]:
-    from . import layers
-
-    # Classes only: layers also exports Keras' functional forms (add, concatenate, ...).
-    return frozenset(
-        n for n in layers.__all__ if n not in ("Layer", "Input", "InputLayer") and isinstance(getattr(layers, n), type)
-    )
-
-
-_MODEL_CLASSES = ("Sequential", "Functional")
-
-
-class _Tally:
-    """Layers and layer calls declared so far across a model_config and its nested models."""
-
-    def __init__(self) -> None:
-        self.layers = 0
-        self.nodes = 0
-
-    def add(self, layers: int, nodes: int, where: str) -> None:
-        self.layers += layers
-        self.nodes += nodes
-        if self.layers > _MAX_LAYERS:
-            raise _Bad(f"{where}: {self.layers} layers; expected at most {_MAX_LAYERS} (nested models included)")
-        if self.nodes > _MAX_NODES:
-            raise _Bad(f"{where}: {self.nodes} layer calls; expected at most {_MAX_NODES} (nested models included)")
-
-
-def _check_model_config(meta: dict[str, str]) -> Any:
-    """model_config's structure and types, and sanity bounds on what it declares (the layers
-    themselves check their arguments' values when they are constructed); returns it parsed.
-    Version 1: a Sequential's config. Version 2: {"class_name": "Sequential" or "Functional",
-    "config": {...}}, whose layers may be nested models, and whose functional graphs are
-    checked to be well formed (every call refers to a call that exists; no cycle)."""
-    if "model_config" not in meta:
-        raise _Bad("the metadata has no 'model_config'")
-    config = _json(meta["model_config"], "model_config")
-    tally = _Tally()
-    if meta.get("format_version") == FORMAT_VERSION:
-        _check_sequential(config, "model_config", tally, nested=False)
-        return config
-    if not (isinstance(config, dict) and config.get("class_name") in _MODEL_CLASSES):
-        raise _Bad(
-            f"model_config: expected {{'class_name': 'Sequential' or 'Functional', 'config': {{...}}}}, "
-            f"received {_clip(config)}"
-        )
-    _check_model(config["class_name"], config.get("config"), "model_config", tally)
-    return config
-
-
-def _check_model(class_name: str, config: Any, where: str, tally: _Tally) -> None:
-    if class_name == "Sequential":
-        _check_sequential(config, where, tally, nested=True)
-    else:
-        _check_functional(config, where, tally)
-
-
-def _check_header(config: Any, where: str) -> None:
-    """The name and trainable flag every model config has."""
-    if not isinstance(config, dict):
-        raise _Bad(f"{where}: expected a JSON object, received {_clip(config)}")
-    name = config.get("name")
-    if name is not None and not isinstance(name, str):
-        raise _Bad(f"{where}: expected 'name' to be a string, received {_clip(name)}")
-    _check_values(name, where, "name")
-    if not isinstance(config.get("trainable", True), bool):
-        raise _Bad(f"{where}: expected 'trainable' to be true or false, received {_clip(config.get('trainable'))}")
-
-
-def _check_sequential(config: Any, where: str, tally: _Tally, nested: bool) -> None:
-    _check_header(config, where)
-    shape = config.get("input_shape")
-    if shape is not None:
-        if not (
-            isinstance(shape, list)
-            and 2 <= len(shape) <= _MAX_RANK + 1
-            and shape[0] is None
-            and all(_is_int(d) and 0 < d <= _MAX_SIZE for d in shape[1:])
-        ):
-            raise _Bad(
-                f"{where}: expected 'input_shape' as [null, d1, ...] with 1 to {_MAX_RANK} "
-                f"dimensions in [1, {_MAX_SIZE}], received {_clip(shape)}"
-            )
-        if math.prod(shape[1:]) > _MAX_SAMPLE:
-            raise _Bad(f"{where}: input_shape {_clip(shape)} has more than {_MAX_SAMPLE} elements per sample")
-    layers = config.get("layers", [])
-    if not isinstance(layers, list):
-        raise _Bad(f"{where}: expected 'layers' to be a list, received {_clip(layers)}")
-    tally.add(len(layers), 0, where)
-    known = _layer_classes()
-    for i, entry in enumerate(layers):
-        at = f"{where}: layer {i}"
-        if not isinstance(entry, dict):
-            raise _Bad(f"{at}: expected an object with 'class_name' and 'config', received {_clip(entry)}")
-        cls = entry.get("class_name")
-        if nested and cls in _MODEL_CLASSES:
-            _check_model(cls, entry.get("config"), f"{at} ({cls})", tally)
-            continue
-        if not isinstance(cls, str) or cls not in known:
-            raise _Bad(f"{at}: unknown layer class {_clip(cls)}; expected one of {sorted(known)}")
-        if not isinstance(entry.get("config", {}), dict):
-            raise _Bad(f"{at} ({cls}): expected 'config' to be an object, received {_clip(entry.get('config'))}")
-        _check_values(entry.get("config", {}), f"{at} ({cls})")
-
-
-def _check_functional(config: Any, where: str, tally: _Tally) -> None:
-    """A functional config (Keras' layout): every layer entry named once, every call's
-    arguments references [layer, node, 0] to calls that exist, the calls free of cycles
-    (checked with Kahn's algorithm, so the rebuild that replays them always finishes), and
-    input_layers / output_layers one reference each, the input to an InputLayer."""
-    _check_header(config, where)
-    layers = config.get("layers")
-    if not isinstance(layers, list) or not layers:
-        raise _Bad(f"{where}: expected 'layers' to be a non-empty list, received {_clip(layers)}")
-    tally.add(len(layers), 0, where)
-    known = _layer_classes()
-    calls: dict[str, int] = {}  # layer name -> number of calls (an InputLayer has its one node)
-    classes: dict[str, str] = {}
-    edges: list[tuple[tuple[str, int], list[tuple[str, int]]]] = []  # call -> calls it reads
-    for i, entry in enumerate(layers):
-        at = f"{where}: layer {i}"
-        if not isinstance(entry, dict):
-            raise _Bad(f"{at}: expected an object with 'class_name', 'name', 'config', 'inbound_nodes'")
-        cls, name, nodes = entry.get("class_name"), entry.get("name"), entry.get("inbound_nodes")
-        if not isinstance(name, str) or not name or len(name) > _MAX_STRING:
-            raise _Bad(f"{at}: expected 'name' to be a non-empty string, received {_clip(name)}")
-        if name in calls:
-            raise _Bad(f"{at}: the layer name {_clip(name)} is used twice")
-        at = f"{where}: layer {_clip(name)}"
-        if not isinstance(entry.get("config"), dict):
-            raise _Bad(f"{at}: expected 'config' to be an object, received {_clip(entry.get('config'))}")
-        if not isinstance(nodes, list) or len(nodes) > _MAX_LIST:
-            raise _Bad(f"{at}: expected 'inbound_nodes' to be a list of at most {_MAX_LIST} calls")
-        if cls == "InputLayer":
-            if nodes:
-                raise _Bad(f"{at} (InputLayer): expected no inbound nodes, received {_clip(nodes)}")
-            _check_input_layer(entry["config"], at)
-        elif cls in _MODEL_CLASSES:
-            _check_model(cls, entry["config"], f"{at} ({cls})", tally)
-        elif isinstance(cls, str) and cls in known:
-            _check_values(entry["config"], f"{at} ({cls})")
-        else:
-            raise _Bad(f"{at}: unknown layer class {_clip(cls)}; expected one of {sorted(known)}")
-        tally.add(0, len(nodes), where)
-        calls[name] = 1 if cls == "InputLayer" else len(nodes)
-        classes[name] = cls
-        for k, node in enumerate(nodes):
-            edges.append(((name, k), _node_references(node, f"{at}, call {k}")))
-
-    for (name, k), reads in edges:
-        for ref in reads:
-            if ref[0] not in calls or ref[1] >= calls[ref[0]]:
-                raise _Bad(
-                    f"{where}: call {k} of layer {_clip(name)} reads {_clip(list(ref))}, a call that does not exist"
-                )
-    # Kahn: a call runs after the calls it reads and after the layer's previous call.
-    waiting: dict[tuple[str, int], int] = {}
-    readers: dict[tuple[str, int], list[tuple[str, int]]] = {}
-    for (name, k), reads in edges:
-        needs = set(reads) | ({(name, k - 1)} if k else set())
-        waiting[(name, k)] = len(needs)
-        for need in needs:
-            readers.setdefault(need, []).append((name, k))
-    ready = [(name, 0) for name, cls in classes.items() if cls == "InputLayer"]
-    ready += [call for call, n in waiting.items() if n == 0]
-    done = 0
-    while ready:
-        call = ready.pop()
-        done += 1
-        for reader in readers.get(call, []):
-            waiting[reader] -= 1
-            if waiting[reader] == 0:
-                ready.append(reader)
-    if done != len(edges) + sum(1 for cls in classes.values() if cls == "InputLayer"):
-        raise _Bad(f"{where}: the layer calls form a cycle (or read calls that never run)")
-
-    for key in ("input_layers", "output_layers"):
-        ref = _io_reference(config.get(key), f"{where}: {key}")
-        offset = 1 if classes.get(ref[0]) == "Functional" else 0  # Keras counts the model's own graph
-        if ref[0] not in calls or not offset <= ref[1] < calls[ref[0]] + offset:
-            raise _Bad(f"{where}: {key} refers to {_clip(list(ref))}, a call that does not exist")
-        if key == "input_layers" and classes[ref[0]] != "InputLayer":
-            raise _Bad(f"{where}: input_layers must refer to an InputLayer, received {_clip(list(ref))}")
-
-
-def _check_input_layer(config: dict, where: str) -> None:
-    shape = config.get("batch_shape")
-    if not (
-        isinstance(shape, list)
-        and 2 <= len(shape) <= _MAX_RANK + 1
-        and shape[0] is None
-        and all(_is_int(d) and 0 < d <= _MAX_SIZE for d in shape[1:])
-    ):
-        raise _Bad(
-            f"{where} (InputLayer): expected 'batch_shape' as [null, d1, ...] with 1 to {_MAX_RANK} "
-            f"dimensions in [1, {_MAX_SIZE}], received {_clip(shape)}"
-        )
-    if math.prod(shape[1:]) > _MAX_SAMPLE:
-        raise _Bad(f"{where} (InputLayer): batch_shape {_clip(shape)} has more than {_MAX_SAMPLE} elements per sample")
-    _check_values(config, f"{where} (InputLayer)")
-
-
-def _tensor_reference(value: Any, where: str) -> tuple[str, int]:
-    """{"class_name": "__keras_tensor__", "config": {"keras_history": [layer, node, 0], ...}}."""
-    config = value.get("config") if isinstance(value, dict) else None
-    history = config.get("keras_history") if isinstance(config, dict) else None
-    if not (
-        isinstance(value, dict)
-        and value.get("class_name") == "__keras_tensor__"
-        and isinstance(value.get("config"), dict)
-        and isinstance(history, list)
-        and len(history) == 3
-        and isinstance(history[0], str)
-        and _is_int(history[1])
-        and 0 <= history[1] < _MAX_NODES
-        and _is_int(history[2])
-        and history[2] == 0
-    ):
-        raise _Bad(
-            f"{where}: expected a tensor as {{'class_name': '__keras_tensor__', 'config': "
-            f"{{'keras_history': [layer name, node index, 0]}}}}, received {_clip(value)}"
-        )
-    _check_values(value["config"], where)
-    return history[0], history[1]
-
-
-def _node_references(node: Any, where: str) -> list[tuple[str, int]]:
-    """The calls one layer call reads: {"args": [tensor or list of tensors], "kwargs": {}}."""
-    if not (isinstance(node, dict) and set(node) <= {"args", "kwargs"} and node.get("kwargs", {}) == {}):
-        raise _Bad(f"{where}: expected {{'args': [...], 'kwargs': {{}}}}, received {_clip(node)}")
-    args = node.get("args")
-    if not (isinstance(args, list) and len(args) == 1):
-        raise _Bad(
-            f"{where}: expected 'args' to hold one argument (a tensor or a list of them), received {_clip(args)}"
-        )
-    arg = args[0]
-    if isinstance(arg, list):
-        if not 1 <= len(arg) <= _MAX_LIST:
-            raise _Bad(f"{where}: expected a list of 1 to {_MAX_LIST} tensors, received {len(arg)}")
-        return [_tensor_reference(t, where) for t in arg]
-    return [_tensor_reference(arg, where)]
-
-
-def _io_reference(value: Any, where: str) -> tuple[str, int]:
-    """[layer, node, 0], or a list holding exactly one (cnnx: one input and one output)."""
-    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], list):
-        value = value[0]
-    if not (
-        isinstance(value, list)
-        and len(value) == 3
-        and isinstance(value[0], str)
-        and _is_int(value[1])
-        and 0 <= value[1] <= _MAX_NODES
-        and _is_int(value[2])
-        and value[2] == 0
-    ):
-        raise _Bad(f"{where}: expected [layer name, node index, 0] (one input and one output), received {_clip(value)}")
-    return value[0], value[1]
-
-
-def _check_values(value: Any, where: str, key: str = "") -> None:
-    """Generic bounds on a configuration: string and list lengths, integer ranges, sizes, and
-    the {"class_name": str, "config": {...}} shape of nested objects (regularizers, schedules)."""
-    if isinstance(value, str):
-        if len(value) > _MAX_STRING:
-            raise _Bad(f"{where}: {key or 'a string'} is {len(value)} characters long; expected at most {_MAX_STRING}")
-    elif _is_int(value):
-        limit = _MAX_WINDOW if key in _WINDOW_KEYS else _MAX_SIZE if key in _SIZE_KEYS else (1 << 63) - 1
-        if not -limit <= value <= limit:
-            raise _Bad(f"{where}: expected {key or 'an integer'} within +-{limit}, received {_clip(value)}")
-    elif isinstance(value, list):
-        if len(value) > _MAX_LIST:
-            raise _Bad(f"{where}: {key or 'a list'} has {len(value)} entries; expected at most {_MAX_LIST}")
-        if key in _SHAPE_KEYS:
-            # the core multiplies these out in 64-bit integers: keep the product far from wrapping
-            dims = [max(abs(d), 1) for d in value if _is_int(d)]  # a 0 must not hide huge others
-            if len(value) > _MAX_RANK + 1 or math.prod(dims) > _MAX_SAMPLE:
-                raise _Bad(
-                    f"{where}: {key} {_clip(value)} has more than {_MAX_RANK + 1} axes or {_MAX_SAMPLE} elements"
-                )
-        for v in value:
-            _check_values(v, where, key)
-    elif isinstance(value, dict):
-        if "class_name" in value:
-            if not isinstance(value["class_name"], str) or not isinstance(value.get("config", {}), dict):
-                raise _Bad(
-                    f"{where}: expected {key or 'an entry'} as {{'class_name': str, 'config': {{...}}}}, "
-                    f"received {_clip(value)}"
-                )
-        for k, v in value.items():
-            _check_values(v, where, k)
-
-
-def _check_compile_config(meta: dict[str, str]) -> dict:
-    config = _json(meta["compile_config"], "compile_config")
-    if not isinstance(config, dict):
-        raise _Bad(f"compile_config: expected a JSON object, received {_clip(config)}")
-    for part in ("optimizer", "loss"):
-        entry = config.get(part)
-        if not (
-            isinstance(entry, dict)
-            and isinstance(entry.get("class_name"), str)
-            and isinstance(entry.get("config", {}), dict)
-        ):
-            raise _Bad(
-                f"compile_config: expected {part!r} as {{'class_name': str, 'config': {{...}}}}, "
-                f"received {_clip(entry)}"
-            )
-    metrics = config.get("metrics", [])
-    if not (metrics is None or isinstance(metrics, list) and all(isinstance(m, str) for m in metrics)):
-        raise _Bad(f"compile_config: expected 'metrics' to be a list of strings, received {_clip(metrics)}")
-    _check_values(config, "compile_config")
-    return config
-
-
-def _check_class_names(text: str) -> list[str]:
-    names = _json(text, "class_names")
-    if not (isinstance(names, list) and len(names) <= _MAX_CLASSES and all(isinstance(c, str) for c in names)):
-        raise _Bad(f"class_names: expected a JSON list of at most {_MAX_CLASSES} strings, received {_clip(names)}")
-    return names
-
-
-def _check_iterations(text: str) -> int:
-    if not (text.isascii() and text.isdigit() and len(text) <= 19 and int(text) < 1 << 63):
-        raise _Bad(f"optimizer_iterations: expected a non-negative integer below 2**63, received {_clip(text)}")
-    return int(text)
+    """The layer classes a model file may name (the core's list; the same as cnnx.layers')."""
+    return frozenset(_core.model_file_layer_classes())
 
 
 def _assign_weights(model: Any, tensors: dict[str, np.ndarray]) -> None:
@@ -867,7 +309,7 @@ def _load_weights_bytes(model: Any, blob: bytes, name: str = "<bytes>") -> None:
     """load_weights from the file's bytes, without touching the disk (used by the fuzz target)."""
     model._require_built("load_weights()")
     with _reading(name):
-        tensors, _ = _read(io.BytesIO(blob))
+        tensors, _ = _read_bytes(blob)
         _assign_by_order(model, tensors)
 
 

@@ -27,8 +27,11 @@
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
+#include <system_error>
 
 #include "cnnx/cnnx.hpp"
+#include "cnnx/model_file.hpp"
+#include "io/model_contents.hpp"
 #include "kernels/gemm.hpp"
 #include "kernels/peak_probe.hpp"
 // The concrete layer classes (private headers): the bindings construct them and expose
@@ -58,6 +61,10 @@
 
 namespace py = pybind11;
 using namespace cnnx;
+
+namespace cnnx {
+void bind_model_file(py::module_& m);  // bindings/model_file.cpp
+}
 
 namespace {
 
@@ -357,6 +364,24 @@ std::string python_words(std::string message) {
   return message;
 }
 
+// fn() without the GIL; a std::system_error (file I/O) comes out as OSError(errno, strerror).
+template <class F>
+auto with_os_errors(F&& fn) -> decltype(fn()) {
+  int code = 0;
+  std::string text;
+  {
+    py::gil_scoped_release release;
+    try {
+      return fn();
+    } catch (const std::system_error& e) {
+      code = e.code().value();
+      text = e.code().message();
+    }
+  }
+  PyErr_SetObject(PyExc_OSError, py::make_tuple(code, text).ptr());
+  throw py::error_already_set();
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -375,6 +400,7 @@ PYBIND11_MODULE(_core, m) {
     }
   });
 
+  bind_model_file(m);
   m.def("set_num_threads", &set_num_threads, py::arg("n"));
   m.attr("MAX_THREADS") = kMaxThreads;
   m.def("get_num_threads", &get_num_threads);
@@ -1202,6 +1228,30 @@ PYBIND11_MODULE(_core, m) {
                assign_weights(l, w);
              });
            })
+      // What a model file records besides the graph: the name, the output classes' names, the
+      // metric names compile was given.
+      .def_property(
+          "name", [](ModelHandle& s) { return locked(s, [&] { return s.model->name(); }); },
+          [](ModelHandle& s, std::string name) { locked(s, [&] { s.model->set_name(std::move(name)); }); })
+      .def_property(
+          "class_names", [](ModelHandle& s) { return locked(s, [&] { return s.model->class_names(); }); },
+          [](ModelHandle& s, std::vector<std::string> names) {
+            locked(s, [&] { s.model->set_class_names(std::move(names)); });
+          })
+      .def_property(
+          "metric_names", [](ModelHandle& s) { return locked(s, [&] { return s.model->metric_names(); }); },
+          [](ModelHandle& s, std::vector<std::string> names) {
+            locked(s, [&] { s.model->set_metric_names(std::move(names)); });
+          })
+      .def_property_readonly("compiled", [](ModelHandle& s) { return locked(s, [&] { return s.model->compiled(); }); })
+      .def_property_readonly("optimizer_iterations",
+                             [](ModelHandle& s) {
+                               return locked(s, [&] {
+                                 if (!s.model->compiled())
+                                   throw ValueError(std::string(s.who) + ": the model is not compiled");
+                                 return s.model->optimizer().iterations;
+                               });
+                             })
       .def("set_profiling", [](ModelHandle& s, bool on) { locked(s, [&] { s.model->set_profiling(on); }); })
       .def("profile",
            [](ModelHandle& s) {
@@ -1229,6 +1279,71 @@ PYBIND11_MODULE(_core, m) {
           },
           py::arg("x"), py::arg("batch_size"));
 
+  // The model side of the model file (src/cpp/io): saving.py runs the configuration checks here
+  // before it builds anything, and tests move models between Python and the core's loader.
+  m.def(
+      "check_model_metadata",
+      [](const std::map<std::string, std::string>& metadata, bool compile) { io::check_metadata(metadata, compile); },
+      py::arg("metadata"), py::arg("compile"));
+  m.def("model_file_layer_classes", [] { return io::layer_classes(); });
+  // cnnx::load_model / save_model as a native program calls them (tests: a file saved by one
+  // side loads in the other). Problems are ValueError / TypeError "<path>: ..."; I/O errors
+  // OSError.
+  m.def(
+      "load_model",
+      [](const std::string& path, bool compile) {
+        LoadOptions options;
+        options.compile = compile;
+        std::unique_ptr<Model> model = with_os_errors([&] { return cnnx::load_model(path, options); });
+        return std::make_unique<ModelHandle>(std::move(model), "Model");
+      },
+      py::arg("path"), py::arg("compile") = true);
+  m.def(
+      "save_model",
+      [](ModelHandle& s, const std::string& path) {
+        with_os_errors([&] {
+          std::unique_lock<std::shared_mutex> lock(s.mutex);
+          cnnx::save_model(*s.model, path);
+        });
+      },
+      py::arg("model"), py::arg("path"));
+  // A model from a container's metadata and tensors (name -> float32 array): what load_model
+  // does after reading the container. Messages do not name the file (saving.py adds it).
+  m.def(
+      "model_from_contents",
+      [](const std::map<std::string, std::string>& metadata, const py::dict& tensors, bool compile) {
+        ModelFileContents contents;
+        contents.metadata = metadata;
+        for (const auto& [key, value] : tensors) {
+          FloatArray a = as_float_array(value, "model_from_contents");
+          FileTensor t{py::cast<std::string>(key), array_shape(a), {}};
+          t.data.assign(a.data(), a.data() + a.size());
+          contents.tensors.push_back(std::move(t));
+        }
+        LoadOptions options;
+        options.compile = compile;
+        std::unique_ptr<Model> model;
+        {
+          py::gil_scoped_release release;
+          model = io::model_from_contents(contents, options);
+        }
+        return std::make_unique<ModelHandle>(std::move(model), "Model");
+      },
+      py::arg("metadata"), py::arg("tensors"), py::arg("compile") = true);
+  // What save_model writes for a model: (metadata, {tensor name: array}) from one step boundary.
+  m.def(
+      "model_contents",
+      [](ModelHandle& s) {
+        const ModelFileContents contents = locked(s, [&] { return io::model_contents(*s.model); });
+        py::dict tensors;
+        for (const auto& t : contents.tensors) {
+          FloatArray a(t.shape);
+          if (a.size()) std::memcpy(a.mutable_data(), t.data.data(), sizeof(float) * t.data.size());
+          tensors[py::str(t.name)] = a;
+        }
+        return py::make_tuple(contents.metadata, tensors);
+      },
+      py::arg("model"));
   py::class_<SequentialHandle, ModelHandle>(m, "Sequential")
       .def(py::init<>())
       .def("add", [](SequentialHandle& s, std::shared_ptr<Layer> l) { locked(s, [&] { s.seq().add(std::move(l)); }); })

@@ -37,6 +37,8 @@ class Crossentropy : public Loss {
   std::string name() const override { return sparse_ ? "sparse_categorical_crossentropy" : "categorical_crossentropy"; }
   Activation fusable_activation() const override { return from_logits_ ? Activation::linear : Activation::softmax; }
   bool sparse_targets() const override { return sparse_; }
+  bool from_logits() const override { return from_logits_; }
+  double label_smoothing() const override { return ls_; }
 
   void check_targets(const Shape& out, std::int64_t received) const override {
     const std::int64_t classes = out.empty() ? 1 : out.back();
@@ -165,6 +167,8 @@ class BinaryCrossentropy : public Elementwise {
   BinaryCrossentropy(bool from_logits, double ls) : from_logits_(from_logits), ls_(ls) { check_smoothing(ls, name()); }
   std::string name() const override { return "binary_crossentropy"; }
   Activation fusable_activation() const override { return from_logits_ ? Activation::linear : Activation::sigmoid; }
+  bool from_logits() const override { return from_logits_; }
+  double label_smoothing() const override { return ls_; }
 
  protected:
   double term(double o, double t, bool fused, double* d) const override {

@@ -22,6 +22,7 @@ class ActivationLayer : public Layer {
   std::shared_ptr<Layer> clone() const override { return make_clone(*this); }
   Activation activation() const override { return act_; }
   bool backward_reads_inputs() const override { return false; }  // the derivative comes from y
+  float alpha() const { return alpha_; }                         // LeakyReLU's negative_slope, ELU's alpha
 
   void forward(const float* x, float* y, std::int64_t n, bool training) override;
   void backward(const float* x, const float* y, float* dy, float* dx, std::int64_t n) override;
@@ -71,6 +72,7 @@ class Softmax : public ActivationLayer {
   Softmax(std::string name, std::int64_t axis);
   std::string class_name() const override { return "Softmax"; }
   std::shared_ptr<Layer> clone() const override { return make_clone(*this); }
+  std::int64_t axis() const { return axis_; }
 
  protected:
   Shape do_build(const Shape& input_shape, Rng& rng) override;

@@ -36,6 +36,8 @@ class ImageAugmentation : public Layer {
   std::int64_t last_batch() const { return last_n_; }
   int parameters_per_image() const { return per_image_; }
   const float* last_parameters() const { return params_.data(); }
+  bool has_seed() const { return has_seed_; }
+  std::uint64_t seed() const { return seed_; }
 
  protected:
   ImageAugmentation(std::string name, bool has_seed, std::uint64_t seed, int per_image);

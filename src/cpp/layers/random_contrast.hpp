@@ -17,6 +17,10 @@ class RandomContrast : public ImageAugmentation {
                  std::uint64_t seed);
   std::string class_name() const override { return "RandomContrast"; }
   std::shared_ptr<Layer> clone() const override { return make_clone(*this); }
+  float lower() const { return lower_; }
+  float upper() const { return upper_; }
+  float value_min() const { return value_min_; }
+  float value_max() const { return value_max_; }
 
  protected:
   void draw(std::int64_t n) override;

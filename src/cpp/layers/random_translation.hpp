@@ -16,6 +16,10 @@ class RandomTranslation : public RandomAffine {
                     AffineOptions options);
   std::string class_name() const override { return "RandomTranslation"; }
   std::shared_ptr<Layer> clone() const override { return make_clone(*this); }
+  float height_lower() const { return h_lo_; }
+  float height_upper() const { return h_hi_; }
+  float width_lower() const { return w_lo_; }
+  float width_upper() const { return w_hi_; }
 
  protected:
   void draw_one(std::int64_t img, float* transform) override;

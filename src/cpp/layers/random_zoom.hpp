@@ -18,6 +18,11 @@ class RandomZoom : public RandomAffine {
              float width_upper, AffineOptions options);
   std::string class_name() const override { return "RandomZoom"; }
   std::shared_ptr<Layer> clone() const override { return make_clone(*this); }
+  float height_lower() const { return h_lo_; }
+  float height_upper() const { return h_hi_; }
+  bool has_width() const { return has_width_; }
+  float width_lower() const { return w_lo_; }
+  float width_upper() const { return w_hi_; }
 
  protected:
   void draw_one(std::int64_t img, float* transform) override;

@@ -113,6 +113,8 @@ class CNNX_API Layer {
   // Weight penalties by weight name ("kernel", "bias"), kept for when build() creates the
   // weight; throws ValueError for negative factors.
   void set_regularizer(const std::string& weight, double l1, double l2);
+  // (weight name, (l1, l2)) as set, in the order set (model files write them back).
+  const std::vector<std::pair<std::string, std::pair<double, double>>>& regularizers() const { return regularizers_; }
 
   std::vector<Param>& params() { return params_; }
   const std::vector<Param>& params() const { return params_; }

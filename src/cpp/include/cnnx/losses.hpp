@@ -30,6 +30,9 @@ class CNNX_API Loss {
   virtual Activation fusable_activation() const { return Activation::linear; }
   // True when targets are class indices (one float per row) rather than one-hot rows.
   virtual bool sparse_targets() const { return false; }
+  // The arguments the loss was made with (model files write them back).
+  virtual bool from_logits() const { return false; }
+  virtual double label_smoothing() const { return 0.0; }
 };
 
 // categorical_crossentropy / sparse_categorical_crossentropy. Probabilities are clipped to

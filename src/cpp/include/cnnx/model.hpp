@@ -145,21 +145,18 @@ class CNNX_API Model {
   std::int64_t input_size() const;
   std::int64_t output_size() const;
 
-  // The names of the output classes (from the model file, or set by the user; empty when the
-  // model has none). Not checked against the output shape: a model may name fewer classes.
-  const std::vector<std::string>& class_names() const { return class_names_; }
-  void set_class_names(std::vector<std::string> names) { class_names_ = std::move(names); }
-
   // -- training -------------------------------------------------------------------------
   // Also re-reads which layers are trainable (Keras: change trainable, then compile again).
   void compile(std::shared_ptr<Loss> loss, std::shared_ptr<Optimizer> optimizer);
   bool compiled() const { return loss_ != nullptr; }
   Loss& loss() { return *loss_; }
+  const Loss& loss() const { return *loss_; }
   // Accuracy rule (binary: outputs above `threshold` count as 1) and the k of top-k accuracy
   // (0: not computed).
   void set_metrics(AccuracyKind accuracy, float threshold, int top_k);
   int top_k() const { return top_k_; }
   Optimizer& optimizer() { return *optimizer_; }
+  const Optimizer& optimizer() const { return *optimizer_; }
 
   // Forward, loss, backward and optimizer update for one batch.
   StepResult train_step(const Batch& batch);
@@ -221,6 +218,16 @@ class CNNX_API Model {
   void set_profiling(bool on);
   const std::vector<LayerProfile>& profile() const { return profile_; }
 
+  // -- what a model file records besides the graph (model_file.hpp) ----------------------
+  // Keras' model name ("" until set), the output classes' names (empty: unknown) and the
+  // metric names compile was given (set_metrics holds what they mean).
+  const std::string& name() const { return name_; }
+  void set_name(std::string name) { name_ = std::move(name); }
+  const std::vector<std::string>& class_names() const { return class_names_; }
+  void set_class_names(std::vector<std::string> names) { class_names_ = std::move(names); }
+  const std::vector<std::string>& metric_names() const { return metric_names_; }
+  void set_metric_names(std::vector<std::string> names) { metric_names_ = std::move(names); }
+
  protected:
   void require_built(const char* what) const;
   // Sequential collects its layers before the input shape (and so the nodes) exist.
@@ -275,7 +282,9 @@ class CNNX_API Model {
 
   bool profiling_ = false;
   std::vector<LayerProfile> profile_;
-  std::vector<std::string> class_names_;
+
+  std::string name_;
+  std::vector<std::string> class_names_, metric_names_;
 };
 
 }  // namespace cnnx
