@@ -104,11 +104,14 @@ def main():
             got = read_csv(csv, classes)
             same_class = int(np.sum(got.argmax(1) == expected.argmax(1)))
             max_diff = float(np.max(np.abs(got - expected)))
+            # %.9g round-trips a float32: parsed back as float32, equal values are equal bits.
+            identical = int(np.sum(got.astype(np.float32) == expected))
             ok = got.shape == expected.shape and same_class == len(expected) and max_diff <= args.tolerance
             failed |= not ok
             print(
                 f"{program}: {seconds:.2f} s (whole program), same class on {same_class} / {len(expected)} images, "
-                f"max |prob diff| {max_diff:.3g} (tolerance {args.tolerance:g}): {'OK' if ok else 'FAILED'}"
+                f"max |prob diff| {max_diff:.3g} (tolerance {args.tolerance:g}), {identical} / {expected.size} "
+                f"probabilities the same float32: {'OK' if ok else 'FAILED'}"
             )
     return 1 if failed else 0
 
