@@ -2,7 +2,11 @@
 of 32, 64 and 128 filters with ReLU, each followed by 2x2 max-pooling (28 -> 14 -> 7 -> 3), a
 dense layer of 100, a softmax over 10 digits, one-hot labels, Adam.
 
-    python examples/mnist_cnn.py [--epochs 3] [--batch-size 64] [--threads N] [--seed 1]
+    python examples/mnist_cnn.py [--epochs 3] [--batch-size 64] [--threads N] [--seed 1] [--save PATH]
+
+--save writes the trained model (a .cnnx file) for native programs: examples/native/classify
+runs it on the MNIST test images (with --divide 255, since this script scales pixels by 1/255
+outside the model).
 """
 
 import argparse
@@ -41,6 +45,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="default: all cores")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--verbose", type=int, default=1)
+    parser.add_argument("--save", metavar="PATH", default=None, help="write the trained model to PATH (.cnnx)")
     parser.add_argument("--learning-rate", type=float, default=2e-3, help="Adam's step size in the first epoch")
     parser.add_argument(
         "--lr-decay",
@@ -94,6 +99,11 @@ def main() -> None:
         callbacks=[schedule, clock],
     )
     train_seconds = time.perf_counter() - start
+
+    if args.save:
+        model.class_names = [str(digit) for digit in range(10)]  # saved with it, printed by classify
+        model.save(args.save)
+        print(f"saved the model to {args.save}")
 
     loss, acc = model.evaluate(x_test, y_test, batch_size=256, verbose=0)
     probs = model.predict(x_test[:5])

@@ -20,6 +20,13 @@ double now_seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
+// "(10, 28, 28, 3)" with every dim as given (shape_str prints a negative dim as Python's None).
+std::string dims_str(const Shape& dims) {
+  std::string s = "(";
+  for (std::size_t i = 0; i < dims.size(); ++i) s += (i ? ", " : "") + std::to_string(dims[i]);
+  return s + (dims.size() == 1 ? ",)" : ")");
+}
+
 std::string shapes_str(const std::vector<Shape>& shapes) {
   std::string s;
   for (std::size_t i = 0; i < shapes.size(); ++i) s += (i ? ", " : "") + batch_shape_str(shapes[i]);
@@ -106,6 +113,13 @@ const Shape& Model::output_shape() const {
   if (!built_) throw ValueError("Model: the model is not built yet");
   return nodes_[output_].layer->output_shape();
 }
+
+std::int64_t Model::input_size() const {
+  require_built("asking its input size");
+  return shape_size(input_shape_);
+}
+
+std::int64_t Model::output_size() const { return shape_size(output_shape()); }
 
 void Model::build() {
   if (built_) return;
@@ -492,6 +506,59 @@ std::unique_ptr<InferenceContext> Model::make_inference_context() const {
   apply_fusions(*plan_, ctx->runners_);
   ctx->slots_.resize(plan_->inference_slot_size.size());
   return ctx;
+}
+
+std::int64_t Model::check_predict_shapes(const Shape& x_shape, std::int64_t out_size, const char* who) const {
+  require_built("predicting");
+  bool ok = x_shape.size() == input_shape_.size() + 1 && x_shape[0] >= 0;
+  for (std::size_t i = 0; ok && i < input_shape_.size(); ++i) ok = x_shape[i + 1] == input_shape_[i];
+  if (!ok) {
+    // The batch size of the expectation is the caller's when the rank is right, else "n".
+    const bool has_n = x_shape.size() == input_shape_.size() + 1 && x_shape[0] >= 0;
+    std::string expect = "(" + (has_n ? std::to_string(x_shape[0]) : std::string("n"));
+    for (auto d : input_shape_) expect += ", " + std::to_string(d);
+    throw ValueError(std::string(who) + ": expected input of shape " + expect + (input_shape_.empty() ? ",)" : ")") +
+                     ", received " + dims_str(x_shape));
+  }
+  const std::int64_t n = x_shape[0];
+  std::int64_t need = 0;
+  try {
+    checked_mul(n, input_size());
+    need = checked_mul(n, output_size());
+  } catch (const SizeError&) {
+    throw ValueError(std::string(who) + ": expected a batch whose size fits int64, received shape " +
+                     dims_str(x_shape));
+  }
+  if (out_size < need)
+    throw ValueError(std::string(who) + ": expected an output buffer of at least " + std::to_string(need) +
+                     " floats (shape " + dims_str(with_batch(n, output_shape())) + "), received " +
+                     std::to_string(out_size));
+  return n;
+}
+
+void Model::predict(const float* x, const Shape& x_shape, float* out, std::int64_t out_size, std::int64_t chunk) {
+  const std::int64_t n = check_predict_shapes(x_shape, out_size);
+  predict(x, n, out, chunk);
+}
+
+void Model::predict(InferenceContext& context, const float* x, const Shape& x_shape, float* out, std::int64_t out_size,
+                    std::int64_t chunk) const {
+  const std::int64_t n = check_predict_shapes(x_shape, out_size);
+  predict(context, x, n, out, chunk);
+}
+
+Tensor Model::predict(const Tensor& x, std::int64_t chunk) {
+  const std::int64_t n = check_predict_shapes(x.shape(), INT64_MAX);
+  Tensor out(with_batch(n, output_shape()));
+  predict(x.data(), n, out.data(), chunk);
+  return out;
+}
+
+Tensor Model::predict(InferenceContext& context, const Tensor& x, std::int64_t chunk) const {
+  const std::int64_t n = check_predict_shapes(x.shape(), INT64_MAX);
+  Tensor out(with_batch(n, output_shape()));
+  predict(context, x.data(), n, out.data(), chunk);
+  return out;
 }
 
 void Model::predict(const float* x, std::int64_t n, float* out, std::int64_t chunk) {

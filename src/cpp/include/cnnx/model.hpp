@@ -85,6 +85,15 @@ struct MemoryPlan {
 class Model;
 
 // Buffers and layer clones for inference on one thread (Model::predict(InferenceContext&, ...)).
+//
+// Threads: a built Model is safe to predict from several threads at once when each thread
+// passes its own context (make one per thread, or keep a pool and hand each call one that no
+// other call is using). A context is not safe to share between concurrent calls, and the
+// model's own predict (the overloads without a context) uses one context of the model's, so
+// it is for one thread at a time. Nothing may train, compile, rebuild or change the weights
+// of the model while any thread predicts; a context made before a rebuild or compile is
+// refused with a ValueError. Results do not depend on the thread or the context: every
+// context gives the same bits.
 class CNNX_API InferenceContext {
  public:
   // Activation floats this context holds now.
@@ -130,8 +139,11 @@ class CNNX_API Model {
   // output, or a layer used twice on different shapes.
   void build();
   bool built() const { return built_; }
-  const Shape& input_shape() const;
-  const Shape& output_shape() const;
+  const Shape& input_shape() const;   // per sample: {28, 28, 1}
+  const Shape& output_shape() const;  // per sample: {10}
+  // Floats of one sample's input and output (products of the shapes above; needs a built model).
+  std::int64_t input_size() const;
+  std::int64_t output_size() const;
 
   // -- training -------------------------------------------------------------------------
   // Also re-reads which layers are trainable (Keras: change trainable, then compile again).
@@ -159,12 +171,35 @@ class CNNX_API Model {
   const std::vector<Param*>& trainable_params() const;
 
   // -- inference ------------------------------------------------------------------------
-  // Inference on x [n, input_shape...] into out [n, output_shape...], in chunks of `chunk`,
-  // with the model's own context (not for concurrent use: see make_inference_context).
+  // Shape-checked inference: x holds a batch of shape x_shape = {n, input_shape()...} (NHWC:
+  // {n, 28, 28, 1}), out has room for out_size floats, at least n * output_size(). The
+  // results, [n, output_shape()...], go to out's first n * output_size() floats. A wrong
+  // shape or a short output throws ValueError before anything is read or written:
+  // "Model::predict: expected input of shape (10, 28, 28, 1), received (10, 28, 28, 3)".
+  // `chunk` samples run at a time (it bounds the memory, never changes a result).
+  void predict(const float* x, const Shape& x_shape, float* out, std::int64_t out_size, std::int64_t chunk = 256);
+  void predict(InferenceContext& context, const float* x, const Shape& x_shape, float* out, std::int64_t out_size,
+               std::int64_t chunk = 256) const;
+  // The same on a Tensor of shape {n, input_shape()...}; returns a Tensor {n, output_shape()...}.
+  Tensor predict(const Tensor& x, std::int64_t chunk = 256);
+  Tensor predict(InferenceContext& context, const Tensor& x, std::int64_t chunk = 256) const;
+  // The check the overloads above make: ValueError, with `who` opening the message, unless
+  // x_shape is {n, input_shape()...} and out_size >= n * output_size() (both overflow-checked).
+  // Returns n.
+  std::int64_t check_predict_shapes(const Shape& x_shape, std::int64_t out_size,
+                                    const char* who = "Model::predict") const;
+
+  // Unchecked inference on x [n, input_shape...] into out [n, output_shape...] (the Python
+  // bindings check the array shapes themselves): x must hold n * input_size() floats and out
+  // n * output_size(); nothing here can tell, so a short buffer is read or written out of
+  // bounds. Use the shape-checked overloads above from C++. Runs on the model's own context
+  // (one thread at a time: see InferenceContext).
   void predict(const float* x, std::int64_t n, float* out, std::int64_t chunk = 256);
   // A context for one thread: several threads may each predict with their own context on one
   // model at once, as long as nothing trains or rebuilds the model meanwhile.
   std::unique_ptr<InferenceContext> make_inference_context() const;
+  // Unchecked, like the raw predict above, on the caller's context: safe from several threads
+  // at once, each with its own context.
   void predict(InferenceContext& context, const float* x, std::int64_t n, float* out, std::int64_t chunk = 256) const;
   // False once the model has been rebuilt or recompiled since the context was made.
   bool context_is_current(const InferenceContext& context) const {
