@@ -30,6 +30,7 @@
 #include "cnnx/layers/separable_conv2d.hpp"
 #include "cnnx/losses.hpp"
 #include "cnnx/model.hpp"
+#include "cnnx/model_file.hpp"
 #include "cnnx/optimizers.hpp"
 #include "cnnx/parallel.hpp"
 #include "cnnx/random.hpp"

@@ -37,9 +37,11 @@ struct ModelFileContents {
   std::vector<FileTensor> tensors;
 };
 
-// Reads and checks a container; `name` is the file name used in messages. The model
-// configuration is checked too (its structure, layer classes, graph references and cycles),
-// but not built.
+// Reads and checks a container (every container rule; `name` is the file name used in
+// messages): cnnx::ValueError "<name>: <problem>". The metadata strings are returned as they
+// are: load_model checks the model configuration (structure, layer classes, graph references,
+// cycles) before it builds anything. A file that cannot be opened or read throws
+// std::system_error naming the path.
 CNNX_API ModelFileContents read_model_file(const std::string& path);
 CNNX_API ModelFileContents parse_model_file(const std::uint8_t* bytes, std::size_t size, const std::string& name);
 // Writes a container atomically (a temporary file in the same directory, then a rename), with
