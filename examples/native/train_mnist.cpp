@@ -17,8 +17,8 @@
 // t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte), gzipped (.gz) when the example was built with
 // zlib, else raw (gunzip -k DATA_DIR/*.gz). Prints progress, then test_loss=... test_accuracy=...
 // and the epoch times.
-#include <cnnx/cnnx.hpp>
 #include <cmath>
+#include <cnnx/cnnx.hpp>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
