@@ -61,6 +61,7 @@ void Sha256::compress(const std::uint8_t* block) {
 }
 
 void Sha256::update(const void* data, std::size_t size) {
+  if (size == 0) return;  // data may be null then (an empty tensor), which memcpy must not see
   const auto* p = static_cast<const std::uint8_t*>(data);
   length_ += size;
   if (used_ > 0) {
