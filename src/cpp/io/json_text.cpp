@@ -111,7 +111,7 @@ Json parse_json_counted(const std::string& text, const std::string& what) {
 namespace {
 
 void append_u_escape(std::string& out, unsigned unit) {
-  char buf[8];
+  char buf[16];  // "\\u" and four hex digits (units are < 0x10000), with room GCC can prove
   std::snprintf(buf, sizeof buf, "\\u%04x", unit);
   out += buf;
 }
