@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <system_error>
 
+#include "bindings/os_errors.hpp"
 #include "cnnx/error.hpp"
 #include "io/atomic_file.hpp"
 #include "io/model_file_io.hpp"
@@ -23,24 +24,6 @@ namespace cnnx {
 namespace {
 
 using FloatArray = py::array_t<float, py::array::c_style | py::array::forcecast>;
-
-// Runs fn without the GIL; a std::system_error comes out as OSError(errno, strerror).
-template <typename Fn>
-auto without_gil(Fn&& fn) -> decltype(fn()) {
-  int code = 0;
-  std::string text;
-  {
-    py::gil_scoped_release release;
-    try {
-      return fn();
-    } catch (const std::system_error& e) {
-      code = e.code().value();
-      text = e.code().message();
-    }
-  }
-  PyErr_SetObject(PyExc_OSError, py::make_tuple(code, text).ptr());
-  throw py::error_already_set();
-}
 
 py::tuple to_python(ModelFileContents&& contents) {
   py::list tensors;
@@ -58,7 +41,7 @@ void bind_model_file(py::module_& m) {
   m.def(
       "read_model_file",
       [](const std::string& path, const std::string& name) {
-        return to_python(without_gil([&] { return io::read_container_file(path, name); }));
+        return to_python(with_os_errors([&] { return io::read_container_file(path, name); }));
       },
       py::arg("path"), py::arg("name"),
       "(metadata, [(name, float32 array), ...]) of a checked model file; ValueError '<name>: <problem>'");
@@ -71,7 +54,7 @@ void bind_model_file(py::module_& m) {
         }
         const auto* bytes = static_cast<const std::uint8_t*>(info.ptr);
         return to_python(
-            without_gil([&] { return io::parse_container(bytes, static_cast<std::size_t>(info.size), name); }));
+            with_os_errors([&] { return io::parse_container(bytes, static_cast<std::size_t>(info.size), name); }));
       },
       py::arg("blob"), py::arg("name"));
   m.def(
@@ -94,7 +77,7 @@ void bind_model_file(py::module_& m) {
         }
         std::vector<io::TensorView> views;
         for (std::size_t i = 0; i < arrays.size(); ++i) views.push_back({&names[i], &shapes[i], arrays[i].data()});
-        without_gil([&] { io::write_container_file(path, metadata, views); });
+        with_os_errors([&] { io::write_container_file(path, metadata, views); });
       },
       py::arg("path"), py::arg("metadata"), py::arg("tensors"));
   m.def("_model_file_host_tag", &io::host_tag);

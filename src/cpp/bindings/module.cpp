@@ -29,6 +29,7 @@
 #include <shared_mutex>
 #include <system_error>
 
+#include "bindings/os_errors.hpp"
 #include "cnnx/cnnx.hpp"
 #include "cnnx/model_file.hpp"
 #include "io/model_contents.hpp"
@@ -362,24 +363,6 @@ std::string python_words(std::string message) {
     message.replace(open, close - open, dims);
   }
   return message;
-}
-
-// fn() without the GIL; a std::system_error (file I/O) comes out as OSError(errno, strerror).
-template <class F>
-auto with_os_errors(F&& fn) -> decltype(fn()) {
-  int code = 0;
-  std::string text;
-  {
-    py::gil_scoped_release release;
-    try {
-      return fn();
-    } catch (const std::system_error& e) {
-      code = e.code().value();
-      text = e.code().message();
-    }
-  }
-  PyErr_SetObject(PyExc_OSError, py::make_tuple(code, text).ptr());
-  throw py::error_already_set();
 }
 
 }  // namespace
