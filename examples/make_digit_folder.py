@@ -1,6 +1,6 @@
 """Writes MNIST test digits as PNG files into DIR/<digit>/, one folder per class: a small image
 set in the layout `cnnx.utils.image_dataset_from_directory` (and examples/image_folder_cnn.py)
-reads, made offline from the MNIST files shipped in data/mnist/. Needs Pillow.
+reads, made offline from the local MNIST files (cnnx.datasets.mnist.load_data). Needs Pillow.
 
     python examples/make_digit_folder.py digits --count 1000
     python examples/image_folder_cnn.py digits --size 28 28 --color-mode grayscale

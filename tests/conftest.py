@@ -200,3 +200,14 @@ def article_model(input_layer=True):
             Dense(10, activation="softmax"),
         ]
     )
+
+
+def local_mnist_directory():
+    """The directory cnnx.datasets.mnist.load_data() would read offline ($CNNX_DATA_DIR/mnist, a
+    checkout's data/mnist or ../shared/data/mnist), or None: the files are not in the repository."""
+    from cnnx.datasets import mnist
+
+    for directory in mnist._local_directories():
+        if all((directory / name).is_file() for name in mnist.FILES):
+            return directory
+    return None

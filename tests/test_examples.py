@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import local_mnist_directory
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -35,8 +36,8 @@ def run_example(*args: str, cwd: Path) -> str:
 
 def test_mnist_cnn_reaches_99_percent(tmp_path):
     """The README's first command: the article's network on real MNIST, 99% after two epochs."""
-    if not (ROOT / "data" / "mnist").is_dir() and "CNNX_DATA_DIR" not in os.environ:
-        pytest.skip("no MNIST files (data/mnist or $CNNX_DATA_DIR)")
+    if local_mnist_directory() is None:
+        pytest.skip("no local MNIST files ($CNNX_DATA_DIR/mnist, data/mnist or ../shared/data/mnist)")
     out = run_example(EXAMPLES / "mnist_cnn.py", "--epochs", "2", "--verbose", "0", cwd=tmp_path)
     acc = float(re.search(r"test accuracy: ([0-9.]+)%", out).group(1))
     assert acc >= 99.0, out

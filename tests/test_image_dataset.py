@@ -11,14 +11,12 @@ import pytest
 
 Image = pytest.importorskip("PIL.Image")
 
-from conftest import UNDER_ASAN  # noqa: E402
+from conftest import UNDER_ASAN, local_mnist_directory  # noqa: E402
 
 import cnnx  # noqa: E402
 from cnnx.datasets import mnist  # noqa: E402
 from cnnx.layers import Conv2D, Dense, Flatten, Input, MaxPooling2D, Rescaling  # noqa: E402
 from cnnx.utils import ImageDataset, image_dataset_from_directory  # noqa: E402
-
-REPO_MNIST = pathlib.Path(__file__).resolve().parents[1] / "data" / "mnist"
 
 
 # --- fixtures ---------------------------------------------------------------------------------------
@@ -26,7 +24,10 @@ REPO_MNIST = pathlib.Path(__file__).resolve().parents[1] / "data" / "mnist"
 def mnist_folder(tmp_path_factory):
     """2,000 MNIST test digits as PNG files in folders 0..9, plus broken files and a text file."""
     root = tmp_path_factory.mktemp("digits")
-    _, (x, y) = mnist.load_data(path=REPO_MNIST)
+    directory = local_mnist_directory()
+    if directory is None:
+        pytest.skip("no local MNIST files")
+    _, (x, y) = mnist.load_data(path=directory)
     for d in range(10):
         (root / str(d)).mkdir()
     for i in range(2000):

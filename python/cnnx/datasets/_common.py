@@ -46,19 +46,20 @@ def local_directories(name, checkout_directories):
 
 
 def checkout_directories(name):
-    """The `data/<name>` directories of a source checkout, if any."""
-    directories = []
-    # From a checkout, or an editable install that maps the package to
-    # its sources: python/cnnx/datasets/_common.py -> ../../../data/<name>.
-    here = pathlib.Path(__file__).resolve()
-    directories.append(here.parents[3] / "data" / name)
-    # `pip install .` (editable or not) records the source tree it was
-    # built from in its PEP 610 direct_url.json.
+    """Where a source checkout keeps dataset `name`: its own `data/<name>` (uncommitted: the
+    datasets are not part of the repository), then `../shared/data/<name>` beside it, where a
+    team keeps one read-only copy for every checkout."""
+    roots = [pathlib.Path(__file__).resolve().parents[3]]
+    # `pip install .` (editable or not) records the source tree it was built from in its
+    # PEP 610 direct_url.json.
     source = source_root()
-    if source is not None:
-        candidate = source / "data" / name
-        if candidate not in directories:
-            directories.append(candidate)
+    if source is not None and source not in roots:
+        roots.append(source)
+    directories = []
+    for root in roots:
+        for candidate in (root / "data" / name, root.parent / "shared" / "data" / name):
+            if candidate not in directories:
+                directories.append(candidate)
     return directories
 
 

@@ -55,7 +55,8 @@ def load_data(path=None):
 
     1. `path`, if given (no fallback: missing files raise).
     2. `$CNNX_DATA_DIR/cifar10`.
-    3. `data/cifar10/` of the cnnx source checkout.
+    3. `data/cifar10/` of the cnnx source checkout, then `../shared/data/cifar10/`
+       beside it.
     4. The cache `$CNNX_HOME/datasets/cifar10` (default `~/.cnnx`), where
        the archive is downloaded from https://www.cs.toronto.edu/~kriz/ and
        verified against its SHA-256 before it gets its final name.

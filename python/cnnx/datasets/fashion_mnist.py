@@ -55,7 +55,8 @@ def load_data(path=None):
 
     1. `path`, if given (no fallback: missing files raise).
     2. `$CNNX_DATA_DIR/fashion_mnist`.
-    3. `data/fashion_mnist/` of the cnnx source checkout.
+    3. `data/fashion_mnist/` of the cnnx source checkout, then `../shared/data/fashion_mnist/`
+       beside it.
     4. The cache `$CNNX_HOME/datasets/fashion_mnist` (default `~/.cnnx`),
        where missing files are downloaded and verified against their
        published MD5 before they get their final name.

@@ -52,8 +52,8 @@ def load_data(path=None):
 
     1. `path`, if given (no fallback: missing files raise).
     2. `$CNNX_DATA_DIR/mnist`.
-    3. `data/mnist/` of the cnnx source checkout (also for editable
-       installs).
+    3. `data/mnist/` of the cnnx source checkout, then `../shared/data/mnist/`
+       beside it (for installs from a checkout too).
     4. The cache `$CNNX_HOME/datasets/mnist` (default `~/.cnnx`), where
        missing files are downloaded and verified against their SHA-256.
 
