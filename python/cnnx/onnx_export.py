@@ -1,0 +1,562 @@
+"""ONNX export: ``model.export("m.onnx", format="onnx")`` writes the model's inference graph.
+
+The graph is what ``predict`` computes: Dropout and the random augmentation layers are the
+identity, BatchNormalization normalises with its moving statistics. The input is channels-last
+(NHWC) with a dynamic batch axis, as cnnx takes it. ONNX's Conv and pooling are NCHW, so each
+tensor may exist in both layouts; a Transpose is added only when a consumer needs the layout
+its producer did not make (typically one after the input and one before Flatten, which must
+flatten in NHWC order to match the Dense weights). Needs the optional ``onnx`` package
+(``pip install cnnx[onnx]``).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Any, Callable
+
+import numpy as np
+
+__all__ = ["export_onnx", "DEFAULT_OPSET"]
+
+DEFAULT_OPSET = 18  # Reduce* take their axes as an input from 18 on
+_NHWC, _NCHW = "nhwc", "nchw"
+_NHWC_AXIS_IN_NCHW = {0: 0, 1: 2, 2: 3, 3: 1}  # where each NHWC axis sits in NCHW
+
+
+class _Tensor:
+    """One cnnx tensor of the graph: its per-sample shape (cnnx's channels-last order) and
+    the ONNX value holding it in each layout made so far. Only 4-D tensors (images) have an
+    NCHW form; any other rank is in cnnx's order."""
+
+    def __init__(self, shape: Any, name: str, layout: str = _NHWC):
+        self.shape = tuple(int(d) for d in shape)
+        self.names = {layout: name}
+
+    @property
+    def image(self) -> bool:
+        return len(self.shape) == 3
+
+
+class _Builder:
+    """Collects nodes and initializers with unique names."""
+
+    def __init__(self, onnx: Any):
+        self.onnx = onnx
+        self.nodes: list = []
+        self.initializers: list = []
+        self._names: set[str] = set()
+        self._consts: dict[Any, str] = {}
+
+    def fresh(self, base: str) -> str:
+        name, k = base, 1
+        while name in self._names:
+            name, k = f"{base}_{k}", k + 1
+        self._names.add(name)
+        return name
+
+    def const(self, base: str, array: Any, key: Any = None) -> str:
+        """An initializer; `key` identifies a weight so that a layer used twice shares it."""
+        if key is not None and key in self._consts:
+            return self._consts[key]
+        name = self.fresh(base)
+        self.initializers.append(self.onnx.numpy_helper.from_array(np.ascontiguousarray(array), name))
+        if key is not None:
+            self._consts[key] = name
+        return name
+
+    def f32(self, base: str, array: Any) -> str:
+        return self.const(base, np.asarray(array, dtype=np.float32))
+
+    def i64(self, base: str, array: Any) -> str:
+        return self.const(base, np.asarray(array, dtype=np.int64))
+
+    def op(self, op_type: str, inputs: list[str], base: str, **attrs: Any) -> str:
+        out = self.fresh(base)
+        self.nodes.append(self.onnx.helper.make_node(op_type, inputs, [out], name=out, **attrs))
+        return out
+
+    def get(self, t: _Tensor, layout: str) -> str:
+        """`t` in `layout`, transposing once (then cached) if it was only made in the other."""
+        if not t.image:
+            return t.names[_NHWC]
+        if layout not in t.names:
+            src = next(iter(t.names.values()))
+            perm = [0, 3, 1, 2] if layout == _NCHW else [0, 2, 3, 1]
+            t.names[layout] = self.op("Transpose", [src], f"{src}/to_{layout}", perm=perm)
+        return t.names[layout]
+
+    def any_layout(self, t: _Tensor) -> tuple[str, str]:
+        """A layout `t` already exists in (for ops that do not care), and its value."""
+        layout = next(iter(t.names))
+        return layout, t.names[layout]
+
+
+# -- layers ----------------------------------------------------------------------------------------
+
+
+def _weights(layer: Any) -> dict[str, np.ndarray]:
+    return dict(zip(layer._core.weight_names(), layer.get_weights()))
+
+
+def _activate(b: _Builder, layer: Any, activation: str, x: str, layout: str, image: bool) -> str:
+    """Keras' activation by name on value `x`; softmax over the channels axis."""
+    base = f"{layer.name}/{activation}"
+    if activation == "linear":
+        return x
+    simple = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh"}
+    if activation in simple:
+        return b.op(simple[activation], [x], base)
+    if activation == "softmax":
+        return b.op("Softmax", [x], base, axis=1 if (image and layout == _NCHW) else -1)
+    if activation == "leaky_relu":  # the string form's slope, as keras.activations.leaky_relu
+        return b.op("LeakyRelu", [x], base, alpha=0.2)
+    if activation == "elu":
+        return b.op("Elu", [x], base, alpha=1.0)
+    raise ValueError(f"export: {layer._where}: activation {activation!r} has no ONNX export")
+
+
+def _same_pads(in_size: int, k: int, s: int, d: int, same: bool) -> tuple[int, int]:
+    """(before, after) padding as TensorFlow computes it for 'same' (see conv_geometry.hpp)."""
+    if not same:
+        return 0, 0
+    out = -(-in_size // s)
+    total = max((out - 1) * s + d * (k - 1) + 1 - in_size, 0)
+    return total // 2, total - total // 2
+
+
+def _window_attrs(layer: Any, shape: tuple, kernel: tuple, dilation: tuple = (1, 1)) -> dict:
+    same = layer.padding == "same"
+    top, bottom = _same_pads(shape[0], kernel[0], layer.strides[0], dilation[0], same)
+    left, right = _same_pads(shape[1], kernel[1], layer.strides[1], dilation[1], same)
+    return {"kernel_shape": list(kernel), "strides": list(layer.strides), "pads": [top, left, bottom, right]}
+
+
+def _conv_node(b: _Builder, layer: Any, x: str, shape: tuple, kernel: np.ndarray, bias: Any, group: int, key: str):
+    """Conv on NCHW `x`; `kernel` already (out, in / group, kh, kw)."""
+    attrs = _window_attrs(layer, shape, kernel.shape[2:], layer.dilation_rate)
+    inputs = [x, b.const(f"{layer.name}/{key}", kernel, (id(layer), key))]
+    if bias is not None:
+        inputs.append(b.const(f"{layer.name}/bias", bias, (id(layer), "bias")))
+    return b.op("Conv", inputs, f"{layer.name}/Conv", dilations=list(layer.dilation_rate), group=group, **attrs)
+
+
+def _conv2d(b: _Builder, layer: Any, ins: list[_Tensor]) -> tuple[str, str]:
+    w = _weights(layer)
+    kernel = w["kernel"].transpose(3, 2, 0, 1)  # (kh, kw, cin, f) -> (f, cin, kh, kw)
+    y = _conv_node(b, layer, b.get(ins[0], _NCHW), ins[0].shape, kernel, w.get("bias"), 1, "kernel")
+    return _activate(b, layer, layer.activation, y, _NCHW, True), _NCHW
+
+
+def _depthwise_kernel(k: np.ndarray) -> np.ndarray:
+    """(kh, kw, cin, m) -> (cin * m, 1, kh, kw): output channel c * m + j reads input c."""
+    kh, kw, cin, m = k.shape
+    return k.reshape(kh, kw, cin * m).transpose(2, 0, 1)[:, None, :, :]
+
+
+def _depthwise_conv2d(b: _Builder, layer: Any, ins: list[_Tensor]) -> tuple[str, str]:
+    w = _weights(layer)
+    cin = ins[0].shape[2]
+    kernel = _depthwise_kernel(w["kernel"])
+    y = _conv_node(b, layer, b.get(ins[0], _NCHW), ins[0].shape, kernel, w.get("bias"), cin, "kernel")
+    return _activate(b, layer, layer.activation, y, _NCHW, True), _NCHW
+
+
+def _separable_conv2d(b: _Builder, layer: Any, ins: list[_Tensor]) -> tuple[str, str]:
+    w = _weights(layer)
+    cin = ins[0].shape[2]
+    depthwise = _depthwise_kernel(w["depthwise_kernel"])
+    y = _conv_node(b, layer, b.get(ins[0], _NCHW), ins[0].shape, depthwise, None, cin, "depthwise_kernel")
+    pointwise = w["pointwise_kernel"].transpose(3, 2, 0, 1)  # (1, 1, cin * m, f) -> (f, cin * m, 1, 1)
+    inputs = [y, b.const(f"{layer.name}/pointwise_kernel", pointwise, (id(layer), "pointwise_kernel"))]
+    if "bias" in w:
+        inputs.append(b.const(f"{layer.name}/bias", w["bias"], (id(layer), "bias")))
+    y = b.op("Conv", inputs, f"{layer.name}/pointwise")
+    return _activate(b, layer, layer.activation, y, _NCHW, True), _NCHW
+
+
+def _pooling(op_type: str, **extra: Any) -> Callable:
+    def convert(b: _Builder, layer: Any, ins: list[_Tensor]) -> tuple[str, str]:
+        attrs = _window_attrs(layer, ins[0].shape, layer.pool_size)
+        return b.op(op_type, [b.get(ins[0], _NCHW)], f"{layer.name}/{op_type}", **attrs, **extra), _NCHW
+
+    return convert
+
+
+def _global_pooling(op_type: str) -> Callable:
+    def convert(b: _Builder, layer: Any, ins: list[_Tensor]) -> tuple[str, str]:
+        layout, x = b.any_layout(ins[0])
+        axes = b.i64(f"{layer.name}/axes", [2, 3] if layout == _NCHW else [1, 2])
+        y = b.op(op_type, [x, axes], f"{layer.name}/{op_type}", keepdims=int(layer.keepdims))
+        return y, layout if layer.keepdims else _NHWC
+
+    return convert
+
+
+def _flatten(b: _Builder, layer: Any, ins: list[_Tensor]) -> tuple[str, str]:
+    x = b.get(ins[0], _NHWC)  # cnnx flattens channels-last: the Dense weights expect that order
+    if len(ins[0].shape) == 1:
+        return x, _NHWC
+    return b.op("Flatten", [x], f"{layer.name}/Flatten", axis=1), _NHWC
+
+
+def _reshape(b: _Builder, layer: Any, ins: list[_Tensor]) -> tuple[str, str]:
+    shape = b.i64(f"{layer.name}/shape", [-1, *layer._core.output_shape])
+    return b.op("Reshape", [b.get(ins[0], _NHWC), shape], f"{layer.name}/Reshape"), _NHWC
+
+
+def _dense(b: _Builder, layer: Any, ins: list[_Tensor]) -> tuple[str, str]:
+    w = _weights(layer)
+    kernel = b.const(f"{layer.name}/kernel", w["kernel"], (id(layer), "kernel"))
+    y = b.op("MatMul", [b.get(ins[0], _NHWC), kernel], f"{layer.name}/MatMul")
+    if "bias" in w:
+        y = b.op("Add", [y, b.const(f"{layer.name}/bias", w["bias"], (id(layer), "bias"))], f"{layer.name}/BiasAdd")
+    return _activate(b, layer, layer.activation, y, _NHWC, False), _NHWC
+
+
+def _channel_shape(layout: str, image: bool, c: int) -> tuple:
+    return (c, 1, 1) if (image and layout == _NCHW) else (c,)
+
+
+def _batch_normalization(b: _Builder, layer: Any, ins: list[_Tensor]) -> tuple[str, str]:
+    """(x - moving_mean) * a + beta with a = gamma / sqrt(moving_variance + epsilon), computed
+    as the core does (float32 epsilon, the square root in double)."""
+    w = _weights(layer)
+    layout, x = b.any_layout(ins[0])
+    c = ins[0].shape[-1]
+    shape = _channel_shape(layout, ins[0].image, c)
+    eps = np.float64(np.float32(layer.epsilon))
+    invstd = (1.0 / np.sqrt(w["moving_variance"].astype(np.float64) + eps)).astype(np.float32)
+    a = w["gamma"] * invstd if "gamma" in w else invstd
+    n = layer.name
+    y = b.op("Sub", [x, b.f32(f"{n}/moving_mean", w["moving_mean"].reshape(shape))], f"{n}/sub_mean")
+    y = b.op("Mul", [y, b.f32(f"{n}/scale", a.reshape(shape))], f"{n}/scale")
+    if "beta" in w:
+        y = b.op("Add", [y, b.f32(f"{n}/beta", w["beta"].reshape(shape))], f"{n}/add_beta")
+    return y, layout
+
+
+def _activation_layer(b: _Builder, layer: Any, ins: list[_Tensor]) -> tuple[str, str]:
+    layout, x = b.any_layout(ins[0])
+    return _activate(b, layer, layer.activation, x, layout, ins[0].image), layout
+
+
+def _softmax(b: _Builder, layer: Any, ins: list[_Tensor]) -> tuple[str, str]:
+    layout, x = b.any_layout(ins[0])  # the core accepts the last axis only
+    return _activate(b, layer, "softmax", x, layout, ins[0].image), layout
+
+
+def _leaky_relu(b: _Builder, layer: Any, ins: list[_Tensor]) -> tuple[str, str]:
+    layout, x = b.any_layout(ins[0])
+    return b.op("LeakyRelu", [x], f"{layer.name}/LeakyRelu", alpha=float(layer.negative_slope)), layout
+
+
+def _elu(b: _Builder, layer: Any, ins: list[_Tensor]) -> tuple[str, str]:
+    layout, x = b.any_layout(ins[0])
+    return b.op("Elu", [x], f"{layer.name}/Elu", alpha=float(layer.alpha)), layout
+
+
+def _relu(b: _Builder, layer: Any, ins: list[_Tensor]) -> tuple[str, str]:
+    """Keras' ReLU: x > threshold ? min(x, max_value) : negative_slope * (x - threshold)."""
+    layout, x = b.any_layout(ins[0])
+    n = layer.name
+    if layer.negative_slope == 0.0 and layer.threshold == 0.0:
+        y = b.op("Relu", [x], f"{n}/Relu")
+        if layer.max_value is not None:
+            y = b.op("Min", [y, b.f32(f"{n}/max_value", layer.max_value)], f"{n}/max_value")
+        return y, layout
+    above = x if layer.max_value is None else b.op("Min", [x, b.f32(f"{n}/max_value", layer.max_value)], f"{n}/min")
+    threshold = b.f32(f"{n}/threshold", layer.threshold)
+    below = b.op("Mul", [b.f32(f"{n}/negative_slope", layer.negative_slope), b.op("Sub", [x, threshold], f"{n}/sub")], f"{n}/mul")
+    mask = b.op("Greater", [x, threshold], f"{n}/above")
+    return b.op("Where", [mask, above, below], f"{n}/Where"), layout
+
+
+def _rescaling(b: _Builder, layer: Any, ins: list[_Tensor]) -> tuple[str, str]:
+    layout, x = b.any_layout(ins[0])
+    y = b.op("Mul", [x, b.f32(f"{layer.name}/scale", layer.scale)], f"{layer.name}/scale")
+    if layer.offset != 0.0:
+        y = b.op("Add", [y, b.f32(f"{layer.name}/offset", layer.offset)], f"{layer.name}/offset")
+    return y, layout
+
+
+def _identity(b: _Builder, layer: Any, ins: list[_Tensor]) -> _Tensor:
+    return ins[0]  # Dropout and the random augmentation layers at inference
+
+
+def _resize_tables(offset: int, crop: int, out: int, nearest: bool) -> tuple:
+    """Source rows (or columns) and blend weights of each output pixel, as the core's
+    kernels::resize_axis computes them (half-pixel centres, in double)."""
+    o = np.arange(out, dtype=np.float64)
+    scale = float(crop) / float(out)
+    if nearest:
+        i = np.minimum(np.floor((o + 0.5) * scale).astype(np.int64), crop - 1)
+        i = offset + np.maximum(i, 0)
+        return i, i, np.zeros(out, np.float32)
+    s = (o + 0.5) * scale - 0.5
+    f = np.floor(s)
+    i = f.astype(np.int64)
+    lo = offset + np.clip(i, 0, crop - 1)
+    hi = offset + np.clip(i + 1, 0, crop - 1)
+    return lo, hi, (s - f).astype(np.float32)
+
+
+def _resizing(b: _Builder, layer: Any, ins: list[_Tensor]) -> tuple[str, str]:
+    """Resizing as gathers of the source rows and columns and the core's blend
+    (a + (b - a) * t, along x then y): the same arithmetic, so the same values."""
+    h, w, _ = ins[0].shape
+    oh, ow = layer.height, layer.width
+    crop_h, crop_w, top, left = h, w, 0, 0
+    if layer.crop_to_aspect_ratio:  # the core's centred crop box (resizing.cpp)
+        crop_h = min(max(int(float(w) * float(oh) / float(ow)), 1), h)
+        crop_w = min(max(int(float(h) * float(ow) / float(oh)), 1), w)
+        top, left = int(float(h - crop_h) / 2.0), int(float(w - crop_w) / 2.0)
+    nearest = layer.interpolation == "nearest"
+    rows = _resize_tables(top, crop_h, oh, nearest)
+    cols = _resize_tables(left, crop_w, ow, nearest)
+    layout, x = b.any_layout(ins[0])
+    ax_h, ax_w = (2, 3) if layout == _NCHW else (1, 2)
+    n = layer.name
+
+    def gather(src: str, idx: np.ndarray, axis: int, what: str) -> str:
+        return b.op("Gather", [src, b.i64(f"{n}/{what}", idx)], f"{n}/gather_{what}", axis=axis)
+
+    if nearest:
+        return gather(gather(x, rows[0], ax_h, "rows"), cols[0], ax_w, "cols"), layout
+
+    def lerp(a: str, c: str, t: str, what: str) -> str:
+        diff = b.op("Sub", [c, a], f"{n}/{what}_diff")
+        return b.op("Add", [a, b.op("Mul", [diff, t], f"{n}/{what}_mul")], f"{n}/{what}")
+
+    # weights broadcast along the width (then height) axis of the layout
+    fx = b.f32(f"{n}/fx", cols[2].reshape((ow, 1) if layout == _NHWC else (ow,)))
+    fy = b.f32(f"{n}/fy", rows[2].reshape((oh, 1, 1) if layout == _NHWC else (oh, 1)))
+    r0, r1 = gather(x, rows[0], ax_h, "rows_lo"), gather(x, rows[1], ax_h, "rows_hi")
+    top_row = lerp(gather(r0, cols[0], ax_w, "cols_lo"), gather(r0, cols[1], ax_w, "cols_hi"), fx, "top")
+    bottom_row = lerp(gather(r1, cols[0], ax_w, "cols_lo"), gather(r1, cols[1], ax_w, "cols_hi"), fx, "bottom")
+    return lerp(top_row, bottom_row, fy, "blend"), layout
+
+
+def _merge_inputs(b: _Builder, ins: list[_Tensor]) -> tuple[str, list[str]]:
+    """A layout every input already has if there is one, else the first input's."""
+    common = [lay for lay in ins[0].names if all(lay in t.names for t in ins)] if ins[0].image else [_NHWC]
+    layout = common[0] if common else next(iter(ins[0].names))
+    return layout, [b.get(t, layout) for t in ins]
+
+
+def _elementwise(op_type: str, divide: bool = False) -> Callable:
+    def convert(b: _Builder, layer: Any, ins: list[_Tensor]) -> tuple[str, str]:
+        layout, xs = _merge_inputs(b, ins)
+        y = xs[0]
+        for k, x in enumerate(xs[1:], start=1):  # in input order, as the core sums
+            y = b.op(op_type, [y, x], f"{layer.name}/{op_type}_{k}")
+        if divide and len(xs) > 1:  # Average: the sum divided (not multiplied by 1/k)
+            y = b.op("Div", [y, b.f32(f"{layer.name}/count", float(len(xs)))], f"{layer.name}/Div")
+        if y is xs[0]:
+            y = b.op("Identity", [y], f"{layer.name}/Identity")
+        return y, layout
+
+    return convert
+
+
+def _concatenate(b: _Builder, layer: Any, ins: list[_Tensor]) -> tuple[str, str]:
+    layout, xs = _merge_inputs(b, ins)
+    rank = len(ins[0].shape) + 1
+    axis = layer.axis + rank if layer.axis < 0 else layer.axis
+    if ins[0].image and layout == _NCHW:
+        axis = _NHWC_AXIS_IN_NCHW[axis]
+    return b.op("Concat", xs, f"{layer.name}/Concat", axis=axis), layout
+
+
+_CONVERTERS: dict[str, Callable] = {
+    "Conv2D": _conv2d,
+    "DepthwiseConv2D": _depthwise_conv2d,
+    "SeparableConv2D": _separable_conv2d,
+    "MaxPooling2D": _pooling("MaxPool"),
+    "AveragePooling2D": _pooling("AveragePool", count_include_pad=0),
+    "GlobalAveragePooling2D": _global_pooling("ReduceMean"),
+    "GlobalMaxPooling2D": _global_pooling("ReduceMax"),
+    "Flatten": _flatten,
+    "Reshape": _reshape,
+    "Dense": _dense,
+    "BatchNormalization": _batch_normalization,
+    "Activation": _activation_layer,
+    "ReLU": _relu,
+    "LeakyReLU": _leaky_relu,
+    "ELU": _elu,
+    "Softmax": _softmax,
+    "Rescaling": _rescaling,
+    "Resizing": _resizing,
+    "Dropout": _identity,
+    "RandomFlip": _identity,
+    "RandomRotation": _identity,
+    "RandomTranslation": _identity,
+    "RandomZoom": _identity,
+    "RandomContrast": _identity,
+    "Add": _elementwise("Add"),
+    "Subtract": _elementwise("Sub"),
+    "Multiply": _elementwise("Mul"),
+    "Average": _elementwise("Add", divide=True),
+    "Maximum": _elementwise("Max"),
+    "Minimum": _elementwise("Min"),
+    "Concatenate": _concatenate,
+}
+
+
+def _converter(layer: Any) -> Callable:
+    from . import layers as layers_mod
+
+    for cls in type(layer).__mro__:  # a subclass of a cnnx layer exports as that layer
+        if cls.__module__.startswith("cnnx.") and cls.__name__ in _CONVERTERS:
+            if getattr(layers_mod, cls.__name__, None) is cls:
+                return _CONVERTERS[cls.__name__]
+    raise ValueError(
+        f"export: cannot export layer '{layer.name}' of class {type(layer).__name__} to ONNX; "
+        f"expected one of the cnnx layers {', '.join(sorted(_CONVERTERS))}"
+    )
+
+
+# -- the model -------------------------------------------------------------------------------------
+
+
+def _input_name(model: Any) -> str:
+    inputs = getattr(model, "_inputs", None)
+    if inputs:
+        return str(inputs[0].name)
+    layer = getattr(model, "_input_layer", None)
+    return layer.name if layer is not None else "input_layer"
+
+
+def _batch_dim(model: Any, input_signature: Any) -> Any:
+    """'batch' (dynamic), or the fixed batch size an input_signature asks for."""
+    if input_signature is None:
+        return "batch"
+    spec = input_signature
+    if isinstance(spec, (list, tuple)) and len(spec) == 1 and hasattr(spec[0], "shape"):
+        spec = spec[0]
+    shape = getattr(spec, "shape", None)
+    if shape is None and isinstance(spec, (list, tuple)):
+        shape = spec
+    want = (None, *model._input_shape)
+    if shape is not None:
+        shape = tuple(None if d is None else int(d) for d in shape)
+        if len(shape) == len(want) and shape[1:] == want[1:] and (shape[0] is None or shape[0] > 0):
+            return "batch" if shape[0] is None else shape[0]
+    raise ValueError(
+        f"export: expected input_signature=None or one input spec of shape {want} (the batch axis None or a "
+        f"positive int), received input_signature={input_signature!r}"
+    )
+
+
+def _ir_version(onnx: Any, opset: int) -> int:
+    """The oldest IR version that carries `opset`, so older runtimes load the file."""
+    versions = [ir for _, ir, op, *_ in onnx.helper.VERSION_TABLE if op >= opset]
+    return min(versions) if versions else onnx.IR_VERSION
+
+
+def build_onnx_model(model: Any, opset: int = DEFAULT_OPSET, batch: Any = "batch") -> Any:
+    """The ``onnx.ModelProto`` of `model`'s inference graph (nothing written)."""
+    import onnx
+
+    from .models import _Recorder
+
+    if not model.built and model._input_shape is not None:
+        model.build()  # a Sequential that starts with an Input is built on first use
+    if not model.built:
+        raise ValueError(
+            f"export: {model._where} is not built yet; build it (an Input, build(input_shape), or fit) before exporting"
+        )
+    rec = _Recorder()
+    out_node = model._emit(rec, 0)
+    for layer in rec.layers:  # every layer checked before any work: one clear error
+        _converter(layer)
+    b = _Builder(onnx)
+    input_name = b.fresh(_input_name(model))
+    tensors = {0: _Tensor(model._input_shape, input_name)}
+    for k, (layer, inputs) in enumerate(zip(rec.layers, rec.inputs), start=1):
+        ins = [tensors[i] for i in inputs]
+        result = _converter(layer)(b, layer, ins)
+        if isinstance(result, _Tensor):
+            tensors[k] = result
+        else:
+            name, layout = result
+            shape = tuple(layer._core.output_shape)
+            tensors[k] = _Tensor(shape, name, layout if len(shape) == 3 else _NHWC)
+    out = tensors[out_node]
+    y = b.get(out, _NHWC)
+    output_name = "output_0" if "output_0" not in b._names else b.fresh("output_0")
+    if y == input_name:
+        b.nodes.append(onnx.helper.make_node("Identity", [y], [output_name], name=output_name))
+    else:  # rename the value the last node made
+        for node in b.nodes:
+            node.input[:] = [output_name if v == y else v for v in node.input]
+            node.output[:] = [output_name if v == y else v for v in node.output]
+    f = onnx.TensorProto.FLOAT
+    graph = onnx.helper.make_graph(
+        b.nodes,
+        model.name,
+        [onnx.helper.make_tensor_value_info(input_name, f, [batch, *model._input_shape])],
+        [onnx.helper.make_tensor_value_info(output_name, f, [batch, *out.shape])],
+        initializer=b.initializers,
+    )
+    from . import __version__
+
+    proto = onnx.helper.make_model(
+        graph,
+        opset_imports=[onnx.helper.make_opsetid("", opset)],
+        producer_name="cnnx",
+        producer_version=__version__,
+        ir_version=_ir_version(onnx, opset),
+    )
+    onnx.checker.check_model(proto, full_check=True)
+    return proto
+
+
+def _write_atomic(path: str, data: bytes) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        try:
+            os.remove(temp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def export_onnx(
+    model: Any,
+    filepath: Any,
+    verbose: Any = None,
+    input_signature: Any = None,
+    opset_version: Any = None,
+    **kwargs: Any,
+) -> None:
+    """Writes `model`'s inference graph to `filepath` as ONNX (see the module docstring)."""
+    if kwargs:
+        raise TypeError(f"export: unrecognized keyword arguments for format='onnx': {sorted(kwargs)}")
+    try:
+        import onnx
+    except ImportError:
+        raise ImportError(
+            "export(format='onnx') needs the onnx package: pip install onnx (or pip install cnnx[onnx])"
+        ) from None
+    if not isinstance(filepath, (str, os.PathLike)):
+        raise TypeError(f"export: expected filepath to be a str or os.PathLike, received {type(filepath).__name__}")
+    newest = onnx.defs.onnx_opset_version()
+    opset = DEFAULT_OPSET if opset_version is None else opset_version
+    if isinstance(opset, bool) or not isinstance(opset, (int, np.integer)) or not DEFAULT_OPSET <= opset <= newest:
+        raise ValueError(
+            f"export: expected opset_version=None or an int in [{DEFAULT_OPSET}, {newest}], "
+            f"received opset_version={opset_version!r}"
+        )
+    path = os.fspath(filepath)
+    proto = build_onnx_model(model, int(opset), _batch_dim(model, input_signature))
+    _write_atomic(path, proto.SerializeToString())
+    if verbose is None or verbose:
+        print(f"Saved artifact at '{path}'.")
