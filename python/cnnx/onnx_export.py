@@ -267,7 +267,9 @@ def _relu(b: _Builder, layer: Any, ins: list[_Tensor]) -> tuple[str, str]:
         return y, layout
     above = x if layer.max_value is None else b.op("Min", [x, b.f32(f"{n}/max_value", layer.max_value)], f"{n}/min")
     threshold = b.f32(f"{n}/threshold", layer.threshold)
-    below = b.op("Mul", [b.f32(f"{n}/negative_slope", layer.negative_slope), b.op("Sub", [x, threshold], f"{n}/sub")], f"{n}/mul")
+    below = b.op(
+        "Mul", [b.f32(f"{n}/negative_slope", layer.negative_slope), b.op("Sub", [x, threshold], f"{n}/sub")], f"{n}/mul"
+    )
     mask = b.op("Greater", [x, threshold], f"{n}/above")
     return b.op("Where", [mask, above, below], f"{n}/Where"), layout
 
