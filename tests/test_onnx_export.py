@@ -98,6 +98,15 @@ CASES = {
         (6, 6, 3), L.Conv2D(4, 3), L.BatchNormalization(center=False, scale=False)
     ),
     "batch_normalization_dense": lambda: seq((10,), L.Dense(6), L.BatchNormalization(scale=False)),
+    "batch_normalization_after_relu_conv": lambda: seq(
+        (6, 6, 3), L.Conv2D(4, 3, activation="relu"), L.BatchNormalization()
+    ),
+    "batch_normalization_after_depthwise": lambda: seq(
+        (6, 6, 3), L.DepthwiseConv2D(3, depth_multiplier=2, use_bias=False), L.BatchNormalization()
+    ),
+    "batch_normalization_after_separable": lambda: seq(
+        (6, 6, 3), L.SeparableConv2D(4, 3), L.BatchNormalization(center=False), L.Conv2D(2, 1)
+    ),
     **{f"activation_{a}": (lambda a=a: seq((5, 5, 2), L.Conv2D(3, 2), L.Activation(a))) for a in ACTIVATIONS},
     "relu": lambda: seq((5, 5, 2), L.Conv2D(3, 2), L.ReLU()),
     "relu_max_value": lambda: seq((5, 5, 2), L.Conv2D(3, 2), L.ReLU(max_value=0.5)),
@@ -182,6 +191,15 @@ def _shared_layer():
     return randomize(cnnx.Model(inputs, L.Flatten()(out)))
 
 
+def _conv_read_twice():
+    """A convolution whose output feeds a BatchNormalization and another layer: no fold."""
+    inputs = cnnx.Input((6, 6, 3))
+    x = L.Conv2D(4, 3)(inputs)
+    out = L.Concatenate()([L.BatchNormalization()(x), x])
+    return randomize(cnnx.Model(inputs, out))
+
+
+CASES["batch_normalization_conv_read_twice"] = _conv_read_twice
 CASES["concatenate_flat"] = _concatenate_flat
 CASES["nested_models"] = _nested
 CASES["shared_layer"] = _shared_layer
@@ -243,6 +261,8 @@ def test_small_resnet(tmp_path):
     proto = export_and_compare(resnet_block_model(), tmp_path)
     ops = [node.op_type for node in proto.graph.node]
     assert ops.count("Transpose") == 1  # global pooling reads NCHW directly: no way back needed
+    # every BatchNormalization follows a convolution: folded into its kernel and bias
+    assert ops.count("Conv") == 6 and not {"Sub", "Mul"} & set(ops)
     assert "Dropout" not in ops
 
 

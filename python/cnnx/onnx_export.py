@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections import Counter
 from typing import Any, Callable
 
 import numpy as np
@@ -47,6 +48,8 @@ class _Builder:
         self.initializers: list = []
         self._names: set[str] = set()
         self._consts: dict[Any, str] = {}
+        # id(convolution layer) -> the BatchNormalization folded into its kernel and bias
+        self.folds: dict[int, Any] = {}
 
     def fresh(self, base: str) -> str:
         name, k = base, 1
@@ -141,10 +144,35 @@ def _conv_node(b: _Builder, layer: Any, x: str, shape: tuple, kernel: np.ndarray
     return b.op("Conv", inputs, f"{layer.name}/Conv", dilations=list(layer.dilation_rate), group=group, **attrs)
 
 
+def _bn_terms(bn: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """BatchNormalization at inference is (x - mean) * a + beta with a = gamma /
+    sqrt(moving_variance + epsilon), a computed as the core does (float32 epsilon, the square
+    root in double). Returns (mean, a, beta)."""
+    w = _weights(bn)
+    eps = np.float64(np.float32(bn.epsilon))
+    invstd = (1.0 / np.sqrt(w["moving_variance"].astype(np.float64) + eps)).astype(np.float32)
+    a = w["gamma"] * invstd if "gamma" in w else invstd
+    beta = w.get("beta", np.zeros_like(a))
+    return w["moving_mean"], a, beta
+
+
+def _folded(b: _Builder, layer: Any, kernel: np.ndarray, bias: Any) -> tuple[np.ndarray, Any]:
+    """`kernel` (out, ...) and `bias` with the BatchNormalization that follows `layer` folded in
+    (when build_onnx_model found one): kernel * a, (bias - mean) * a + beta per output channel."""
+    bn = b.folds.get(id(layer))
+    if bn is None:
+        return kernel, bias
+    mean, a, beta = (t.astype(np.float64) for t in _bn_terms(bn))
+    bias = np.zeros(kernel.shape[0]) if bias is None else bias.astype(np.float64)
+    kernel = kernel.astype(np.float64) * a.reshape(-1, *[1] * (kernel.ndim - 1))
+    return kernel.astype(np.float32), ((bias - mean) * a + beta).astype(np.float32)
+
+
 def _conv2d(b: _Builder, layer: Any, ins: list[_Tensor]) -> tuple[str, str]:
     w = _weights(layer)
     kernel = w["kernel"].transpose(3, 2, 0, 1)  # (kh, kw, cin, f) -> (f, cin, kh, kw)
-    y = _conv_node(b, layer, b.get(ins[0], _NCHW), ins[0].shape, kernel, w.get("bias"), 1, "kernel")
+    kernel, bias = _folded(b, layer, kernel, w.get("bias"))
+    y = _conv_node(b, layer, b.get(ins[0], _NCHW), ins[0].shape, kernel, bias, 1, "kernel")
     return _activate(b, layer, layer.activation, y, _NCHW, True), _NCHW
 
 
@@ -157,8 +185,8 @@ def _depthwise_kernel(k: np.ndarray) -> np.ndarray:
 def _depthwise_conv2d(b: _Builder, layer: Any, ins: list[_Tensor]) -> tuple[str, str]:
     w = _weights(layer)
     cin = ins[0].shape[2]
-    kernel = _depthwise_kernel(w["kernel"])
-    y = _conv_node(b, layer, b.get(ins[0], _NCHW), ins[0].shape, kernel, w.get("bias"), cin, "kernel")
+    kernel, bias = _folded(b, layer, _depthwise_kernel(w["kernel"]), w.get("bias"))
+    y = _conv_node(b, layer, b.get(ins[0], _NCHW), ins[0].shape, kernel, bias, cin, "kernel")
     return _activate(b, layer, layer.activation, y, _NCHW, True), _NCHW
 
 
@@ -168,9 +196,10 @@ def _separable_conv2d(b: _Builder, layer: Any, ins: list[_Tensor]) -> tuple[str,
     depthwise = _depthwise_kernel(w["depthwise_kernel"])
     y = _conv_node(b, layer, b.get(ins[0], _NCHW), ins[0].shape, depthwise, None, cin, "depthwise_kernel")
     pointwise = w["pointwise_kernel"].transpose(3, 2, 0, 1)  # (1, 1, cin * m, f) -> (f, cin * m, 1, 1)
+    pointwise, bias = _folded(b, layer, pointwise, w.get("bias"))
     inputs = [y, b.const(f"{layer.name}/pointwise_kernel", pointwise, (id(layer), "pointwise_kernel"))]
-    if "bias" in w:
-        inputs.append(b.const(f"{layer.name}/bias", w["bias"], (id(layer), "bias")))
+    if bias is not None:
+        inputs.append(b.const(f"{layer.name}/bias", bias, (id(layer), "bias")))
     y = b.op("Conv", inputs, f"{layer.name}/pointwise")
     return _activate(b, layer, layer.activation, y, _NCHW, True), _NCHW
 
@@ -219,20 +248,15 @@ def _channel_shape(layout: str, image: bool, c: int) -> tuple:
 
 
 def _batch_normalization(b: _Builder, layer: Any, ins: list[_Tensor]) -> tuple[str, str]:
-    """(x - moving_mean) * a + beta with a = gamma / sqrt(moving_variance + epsilon), computed
-    as the core does (float32 epsilon, the square root in double)."""
-    w = _weights(layer)
+    """Where not folded into a convolution: the core's arithmetic, (x - mean) * a + beta."""
+    mean, a, beta = _bn_terms(layer)
     layout, x = b.any_layout(ins[0])
-    c = ins[0].shape[-1]
-    shape = _channel_shape(layout, ins[0].image, c)
-    eps = np.float64(np.float32(layer.epsilon))
-    invstd = (1.0 / np.sqrt(w["moving_variance"].astype(np.float64) + eps)).astype(np.float32)
-    a = w["gamma"] * invstd if "gamma" in w else invstd
+    shape = _channel_shape(layout, ins[0].image, ins[0].shape[-1])
     n = layer.name
-    y = b.op("Sub", [x, b.f32(f"{n}/moving_mean", w["moving_mean"].reshape(shape))], f"{n}/sub_mean")
+    y = b.op("Sub", [x, b.f32(f"{n}/moving_mean", mean.reshape(shape))], f"{n}/sub_mean")
     y = b.op("Mul", [y, b.f32(f"{n}/scale", a.reshape(shape))], f"{n}/scale")
-    if "beta" in w:
-        y = b.op("Add", [y, b.f32(f"{n}/beta", w["beta"].reshape(shape))], f"{n}/add_beta")
+    if layer.center:
+        y = b.op("Add", [y, b.f32(f"{n}/beta", beta.reshape(shape))], f"{n}/add_beta")
     return y, layout
 
 
@@ -456,6 +480,32 @@ def _ir_version(onnx: Any, opset: int) -> int:
     return min(versions) if versions else onnx.IR_VERSION
 
 
+def _plan_folds(b: _Builder, rec: Any, out_node: int) -> set[int]:
+    """Finds each BatchNormalization that reads a convolution with a linear activation whose
+    output nothing else reads, and whose layer runs once (a shared layer keeps its own
+    weights); records the fold in `b.folds`. Returns the graph nodes of the folded layers."""
+    readers = Counter(i for inputs in rec.inputs for i in inputs)
+    runs = Counter(id(layer) for layer in rec.layers)
+    convolutions = (_conv2d, _depthwise_conv2d, _separable_conv2d)
+    folded = set()
+    for k, (layer, inputs) in enumerate(zip(rec.layers, rec.inputs), start=1):
+        j = inputs[0]
+        if _converter(layer) is not _batch_normalization or j == 0:
+            continue
+        conv = rec.layers[j - 1]
+        if (
+            _converter(conv) in convolutions
+            and conv.activation == "linear"
+            and readers[j] == 1
+            and j != out_node
+            and runs[id(conv)] == 1
+            and id(conv) not in b.folds
+        ):
+            b.folds[id(conv)] = layer
+            folded.add(k)
+    return folded
+
+
 def build_onnx_model(model: Any, opset: int = DEFAULT_OPSET, batch: Any = "batch") -> Any:
     """The ``onnx.ModelProto`` of `model`'s inference graph (nothing written)."""
     import onnx
@@ -473,10 +523,14 @@ def build_onnx_model(model: Any, opset: int = DEFAULT_OPSET, batch: Any = "batch
     for layer in rec.layers:  # every layer checked before any work: one clear error
         _converter(layer)
     b = _Builder(onnx)
+    folded = _plan_folds(b, rec, out_node)
     input_name = b.fresh(_input_name(model))
     tensors = {0: _Tensor(model._input_shape, input_name)}
     for k, (layer, inputs) in enumerate(zip(rec.layers, rec.inputs), start=1):
         ins = [tensors[i] for i in inputs]
+        if k in folded:  # its arithmetic is in the convolution before it
+            tensors[k] = ins[0]
+            continue
         result = _converter(layer)(b, layer, ins)
         if isinstance(result, _Tensor):
             tensors[k] = result
