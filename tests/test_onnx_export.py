@@ -12,7 +12,7 @@ ort = pytest.importorskip("onnxruntime")
 
 import cnnx  # noqa: E402
 from cnnx import layers as L  # noqa: E402
-from cnnx.onnx_export import DEFAULT_OPSET  # noqa: E402
+from cnnx.onnx_export import DEFAULT_OPSET, OLDEST_OPSET  # noqa: E402
 
 
 def randomize(model, seed=0):
@@ -323,12 +323,12 @@ def test_unbuilt_model_is_refused(tmp_path):
 
 
 def test_unknown_layer_is_named_and_nothing_written(tmp_path, monkeypatch):
-    from cnnx import onnx_export
+    from cnnx.onnx_export import _layers
 
     model = seq((6, 6, 2), L.Conv2D(2, 3, name="odd_one"), L.Flatten())
     target = tmp_path / "m.onnx"
     target.write_bytes(b"old")
-    monkeypatch.delitem(onnx_export._CONVERTERS, "Conv2D")
+    monkeypatch.delitem(_layers._CONVERTERS, "Conv2D")
     with pytest.raises(ValueError, match="layer 'odd_one' of class Conv2D"):
         model.export(str(target), format="onnx")
     assert target.read_bytes() == b"old"  # the old file is untouched
@@ -350,3 +350,27 @@ def test_failed_write_leaves_old_file(tmp_path, monkeypatch):
         model.export(str(target), format="onnx", verbose=False)
     assert target.read_bytes() == b"old"
     assert os.listdir(tmp_path) == ["m.onnx"]
+
+
+def test_opset_17(tmp_path):
+    """The oldest opset offered: global pooling then takes its axes as an attribute."""
+    model = resnet_block_model()
+    path = tmp_path / "m17.onnx"
+    model.export(str(path), format="onnx", verbose=False, opset_version=OLDEST_OPSET)
+    proto = onnx.load(str(path))
+    onnx.checker.check_model(proto, full_check=True)
+    assert proto.opset_import[0].version == 17
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(3).standard_normal((7, 12, 12, 3)).astype(np.float32)
+    got = session.run(None, {session.get_inputs()[0].name: x})[0]
+    np.testing.assert_allclose(got, model.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
+
+
+def test_too_large_for_one_file(tmp_path, monkeypatch):
+    import cnnx.onnx_export as onnx_export
+
+    model = seq((4,), L.Dense(3))
+    monkeypatch.setattr(onnx_export, "_MAX_WEIGHT_BYTES", 59)  # 15 parameters: 60 bytes
+    with pytest.raises(ValueError, match="15 parameters.*at most 59 bytes"):
+        model.export(str(tmp_path / "m.onnx"), format="onnx")
+    assert not os.listdir(tmp_path)

@@ -1,101 +1,15 @@
-"""ONNX export: ``model.export("m.onnx", format="onnx")`` writes the model's inference graph.
-
-The graph is what ``predict`` computes: Dropout and the random augmentation layers are the
-identity, BatchNormalization normalises with its moving statistics. The input is channels-last
-(NHWC) with a dynamic batch axis, as cnnx takes it. ONNX's Conv and pooling are NCHW, so each
-tensor may exist in both layouts; a Transpose is added only when a consumer needs the layout
-its producer did not make (typically one after the input and one before Flatten, which must
-flatten in NHWC order to match the Dense weights). Needs the optional ``onnx`` package
-(``pip install cnnx[onnx]``).
-"""
+"""One converter per cnnx layer class: (builder, layer, input tensors) -> (ONNX value, layout)
+of its output, or an input tensor itself (layers that are the identity at inference). Each
+reproduces the core's inference arithmetic (same op order where it matters: BatchNormalization,
+Average, Resizing)."""
 
 from __future__ import annotations
 
-import os
-import tempfile
-from collections import Counter
 from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["export_onnx", "DEFAULT_OPSET"]
-
-DEFAULT_OPSET = 18  # Reduce* take their axes as an input from 18 on
-_NHWC, _NCHW = "nhwc", "nchw"
-_NHWC_AXIS_IN_NCHW = {0: 0, 1: 2, 2: 3, 3: 1}  # where each NHWC axis sits in NCHW
-
-
-class _Tensor:
-    """One cnnx tensor of the graph: its per-sample shape (cnnx's channels-last order) and
-    the ONNX value holding it in each layout made so far. Only 4-D tensors (images) have an
-    NCHW form; any other rank is in cnnx's order."""
-
-    def __init__(self, shape: Any, name: str, layout: str = _NHWC):
-        self.shape = tuple(int(d) for d in shape)
-        self.names = {layout: name}
-
-    @property
-    def image(self) -> bool:
-        return len(self.shape) == 3
-
-
-class _Builder:
-    """Collects nodes and initializers with unique names."""
-
-    def __init__(self, onnx: Any):
-        self.onnx = onnx
-        self.nodes: list = []
-        self.initializers: list = []
-        self._names: set[str] = set()
-        self._consts: dict[Any, str] = {}
-        # id(convolution layer) -> the BatchNormalization folded into its kernel and bias
-        self.folds: dict[int, Any] = {}
-
-    def fresh(self, base: str) -> str:
-        name, k = base, 1
-        while name in self._names:
-            name, k = f"{base}_{k}", k + 1
-        self._names.add(name)
-        return name
-
-    def const(self, base: str, array: Any, key: Any = None) -> str:
-        """An initializer; `key` identifies a weight so that a layer used twice shares it."""
-        if key is not None and key in self._consts:
-            return self._consts[key]
-        name = self.fresh(base)
-        self.initializers.append(self.onnx.numpy_helper.from_array(np.ascontiguousarray(array), name))
-        if key is not None:
-            self._consts[key] = name
-        return name
-
-    def f32(self, base: str, array: Any) -> str:
-        return self.const(base, np.asarray(array, dtype=np.float32))
-
-    def i64(self, base: str, array: Any) -> str:
-        return self.const(base, np.asarray(array, dtype=np.int64))
-
-    def op(self, op_type: str, inputs: list[str], base: str, **attrs: Any) -> str:
-        out = self.fresh(base)
-        self.nodes.append(self.onnx.helper.make_node(op_type, inputs, [out], name=out, **attrs))
-        return out
-
-    def get(self, t: _Tensor, layout: str) -> str:
-        """`t` in `layout`, transposing once (then cached) if it was only made in the other."""
-        if not t.image:
-            return t.names[_NHWC]
-        if layout not in t.names:
-            src = next(iter(t.names.values()))
-            perm = [0, 3, 1, 2] if layout == _NCHW else [0, 2, 3, 1]
-            t.names[layout] = self.op("Transpose", [src], f"{src}/to_{layout}", perm=perm)
-        return t.names[layout]
-
-    def any_layout(self, t: _Tensor) -> tuple[str, str]:
-        """A layout `t` already exists in (for ops that do not care), and its value."""
-        layout = next(iter(t.names))
-        return layout, t.names[layout]
-
-
-# -- layers ----------------------------------------------------------------------------------------
+from ._graph import _NCHW, _NHWC, _NHWC_AXIS_IN_NCHW, _Builder, _Tensor
 
 
 def _weights(layer: Any) -> dict[str, np.ndarray]:
@@ -215,8 +129,12 @@ def _pooling(op_type: str, **extra: Any) -> Callable:
 def _global_pooling(op_type: str) -> Callable:
     def convert(b: _Builder, layer: Any, ins: list[_Tensor]) -> tuple[str, str]:
         layout, x = b.any_layout(ins[0])
-        axes = b.i64(f"{layer.name}/axes", [2, 3] if layout == _NCHW else [1, 2])
-        y = b.op(op_type, [x, axes], f"{layer.name}/{op_type}", keepdims=int(layer.keepdims))
+        axes = [2, 3] if layout == _NCHW else [1, 2]
+        keep = int(layer.keepdims)
+        if b.opset < 18:
+            y = b.op(op_type, [x], f"{layer.name}/{op_type}", axes=axes, keepdims=keep)
+        else:
+            y = b.op(op_type, [x, b.i64(f"{layer.name}/axes", axes)], f"{layer.name}/{op_type}", keepdims=keep)
         return y, layout if layer.keepdims else _NHWC
 
     return convert
@@ -430,7 +348,7 @@ _CONVERTERS: dict[str, Callable] = {
 
 
 def _converter(layer: Any) -> Callable:
-    from . import layers as layers_mod
+    from .. import layers as layers_mod
 
     for cls in type(layer).__mro__:  # a subclass of a cnnx layer exports as that layer
         if cls.__module__.startswith("cnnx.") and cls.__name__ in _CONVERTERS:
@@ -440,179 +358,3 @@ def _converter(layer: Any) -> Callable:
         f"export: cannot export layer '{layer.name}' of class {type(layer).__name__} to ONNX; "
         f"expected one of the cnnx layers {', '.join(sorted(_CONVERTERS))}"
     )
-
-
-# -- the model -------------------------------------------------------------------------------------
-
-
-def _input_name(model: Any) -> str:
-    inputs = getattr(model, "_inputs", None)
-    if inputs:
-        return str(inputs[0].name)
-    layer = getattr(model, "_input_layer", None)
-    return layer.name if layer is not None else "input_layer"
-
-
-def _batch_dim(model: Any, input_signature: Any) -> Any:
-    """'batch' (dynamic), or the fixed batch size an input_signature asks for."""
-    if input_signature is None:
-        return "batch"
-    spec = input_signature
-    if isinstance(spec, (list, tuple)) and len(spec) == 1 and hasattr(spec[0], "shape"):
-        spec = spec[0]
-    shape = getattr(spec, "shape", None)
-    if shape is None and isinstance(spec, (list, tuple)):
-        shape = spec
-    want = (None, *model._input_shape)
-    if shape is not None:
-        shape = tuple(None if d is None else int(d) for d in shape)
-        if len(shape) == len(want) and shape[1:] == want[1:] and (shape[0] is None or shape[0] > 0):
-            return "batch" if shape[0] is None else shape[0]
-    raise ValueError(
-        f"export: expected input_signature=None or one input spec of shape {want} (the batch axis None or a "
-        f"positive int), received input_signature={input_signature!r}"
-    )
-
-
-def _ir_version(onnx: Any, opset: int) -> int:
-    """The oldest IR version that carries `opset`, so older runtimes load the file."""
-    versions = [ir for _, ir, op, *_ in onnx.helper.VERSION_TABLE if op >= opset]
-    return min(versions) if versions else onnx.IR_VERSION
-
-
-def _plan_folds(b: _Builder, rec: Any, out_node: int) -> set[int]:
-    """Finds each BatchNormalization that reads a convolution with a linear activation whose
-    output nothing else reads, and whose layer runs once (a shared layer keeps its own
-    weights); records the fold in `b.folds`. Returns the graph nodes of the folded layers."""
-    readers = Counter(i for inputs in rec.inputs for i in inputs)
-    runs = Counter(id(layer) for layer in rec.layers)
-    convolutions = (_conv2d, _depthwise_conv2d, _separable_conv2d)
-    folded = set()
-    for k, (layer, inputs) in enumerate(zip(rec.layers, rec.inputs), start=1):
-        j = inputs[0]
-        if _converter(layer) is not _batch_normalization or j == 0:
-            continue
-        conv = rec.layers[j - 1]
-        if (
-            _converter(conv) in convolutions
-            and conv.activation == "linear"
-            and readers[j] == 1
-            and j != out_node
-            and runs[id(conv)] == 1
-            and id(conv) not in b.folds
-        ):
-            b.folds[id(conv)] = layer
-            folded.add(k)
-    return folded
-
-
-def build_onnx_model(model: Any, opset: int = DEFAULT_OPSET, batch: Any = "batch") -> Any:
-    """The ``onnx.ModelProto`` of `model`'s inference graph (nothing written)."""
-    import onnx
-
-    from .models import _Recorder
-
-    if not model.built and model._input_shape is not None:
-        model.build()  # a Sequential that starts with an Input is built on first use
-    if not model.built:
-        raise ValueError(
-            f"export: {model._where} is not built yet; build it (an Input, build(input_shape), or fit) before exporting"
-        )
-    rec = _Recorder()
-    out_node = model._emit(rec, 0)
-    for layer in rec.layers:  # every layer checked before any work: one clear error
-        _converter(layer)
-    b = _Builder(onnx)
-    folded = _plan_folds(b, rec, out_node)
-    input_name = b.fresh(_input_name(model))
-    tensors = {0: _Tensor(model._input_shape, input_name)}
-    for k, (layer, inputs) in enumerate(zip(rec.layers, rec.inputs), start=1):
-        ins = [tensors[i] for i in inputs]
-        if k in folded:  # its arithmetic is in the convolution before it
-            tensors[k] = ins[0]
-            continue
-        result = _converter(layer)(b, layer, ins)
-        if isinstance(result, _Tensor):
-            tensors[k] = result
-        else:
-            name, layout = result
-            shape = tuple(layer._core.output_shape)
-            tensors[k] = _Tensor(shape, name, layout if len(shape) == 3 else _NHWC)
-    out = tensors[out_node]
-    y = b.get(out, _NHWC)
-    output_name = "output_0" if "output_0" not in b._names else b.fresh("output_0")
-    if y == input_name:
-        b.nodes.append(onnx.helper.make_node("Identity", [y], [output_name], name=output_name))
-    else:  # rename the value the last node made
-        for node in b.nodes:
-            node.input[:] = [output_name if v == y else v for v in node.input]
-            node.output[:] = [output_name if v == y else v for v in node.output]
-    f = onnx.TensorProto.FLOAT
-    graph = onnx.helper.make_graph(
-        b.nodes,
-        model.name,
-        [onnx.helper.make_tensor_value_info(input_name, f, [batch, *model._input_shape])],
-        [onnx.helper.make_tensor_value_info(output_name, f, [batch, *out.shape])],
-        initializer=b.initializers,
-    )
-    from . import __version__
-
-    proto = onnx.helper.make_model(
-        graph,
-        opset_imports=[onnx.helper.make_opsetid("", opset)],
-        producer_name="cnnx",
-        producer_version=__version__,
-        ir_version=_ir_version(onnx, opset),
-    )
-    onnx.checker.check_model(proto, full_check=True)
-    return proto
-
-
-def _write_atomic(path: str, data: bytes) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        try:
-            os.remove(temp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
-def export_onnx(
-    model: Any,
-    filepath: Any,
-    verbose: Any = None,
-    input_signature: Any = None,
-    opset_version: Any = None,
-    **kwargs: Any,
-) -> None:
-    """Writes `model`'s inference graph to `filepath` as ONNX (see the module docstring)."""
-    if kwargs:
-        raise TypeError(f"export: unrecognized keyword arguments for format='onnx': {sorted(kwargs)}")
-    try:
-        import onnx
-    except ImportError:
-        raise ImportError(
-            "export(format='onnx') needs the onnx package: pip install onnx (or pip install cnnx[onnx])"
-        ) from None
-    if not isinstance(filepath, (str, os.PathLike)):
-        raise TypeError(f"export: expected filepath to be a str or os.PathLike, received {type(filepath).__name__}")
-    newest = onnx.defs.onnx_opset_version()
-    opset = DEFAULT_OPSET if opset_version is None else opset_version
-    if isinstance(opset, bool) or not isinstance(opset, (int, np.integer)) or not DEFAULT_OPSET <= opset <= newest:
-        raise ValueError(
-            f"export: expected opset_version=None or an int in [{DEFAULT_OPSET}, {newest}], "
-            f"received opset_version={opset_version!r}"
-        )
-    path = os.fspath(filepath)
-    proto = build_onnx_model(model, int(opset), _batch_dim(model, input_signature))
-    _write_atomic(path, proto.SerializeToString())
-    if verbose is None or verbose:
-        print(f"Saved artifact at '{path}'.")
