@@ -923,6 +923,27 @@ class Model:
 
         load_weights(self, filepath)
 
+    def export(
+        self,
+        filepath: Any,
+        format: str = "tf_saved_model",
+        verbose: Any = None,
+        input_signature: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        """Keras' ``model.export``: ``format="onnx"`` writes the inference graph as ONNX (needs
+        the ``onnx`` package; see cnnx.onnx_export). Keras' default, a TensorFlow SavedModel,
+        is not available."""
+        if format != "onnx":
+            raise ValueError(
+                f"export: cnnx supports format='onnx' only (Keras' 'tf_saved_model', 'openvino' and 'litert' "
+                f"need TensorFlow or other runtimes); received format={format!r}. "
+                "Use model.export(path, format='onnx')"
+            )
+        from .onnx_export import export_onnx
+
+        export_onnx(self, filepath, verbose=verbose, input_signature=input_signature, **kwargs)
+
     def get_config(self) -> dict:
         raise NotImplementedError
 
