@@ -15,7 +15,8 @@ argmax, argmin and top_k's indices are int32.
 The functions: activations ``relu``, ``sigmoid``, ``softmax``, ``log_softmax``; losses
 ``binary_crossentropy``, ``categorical_crossentropy``, ``sparse_categorical_crossentropy``
 (Keras' ``ops`` signatures: ``(target, output, from_logits=False[, axis=-1])``, per-sample
-values, probabilities clipped to [1e-7, 1 - 1e-7] as Keras does); ``one_hot``; creation
+values, probabilities clipped to [1e-7, 1 - 1e-7] as Keras does; logits unclipped, as Keras'
+TensorFlow and JAX backends); ``one_hot``; creation
 ``ones``, ``zeros``, ``ones_like``, ``zeros_like``, ``arange``; conversion ``cast``,
 ``convert_to_tensor``, ``convert_to_numpy``, ``stop_gradient``, ``shape``; shapes
 ``reshape``, ``transpose``, ``expand_dims``, ``squeeze``, ``concatenate``, ``stack``;
@@ -218,11 +219,14 @@ def _same_shape(t: np.ndarray, o: np.ndarray) -> None:
 
 
 def binary_crossentropy(target: Any, output: Any, from_logits: bool = False) -> Tensor:
-    """Element-wise ``-(t log p + (1 - t) log(1 - p))``, ``p`` clipped to [1e-7, 1 - 1e-7]
-    (``from_logits=True``: ``p = sigmoid(output)``); no reduction, as ``keras.ops``."""
+    """Element-wise ``-(t log p + (1 - t) log(1 - p))``, ``p`` clipped to [1e-7, 1 - 1e-7];
+    no reduction, as ``keras.ops``. ``from_logits=True``: the exact, unclipped form on logits
+    ``max(x, 0) - x t + log(1 + exp(-|x|))``, as Keras' TensorFlow and JAX backends compute it."""
     t, o = _float(target), _float(output)
     _same_shape(t, o)
-    p = np.clip(sigmoid(o).numpy() if from_logits else o, _EPSILON, 1.0 - _EPSILON)
+    if from_logits:
+        return _wrap(np.maximum(o, 0) - o * t + np.log1p(np.exp(-np.abs(o))))
+    p = np.clip(o, _EPSILON, 1.0 - _EPSILON)
     return _wrap(-(t * np.log(p) + (1.0 - t) * np.log(1.0 - p)))
 
 
