@@ -249,3 +249,19 @@ def test_add_after_training_rebuilds_as_keras():
         np.testing.assert_array_equal(a, b)
     model.compile(optimizer="adam", loss="mse")
     model.fit(x, y[:, :2], epochs=1, verbose=0)
+
+
+def test_calling_a_model_gives_arrays_with_numpy_method():
+    """TensorFlow's beginner quickstart: model(x).numpy(), then a softmax of that."""
+    keras = cnnx
+    model = small_model()
+    x, _ = data(2)
+    predictions = model(x[:1]).numpy()
+    assert type(predictions) is np.ndarray and predictions.shape == (1, 3)
+    np.testing.assert_allclose(predictions, model.predict(x[:1], verbose=0), rtol=1e-6)
+    probs = keras.ops.softmax(predictions).numpy()
+    np.testing.assert_allclose(probs.sum(), 1.0, rtol=1e-6)
+    hidden = model.get_layer("hidden")(x)
+    assert isinstance(hidden, np.ndarray) and hidden.numpy().shape == (2, 6)
+    assert layers.Dense(2)(x).numpy().shape == (2, 2)  # a layer on its own, built on first use
+    assert model(x, training=True).numpy().shape == (2, 3)

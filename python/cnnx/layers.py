@@ -271,10 +271,12 @@ class Layer:
             raise ValueError(f"{self._where}: expected a batch with a leading batch axis, received shape {x.shape}")
         if not self.built:
             self.build(x.shape[1:])
+        from .ops import Tensor
+
         model = self._model_core()
         if model is not None:  # its workspaces are the model's: run between two of its steps
-            return model.layer_forward(self._core, x, bool(training))
-        return self._core.forward(x, bool(training))
+            return model.layer_forward(self._core, x, bool(training)).view(Tensor)
+        return self._core.forward(x, bool(training)).view(Tensor)  # with Keras' .numpy()
 
     def _symbolic_call(self, x: Any) -> Any:
         from ._graph import KerasTensor, Node, symbolic_inputs

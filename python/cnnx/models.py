@@ -379,10 +379,13 @@ class Model:
 
         if is_symbolic(x):
             return self._symbolic_call(x)
+        from .ops import Tensor
+
         x = self._prepare_x(x, self._where)
+        # A Tensor (an ndarray with Keras' .numpy()), for code such as model(x).numpy()
         if not training:
-            return self._core.predict(x, len(x))
-        return self._core.call(x, True)
+            return self._core.predict(x, len(x)).view(Tensor)
+        return self._core.call(x, True).view(Tensor)
 
     def _symbolic_call(self, x: Any) -> Any:
         from ._graph import KerasTensor, Node, symbolic_inputs
