@@ -62,7 +62,10 @@ def test_weights_are_keras_style_variables():
 def test_variables_are_live_and_assign_writes_through():
     model = small_model()
     model.compile(optimizer="adam", loss="categorical_crossentropy")
-    kernel = model.get_layer("out").kernel if hasattr(model.get_layer("out"), "kernel") else model.weights[-2]
+    kernel = model.get_layer("out").kernel  # Keras' attribute for the weight
+    assert kernel is model.weights[-2] and model.get_layer("out").bias is model.weights[-1]
+    assert model.get_layer("bn").moving_mean.path == "bn/moving_mean"
+    assert not hasattr(model.get_layer("bn"), "kernel") and not hasattr(layers.Dense(2), "kernel")
     before = kernel.numpy()
     x, y = data()
     model.fit(x, y, epochs=1, batch_size=8, verbose=0)

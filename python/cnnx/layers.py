@@ -367,6 +367,19 @@ class Layer:
             self.__dict__["_variable_cache"] = (self._core, cached)
         return list(cached)
 
+    _WEIGHT_ATTRIBUTES = frozenset(
+        ("kernel", "bias", "gamma", "beta", "moving_mean", "moving_variance", "depthwise_kernel", "pointwise_kernel")
+    )
+
+    def __getattr__(self, name: str) -> Any:
+        # Only for attributes not found otherwise: Keras' layer.kernel, layer.bias, ... as the
+        # Variables of a built layer's weights of that name.
+        if name in Layer._WEIGHT_ATTRIBUTES and self.__dict__.get("_core_layer") is not None and self.built:
+            for v in self._variables():
+                if v.name == name:
+                    return v
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
     @property
     def weights(self) -> list:
         """The weights as Keras-style Variables (``.numpy()``, ``.shape``, ``.name``, ``.path``,
