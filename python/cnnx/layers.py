@@ -378,6 +378,8 @@ class Layer:
             for v in self._variables():
                 if v.name == name:
                     return v
+        if hasattr(type(self), name):  # a property that raised AttributeError: raise its own message
+            return object.__getattribute__(self, name)
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     @property
