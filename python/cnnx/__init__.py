@@ -10,7 +10,7 @@ model = cnnx.Model(inputs, outputs).
 
 from __future__ import annotations
 
-from . import _core, callbacks, datasets, layers, losses, models, optimizers, regularizers, saving, utils
+from . import _core, backend, callbacks, datasets, layers, losses, models, ops, optimizers, regularizers, saving, utils
 from ._graph import KerasTensor
 from .layers import Input
 from .models import Model, Sequential
@@ -22,11 +22,13 @@ __all__ = [
     "KerasTensor",
     "Model",
     "Sequential",
+    "backend",
     "callbacks",
     "datasets",
     "layers",
     "losses",
     "models",
+    "ops",
     "optimizers",
     "regularizers",
     "saving",

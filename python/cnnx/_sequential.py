@@ -8,7 +8,7 @@ import weakref
 from typing import Any
 
 from . import _core
-from .layers import InputLayer, Layer
+from .layers import InputLayer, Layer, _check_bool
 from .models import Model, _CoreGraph, _emit_item, _layer_entry, _layer_from_entry, _shape
 
 __all__ = ["Sequential"]
@@ -62,7 +62,9 @@ class Sequential(Model):
         if layer is self:
             raise ValueError(f"Sequential.add: model '{self.name}' cannot contain itself")
         if self._core.built:
-            raise ValueError("Sequential.add: the model is already built; add every layer before training it")
+            # Keras rebuilds the model: the layers keep their weights, the core is made anew
+            # (so the model needs compiling again: the optimizer's state was the old stack's).
+            self._restack(list(self._items))
         if not self._items and self._input_shape is None:
             given = layer._input_shape if isinstance(layer, Model) else layer._input_shape_arg
             if given is not None:
@@ -75,6 +77,48 @@ class Sequential(Model):
             out = _build_item(layer, self._output_shape, "Sequential.add")
         self._append(layer)
         self._output_shape = out
+        if self._symbolic is not None:  # model.input / output were asked for already: extend them
+            self._symbolic = (self._symbolic[0], layer(self._symbolic[1]))
+
+    def pop(self, rebuild: bool = True) -> Any:
+        """Removes the last layer (or nested model) and returns it, as Keras' ``pop``. The
+        remaining layers keep their weights; the model can then be extended with ``add``. An
+        ``Input`` is not a layer and stays. The model must be compiled again before training
+        (the optimizer's state belonged to the old stack of layers). ``rebuild`` is accepted
+        for Keras' signature: the remaining layers are already built for the model's input."""
+        _check_bool(rebuild, "rebuild", f"Sequential.pop of '{self.name}'")
+        if not self._items:
+            raise IndexError(f"Sequential.pop: model '{self.name}' has no layers to remove")
+        removed, keep = self._items[-1], self._items[:-1]
+        symbolic, self._symbolic = self._symbolic, None
+        self._restack(keep)
+        if symbolic is not None and keep:
+            # The graph already holds the output of the element before the removed one: the
+            # tensor the removed element was called on (calling the layers again would give
+            # each a second inbound node).
+            history = symbolic[1]._keras_history
+            node = history.operation._inbound_nodes[history.node_index]
+            self._symbolic = (symbolic[0], node.input_tensors[0])
+        # The removed layers no longer run in this model's core: they read their weights from
+        # their own core layers again, as layers that belong to no model.
+        for layer in removed._flat_layers() if isinstance(removed, Model) else [removed]:
+            if id(layer) not in self._flat_ids:
+                layer._model_ref = None
+        return removed
+
+    def _restack(self, items: list) -> None:
+        """A new, unbuilt core running `items` (built layers, which keep their weights); the
+        model must be compiled again."""
+        self._items = []
+        self._graph_tail = None
+        self._flat_cache, self._flat_ids, self._flat_names = [], set(), set()
+        self._core = _core.Sequential()
+        self._output_shape = self._input_shape
+        for item in items:
+            if self._output_shape is not None:
+                self._output_shape = _build_item(item, self._output_shape, self._where)
+            self._append(item)
+        self.compiled = False
 
     def _append(self, item: Any) -> None:
         # The distinct layers, kept up to date here: recomputing them per add would make

@@ -174,6 +174,9 @@ class Layer:
     def __init__(self, name: str | None = None, input_shape: Any = None, trainable: bool = True, **kwargs: Any):
         cls = type(self).__name__
         kwargs.pop("dtype", None)  # float32 is the only dtype; accept Keras' argument
+        input_dim = kwargs.pop("input_dim", None)
+        if input_dim is not None:  # Keras: input_dim=n means input_shape=(n,), and wins over it
+            input_shape = (input_dim,)
         if kwargs:
             raise TypeError(f"Unrecognized keyword arguments passed to {cls}: {kwargs}")
         if name is not None and not isinstance(name, str):
@@ -268,10 +271,12 @@ class Layer:
             raise ValueError(f"{self._where}: expected a batch with a leading batch axis, received shape {x.shape}")
         if not self.built:
             self.build(x.shape[1:])
+        from .ops import Tensor
+
         model = self._model_core()
         if model is not None:  # its workspaces are the model's: run between two of its steps
-            return model.layer_forward(self._core, x, bool(training))
-        return self._core.forward(x, bool(training))
+            return model.layer_forward(self._core, x, bool(training)).view(Tensor)
+        return self._core.forward(x, bool(training)).view(Tensor)  # with Keras' .numpy()
 
     def _symbolic_call(self, x: Any) -> Any:
         from ._graph import KerasTensor, Node, symbolic_inputs
@@ -347,25 +352,54 @@ class Layer:
         else:
             self._core.set_weights(arrays)
 
-    @property
-    def weights(self) -> list[np.ndarray]:
-        return self.get_weights()
-
-    def _weights_split(self, trainable: bool, layer_trainable: bool | None = None) -> list[np.ndarray]:
-        """The weights that train (or do not): Keras counts every weight of a frozen layer,
-        and BatchNormalization's moving statistics, as non-trainable."""
+    def _variables(self) -> list:
+        """The layer's weights as Variables (live handles, made once per core layer, so the
+        same weight is the same object each time, as in Keras); [] before the layer is built."""
         if not self.built:
             return []
-        on = self._trainable if layer_trainable is None else layer_trainable
-        flags = self._core.weight_trainable()
-        return [w for w, t in zip(self.get_weights(), flags) if (on and t) == trainable]
+        core, cached = self.__dict__.get("_variable_cache", (None, None))
+        if core is not self._core:
+            from ._variable import Variable
+
+            names, flags = self._core.weight_names(), self._core.weight_trainable()
+            values = self.get_weights()
+            cached = [Variable(self, i, n, v.shape, t) for i, (n, t, v) in enumerate(zip(names, flags, values))]
+            self.__dict__["_variable_cache"] = (self._core, cached)
+        return list(cached)
+
+    _WEIGHT_ATTRIBUTES = frozenset(
+        ("kernel", "bias", "gamma", "beta", "moving_mean", "moving_variance", "depthwise_kernel", "pointwise_kernel")
+    )
+
+    def __getattr__(self, name: str) -> Any:
+        # Only for attributes not found otherwise: Keras' layer.kernel, layer.bias, ... as the
+        # Variables of a built layer's weights of that name.
+        if name in Layer._WEIGHT_ATTRIBUTES and self.__dict__.get("_core_layer") is not None and self.built:
+            for v in self._variables():
+                if v.name == name:
+                    return v
+        if hasattr(type(self), name):  # a property that raised AttributeError: raise its own message
+            return object.__getattribute__(self, name)
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     @property
-    def trainable_weights(self) -> list[np.ndarray]:
+    def weights(self) -> list:
+        """The weights as Keras-style Variables (``.numpy()``, ``.shape``, ``.name``, ``.path``,
+        ``.assign()``; ``np.asarray(v)`` gives the value); ``get_weights()`` gives arrays."""
+        return self._variables()
+
+    def _weights_split(self, trainable: bool, layer_trainable: bool | None = None) -> list:
+        """The Variables that train (or do not): Keras counts every weight of a frozen layer,
+        and BatchNormalization's moving statistics, as non-trainable."""
+        on = self._trainable if layer_trainable is None else layer_trainable
+        return [v for v in self._variables() if (on and v.trainable) == trainable]
+
+    @property
+    def trainable_weights(self) -> list:
         return self._weights_split(True)
 
     @property
-    def non_trainable_weights(self) -> list[np.ndarray]:
+    def non_trainable_weights(self) -> list:
         return self._weights_split(False)
 
     def count_params(self) -> int:
@@ -504,7 +538,7 @@ class InputLayer(Layer):
         if list(weights):
             raise ValueError(f"{self._where}: an InputLayer has no weights; received {len(list(weights))} arrays")
 
-    def _weights_split(self, trainable: bool, layer_trainable: bool | None = None) -> list[np.ndarray]:
+    def _variables(self) -> list:
         return []
 
     def count_params(self) -> int:

@@ -25,7 +25,7 @@ from . import optimizers as optimizers_mod
 from .callbacks import CallbackList, History, ProgbarLogger
 from .layers import InputLayer, Layer, _auto_name, _check_bool, _set_core_trainable
 
-__all__ = ["Model", "Functional", "Sequential", "load_model", "model_from_config"]
+__all__ = ["Model", "Functional", "Sequential", "clone_model", "load_model", "model_from_config"]
 
 _ACCURACY_NAMES = ("accuracy", "acc", "categorical_accuracy", "sparse_categorical_accuracy", "binary_accuracy")
 _TOP_K_NAMES = ("top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy")
@@ -379,10 +379,13 @@ class Model:
 
         if is_symbolic(x):
             return self._symbolic_call(x)
+        from .ops import Tensor
+
         x = self._prepare_x(x, self._where)
+        # A Tensor (an ndarray with Keras' .numpy()), for code such as model(x).numpy()
         if not training:
-            return self._core.predict(x, len(x))
-        return self._core.call(x, True)
+            return self._core.predict(x, len(x)).view(Tensor)
+        return self._core.call(x, True).view(Tensor)
 
     def _symbolic_call(self, x: Any) -> Any:
         from ._graph import KerasTensor, Node, symbolic_inputs
@@ -428,25 +431,28 @@ class Model:
         walk(self, True)
         return flags
 
-    def _weights_by_trainability(self, trainable: bool) -> list[np.ndarray]:
+    def _weights_by_trainability(self, trainable: bool) -> list:
         flags = self._effective_trainable()
         return [
             w for layer in self._flat_layers() for w in layer._weights_split(trainable, flags.get(id(layer), False))
         ]
 
     @property
-    def trainable_weights(self) -> list[np.ndarray]:
-        """The weights fit updates (copies), layer by layer."""
+    def trainable_weights(self) -> list:
+        """The Variables fit updates, layer by layer (see ``weights``)."""
         return self._weights_by_trainability(True)
 
     @property
-    def non_trainable_weights(self) -> list[np.ndarray]:
-        """Frozen layers' weights and BatchNormalization's moving statistics (copies)."""
+    def non_trainable_weights(self) -> list:
+        """Frozen layers' weights and BatchNormalization's moving statistics, as Variables."""
         return self._weights_by_trainability(False)
 
     @property
-    def weights(self) -> list[np.ndarray]:
-        return self.get_weights()
+    def weights(self) -> list:
+        """Every weight, layer by layer, as Keras-style Variables: live handles with ``.numpy()``,
+        ``.shape``, ``.name``, ``.path`` and ``.assign()`` (``np.asarray(v)`` gives the value).
+        ``get_weights()`` gives the same weights as arrays, all from one step boundary."""
+        return [v for layer in self._flat_layers() for v in layer._variables()]
 
     def _trainable_params(self) -> list[tuple[str, str]]:
         """(layer, weight) names of the weights the optimizer updates, in its order, as of the
@@ -1009,6 +1015,42 @@ def model_from_config(config: dict) -> Model:
             f"model_from_config: expected a Sequential or Functional config, received {config.get('class_name')!r}"
         )
     return model
+
+
+def clone_model(
+    model: Model,
+    input_tensors: Any = None,
+    clone_function: Any = None,
+    call_function: Any = None,
+    recursive: bool = False,
+    **kwargs: Any,
+) -> Model:
+    """``keras.models.clone_model``: a new model with the same architecture, layer names and
+    configs, and freshly initialised weights (copy them with ``set_weights(get_weights())``).
+    For a Sequential, ``clone_function(layer)`` may make each new layer (Keras' hook); cnnx
+    does not support ``input_tensors`` or ``call_function``, nor ``clone_function`` for
+    functional models."""
+    if kwargs:
+        raise ValueError(f"clone_model: unrecognized keyword arguments: {sorted(kwargs)}")
+    if not isinstance(model, Model):
+        raise TypeError(f"clone_model: expected a cnnx model, received {type(model).__name__}")
+    if input_tensors is not None or call_function is not None:
+        raise ValueError("clone_model: input_tensors and call_function are not supported by cnnx")
+    if clone_function is None:
+        return model_from_config({"class_name": _nested_class_name(model), "config": model.get_config()})
+    if not isinstance(model, Sequential):
+        raise ValueError("clone_model: clone_function is supported for Sequential models only in cnnx")
+    from .layers import Input
+
+    clone = Sequential(name=model.name)
+    if model._input_shape is not None:
+        clone.add(Input(model._input_shape))
+    for item in model.layers:
+        if isinstance(item, Model) and recursive:
+            clone.add(clone_model(item, clone_function=clone_function, recursive=True))
+        else:
+            clone.add(clone_function(item))
+    return clone
 
 
 def load_model(filepath: Any, compile: bool = True) -> Model:

@@ -1,14 +1,29 @@
-"""Utilities: one-hot encoding, global seeding and image folders as datasets, as in `keras.utils`."""
+"""Utilities, as in `keras.utils`: one-hot encoding, global seeding, image folders as datasets,
+image files and arrays (`load_img`, `img_to_array`, `array_to_img`, `save_img`; Pillow) and a
+picture of a model (`plot_model`; matplotlib, no Graphviz)."""
 
 import operator
 import random
 
 import numpy as np
 
+from ._image_utils import array_to_img, img_to_array, load_img, save_img
+from ._plot_model import plot_model
 from .data import ImageDataset, image_dataset_from_directory
 from .planning import plan
 
-__all__ = ["to_categorical", "set_random_seed", "image_dataset_from_directory", "ImageDataset", "plan"]
+__all__ = [
+    "to_categorical",
+    "set_random_seed",
+    "image_dataset_from_directory",
+    "ImageDataset",
+    "plan",
+    "load_img",
+    "img_to_array",
+    "array_to_img",
+    "save_img",
+    "plot_model",
+]
 
 
 def to_categorical(x, num_classes=None):
