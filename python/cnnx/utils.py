@@ -5,7 +5,7 @@ import random
 
 import numpy as np
 
-from .data import ImageDataset, image_dataset_from_directory
+from .data import ImageDataset, PyDataset, Sequence, image_dataset_from_directory  # noqa: F401 -- PyDataset
 from .planning import plan
 
 __all__ = ["to_categorical", "set_random_seed", "image_dataset_from_directory", "ImageDataset", "plan"]
