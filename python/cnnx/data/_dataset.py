@@ -42,7 +42,7 @@ class Cardinality(int):
 
 # -- element structure -----------------------------------------------------------------------------
 def _leaf(value: Any, who: str) -> Any:
-    if isinstance(value, (np.ndarray, np.generic)):
+    if isinstance(value, (np.ndarray, np.generic)) and value.dtype != object:
         return value
     if isinstance(value, dict):
         raise TypeError(
