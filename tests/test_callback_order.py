@@ -176,3 +176,88 @@ def test_csv_logger_creates_its_folder(tmp_path):
     with open(path, newline="") as f:
         rows = list(csv.reader(f))
     assert rows[0] == ["epoch", "accuracy", "loss"] and len(rows) == 3
+
+
+def test_writing_your_own_callbacks_guide_runs(capsys):
+    """keras-io's guide "Writing your own callbacks", with only the imports changed (and small
+    random data instead of MNIST): every hook prints the keys of its logs."""
+    keras = cnnx
+
+    def get_model():
+        model = keras.Sequential()
+        model.add(keras.layers.Dense(1))
+        model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=0.1), loss="mean_squared_error")
+        return model
+
+    rng = np.random.default_rng(0)
+    x_train, y_train = rng.random((1000, 784), dtype=np.float32), rng.random(1000, dtype=np.float32)
+    x_test, y_test = rng.random((1000, 784), dtype=np.float32), rng.random(1000, dtype=np.float32)
+
+    class CustomCallback(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            print(f"Starting training; got log keys: {list(logs.keys())}")
+
+        def on_train_end(self, logs=None):
+            print(f"Stop training; got log keys: {list(logs.keys())}")
+
+        def on_epoch_begin(self, epoch, logs=None):
+            print(f"Start epoch {epoch} of training; got log keys: {list(logs.keys())}")
+
+        def on_epoch_end(self, epoch, logs=None):
+            print(f"End epoch {epoch} of training; got log keys: {list(logs.keys())}")
+
+        def on_test_begin(self, logs=None):
+            print(f"Start testing; got log keys: {list(logs.keys())}")
+
+        def on_test_end(self, logs=None):
+            print(f"Stop testing; got log keys: {list(logs.keys())}")
+
+        def on_predict_begin(self, logs=None):
+            print(f"Start predicting; got log keys: {list(logs.keys())}")
+
+        def on_predict_end(self, logs=None):
+            print(f"Stop predicting; got log keys: {list(logs.keys())}")
+
+        def on_train_batch_begin(self, batch, logs=None):
+            print(f"...Training: start of batch {batch}; got log keys: {list(logs.keys())}")
+
+        def on_train_batch_end(self, batch, logs=None):
+            print(f"...Training: end of batch {batch}; got log keys: {list(logs.keys())}")
+
+        def on_test_batch_begin(self, batch, logs=None):
+            print(f"...Evaluating: start of batch {batch}; got log keys: {list(logs.keys())}")
+
+        def on_test_batch_end(self, batch, logs=None):
+            print(f"...Evaluating: end of batch {batch}; got log keys: {list(logs.keys())}")
+
+        def on_predict_batch_begin(self, batch, logs=None):
+            print(f"...Predicting: start of batch {batch}; got log keys: {list(logs.keys())}")
+
+        def on_predict_batch_end(self, batch, logs=None):
+            print(f"...Predicting: end of batch {batch}; got log keys: {list(logs.keys())}")
+
+    model = get_model()
+    model.fit(x_train, y_train, batch_size=128, epochs=1, verbose=0, validation_split=0.5, callbacks=[CustomCallback()])
+    res = model.evaluate(x_test, y_test, batch_size=128, verbose=0, callbacks=[CustomCallback()])
+    res = model.predict(x_test, batch_size=128, callbacks=[CustomCallback()])
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "Starting training; got log keys: []"
+    assert "...Training: end of batch 3; got log keys: ['loss']" in out
+    assert "End epoch 0 of training; got log keys: ['loss', 'val_loss']" in out
+    assert "Stop training; got log keys: ['loss', 'val_loss']" in out
+    assert out.count("Stop testing; got log keys: ['loss']") == 2
+    assert (
+        out[-1] == "Stop predicting; got log keys: []"
+        and "...Predicting: end of batch 7; got log keys: ['outputs']" in out
+    )
+    assert res.shape == (1000, 1)
+
+    # The guide's steps_per_epoch / evaluate(steps=) run: 5 training steps, evaluation truncated
+    # to the 8 batches there are, with Keras' warning.
+    model = get_model()
+    model.fit(x_train, y_train, batch_size=64, steps_per_epoch=5, verbose=0, callbacks=[CustomCallback()])
+    with pytest.warns(UserWarning, match="ran out of data"):
+        model.evaluate(x_test, y_test, batch_size=128, verbose=0, steps=20, callbacks=[CustomCallback()])
+    out = capsys.readouterr().out.splitlines()
+    assert sum(line.startswith("...Training: end of batch") for line in out) == 5
+    assert sum(line.startswith("...Evaluating: end of batch") for line in out) == 8

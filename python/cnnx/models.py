@@ -855,7 +855,9 @@ class Model:
         cb.on_test_begin({})
         tally = _Tally()
         self.stop_evaluating = False
+        self._test_steps = 0
         for step, (xb, yb, wb) in it.epoch():
+            self._test_steps = step + 1
             cb.on_test_batch_begin(step, {})
             tally.add(self._core.test_step(xb, yb, wb), len(xb))
             cb.on_test_batch_end(step, self._logs(tally))
@@ -908,7 +910,7 @@ class Model:
         if verbose:
             from .callbacks import _format_logs, _format_time
 
-            n = it.num_batches or 0
+            n = self._test_steps
             elapsed = time.perf_counter() - start
             print(f"{n}/{n} - {_format_time(elapsed)} - {_format_logs(logs)}", flush=True)
         return self._result(logs, return_dict)
