@@ -261,3 +261,57 @@ def test_writing_your_own_callbacks_guide_runs(capsys):
     out = capsys.readouterr().out.splitlines()
     assert sum(line.startswith("...Training: end of batch") for line in out) == 5
     assert sum(line.startswith("...Evaluating: end of batch") for line in out) == 8
+
+
+def test_backup_and_restore_resumes_an_interrupted_fit(tmp_path):
+    class Crash(callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 2:
+                raise RuntimeError("power cut")
+
+    class Epochs(callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.seen = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.seen.append(epoch)
+
+    reference = model()
+    start = reference.get_weights()
+    reference.fit(X, Y, batch_size=5, epochs=4, shuffle=False, verbose=0)
+
+    backup_dir = tmp_path / "missing" / "backup"
+    m = model()
+    m.set_weights(start)
+    with pytest.raises(RuntimeError, match="power cut"):
+        m.fit(
+            X,
+            Y,
+            batch_size=5,
+            epochs=4,
+            shuffle=False,
+            verbose=0,
+            callbacks=[callbacks.BackupAndRestore(backup_dir), Crash()],
+        )
+    assert sorted(p.name for p in backup_dir.iterdir()) == ["latest.weights.cnnx", "training_metadata.json"]
+    resumed, epochs = model(), Epochs()  # a fresh process: new weights, the same backup folder
+    resumed.fit(
+        X,
+        Y,
+        batch_size=5,
+        epochs=4,
+        shuffle=False,
+        verbose=0,
+        callbacks=[callbacks.BackupAndRestore(backup_dir), epochs],
+    )
+    assert epochs.seen == [2, 3]
+    for a, b in zip(resumed.get_weights(), reference.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    assert not backup_dir.exists()  # deleted once training ends normally
+    again = Epochs()
+    resumed.fit(X, Y, epochs=1, verbose=0, callbacks=[again])
+    assert again.seen == [0]
+    with pytest.raises(ValueError, match="Empty `backup_dir` argument passed"):
+        callbacks.BackupAndRestore("")
+    with pytest.raises(ValueError, match="Invalid value for argument `save_freq`"):
+        callbacks.BackupAndRestore(tmp_path, save_freq="batch")

@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 __all__ = [
+    "BackupAndRestore",
     "Callback",
     "CallbackList",
     "CSVLogger",
@@ -351,6 +352,86 @@ class ModelCheckpoint(Callback):
             self.model.save_weights(path)
         else:
             self.model.save(path)
+
+
+class BackupAndRestore(Callback):
+    """Backs up the weights and the epoch reached to ``backup_dir`` at the end of every epoch
+    (or every ``save_freq`` batches); a ``fit`` started again with the same callback after an
+    interruption restores them and resumes from the next epoch (``keras.callbacks.BackupAndRestore``).
+    The backup is deleted when training ends normally (``delete_checkpoint``). cnnx writes the
+    weights in its own format (``latest.weights.cnnx``), the metadata as Keras does
+    (``training_metadata.json``); the optimizer's state is not backed up, as in Keras."""
+
+    def __init__(
+        self, backup_dir: Any, save_freq: Any = "epoch", double_checkpoint: bool = False, delete_checkpoint: bool = True
+    ):
+        super().__init__()
+        if not backup_dir:
+            raise ValueError("Empty `backup_dir` argument passed")
+        if save_freq != "epoch" and (isinstance(save_freq, bool) or not isinstance(save_freq, int) or save_freq < 1):
+            raise ValueError(  # Keras' words (and cnnx refuses 0 and negative counts)
+                "Invalid value for argument `save_freq`. "
+                f"Received: save_freq={save_freq}. Expected either 'epoch' or an integer value."
+            )
+        self.backup_dir = os.fspath(backup_dir)
+        self.save_freq = save_freq
+        self.double_checkpoint, self.delete_checkpoint = bool(double_checkpoint), bool(delete_checkpoint)
+        self._weights_path = os.path.join(self.backup_dir, "latest.weights.cnnx")
+        self._metadata_path = os.path.join(self.backup_dir, "training_metadata.json")
+        self._batches_seen_since_last_saving = 0
+        self._last_batch_seen = 0
+        self._current_epoch = 0
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        import json
+
+        for path in (self._weights_path, self._metadata_path):
+            if not os.path.exists(path) and self.double_checkpoint and os.path.exists(path + ".bkp"):
+                import shutil
+
+                shutil.copyfile(path + ".bkp", path)
+        if os.path.exists(self._weights_path):
+            self.model.load_weights(self._weights_path)
+        if os.path.exists(self._metadata_path):
+            with open(self._metadata_path) as f:
+                self.model._initial_epoch = int(json.load(f)["epoch"])
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self._current_epoch = epoch + 1
+        self._last_batch_seen = 0
+        if self.save_freq == "epoch":
+            self._save()
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if self.save_freq == "epoch":
+            return
+        add = batch + 1 if batch <= self._last_batch_seen else batch - self._last_batch_seen
+        self._batches_seen_since_last_saving += add
+        self._last_batch_seen = batch
+        if self._batches_seen_since_last_saving >= self.save_freq:
+            self._batches_seen_since_last_saving = 0
+            self._save()
+
+    def _save(self) -> None:
+        import json
+        import shutil
+
+        os.makedirs(self.backup_dir, exist_ok=True)
+        if self.double_checkpoint:
+            for path in (self._weights_path, self._metadata_path):
+                if os.path.exists(path):
+                    shutil.copyfile(path, path + ".bkp")
+        self.model.save_weights(self._weights_path)
+        tmp = self._metadata_path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump({"epoch": self._current_epoch, "batch": self._last_batch_seen}, f)
+        os.replace(tmp, self._metadata_path)
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        import shutil
+
+        if self.delete_checkpoint and os.path.exists(self.backup_dir):
+            shutil.rmtree(self.backup_dir)
 
 
 class ReduceLROnPlateau(Callback):

@@ -799,8 +799,11 @@ class Model:
     def _fit_epochs(self, train, epochs, initial_epoch, val, validation_freq, cb, interrupt):
         # The hook order of Keras 3's Trainer.fit (keras/src/backend/tensorflow/trainer.py).
         cb.on_train_begin({})
+        # BackupAndRestore sets _initial_epoch in on_train_begin to resume (Keras does the same);
+        # cnnx clears it once used so that a later fit starts where it is told.
+        resume, self._initial_epoch = getattr(self, "_initial_epoch", None), None
         training_logs = None
-        for epoch in range(int(initial_epoch), int(epochs)):
+        for epoch in range(int(resume or initial_epoch), int(epochs)):
             cb.on_epoch_begin(epoch, {})
             tally = _Tally()
             step = -1
