@@ -558,6 +558,12 @@ class _Batch(_Unary):
             yield chunk
 
     def _iter(self) -> Iterator[Any]:
+        if isinstance(self._parent, _TensorSlices):  # consecutive rows: slices, no gather
+            src, n = self._parent._src, self._parent._n
+            stop = n - n % self._size if self._drop else n
+            for start in range(0, stop, self._size):
+                yield _map_leaves(lambda a, start=start: a[start : start + self._size], src)
+            return
         idx = self._parent._indices()
         if idx is not None:  # rows of arrays: gather each batch at once
             src = self._parent._source()
