@@ -87,6 +87,8 @@ class CallbackList:
         add_progbar: bool = False,
         who: str = "fit",
     ):
+        if isinstance(callbacks, CallbackList):
+            callbacks = callbacks.callbacks
         if callbacks is not None and not isinstance(callbacks, (list, tuple)):
             callbacks = [callbacks]
         self.callbacks = list(callbacks or [])
