@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from typing import Any
 
 __all__ = [
+    "BackupAndRestore",
     "Callback",
     "CallbackList",
     "CSVLogger",
@@ -21,13 +23,22 @@ __all__ = [
 ]
 
 
+def _make_parent_dirs(path: str) -> None:
+    """Creates the missing folders of a file about to be written (Keras' ModelCheckpoint does)."""
+    dirname = os.path.dirname(path)
+    if dirname and not os.path.exists(dirname):
+        os.makedirs(dirname, exist_ok=True)
+
+
 def _improved(mode: str, current: float, reference: float, min_delta: float = 0.0) -> bool:
     """Whether a monitored value beats the reference by more than min_delta, in `mode`'s sense."""
     return current < reference - min_delta if mode == "min" else current > reference + min_delta
 
 
 class Callback:
-    """Base class: override any hook. ``self.model`` is set by ``fit``."""
+    """Base class: override any hook. ``self.model`` is set by ``fit`` / ``evaluate`` /
+    ``predict``. As in Keras, ``on_train_batch_begin`` / ``_end`` call ``on_batch_begin`` /
+    ``_end``, so overriding either name works."""
 
     def __init__(self) -> None:
         self.model: Any = None
@@ -39,26 +50,85 @@ class Callback:
     def set_params(self, params: dict) -> None:
         self.params = params
 
-    def on_train_begin(self, logs: dict | None = None) -> None: ...
-    def on_train_end(self, logs: dict | None = None) -> None: ...
+    def on_batch_begin(self, batch: int, logs: dict | None = None) -> None: ...
+    def on_batch_end(self, batch: int, logs: dict | None = None) -> None: ...
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None: ...
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None: ...
-    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None: ...
-    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None: ...
+
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        self.on_batch_begin(batch, logs=logs)
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.on_batch_end(batch, logs=logs)
+
+    def on_test_batch_begin(self, batch: int, logs: dict | None = None) -> None: ...
+    def on_test_batch_end(self, batch: int, logs: dict | None = None) -> None: ...
+    def on_predict_batch_begin(self, batch: int, logs: dict | None = None) -> None: ...
+    def on_predict_batch_end(self, batch: int, logs: dict | None = None) -> None: ...
+    def on_train_begin(self, logs: dict | None = None) -> None: ...
+    def on_train_end(self, logs: dict | None = None) -> None: ...
     def on_test_begin(self, logs: dict | None = None) -> None: ...
     def on_test_end(self, logs: dict | None = None) -> None: ...
+    def on_predict_begin(self, logs: dict | None = None) -> None: ...
+    def on_predict_end(self, logs: dict | None = None) -> None: ...
 
 
 class CallbackList:
-    """Fans each hook out to a list of callbacks, in order."""
+    """Fans each hook out to a list of callbacks, in order (keras.callbacks.CallbackList).
+    ``add_history`` / ``add_progbar`` append a ``History`` / ``ProgbarLogger`` unless the list
+    has one already, as Keras does; the model's ``history`` is the list's ``History``."""
 
-    def __init__(self, callbacks: list, model: Any, params: dict):
-        self.callbacks = list(callbacks)
+    def __init__(
+        self,
+        callbacks: Any = None,
+        model: Any = None,
+        params: dict | None = None,
+        add_history: bool = False,
+        add_progbar: bool = False,
+        who: str = "fit",
+    ):
+        if isinstance(callbacks, CallbackList):
+            callbacks = callbacks.callbacks
+        if callbacks is not None and not isinstance(callbacks, (list, tuple)):
+            callbacks = [callbacks]
+        self.callbacks = list(callbacks or [])
         for cb in self.callbacks:
             if not isinstance(cb, Callback):
-                raise TypeError(f"fit: expected callbacks to be Callback instances, received {cb!r}")
+                raise TypeError(f"{who}: expected callbacks to be Callback instances, received {cb!r}")
+        self._history = next((cb for cb in self.callbacks if isinstance(cb, History)), None)
+        if self._history is None and add_history:
+            self._history = History()
+            self.callbacks.append(self._history)
+        if add_progbar and not any(isinstance(cb, ProgbarLogger) for cb in self.callbacks):
+            self.callbacks.append(ProgbarLogger(params.get("verbose", 1) if params else 1))
+        self.model = model
+        self.params = params or {}
+        for cb in self.callbacks:
             cb.set_model(model)
-            cb.set_params(params)
+            cb.set_params(self.params)
+        if model is not None and self._history is not None:
+            model.history = self._history
+
+    @property
+    def history(self) -> History | None:
+        return self._history
+
+    # Explicit methods for the per-batch hooks: they run on every step of fit.
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        for cb in self.callbacks:
+            cb.on_train_batch_begin(batch, logs)
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        for cb in self.callbacks:
+            cb.on_train_batch_end(batch, logs)
+
+    def on_test_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        for cb in self.callbacks:
+            cb.on_test_batch_begin(batch, logs)
+
+    def on_test_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        for cb in self.callbacks:
+            cb.on_test_batch_end(batch, logs)
 
     def __getattr__(self, hook: str):
         if not hook.startswith("on_"):
@@ -192,33 +262,79 @@ class EarlyStopping(Callback):
 
 
 class ModelCheckpoint(Callback):
-    """Saves the model (or its weights) after each epoch, or only when `monitor` improves
-    (``keras.callbacks.ModelCheckpoint``). `filepath` may hold fields such as {epoch:02d} and
-    {val_loss:.4f}. Each save is atomic (cnnx.saving)."""
+    """Saves the model (or its weights) after each epoch, or every ``save_freq`` batches, or
+    only when `monitor` improves (``keras.callbacks.ModelCheckpoint``). `filepath` may hold
+    fields such as {epoch:02d}, {batch} (with an integer save_freq) and {val_loss:.4f}; missing
+    folders are created. Each save is atomic (cnnx.saving)."""
 
     def __init__(
         self,
-        filepath: str,
+        filepath: Any,
         monitor: str = "val_loss",
         verbose: int = 0,
         save_best_only: bool = False,
         save_weights_only: bool = False,
         mode: str = "auto",
-        save_freq: str = "epoch",
+        save_freq: Any = "epoch",
         initial_value_threshold: float | None = None,
     ):
         super().__init__()
-        if save_freq != "epoch":
-            raise ValueError(f"ModelCheckpoint: only save_freq='epoch' is supported, received {save_freq!r}")
-        self.filepath, self.monitor, self.verbose = str(filepath), monitor, verbose
+        if save_freq != "epoch" and (isinstance(save_freq, bool) or not isinstance(save_freq, int)):
+            raise ValueError(  # Keras' words
+                f"Unrecognized save_freq: {save_freq}. Expected save_freq are 'epoch' or integer values"
+            )
+        if save_freq != "epoch" and save_freq < 1:
+            raise ValueError(
+                f"ModelCheckpoint: expected save_freq to be 'epoch' or an int >= 1, received {save_freq!r}"
+            )
+        self.filepath, self.monitor, self.verbose = os.fspath(filepath), monitor, verbose
         self.save_best_only, self.save_weights_only = bool(save_best_only), bool(save_weights_only)
+        self.save_freq = save_freq
         self.mode = _monitor_mode(monitor, mode, "ModelCheckpoint")
         default = float("inf") if self.mode == "min" else float("-inf")
         self.best = default if initial_value_threshold is None else float(initial_value_threshold)
+        self._current_epoch = 0
+        self._batches_seen_since_last_saving = 0
+        self._last_batch_seen: int | None = None
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._current_epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if self._should_save_on_batch(batch):
+            self._save_model(self._current_epoch, batch, logs)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if self.save_freq == "epoch":
+            self._save_model(epoch, None, logs)
+
+    def _should_save_on_batch(self, batch: int) -> bool:
+        # Keras' count (keras/src/callbacks/model_checkpoint.py): batch numbers restart each
+        # epoch, so a batch number not above the last one starts a new count of batch + 1.
+        if self.save_freq == "epoch":
+            return False
+        if self._last_batch_seen is None or batch <= self._last_batch_seen:
+            add = batch + 1
+        else:
+            add = batch - self._last_batch_seen
+        self._batches_seen_since_last_saving += add
+        self._last_batch_seen = batch
+        if self._batches_seen_since_last_saving >= self.save_freq:
+            self._batches_seen_since_last_saving = 0
+            return True
+        return False
+
+    def _file_path(self, epoch: int, batch: int | None, logs: dict) -> str:
+        try:
+            if batch is None or "batch" in logs:
+                return self.filepath.format(epoch=epoch + 1, **logs)
+            return self.filepath.format(epoch=epoch + 1, batch=batch + 1, **logs)
+        except KeyError as e:
+            raise KeyError(f'Failed to format this callback filepath: "{self.filepath}". Reason: {e}') from None
+
+    def _save_model(self, epoch: int, batch: int | None, logs: dict | None) -> None:
         logs = logs or {}
-        path = self.filepath.format(epoch=epoch + 1, **logs)
+        path = self._file_path(epoch, batch, logs)
         if self.save_best_only:
             current = _monitored(logs, self.monitor, "ModelCheckpoint")
             if current is None:
@@ -233,10 +349,91 @@ class ModelCheckpoint(Callback):
             self.best = current
         elif self.verbose:
             print(f"\nEpoch {epoch + 1}: saving model to {path}")
+        _make_parent_dirs(path)
         if self.save_weights_only:
             self.model.save_weights(path)
         else:
             self.model.save(path)
+
+
+class BackupAndRestore(Callback):
+    """Backs up the weights and the epoch reached to ``backup_dir`` at the end of every epoch
+    (or every ``save_freq`` batches); a ``fit`` started again with the same callback after an
+    interruption restores them and resumes from the next epoch (``keras.callbacks.BackupAndRestore``).
+    The backup is deleted when training ends normally (``delete_checkpoint``). cnnx writes the
+    weights in its own format (``latest.weights.cnnx``), the metadata as Keras does
+    (``training_metadata.json``); the optimizer's state is not backed up, as in Keras."""
+
+    def __init__(
+        self, backup_dir: Any, save_freq: Any = "epoch", double_checkpoint: bool = False, delete_checkpoint: bool = True
+    ):
+        super().__init__()
+        if not backup_dir:
+            raise ValueError("Empty `backup_dir` argument passed")
+        if save_freq != "epoch" and (isinstance(save_freq, bool) or not isinstance(save_freq, int) or save_freq < 1):
+            raise ValueError(  # Keras' words (and cnnx refuses 0 and negative counts)
+                "Invalid value for argument `save_freq`. "
+                f"Received: save_freq={save_freq}. Expected either 'epoch' or an integer value."
+            )
+        self.backup_dir = os.fspath(backup_dir)
+        self.save_freq = save_freq
+        self.double_checkpoint, self.delete_checkpoint = bool(double_checkpoint), bool(delete_checkpoint)
+        self._weights_path = os.path.join(self.backup_dir, "latest.weights.cnnx")
+        self._metadata_path = os.path.join(self.backup_dir, "training_metadata.json")
+        self._batches_seen_since_last_saving = 0
+        self._last_batch_seen = 0
+        self._current_epoch = 0
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        import json
+
+        for path in (self._weights_path, self._metadata_path):
+            if not os.path.exists(path) and self.double_checkpoint and os.path.exists(path + ".bkp"):
+                import shutil
+
+                shutil.copyfile(path + ".bkp", path)
+        if os.path.exists(self._weights_path):
+            self.model.load_weights(self._weights_path)
+        if os.path.exists(self._metadata_path):
+            with open(self._metadata_path) as f:
+                self.model._initial_epoch = int(json.load(f)["epoch"])
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self._current_epoch = epoch + 1
+        self._last_batch_seen = 0
+        if self.save_freq == "epoch":
+            self._save()
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if self.save_freq == "epoch":
+            return
+        add = batch + 1 if batch <= self._last_batch_seen else batch - self._last_batch_seen
+        self._batches_seen_since_last_saving += add
+        self._last_batch_seen = batch
+        if self._batches_seen_since_last_saving >= self.save_freq:
+            self._batches_seen_since_last_saving = 0
+            self._save()
+
+    def _save(self) -> None:
+        import json
+        import shutil
+
+        os.makedirs(self.backup_dir, exist_ok=True)
+        if self.double_checkpoint:
+            for path in (self._weights_path, self._metadata_path):
+                if os.path.exists(path):
+                    shutil.copyfile(path, path + ".bkp")
+        self.model.save_weights(self._weights_path)
+        tmp = self._metadata_path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump({"epoch": self._current_epoch, "batch": self._last_batch_seen}, f)
+        os.replace(tmp, self._metadata_path)
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        import shutil
+
+        if self.delete_checkpoint and os.path.exists(self.backup_dir):
+            shutil.rmtree(self.backup_dir)
 
 
 class ReduceLROnPlateau(Callback):
@@ -300,9 +497,8 @@ class CSVLogger(Callback):
         self.keys: list[str] | None = None
 
     def on_train_begin(self, logs: dict | None = None) -> None:
-        import os
-
         self._has_header = self.append and os.path.exists(self.filename) and os.path.getsize(self.filename) > 0
+        _make_parent_dirs(self.filename)
         self._file = open(self.filename, "a" if self.append else "w", newline="")
         self.keys = None
 
@@ -361,13 +557,20 @@ class ProgbarLogger(Callback):
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._start = time.perf_counter()
         self._last_draw = 0.0
+        self._seen = 0
         print(f"Epoch {epoch + 1}/{self.params.get('epochs', '?')}", file=self._out, flush=True)
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self._seen = batch + 1
         if self.verbose != 1 or not _isatty(self._out):
             return
         now = time.perf_counter()
-        steps = self.params.get("steps", 0)
+        steps = self.params.get("steps") or 0  # None: a generator of unknown length
+        if not steps:
+            if now - self._last_draw >= 0.1:
+                self._last_draw = now
+                print(f"\r{batch + 1}/Unknown - {_format_logs(logs or {})}", end="", file=self._out, flush=True)
+            return
         if now - self._last_draw < 0.1 and batch + 1 < steps:
             return
         self._last_draw = now
@@ -381,7 +584,7 @@ class ProgbarLogger(Callback):
         print(line, end="", file=self._out, flush=True)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        steps = self.params.get("steps", 0)
+        steps = self.params.get("steps") or self._seen
         elapsed = time.perf_counter() - self._start
         per_step = _format_time(elapsed / max(steps, 1)) + "/step"
         logs = logs or {}

@@ -20,9 +20,10 @@ from typing import Any
 
 import numpy as np
 
+from . import _epoch
 from . import losses as losses_mod
 from . import optimizers as optimizers_mod
-from .callbacks import CallbackList, History, ProgbarLogger
+from .callbacks import CallbackList, History
 from .layers import InputLayer, Layer, _auto_name, _check_bool, _set_core_trainable
 
 __all__ = ["Model", "Functional", "Sequential", "clone_model", "load_model", "model_from_config"]
@@ -116,8 +117,17 @@ def _is_dataset(x: Any) -> bool:
     )
 
 
+def _array_batch_size(batch_size: int | None, n: int, steps: int | None) -> int:
+    """Keras' ArrayDataAdapter: without batch_size, ceil(n / steps) when steps are given, else 32."""
+    if batch_size:
+        return batch_size
+    return max(-(-n // steps), 1) if steps else 32
+
+
 def _unpack_batch(batch: Any, who: str, need_y: bool) -> tuple:
-    """(x, y, sample_weight) of one batch yielded by a dataset."""
+    """(x, y, sample_weight) of one batch yielded by a dataset (a list counts as a tuple, as in Keras)."""
+    if isinstance(batch, list):
+        batch = tuple(batch)
     if isinstance(batch, tuple) and len(batch) in (1, 2, 3):
         x, y, w = (*batch, None, None)[:3]
     elif isinstance(batch, tuple):
@@ -622,66 +632,100 @@ class Model:
         class_weight: dict | None = None,
         sample_weight: Any = None,
         initial_epoch: int = 0,
+        steps_per_epoch: int | None = None,
+        validation_steps: int | None = None,
+        validation_batch_size: int | None = None,
+        validation_freq: Any = 1,
     ) -> History:
         """Trains for ``epochs`` passes over (x, y); returns a ``History``.
 
-        ``x`` may also be a dataset (e.g. ``cnnx.utils.image_dataset_from_directory``): any object
-        with ``__len__`` (batches per epoch) whose iteration yields ``(x, y)`` or
-        ``(x, y, sample_weight)`` batches. Then ``y`` must be None, ``batch_size`` and ``shuffle``
-        are ignored (the dataset decides), and ``validation_data`` may be a dataset too. Batches are
-        converted one at a time, so memory stays bounded by a batch."""
+        ``x`` may be arrays, a ``cnnx.data.Dataset`` (e.g. from
+        ``cnnx.utils.image_dataset_from_directory`` or ``Dataset.from_tensor_slices(...).batch(32)``),
+        a ``cnnx.utils.PyDataset``, a Python generator / iterator, or any object with ``__len__``
+        and ``__iter__``, yielding ``(x, y)`` or ``(x, y, sample_weight)`` batches. Then ``y``
+        must be None, ``batch_size`` and ``shuffle`` are ignored (a PyDataset's batch order is
+        shuffled, as in Keras), and batches are converted one at a time.
+
+        ``steps_per_epoch``, ``validation_steps``, ``validation_batch_size`` and
+        ``validation_freq`` (an int, or a list of epochs counted from 1) behave as in Keras 3
+        (see cnnx/_epoch.py); an infinite dataset (``repeat()``) needs ``steps_per_epoch``.
+        Validation runs ``on_test_*`` hooks on the callbacks, and ``on_train_end`` gets the
+        last epoch's logs."""
         who = "fit"
         self._require_compiled(who)
-        batch_size = self._check_batch_size(batch_size, who)
+        batch_size = self._check_batch_size(batch_size, who, default=None)
+        validation_batch_size = self._check_batch_size(
+            validation_batch_size, who, default=None, arg="validation_batch_size"
+        )
         epochs = _check_int(epochs, "epochs", who, 0)
         # As in Keras, epochs is the index of the last epoch: initial_epoch >= epochs trains none.
         initial_epoch = _check_int(initial_epoch, "initial_epoch", who, 0)
         verbose = _check_verbose(verbose, who)
         validation_split = _check_validation_split(validation_split, who)
+        steps_per_epoch = _epoch.check_steps(steps_per_epoch, "steps_per_epoch", who)
+        validation_steps = _epoch.check_steps(validation_steps, "validation_steps", who)
+        validation_freq = _epoch.check_validation_freq(validation_freq, who)
         if class_weight is not None:
             _check_class_weight(class_weight, who)  # before any data is converted
-        if _is_dataset(x):
-            # Streamed: batches are prepared one at a time as they arrive (see _dataset_batches).
+        kind = _epoch.data_kind(x)
+        if kind != "arrays":
             self._check_dataset_args(x, who, y=y, sample_weight=sample_weight, validation_split=validation_split)
             if getattr(x, "class_names", None) and self.class_names is None:
                 self.class_names = list(x.class_names)  # kept, and saved with the model
-            batches = self._dataset_batches(x, who, class_weight)
-            steps = len(x)
+            train = self._stream_iterator(
+                x, kind, who, "train", steps_per_epoch, "steps_per_epoch", class_weight, shuffle
+            )
         else:
             x, y, weights = self._prepare_data(x, y, sample_weight, class_weight, who)
-        if validation_data is None and validation_split:
-            split = int(len(x) * (1.0 - float(validation_split)))
-            if split == 0 or split == len(x):
-                raise ValueError(f"fit: validation_split={validation_split} leaves no training or validation samples")
-            if weights is not None:
-                validation_data = (x[split:], y[split:], weights[split:])
-                weights = weights[:split]
+            if validation_data is None and validation_split:
+                split = int(len(x) * (1.0 - float(validation_split)))
+                if split == 0 or split == len(x):
+                    raise ValueError(
+                        f"fit: validation_split={validation_split} leaves no training or validation samples"
+                    )
+                if weights is not None:
+                    validation_data = (x[split:], y[split:], weights[split:])
+                    weights = weights[:split]
+                else:
+                    validation_data = (x[split:], y[split:])
+                x, y = x[:split], y[:split]
+            bs = _array_batch_size(batch_size, len(x), steps_per_epoch)
+            source = _epoch.Source(-(-len(x) // bs), self._array_batches(x, y, weights, bs, shuffle))
+            train = _epoch.EpochIterator(source, steps_per_epoch)
+        val = None
+        if validation_data is not None:
+            vwho = "fit (validation_data)"
+            vkind = _epoch.data_kind(validation_data)
+            if vkind != "arrays":
+                self._check_dataset_args(validation_data, vwho)
+                val = self._stream_iterator(validation_data, vkind, vwho, "test", validation_steps, "validation_steps")
             else:
-                validation_data = (x[split:], y[split:])
-            x, y = x[:split], y[:split]
-        if _is_dataset(validation_data):
-            self._check_dataset_args(validation_data, "fit (validation_data)")
-        elif validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
-                raise ValueError("fit: expected validation_data=(x_val, y_val) or (x_val, y_val, sample_weight_val)")
-            vw = validation_data[2] if len(validation_data) == 3 else None
-            validation_data = self._prepare_data(
-                validation_data[0], validation_data[1], vw, None, "fit (validation_data)", finite="x_val"
-            )
+                if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+                    raise ValueError(
+                        "fit: expected validation_data=(x_val, y_val) or (x_val, y_val, sample_weight_val)"
+                    )
+                vw = validation_data[2] if len(validation_data) == 3 else None
+                vx, vy, vw = self._prepare_data(validation_data[0], validation_data[1], vw, None, vwho, finite="x_val")
+                vbs = _array_batch_size(validation_batch_size or batch_size, len(vx), validation_steps)
+                val = _epoch.EpochIterator(self._array_test_source(vx, vy, vw, vbs), validation_steps)
 
-        if not _is_dataset(x):
-            batches = self._array_batches(x, y, weights, batch_size, shuffle)
-            steps = (len(x) + batch_size - 1) // batch_size
-        history = History()
-        cbs = list(callbacks or []) + [history]  # History and the progress bar go last, as in Keras
-        if verbose:
-            cbs.append(ProgbarLogger(verbose))
-        cb = CallbackList(cbs, self, {"epochs": int(epochs), "steps": steps, "verbose": verbose})
+        train.reset()
+        cb = CallbackList(
+            callbacks,
+            self,
+            {"verbose": verbose, "epochs": int(epochs), "steps": train.num_batches},
+            add_history=True,  # History and the progress bar go last, as in Keras
+            add_progbar=bool(verbose),
+        )
         self.stop_training = False
-        self.history = history
-        with _StopOnInterrupt() as interrupt:
-            self._fit_epochs(batches, batch_size, epochs, initial_epoch, validation_data, cb, interrupt)
-        return history
+        try:
+            with _StopOnInterrupt() as interrupt:
+                self._fit_epochs(train, epochs, initial_epoch, val, validation_freq, cb, interrupt)
+        finally:
+            train.close()
+            if val is not None:
+                val.close()
+        return cb.history
 
     @staticmethod
     def _array_batches(x, y, weights, batch_size, shuffle):
@@ -696,17 +740,47 @@ class Model:
 
         return epoch
 
-    def _dataset_batches(self, dataset, who, class_weight=None):
-        """One epoch's batches of a dataset, each converted and checked as it arrives; the model is
-        built from the first one if needed. Only the current batch is held."""
+    @staticmethod
+    def _array_test_source(x, y, weights, batch_size) -> _epoch.Source:
+        def one_pass():
+            for start in range(0, len(x), batch_size):
+                end = start + batch_size
+                yield x[start:end], y[start:end], None if weights is None else weights[start:end]
 
-        def epoch():
-            for batch in dataset:
-                xb, yb, wb = _unpack_batch(batch, who, need_y=True)
-                xb, yb, wb = self._prepare_data(xb, yb, wb, class_weight, who)
-                yield xb, yb, np.arange(len(xb), dtype=np.int64), wb
+        return _epoch.Source(-(-len(x) // batch_size), one_pass)
 
-        return epoch
+    def _stream_iterator(
+        self, data, kind, who, mode, steps, steps_arg, class_weight=None, shuffle=False
+    ) -> _epoch.EpochIterator:
+        """An EpochIterator over a dataset, PyDataset or generator whose batches are converted
+        and checked one at a time as they arrive (``mode``: "train", "test" or "predict")."""
+        if kind == "pydataset":
+            n, raw, begin, end, infinite = _epoch.pydataset_batches(data, shuffle and mode == "train")
+        else:
+            n, raw, begin, end, infinite = _epoch.stream_batches(data, kind)
+        if infinite and not steps:
+            raise _epoch.infinite_error(who, steps_arg)
+        if n == 0:
+            raise ValueError(f"{who}: the dataset ({type(data).__name__}) is empty: it has 0 batches")
+
+        def one_pass():
+            it = raw()
+            try:
+                for batch in it:
+                    if mode == "predict":
+                        yield self._prepare_x(_unpack_batch(batch, who, need_y=False)[0], who)
+                        continue
+                    xb, yb, wb = _unpack_batch(batch, who, need_y=True)
+                    xb, yb, wb = self._prepare_data(xb, yb, wb, class_weight, who)
+                    if mode == "train":
+                        yield xb, yb, np.arange(len(xb), dtype=np.int64), wb
+                    else:
+                        yield xb, yb, wb
+            finally:
+                if it is not data:  # a user's generator is theirs to close
+                    getattr(it, "close", lambda: None)()
+
+        return _epoch.EpochIterator(_epoch.Source(n, one_pass, begin, end), steps)
 
     @staticmethod
     def _check_dataset_args(dataset, who, y=None, sample_weight=None, validation_split=0.0):
@@ -727,16 +801,19 @@ class Model:
                 "pass validation_data=another dataset, e.g. from "
                 "image_dataset_from_directory(..., validation_split=0.2, subset='both', seed=...)"
             )
-        if len(dataset) < 1:
-            raise ValueError(f"{who}: the dataset ({kind}) is empty: len(dataset) == 0")
 
-    def _fit_epochs(self, batches, batch_size, epochs, initial_epoch, validation_data, cb, interrupt):
+    def _fit_epochs(self, train, epochs, initial_epoch, val, validation_freq, cb, interrupt):
+        # The hook order of Keras 3's Trainer.fit (keras/src/backend/tensorflow/trainer.py).
         cb.on_train_begin({})
-        for epoch in range(int(initial_epoch), int(epochs)):
+        # BackupAndRestore sets _initial_epoch in on_train_begin to resume (Keras does the same);
+        # cnnx clears it once used so that a later fit starts where it is told.
+        resume, self._initial_epoch = getattr(self, "_initial_epoch", None), None
+        training_logs = None
+        for epoch in range(int(resume or initial_epoch), int(epochs)):
             cb.on_epoch_begin(epoch, {})
             tally = _Tally()
             step = -1
-            for step, (xb, yb, idx, wb) in enumerate(batches()):
+            for step, (xb, yb, idx, wb) in train.epoch():
                 cb.on_train_batch_begin(step, {})
                 self.optimizer._before_step()
                 tally.add(self._core.train_step(xb, yb, idx, wb), len(idx))
@@ -752,14 +829,15 @@ class Model:
                 self.stop_training = True
                 break
             logs = self._logs(tally)
-            if _is_dataset(validation_data):
-                logs.update(self._evaluate_dataset(validation_data, "fit (validation_data)", prefix="val_"))
-            elif validation_data is not None:
-                logs.update(self._evaluate_arrays(*validation_data, batch_size, prefix="val_"))
+            if val is not None and _epoch.should_eval(epoch, validation_freq):
+                val.reset()  # every validation starts from the beginning of its data
+                val_logs = self._test_loop(val, cb)
+                logs.update({"val_" + k: v for k, v in val_logs.items()})
             cb.on_epoch_end(epoch, logs)
+            training_logs = logs
             if self.stop_training:
                 break
-        cb.on_train_end({})
+        cb.on_train_end(training_logs if training_logs is not None else {})
 
     def train_on_batch(
         self, x: Any, y: Any, sample_weight: Any = None, class_weight: dict | None = None, return_dict: bool = False
@@ -781,11 +859,22 @@ class Model:
             tally.add(self._core.test_step(x[start:end], y[start:end], w), len(x[start:end]))
         return self._logs(tally, prefix)
 
-    def _evaluate_dataset(self, dataset: Any, who: str, prefix: str = "") -> dict:
+    def _test_loop(self, it: _epoch.EpochIterator, cb: CallbackList) -> dict:
+        """One evaluation pass with Keras' on_test_* hooks; the logs without prefix."""
+        cb.on_test_begin({})
         tally = _Tally()
-        for xb, yb, _, wb in self._dataset_batches(dataset, who)():
+        self.stop_evaluating = False
+        self._test_steps = 0
+        for step, (xb, yb, wb) in it.epoch():
+            self._test_steps = step + 1
+            cb.on_test_batch_begin(step, {})
             tally.add(self._core.test_step(xb, yb, wb), len(xb))
-        return self._logs(tally, prefix)
+            cb.on_test_batch_end(step, self._logs(tally))
+            if self.stop_evaluating:
+                break
+        logs = self._logs(tally)
+        cb.on_test_end(logs)
+        return logs
 
     def evaluate(
         self,
@@ -794,27 +883,45 @@ class Model:
         batch_size: int | None = None,
         verbose: Any = "auto",
         sample_weight: Any = None,
+        steps: int | None = None,
+        callbacks: Any = None,
         return_dict: bool = False,
+        **kwargs: Any,
     ) -> Any:
-        """Loss (and metrics) over (x, y), in batches; Keras' return convention."""
+        """Loss (and metrics) over (x, y), in batches; Keras' return convention. ``x`` may be
+        any input ``fit`` takes; ``steps`` limits the batches; ``callbacks`` get the
+        ``on_test_*`` hooks."""
         who = "evaluate"
+        if kwargs:
+            raise ValueError(f"Arguments not recognized: {kwargs}")
         self._require_compiled(who)
-        batch_size = self._check_batch_size(batch_size, who)
+        batch_size = self._check_batch_size(batch_size, who, default=None)
         verbose = _check_verbose(verbose, who)
+        steps = _epoch.check_steps(steps, "steps", who)
         start = time.perf_counter()
-        if _is_dataset(x):
+        kind = _epoch.data_kind(x)
+        if kind != "arrays":
             self._check_dataset_args(x, who, y=y, sample_weight=sample_weight)
-            logs = self._evaluate_dataset(x, who)
-            steps = len(x)
+            it = self._stream_iterator(x, kind, who, "test", steps, "steps")
         else:
             x, y, w = self._prepare_data(x, y, sample_weight, None, who, finite=None)
-            logs = self._evaluate_arrays(x, y, w, batch_size)
-            steps = (len(x) + batch_size - 1) // batch_size
+            bs = _array_batch_size(batch_size, len(x), steps)
+            it = _epoch.EpochIterator(self._array_test_source(x, y, w, bs), steps)
+        it.reset()
+        if not isinstance(callbacks, CallbackList):
+            callbacks = CallbackList(
+                callbacks, self, {"verbose": verbose, "epochs": 1, "steps": it.num_batches}, who=who
+            )
+        try:
+            logs = self._test_loop(it, callbacks)
+        finally:
+            it.close()
         if verbose:
             from .callbacks import _format_logs, _format_time
 
+            n = self._test_steps
             elapsed = time.perf_counter() - start
-            print(f"{steps}/{steps} - {_format_time(elapsed)} - {_format_logs(logs)}", flush=True)
+            print(f"{n}/{n} - {_format_time(elapsed)} - {_format_logs(logs)}", flush=True)
         return self._result(logs, return_dict)
 
     def test_on_batch(self, x: Any, y: Any, sample_weight: Any = None, return_dict: bool = False) -> Any:
@@ -822,23 +929,59 @@ class Model:
         x, y, w = self._prepare_data(x, y, sample_weight, None, "test_on_batch", finite=None)
         return self._result(self._evaluate_arrays(x, y, w, len(x)), return_dict)
 
-    def predict(self, x: Any, batch_size: int | None = None, verbose: Any = "auto") -> np.ndarray:
-        """Model outputs for x, computed in batches of ``batch_size`` (default 32). ``x`` may be a
-        dataset (batches of x, or of (x, y[, sample_weight]) whose labels are ignored); the outputs
-        are then in the order the dataset yields its batches."""
-        batch_size = self._check_batch_size(batch_size, "predict")
-        _check_verbose(verbose, "predict")
-        if _is_dataset(x):
-            self._check_dataset_args(x, "predict")
-            outputs = []
-            for batch in x:
-                xb = self._prepare_x(_unpack_batch(batch, "predict", need_y=False)[0], "predict")
-                outputs.append(self._core.predict(xb, len(xb)))
-            if not outputs:
-                raise ValueError("predict: the dataset yielded no batches")
-            return np.concatenate(outputs)
-        x = self._prepare_x(x, "predict")
-        return self._core.predict(x, batch_size)
+    def predict(
+        self,
+        x: Any,
+        batch_size: int | None = None,
+        verbose: Any = "auto",
+        steps: int | None = None,
+        callbacks: Any = None,
+    ) -> np.ndarray:
+        """Model outputs for x, computed in batches of ``batch_size`` (default 32). ``x`` may be
+        any input ``fit`` takes (batches of x, or of (x, y[, sample_weight]) whose labels are
+        ignored); the outputs are in the order of the batches. ``steps`` limits the batches;
+        ``callbacks`` get the ``on_predict_*`` hooks (batch logs ``{"outputs": ...}``)."""
+        who = "predict"
+        batch_size = self._check_batch_size(batch_size, who, default=None)
+        verbose = _check_verbose(verbose, who)
+        steps = _epoch.check_steps(steps, "steps", who)
+        kind = _epoch.data_kind(x)
+        if kind == "arrays":
+            x = self._prepare_x(x, who)
+            bs = _array_batch_size(batch_size, len(x), steps)
+            if steps is None and not callbacks:  # the whole loop in one core call
+                return self._core.predict(x, bs)
+
+            def one_pass():
+                for start in range(0, len(x), bs):
+                    yield x[start : start + bs]
+
+            it = _epoch.EpochIterator(_epoch.Source(-(-len(x) // bs), one_pass), steps)
+        else:
+            self._check_dataset_args(x, who)
+            it = self._stream_iterator(x, kind, who, "predict", steps, "steps")
+        it.reset()
+        if not isinstance(callbacks, CallbackList):
+            callbacks = CallbackList(
+                callbacks, self, {"verbose": verbose, "epochs": 1, "steps": it.num_batches}, who=who
+            )
+        outputs = []
+        callbacks.on_predict_begin({})
+        self.stop_predicting = False
+        try:
+            for step, xb in it.epoch():
+                callbacks.on_predict_batch_begin(step, {})
+                out = self._core.predict(xb, len(xb))
+                outputs.append(out)
+                callbacks.on_predict_batch_end(step, {"outputs": out})
+                if self.stop_predicting:
+                    break
+        finally:
+            it.close()
+        callbacks.on_predict_end({})
+        if not outputs:
+            raise ValueError("predict: the data yielded no batches")
+        return np.concatenate(outputs)
 
     def predict_on_batch(self, x: Any) -> np.ndarray:
         x = self._prepare_x(x, "predict_on_batch")
@@ -851,11 +994,11 @@ class Model:
         return values[0] if len(values) == 1 else values
 
     @staticmethod
-    def _check_batch_size(batch_size: Any, who: str) -> int:
+    def _check_batch_size(batch_size: Any, who: str, default: int | None = 32, arg: str = "batch_size") -> int | None:
         if batch_size is None:
-            return 32
+            return default
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"{who}: expected batch_size to be a positive integer, received batch_size={batch_size!r}")
+            raise ValueError(f"{who}: expected {arg} to be a positive integer, received {arg}={batch_size!r}")
         return int(batch_size)
 
     # -- weights and description ---------------------------------------------------------------

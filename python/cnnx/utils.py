@@ -9,7 +9,7 @@ import numpy as np
 
 from ._image_utils import array_to_img, img_to_array, load_img, save_img
 from ._plot_model import plot_model
-from .data import ImageDataset, image_dataset_from_directory
+from .data import ImageDataset, PyDataset, Sequence, image_dataset_from_directory
 from .planning import plan
 
 __all__ = [
@@ -23,6 +23,8 @@ __all__ = [
     "array_to_img",
     "save_img",
     "plot_model",
+    "PyDataset",
+    "Sequence",
 ]
 
 

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from ._dataset import Cardinality, Dataset
+
 __all__ = ["ImageDataset", "image_dataset_from_directory", "ALLOWLIST_FORMATS"]
 
 ALLOWLIST_FORMATS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
@@ -235,7 +237,7 @@ def image_dataset_from_directory(
     return tuple(datasets) if subset == "both" else datasets[0]
 
 
-class ImageDataset:
+class ImageDataset(Dataset):
     """A finite, re-iterable stream of ``(images, labels)`` batches decoded from files.
 
     Holds the file paths and labels only. Iterating decodes one batch at a time into float32
@@ -289,11 +291,14 @@ class ImageDataset:
         """The number of batches in one pass."""
         return math.ceil(len(self.file_paths) / self._batch_size)
 
-    def cardinality(self) -> int:
-        """The number of batches in one pass (as ``tf.data.Dataset.cardinality``)."""
+    def _cardinality(self) -> int:
         return len(self)
 
-    def __iter__(self) -> Iterator[Any]:
+    def cardinality(self) -> Cardinality:
+        """The number of batches in one pass (as ``tf.data.Dataset.cardinality``)."""
+        return Cardinality(len(self))
+
+    def _iter(self) -> Iterator[Any]:
         n = len(self.file_paths)
         order = self._rng.permutation(n) if self._shuffle else np.arange(n)
         starts = range(0, n, self._batch_size)
