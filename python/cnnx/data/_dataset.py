@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from ..ops import Tensor
+
 __all__ = ["AUTOTUNE", "INFINITE_CARDINALITY", "UNKNOWN_CARDINALITY", "Dataset"]
 
 AUTOTUNE = -1  # tf.data.AUTOTUNE
@@ -70,6 +72,14 @@ def _leaves(element: Any) -> list:
     if isinstance(element, tuple):
         return [leaf for v in element for leaf in _leaves(v)]
     return [element]
+
+
+def _as_tensor(a: Any) -> Any:
+    return a.view(Tensor) if type(a) is np.ndarray else a
+
+
+def _as_plain_array(a: Any) -> Any:
+    return a.view(np.ndarray) if isinstance(a, np.ndarray) else a
 
 
 def _map_leaves(fn: Callable, element: Any) -> Any:
@@ -173,11 +183,13 @@ class Dataset:
 
     # -- Python protocol --------------------------------------------------------------------------
     def __iter__(self) -> Iterator[Any]:
-        return self._iter()
+        # Arrays come out as cnnx.ops.Tensor views (zero-copy), so code written for tf.data can
+        # call .numpy() on them, as the TensorFlow tutorials do.
+        return (_map_leaves(_as_tensor, e) for e in self._iter())
 
     def as_numpy_iterator(self) -> Iterator[Any]:
-        """An iterator over the elements as NumPy arrays (they already are)."""
-        return iter(self)
+        """An iterator over the elements as plain NumPy arrays."""
+        return (_map_leaves(_as_plain_array, e) for e in self._iter())
 
     def cardinality(self) -> Cardinality:
         """The number of elements, ``INFINITE_CARDINALITY`` (-1) or ``UNKNOWN_CARDINALITY`` (-2)."""
