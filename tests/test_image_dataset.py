@@ -510,3 +510,16 @@ def test_stop_training_mid_epoch_closes_the_stream(small):
     assert len(history.history.get("loss", [])) <= 1
     x, y = _collect(ds)  # the dataset is still usable afterwards
     assert len(x) == 12
+
+
+def test_batch_size_none_yields_single_images(small):
+    """Keras' batch_size=None: one (image, label) per element, the same as the batched rows."""
+    batched = list(_load(small[0], shuffle=False, batch_size=5))
+    single = _load(small[0], shuffle=False, batch_size=None)
+    assert single.batch_size is None and len(single) == 12
+    elements = list(single)
+    assert len(elements) == 12 and elements[0][0].shape == (6, 8, 3) and elements[0][1].shape == ()
+    np.testing.assert_array_equal(np.stack([x for x, _ in elements]), np.concatenate([x for x, _ in batched]))
+    np.testing.assert_array_equal([int(y) for _, y in elements], np.concatenate([y for _, y in batched]))
+    again = [x for x, _ in single.batch(4)]  # and batching them again gives tf.data's batches
+    assert [len(x) for x in again] == [4, 4, 4]

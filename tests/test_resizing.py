@@ -132,3 +132,19 @@ def test_rank_checked_at_build():
         ValueError, match=r"expected images of shape \(height, width, channels\), received input \(None, 12\)"
     ):
         Resizing(3, 3).build((12,))
+
+
+def test_preprocessing_takes_a_single_image_like_keras():
+    """Keras' image preprocessing layers, and a Sequential of them, take one (h, w, c) image."""
+    import cnnx
+    from cnnx import layers
+
+    img = np.random.default_rng(0).random((40, 50, 3)).astype(np.float32) * 255
+    pipeline = cnnx.Sequential([layers.Resizing(20, 20), layers.Rescaling(1 / 255)])
+    one = pipeline(img)
+    assert one.shape == (20, 20, 3)
+    np.testing.assert_array_equal(one, pipeline(img[None])[0])
+    assert layers.RandomFlip("horizontal")(img, training=True).shape == (40, 50, 3)
+    assert cnnx.Sequential([layers.RandomRotation(0.2)])(img, training=True).shape == (40, 50, 3)
+    with pytest.raises(ValueError, match="expected"):  # a model with other layers still needs a batch
+        cnnx.Sequential([layers.Resizing(8, 8), layers.Conv2D(2, 3)])(img)

@@ -171,6 +171,10 @@ class Layer:
     ``cnnx.Input`` or another layer's call), it is built for their shapes and returns a new
     KerasTensor, recording the call in the graph of Keras' functional API."""
 
+    # Keras' image preprocessing layers also take one image (height, width, channels) without
+    # a batch axis, as the tf.data tutorials call them inside map().
+    _accepts_single_image = False
+
     def __init__(self, name: str | None = None, input_shape: Any = None, trainable: bool = True, **kwargs: Any):
         cls = type(self).__name__
         kwargs.pop("dtype", None)  # float32 is the only dtype; accept Keras' argument
@@ -267,6 +271,8 @@ class Layer:
         from .models import _as_float_array
 
         x = _as_float_array(x, "x", self._where)
+        if self._accepts_single_image and x.ndim == 3 and (not self.built or len(self._core.input_shape) == 3):
+            return self(x[None], training)[0]
         if x.ndim < 2:
             raise ValueError(f"{self._where}: expected a batch with a leading batch axis, received shape {x.shape}")
         if not self.built:
@@ -967,6 +973,8 @@ class Softmax(Layer):
 class Rescaling(Layer):
     """``keras.layers.Rescaling``: y = x * scale + offset, e.g. ``Rescaling(1 / 255)``."""
 
+    _accepts_single_image = True
+
     def __init__(self, scale: float, offset: float = 0.0, **kwargs: Any):
         super().__init__(**kwargs)
         self.scale = _number(scale, "scale", self._where)
@@ -1030,6 +1038,8 @@ class Resizing(Layer):
     "bilinear" or "nearest". ``crop_to_aspect_ratio=True`` first crops the largest centred window
     with the target aspect ratio."""
 
+    _accepts_single_image = True
+
     def __init__(
         self,
         height: int,
@@ -1077,6 +1087,8 @@ class RandomFlip(Layer):
     top-bottom with probability 1/2 each ("horizontal", "vertical", "horizontal_and_vertical");
     at inference the exact identity."""
 
+    _accepts_single_image = True
+
     def __init__(
         self,
         mode: str = "horizontal_and_vertical",
@@ -1097,6 +1109,8 @@ class RandomFlip(Layer):
 
 class _RandomAffine(Layer):
     """Shared fill_mode / interpolation / seed / fill_value of the geometric random layers."""
+
+    _accepts_single_image = True
 
     def _affine_args(self, fill_mode: Any, interpolation: Any, seed: Any, fill_value: Any, data_format: Any) -> None:
         w = self._where
@@ -1208,6 +1222,8 @@ class RandomContrast(Layer):
     1 + upper] (factor f means lower = upper = f, all in [0, 1]); per channel
     y = clip((x - mean) * c + mean, value_range) with the mean over height and width. Exact
     identity at inference."""
+
+    _accepts_single_image = True
 
     def __init__(self, factor: Any, value_range: Any = (0, 255), seed: int | None = None, **kwargs: Any):
         super().__init__(**kwargs)

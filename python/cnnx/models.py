@@ -391,11 +391,21 @@ class Model:
             return self._symbolic_call(x)
         from .ops import Tensor
 
+        if self._is_single_image(x):
+            return self(np.asarray(x)[None], training)[0]
         x = self._prepare_x(x, self._where)
         # A Tensor (an ndarray with Keras' .numpy()), for code such as model(x).numpy()
         if not training:
             return self._core.predict(x, len(x)).view(Tensor)
         return self._core.call(x, True).view(Tensor)
+
+    def _is_single_image(self, x: Any) -> bool:
+        """One image (height, width, channels) given to a model made only of image
+        preprocessing layers, which Keras runs without a batch axis."""
+        if np.ndim(x) != 3 or (self._input_shape is not None and len(self._input_shape) != 3):
+            return False
+        layers = self._flat_layers()
+        return bool(layers) and all(getattr(layer, "_accepts_single_image", False) for layer in layers)
 
     def _symbolic_call(self, x: Any) -> Any:
         from ._graph import KerasTensor, Node, symbolic_inputs

@@ -111,7 +111,7 @@ def image_dataset_from_directory(
         class_names: Only with ``labels="inferred"``: the sub-directories to use (a subset of
             them), in this order.
         color_mode: ``"grayscale"``, ``"rgb"`` or ``"rgba"`` (1, 3 or 4 channels).
-        batch_size: Size of the batches of data.
+        batch_size: Size of the batches of data; None yields single images (and their labels).
         image_size: ``(height, width)`` every image is resized to.
         shuffle: Whether to shuffle the files (with ``seed``), and reshuffle them at the start
             of every pass over the dataset. If False, files are in alphanumeric order.
@@ -237,6 +237,9 @@ def image_dataset_from_directory(
     return tuple(datasets) if subset == "both" else datasets[0]
 
 
+_UNBATCHED_CHUNK = 32  # images decoded per worker call when the dataset yields single images
+
+
 class ImageDataset(Dataset):
     """A finite, re-iterable stream of ``(images, labels)`` batches decoded from files.
 
@@ -270,7 +273,8 @@ class ImageDataset(Dataset):
         self._labels = labels
         self._label_mode = label_mode
         self._mode, self._channels = _COLOR_MODES[color_mode]
-        self._batch_size = batch_size
+        self._batch_size = batch_size  # None: single images, decoded in chunks of _UNBATCHED_CHUNK
+        self._chunk = batch_size or _UNBATCHED_CHUNK
         self._image_size = image_size
         self._shuffle = shuffle
         self._rng = np.random.default_rng(seed)
@@ -279,7 +283,7 @@ class ImageDataset(Dataset):
         self._broken: set[str] = set()  # files that failed to decode; skipped from then on
 
     @property
-    def batch_size(self) -> int:
+    def batch_size(self) -> int | None:
         return self._batch_size
 
     @property
@@ -288,8 +292,8 @@ class ImageDataset(Dataset):
         return (*self._image_size, self._channels)
 
     def __len__(self) -> int:
-        """The number of batches in one pass."""
-        return math.ceil(len(self.file_paths) / self._batch_size)
+        """The number of batches in one pass (of images, with ``batch_size=None``)."""
+        return math.ceil(len(self.file_paths) / (self._batch_size or 1))
 
     def _cardinality(self) -> int:
         return len(self)
@@ -301,11 +305,11 @@ class ImageDataset(Dataset):
     def _iter(self) -> Iterator[Any]:
         n = len(self.file_paths)
         order = self._rng.permutation(n) if self._shuffle else np.arange(n)
-        starts = range(0, n, self._batch_size)
+        starts = range(0, n, self._chunk)
         with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="cnnx-decode") as pool:
             pending = None
             for start in starts:
-                future = pool.submit(self._decode_batch, order[start : start + self._batch_size])
+                future = pool.submit(self._decode_batch, order[start : start + self._chunk])
                 if pending is not None:
                     yield from self._emit(pending)
                 pending = future
@@ -317,6 +321,10 @@ class ImageDataset(Dataset):
         for path, error in failures:  # warn from the consuming thread, where filters apply
             warnings.warn(f"Skipping image file '{path}': cannot decode it ({error})", UserWarning, stacklevel=3)
         if len(x) == 0:
+            return
+        if self._batch_size is None:
+            for i in range(len(x)):
+                yield x[i] if y is None else (x[i], y[i])
             return
         yield x if y is None else (x, y)
 
@@ -365,11 +373,11 @@ class ImageDataset(Dataset):
 
 
 # -- helpers ---------------------------------------------------------------------------------------
-def _check_batch_size(batch_size: Any) -> int:
+def _check_batch_size(batch_size: Any) -> int | None:
+    if batch_size is None:  # Keras: a dataset of single images
+        return None
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(
-            f"`batch_size` must be a positive integer (cnnx datasets are batched). Received: batch_size={batch_size!r}"
-        )
+        raise ValueError(f"`batch_size` must be a positive integer or None. Received: batch_size={batch_size!r}")
     return int(batch_size)
 
 
