@@ -10,7 +10,7 @@ model = cnnx.Model(inputs, outputs).
 
 from __future__ import annotations
 
-from . import _core, callbacks, datasets, layers, losses, models, optimizers, regularizers, saving, utils
+from . import _core, callbacks, datasets, layers, losses, metrics, models, optimizers, regularizers, saving, utils
 from ._graph import KerasTensor
 from .layers import Input
 from .models import Model, Sequential
@@ -26,6 +26,7 @@ __all__ = [
     "datasets",
     "layers",
     "losses",
+    "metrics",
     "models",
     "optimizers",
     "regularizers",
