@@ -82,14 +82,18 @@ def _f64(a: Any) -> np.ndarray:
     return np.asarray(a, dtype=np.float64)
 
 
+def same_rank(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Keras' squeeze_or_expand_to_same_rank: when the ranks differ by one and the larger ends
+    in a 1, a rank-1 array gains that axis, otherwise the other loses it."""
+    if a.ndim == b.ndim + 1 and a.shape[-1] == 1:
+        return (a, b[..., None]) if b.ndim == 1 else (a[..., 0], b)
+    if b.ndim == a.ndim + 1 and b.shape[-1] == 1:
+        return (a[..., None], b) if a.ndim == 1 else (a, b[..., 0])
+    return a, b
+
+
 def _pair(y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Keras' squeeze-or-expand: a (batch,) target against (batch, 1) predictions and back."""
-    t, p = _f64(y_true), _f64(y_pred)
-    if t.ndim == p.ndim - 1 and p.shape[-1:] == (1,):
-        t = t[..., None]
-    elif p.ndim == t.ndim - 1 and t.shape[-1:] == (1,):
-        t = t[..., 0]
-    return t, p
+    return same_rank(_f64(y_true), _f64(y_pred))
 
 
 # -- function forms (per-sample values, as keras.losses.*) --------------------------------------

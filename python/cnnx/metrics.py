@@ -104,13 +104,7 @@ def _f64(a: Any) -> np.ndarray:
     return np.asarray(a, dtype=np.float64)
 
 
-def _same_rank(t: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Keras' squeeze_or_expand_to_same_rank: drops or adds a trailing axis of size 1."""
-    if t.ndim == p.ndim - 1 and p.shape[-1:] == (1,):
-        p = p[..., 0]
-    elif p.ndim == t.ndim - 1 and t.shape[-1:] == (1,):
-        t = t[..., 0]
-    return t, p
+_same_rank = _losses.same_rank
 
 
 # -- function forms -----------------------------------------------------------------------------

@@ -568,7 +568,7 @@ class Model:
                 try:
                     m = metrics_mod.resolve(spec)
                 except (ValueError, TypeError) as e:
-                    raise ValueError(f"compile: {e}") from None
+                    raise ValueError(f"compile: unknown metric {spec!r}. {e}") from None
                 entries.append((m.name, m, "py", weighted))
             specs.append({"weighted": spec} if weighted else spec)
         names = [e[0] for e in entries]

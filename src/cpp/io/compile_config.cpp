@@ -279,10 +279,15 @@ ojson compile_config(const Model& model) {
   if (!cls) throw ValueError("save: loss " + loss.name() + " has no model-file configuration; cnnx cannot save it");
   ojson l;
   l["name"] = loss.name();
+  l["reduction"] = "sum_over_batch_size";  // the keys and order of the Python Loss.get_config()
   const std::string c = cls;
-  if (c == "CategoricalCrossentropy" || c == "BinaryCrossentropy" || c == "SparseCategoricalCrossentropy")
-    l["from_logits"] = loss.from_logits();
-  if (c == "CategoricalCrossentropy" || c == "BinaryCrossentropy") l["label_smoothing"] = loss.label_smoothing();
+  const bool with_axis = c == "CategoricalCrossentropy" || c == "BinaryCrossentropy";
+  if (with_axis || c == "SparseCategoricalCrossentropy") l["from_logits"] = loss.from_logits();
+  if (with_axis) {
+    l["label_smoothing"] = loss.label_smoothing();
+    l["axis"] = -1;
+  }
+  if (c == "SparseCategoricalCrossentropy") l["ignore_class"] = nullptr;
   ojson out;
   out["optimizer"] = {{"class_name", name}, {"config", o}};
   out["loss"] = {{"class_name", c}, {"config", l}};
