@@ -73,7 +73,12 @@ def test_mean_metrics_match_reference_formulas(rng, weighted):
             reg_p,
             (reg_t * reg_p).sum(1) / np.linalg.norm(reg_t, axis=1) / np.linalg.norm(reg_p, axis=1),
         ),
-        (metrics.KLDivergence(), onehot * 0.9 + 0.02, p, ((onehot * 0.9 + 0.02) * np.log((onehot * 0.9 + 0.02) / p)).sum(1)),
+        (
+            metrics.KLDivergence(),
+            onehot * 0.9 + 0.02,
+            p,
+            ((onehot * 0.9 + 0.02) * np.log((onehot * 0.9 + 0.02) / p)).sum(1),
+        ),
         (metrics.Poisson(), pos_t, pos_p, (pos_p - pos_t * np.log(pos_p + 1e-7)).mean(1)),
     ]
     for metric, t, pr, per_sample in cases:
@@ -208,7 +213,12 @@ def test_mean_sum_reset_and_config():
     s = metrics.Sum()
     s.update_state([1.0, 2.0], sample_weight=[2.0, 1.0])
     assert s.result() == pytest.approx(4.0)
-    for m in (metrics.Precision(thresholds=[0.2, 0.4]), metrics.AUC(curve="PR", num_thresholds=50), metrics.TopKCategoricalAccuracy(k=3), metrics.BinaryAccuracy(threshold=0.3)):
+    for m in (
+        metrics.Precision(thresholds=[0.2, 0.4]),
+        metrics.AUC(curve="PR", num_thresholds=50),
+        metrics.TopKCategoricalAccuracy(k=3),
+        metrics.BinaryAccuracy(threshold=0.3),
+    ):
         clone = type(m).from_config(m.get_config())
         assert clone.get_config() == m.get_config()
     assert metrics.AUC().name == "auc" and metrics.Precision().name == "precision"

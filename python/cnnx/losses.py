@@ -372,7 +372,9 @@ class CategoricalCrossentropy(Loss):
     ):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         if axis != -1:
-            raise ValueError(f"CategoricalCrossentropy: only axis=-1 (the last axis) is supported, received axis={axis}")
+            raise ValueError(
+                f"CategoricalCrossentropy: only axis=-1 (the last axis) is supported, received axis={axis}"
+            )
         self.from_logits = bool(from_logits)
         self.label_smoothing = _smoothing(label_smoothing, "CategoricalCrossentropy")
         self.axis = axis
@@ -770,9 +772,7 @@ def _numeric_gradient(loss: Loss, y_true: np.ndarray, y_pred: np.ndarray) -> np.
         minus[:, j] -= h
         vp, vm = per_sample(plus), per_sample(minus)
         central = (vp - vm) / (2 * h)
-        g[:, j] = np.where(
-            np.isfinite(central), central, np.where(np.isfinite(vp), (vp - base) / h, (base - vm) / h)
-        )
+        g[:, j] = np.where(np.isfinite(central), central, np.where(np.isfinite(vp), (vp - base) / h, (base - vm) / h))
     return g.reshape(y_pred.shape)
 
 
@@ -805,7 +805,9 @@ def _core_function(loss: Loss) -> Callable:
         if reduction == "sum":
             scale = 1.0
         elif reduction == "mean_with_sample_weight" and w is not None:
-            scale = 1.0 / max(float(np.sum(np.broadcast_to(w.reshape((n,) + (1,) * (values.ndim - 1)), values.shape))), 1e-300)
+            scale = 1.0 / max(
+                float(np.sum(np.broadcast_to(w.reshape((n,) + (1,) * (values.ndim - 1)), values.shape))), 1e-300
+            )
         else:
             scale = 1.0 / values.size
         return value, np.ascontiguousarray(grad * scale, dtype=np.float32)

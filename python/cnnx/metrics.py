@@ -323,7 +323,9 @@ class SparseTopKCategoricalAccuracy(MeanMetricWrapper):
         dtype: Any = None,
         from_sorted_ids: bool = False,
     ) -> None:
-        super().__init__(sparse_top_k_categorical_accuracy, name=name, dtype=dtype, k=k, from_sorted_ids=from_sorted_ids)
+        super().__init__(
+            sparse_top_k_categorical_accuracy, name=name, dtype=dtype, k=k, from_sorted_ids=from_sorted_ids
+        )
 
 
 class MeanSquaredError(MeanMetricWrapper):
@@ -377,7 +379,9 @@ class CategoricalCrossentropy(MeanMetricWrapper):
 
 
 class SparseCategoricalCrossentropy(MeanMetricWrapper):
-    __init__ = _wrapper(sparse_categorical_crossentropy, "sparse_categorical_crossentropy", "", from_logits=False, axis=-1)
+    __init__ = _wrapper(
+        sparse_categorical_crossentropy, "sparse_categorical_crossentropy", "", from_logits=False, axis=-1
+    )
 
 
 class BinaryCrossentropy(MeanMetricWrapper):
@@ -431,11 +435,9 @@ def _confusion(
             sw = sw.reshape((-1,) + (1,) * (p.ndim - 1))
         w = w * np.broadcast_to(sw, p.shape)
     if top_k is not None:  # predictions outside each row's top k count as negative
-        kth = -np.sort(-p, axis=-1)[..., top_k - 1 : top_k]
         order = np.argsort(-p, axis=-1, kind="stable")
         keep = np.zeros(p.shape, bool)
         np.put_along_axis(keep, order[..., :top_k], True, axis=-1)
-        del kth
         p = np.where(keep, p, -1e10)
     if class_id is not None:
         t, p, w = t[..., class_id], p[..., class_id], w[..., class_id]
@@ -494,7 +496,12 @@ class _Confusion(Metric):
             setattr(self, c, getattr(self, c) + v[:, 0])
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "thresholds": self.init_thresholds, "top_k": self.top_k, "class_id": self.class_id}
+        return {
+            **super().get_config(),
+            "thresholds": self.init_thresholds,
+            "top_k": self.top_k,
+            "class_id": self.class_id,
+        }
 
 
 class Precision(_Confusion):
@@ -778,7 +785,16 @@ def serialize(metric: Any) -> Any:
         if type(metric) is MeanMetricWrapper:
             fn = metric._fn
             if fn in _BY_NAME.values():
-                return fn.__name__ if metric.name == fn.__name__ else {"class_name": "function", "config": {"name": fn.__name__}, "registered_name": None, "log_name": metric.name}
+                return (
+                    fn.__name__
+                    if metric.name == fn.__name__
+                    else {
+                        "class_name": "function",
+                        "config": {"name": fn.__name__},
+                        "registered_name": None,
+                        "log_name": metric.name,
+                    }
+                )
             return _custom_function(fn)
         return {"class_name": cls, "config": metric.get_config(), "registered_name": cls}
     if callable(metric):

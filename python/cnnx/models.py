@@ -585,7 +585,8 @@ class Model:
         self._core.compile(core_loss, opt._core)
         self._compiled_trainable = flags
         self.optimizer, self.loss = opt, loss_obj
-        self._metric_entries, self._metric_specs = entries, specs
+        # One assignment each, complete: another thread's fit may be reading them (_logs).
+        self._metric_entries, self._metric_specs = self._core_metric_objects(entries, loss_obj), specs
         self._metrics = [e[0] for e in entries]
         self._metrics_tally = None
         self._core.set_return_outputs(any(src == "py" for _, _, src, _ in entries))
@@ -614,24 +615,27 @@ class Model:
         threshold = 0.0 if isinstance(self.loss, losses_mod.BinaryCrossentropy) and self.loss.from_logits else 0.5
         top_k = 5 if any(src == "top_k" for _, _, src, _ in self._metric_entries) else 0
         self._core.set_metrics(kind or "argmax", threshold, top_k)
-        # The metric objects standing for what the core counts (model.metrics); their state is
-        # set from the counts in _logs.
-        sparse = isinstance(self.loss, losses_mod.SparseCategoricalCrossentropy)
-        for i, (n, m, src, w) in enumerate(self._metric_entries):
+        self._metric_entries = self._core_metric_objects(self._metric_entries, self.loss)
+
+    def _core_metric_objects(self, entries: list, loss: Any) -> list:
+        """The entries with Metric objects standing for what the core counts (model.metrics: the
+        accuracy's class follows the output width once known); _logs sets their state from the
+        counts."""
+        sparse = isinstance(loss, losses_mod.SparseCategoricalCrossentropy)
+        threshold = 0.0 if isinstance(loss, losses_mod.BinaryCrossentropy) and loss.from_logits else 0.5
+        out = []
+        for n, m, src, w in entries:
             if src == "acc":
-                k = self._accuracy_kind(n, self.loss) or "argmax"
-                cls = (
-                    metrics_mod.BinaryAccuracy
-                    if k == "binary"
-                    else metrics_mod.SparseCategoricalAccuracy
-                    if sparse
-                    else metrics_mod.CategoricalAccuracy
-                )
-                m = cls(name=n) if k != "binary" or threshold == 0.5 else cls(name=n, threshold=threshold)
+                k = self._accuracy_kind(n, loss) or "argmax"
+                if k == "binary":
+                    m = metrics_mod.BinaryAccuracy(name=n, threshold=threshold)
+                else:
+                    m = (metrics_mod.SparseCategoricalAccuracy if sparse else metrics_mod.CategoricalAccuracy)(name=n)
             elif src == "top_k" and m is None:
                 cls = metrics_mod.SparseTopKCategoricalAccuracy if sparse else metrics_mod.TopKCategoricalAccuracy
                 m = cls(k=5, name=n)
-            self._metric_entries[i] = (n, m, src, w)
+            out.append((n, m, src, w))
+        return out
 
     @property
     def metrics(self) -> list:
@@ -1152,7 +1156,9 @@ def model_from_config(config: dict) -> Model:
     return model
 
 
-def load_model(filepath: Any, custom_objects: dict | None = None, compile: bool = True, safe_mode: bool = True) -> Model:
+def load_model(
+    filepath: Any, custom_objects: dict | None = None, compile: bool = True, safe_mode: bool = True
+) -> Model:
     """``cnnx.models.load_model``: rebuilds a model written by ``model.save``. A model compiled
     with a loss or metric written in Python needs it in ``custom_objects`` ({name: function or
     class}), as in Keras."""

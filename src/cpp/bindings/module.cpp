@@ -256,8 +256,8 @@ class PythonLoss : public Loss {
     if (sparse_)  // the core's accuracy indexes outputs by these labels: check them first
       for (std::int64_t i = 0; i < rows; ++i)
         if (!(target[i] >= 0.0f) || target[i] >= float(classes) || target[i] != std::floor(target[i]))
-          throw ValueError(name_ + ": expected integer labels in [0, " + std::to_string(classes - 1) +
-                           "], received " + std::to_string(target[i]));
+          throw ValueError(name_ + ": expected integer labels in [0, " + std::to_string(classes - 1) + "], received " +
+                           std::to_string(target[i]));
     py::gil_scoped_acquire gil;
     const Shape pred_shape = with_batch(n, output_shape_);
     FloatArray y_pred(pred_shape);

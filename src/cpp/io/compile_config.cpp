@@ -153,8 +153,9 @@ std::shared_ptr<Loss> loss_from(const json& entry) {
     throw ValueError(c.where() + ": expected ignore_class null, received " + clip(*ic));
   c.find("dtype");
   if (entry.contains("registered_name") && !entry.at("registered_name").is_null())
-    throw ValueError(c.where() + ": the loss is written in Python (custom_objects); load the model with "
-                                 "compile=false here");
+    throw ValueError(c.where() +
+                     ": the loss is written in Python (custom_objects); load the model with "
+                     "compile=false here");
   std::shared_ptr<Loss> loss;
   if (cls == "CategoricalCrossentropy") {
     const bool logits = c.boolean("from_logits", false);
