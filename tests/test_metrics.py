@@ -126,8 +126,8 @@ def test_precision_recall_and_counts(rng, weighted):
         assert _two_updates(cls(), t, p, w) == pytest.approx(ref)
     assert _two_updates(metrics.FalseNegatives(), t, p, w) == pytest.approx(fn)
     # several thresholds: one value each
-    got = _two_updates(metrics.Precision(thresholds=[0.3, 0.8]), t, p, w)
-    for g, thr in zip(got, [0.3, 0.8]):
+    got = _two_updates(metrics.Precision(thresholds=[0.8, 0.3]), t, p, w)
+    for g, thr in zip(got, [0.8, 0.3]):
         tp, fp, _, _ = _confusion_ref(t, p, thr, w)
         assert g == pytest.approx(tp / (tp + fp))
     # class_id and top_k
