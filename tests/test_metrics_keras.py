@@ -1,6 +1,8 @@
 """cnnx.metrics and cnnx.losses against real Keras 3 on random data (skipped without Keras).
 Kept small: importing TensorFlow takes seconds."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -100,6 +102,6 @@ def test_loss_functions_match_keras(rng):
 def test_names_and_configs_match_keras():
     for name in ("Precision", "Recall", "AUC", "MeanSquaredError", "RootMeanSquaredError", "TopKCategoricalAccuracy"):
         ours, ref = getattr(cnnx.metrics, name)(), getattr(keras.metrics, name)()
-        assert ours.name == ref.name, name
+        assert ours.name == re.sub(r"_\d+$", "", ref.name), name  # Keras numbers later instances
         ref_config = ref.get_config()
         assert set(ours.get_config()) <= set(ref_config), name

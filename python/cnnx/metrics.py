@@ -493,7 +493,9 @@ class _Confusion(Metric):
         self.init_thresholds = thresholds
         self.top_k = top_k
         self.class_id = class_id
-        self.thresholds = np.asarray(_thresholds(thresholds, 0.5), dtype=np.float64)
+        # Keras: with top_k and no thresholds, every prediction in the top k counts as positive.
+        default = 0.5 if top_k is None else -1e10
+        self.thresholds = np.asarray(_thresholds(thresholds, default), dtype=np.float64)
         super().__init__(name=name, dtype=dtype)
 
     def reset_state(self) -> None:
