@@ -326,6 +326,12 @@ def test_saving_a_custom_loss_needs_custom_objects(data, tmp_path):
         model.save(path)
 
 
+def test_plan_times_a_python_loss(data):
+    model = _model("linear")
+    model.compile("sgd", PyMSE())
+    assert model.plan(batch_size=8, steps=1).seconds_per_step > 0
+
+
 def test_get_and_errors():
     assert isinstance(losses.get("huber"), losses.Huber)
     assert isinstance(losses.get(losses.LogCosh), losses.LogCosh)

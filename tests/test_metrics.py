@@ -356,6 +356,8 @@ def test_compile_accepts_keras_arguments_that_change_nothing(rng):
     model.compile("sgd", loss=["mse"], metrics={"out": ["mae"]})
     with pytest.raises(ValueError, match="loss_weights"):
         model.compile("sgd", "mse", loss_weights=[2.0])
+    with pytest.raises(TypeError, match="metrics="):
+        model.compile("sgd", "mse", ["mae"])  # Keras 2's positional metrics
     with pytest.raises(ValueError, match="reduction"):
         model.compile("sgd", cnnx.losses.MeanSquaredError(reduction="sum"))
     with pytest.raises(TypeError, match="metrics to be a list"):

@@ -545,7 +545,13 @@ class Model:
         loss = _single_output(loss, "loss")
         if loss_weights is not None:
             lw = _single_output(loss_weights, "loss_weights")
-            if isinstance(lw, bool) or not isinstance(lw, (int, float, np.integer, np.floating)) or float(lw) != 1.0:
+            if isinstance(lw, bool) or not isinstance(lw, (int, float, np.integer, np.floating)):
+                raise TypeError(
+                    f"compile: expected loss_weights to be a number (or a list or dict of one), received "
+                    f"loss_weights={loss_weights!r}; in Keras 3 the third argument of compile is loss_weights: "
+                    "pass metrics=[...] by name"
+                )
+            if float(lw) != 1.0:
                 raise ValueError(
                     f"compile: loss_weights={loss_weights!r} would scale the loss; cnnx models have one output and "
                     "support only a weight of 1 (scale the learning rate instead)"
