@@ -5,8 +5,9 @@ step does not depend on the values).
     python benchmarks/python_loss.py [--steps 40] [--rounds 5]
 
 Each variant trains the same network from the same weights; the variants run in turns, round after
-round, and the table reports each one's median step time, so that a noisy, shared machine affects
-them alike. The Python-loss rows include the callback into Python (GIL taken back inside the step),
+round (each round led by the next variant), and the table reports each one's median step time, so
+that a noisy, shared machine affects them alike. The second table times the loss and metric work
+alone on one batch of outputs: the step's other work is the same for every variant. The Python-loss rows include the callback into Python (GIL taken back inside the step),
 the NumPy loss and gradient, and the copies in and out."""
 
 from __future__ import annotations
@@ -97,8 +98,10 @@ def main() -> None:
     for _ in range(2):  # warm-up: workspaces, first-touch pages
         for m in variants.values():
             m.train_on_batch(x, y)
-    for _ in range(args.rounds):
-        for name, m in variants.items():
+    names = list(variants)
+    for r in range(args.rounds):
+        for name in names[r % len(names) :] + names[: r % len(names)]:  # each variant leads a round in turn
+            m = variants[name]
             t0 = time.perf_counter()
             for _ in range(args.steps):
                 m.train_on_batch(x, y)
