@@ -377,3 +377,44 @@ def test_saving_keeps_metric_objects(rng, tmp_path):
     b = loaded.evaluate(x, y, verbose=0, return_dict=True)
     assert a == pytest.approx(b)
     assert loaded.metrics[2].get_config()["thresholds"] == 0.3
+
+
+class CountAbove(metrics.Metric):
+    """A user's stateful metric: the fraction of outputs above 0.5."""
+
+    def __init__(self, name="count_above", dtype=None, level=0.5):
+        self.level = level
+        super().__init__(name=name, dtype=dtype)
+
+    def reset_state(self):
+        self.hits = self.seen = 0.0
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        self.hits += float(np.sum(np.asarray(y_pred) > self.level))
+        self.seen += float(np.size(y_pred))
+
+    def result(self):
+        return self.hits / self.seen if self.seen else 0.0
+
+    def get_config(self):
+        return {**super().get_config(), "level": self.level}
+
+
+def test_user_metric_subclass_and_custom_objects(rng, tmp_path):
+    x, y, _ = _data(rng, 48)
+
+    def max_error(y_true, y_pred):
+        return np.max(np.abs(y_true - y_pred), axis=-1)
+
+    model = _model(rng)
+    model.compile("adam", "categorical_crossentropy", metrics=[CountAbove(level=0.4), max_error])
+    logs = model.evaluate(x, y, batch_size=10, verbose=0, return_dict=True)
+    p = model.predict(x, verbose=0)
+    assert logs["count_above"] == pytest.approx(np.mean(p > 0.4))
+    path = tmp_path / "custom_metrics.cnnx"
+    model.save(path)
+    with pytest.raises(ValueError, match="custom_objects"):
+        cnnx.models.load_model(path)
+    loaded = cnnx.models.load_model(path, custom_objects={"CountAbove": CountAbove, "max_error": max_error})
+    assert loaded.evaluate(x, y, batch_size=10, verbose=0, return_dict=True) == pytest.approx(logs)
+    assert loaded.metrics[1].level == 0.4
