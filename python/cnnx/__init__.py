@@ -10,7 +10,21 @@ model = cnnx.Model(inputs, outputs).
 
 from __future__ import annotations
 
-from . import _core, backend, callbacks, datasets, layers, losses, models, ops, optimizers, regularizers, saving, utils
+from . import (
+    _core,
+    backend,
+    callbacks,
+    datasets,
+    layers,
+    losses,
+    metrics,
+    models,
+    ops,
+    optimizers,
+    regularizers,
+    saving,
+    utils,
+)
 from ._graph import KerasTensor
 from .layers import Input
 from .models import Model, Sequential
@@ -27,6 +41,7 @@ __all__ = [
     "datasets",
     "layers",
     "losses",
+    "metrics",
     "models",
     "ops",
     "optimizers",

@@ -22,6 +22,7 @@ import numpy as np
 
 from . import _epoch
 from . import losses as losses_mod
+from . import metrics as metrics_mod
 from . import optimizers as optimizers_mod
 from .callbacks import CallbackList, History
 from .layers import InputLayer, Layer, _auto_name, _check_bool, _set_core_trainable
@@ -33,14 +34,19 @@ _TOP_K_NAMES = ("top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy
 
 
 class _Tally:
-    """Running sums of one pass (epoch, evaluation) from the core's per-batch results."""
+    """Running sums of one pass (epoch, evaluation) from the core's per-batch results. With
+    metrics computed in Python the core also returns each batch's (y_pred, y_true,
+    sample_weight); they wait in `pending` until Model._logs feeds them to the metric objects."""
 
     def __init__(self) -> None:
         self.loss = 0.0
         self.correct = self.rows = self.top_k = self.samples = 0
+        self.pending: list = []
 
     def add(self, result: tuple, n: int) -> None:
-        loss, correct, rows, top_k = result
+        loss, correct, rows, top_k = result[:4]
+        if len(result) > 4:
+            self.pending.append(result[4])
         self.loss += loss * n
         self.correct += correct
         self.rows += rows
@@ -206,6 +212,52 @@ def _shape(shape: tuple) -> str:
     return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
+def _single_output(value: Any, arg: str) -> Any:
+    """The entry for the model's one output of a list or dict of one (Keras' per-output form)."""
+    if isinstance(value, dict):
+        if len(value) != 1:
+            raise ValueError(f"compile: cnnx models have one output; expected {arg} for one output, received {value!r}")
+        return next(iter(value.values()))
+    if isinstance(value, (list, tuple)):
+        if len(value) != 1:
+            raise ValueError(f"compile: cnnx models have one output; expected {arg} for one output, received {value!r}")
+        return value[0]
+    return value
+
+
+def _metric_list(metrics: Any, arg: str) -> list:
+    """compile's metrics as a flat list: a list, a dict {output: [...]} or a list of one list
+    per output (one output here)."""
+    if metrics is None:
+        return []
+    if isinstance(metrics, dict):
+        metrics = _single_output(metrics, arg)
+    if isinstance(metrics, (str, metrics_mod.Metric)) or callable(metrics) and not isinstance(metrics, (list, tuple)):
+        raise TypeError(f"compile: expected {arg} to be a list, received {arg}={metrics!r}")
+    out = []
+    for m in metrics:
+        out.extend(m if isinstance(m, (list, tuple)) else [m])
+    return out
+
+
+class _AutoAccuracy(metrics_mod.MeanMetricWrapper):
+    """A weighted "accuracy": Keras' choice of binary, sparse categorical or categorical
+    accuracy, made from the shapes of the first batch (and cnnx's rule that binary
+    cross-entropy means binary accuracy)."""
+
+    def __init__(self, name: str, model: Model, loss: Any) -> None:
+        self._binary_loss = isinstance(loss, losses_mod.BinaryCrossentropy)
+        super().__init__(self._pick, name=name)
+
+    def _pick(self, y_true: Any, y_pred: Any) -> np.ndarray:
+        t, p = np.asarray(y_true), np.asarray(y_pred)
+        if self._binary_loss or p.shape[-1] == 1:
+            return metrics_mod.binary_accuracy(t, p)
+        if t.ndim < p.ndim or t.shape[-1] == 1:
+            return metrics_mod.sparse_categorical_accuracy(t, p)
+        return metrics_mod.categorical_accuracy(t, p)
+
+
 class _Recorder:
     """Stands in for the core graph while a model lists what it would add to it (Model._emit):
     the layers in the core's first-use order and the inputs of each node (node 0: the input)."""
@@ -269,7 +321,11 @@ class Model:
         self._core: Any = None
         self.optimizer: optimizers_mod.Optimizer | None = None
         self.loss: losses_mod.Loss | None = None
-        self._metrics: list[str] = []
+        self._metrics: list[str] = []  # log keys of the compiled metrics, in order
+        self._metric_entries: list[tuple] = []  # (log key, Metric, "acc" | "top_k" | "py", weighted)
+        self._metric_specs: list = []  # what compile was given (saved with the model)
+        self._metrics_tally: Any = None  # the pass the metric objects hold the state of
+        self._loss_tracker = metrics_mod.Mean(name="loss")
         self.compiled = False
         self.stop_training = False
         self.history: History | None = None
@@ -487,31 +543,85 @@ class Model:
         ]
 
     # -- compile -----------------------------------------------------------------------------
-    def compile(self, optimizer: Any = "rmsprop", loss: Any = None, metrics: list | None = None, **kwargs: Any) -> None:
-        """Sets the optimizer (name or object), the loss and the metrics (``["accuracy"]``)."""
-        if kwargs:
-            raise TypeError(f"compile: unsupported arguments {sorted(kwargs)}")
+    def compile(
+        self,
+        optimizer: Any = "rmsprop",
+        loss: Any = None,
+        loss_weights: Any = None,
+        metrics: Any = None,
+        weighted_metrics: Any = None,
+        run_eagerly: bool = False,
+        steps_per_execution: int = 1,
+        jit_compile: Any = "auto",
+        auto_scale_loss: bool = True,
+    ) -> None:
+        """Keras 3's compile: the optimizer (name or object), the loss (name, Loss, or a function
+        ``fn(y_true, y_pred)`` -> per-sample values: see cnnx.losses) and the metrics (names such
+        as "accuracy", "mae", "precision", Metric objects, or functions). ``metrics`` ignore
+        sample weights and ``weighted_metrics`` use them, as in Keras 3. ``run_eagerly``,
+        ``jit_compile``, ``steps_per_execution`` and ``auto_scale_loss`` are accepted and change
+        nothing: cnnx always runs one compiled C++ step per batch (batch callbacks run after every
+        batch)."""
+        who = "compile"
         if loss is None:
             raise ValueError("compile: expected a loss such as 'categorical_crossentropy', received loss=None")
+        _check_int(steps_per_execution, "steps_per_execution", who, 1)
+        if not (jit_compile in ("auto", None) or isinstance(jit_compile, bool)):
+            raise ValueError(f"compile: expected jit_compile to be True, False or 'auto', received {jit_compile!r}")
+        loss = _single_output(loss, "loss")
+        if loss_weights is not None:
+            lw = _single_output(loss_weights, "loss_weights")
+            if isinstance(lw, bool) or not isinstance(lw, (int, float, np.integer, np.floating)):
+                raise TypeError(
+                    f"compile: expected loss_weights to be a number (or a list or dict of one), received "
+                    f"loss_weights={loss_weights!r}; in Keras 3 the third argument of compile is loss_weights: "
+                    "pass metrics=[...] by name"
+                )
+            if float(lw) != 1.0:
+                raise ValueError(
+                    f"compile: loss_weights={loss_weights!r} would scale the loss; cnnx models have one output and "
+                    "support only a weight of 1 (scale the learning rate instead)"
+                )
         opt = optimizers_mod.get(optimizer)
         loss_obj = losses_mod.get(loss)
-        names = []
-        for m in metrics or []:
-            if not isinstance(m, str) or m.lower() not in _ACCURACY_NAMES + _TOP_K_NAMES:
-                raise ValueError(
-                    f"compile: unknown metric {m!r}; expected one of {list(_ACCURACY_NAMES + _TOP_K_NAMES)}"
-                )
-            names.append(m)
-        kinds = {self._accuracy_kind(m, loss_obj) for m in names if m.lower() in _ACCURACY_NAMES}
+        core_loss = losses_mod._core_loss(loss_obj)
+        entries, specs = [], []
+        for spec, weighted in [(m, False) for m in _metric_list(metrics, "metrics")] + [
+            (m, True) for m in _metric_list(weighted_metrics, "weighted_metrics")
+        ]:
+            name = spec.lower() if isinstance(spec, str) else None
+            if not weighted and name in _ACCURACY_NAMES:
+                entries.append((spec, None, "acc", False))
+            elif not weighted and name in _TOP_K_NAMES:
+                entries.append((spec, None, "top_k", False))
+            elif name in ("accuracy", "acc"):  # Keras picks the kind from the shapes at the first batch
+                entries.append((spec, _AutoAccuracy(spec, self, loss_obj), "py", weighted))
+            else:
+                try:
+                    m = metrics_mod.resolve(spec)
+                except (ValueError, TypeError) as e:
+                    raise ValueError(f"compile: unknown metric {spec!r}. {e}") from None
+                entries.append((m.name, m, "py", weighted))
+            specs.append({"weighted": spec} if weighted else spec)
+        names = [e[0] for e in entries]
+        for i, (n, m, src, weighted) in enumerate(entries):  # Keras: a clash gets the prefix "weighted_"
+            if weighted and names.count(n) > 1:
+                entries[i] = ("weighted_" + n, m, src, weighted)
+        kinds = {self._accuracy_kind(n, loss_obj) for n, _, src, _ in entries if src == "acc"}
         if len(kinds) > 1 and None not in kinds:
             raise ValueError(f"compile: metrics {names} mix binary and categorical accuracy; use one of them")
         # Keras: trainability is read when the model is compiled.
         flags = self._effective_trainable()
         for layer in self._flat_layers():
             _set_core_trainable(layer._core, flags.get(id(layer), False), layer._where)
-        self._core.compile(loss_obj._core, opt._core)
+        self._core.compile(core_loss, opt._core)
         self._compiled_trainable = flags
-        self.optimizer, self.loss, self._metrics = opt, loss_obj, names
+        self.optimizer, self.loss = opt, loss_obj
+        # One assignment each, complete: another thread's fit may be reading them (_logs).
+        self._metric_entries, self._metric_specs = self._core_metric_objects(entries, loss_obj), specs
+        self._metrics = [e[0] for e in entries]
+        self._metrics_tally = None
+        self._core.set_return_outputs(any(src == "py" for _, _, src, _ in entries))
         self.compiled = True
         self._configure_metrics()
 
@@ -532,10 +642,47 @@ class Model:
     def _configure_metrics(self) -> None:
         if not self.compiled:
             return
-        kind = next((self._accuracy_kind(m, self.loss) for m in self._metrics if m.lower() in _ACCURACY_NAMES), None)
+        names = [n for n, _, src, _ in self._metric_entries if src == "acc"]
+        kind = next((self._accuracy_kind(m, self.loss) for m in names), None)
         threshold = 0.0 if isinstance(self.loss, losses_mod.BinaryCrossentropy) and self.loss.from_logits else 0.5
-        top_k = 5 if any(m.lower() in _TOP_K_NAMES for m in self._metrics) else 0
+        top_k = 5 if any(src == "top_k" for _, _, src, _ in self._metric_entries) else 0
         self._core.set_metrics(kind or "argmax", threshold, top_k)
+        self._metric_entries = self._core_metric_objects(self._metric_entries, self.loss)
+
+    def _core_metric_objects(self, entries: list, loss: Any) -> list:
+        """The entries with Metric objects standing for what the core counts (model.metrics: the
+        accuracy's class follows the output width once known); _logs sets their state from the
+        counts."""
+        sparse = isinstance(loss, losses_mod.SparseCategoricalCrossentropy)
+        threshold = 0.0 if isinstance(loss, losses_mod.BinaryCrossentropy) and loss.from_logits else 0.5
+        out = []
+        for n, m, src, w in entries:
+            if src == "acc":
+                k = self._accuracy_kind(n, loss) or "argmax"
+                if k == "binary":
+                    m = metrics_mod.BinaryAccuracy(name=n, threshold=threshold)
+                else:
+                    m = (metrics_mod.SparseCategoricalAccuracy if sparse else metrics_mod.CategoricalAccuracy)(name=n)
+            elif src == "top_k" and m is None:
+                cls = metrics_mod.SparseTopKCategoricalAccuracy if sparse else metrics_mod.TopKCategoricalAccuracy
+                m = cls(k=5, name=n)
+            out.append((n, m, src, w))
+        return out
+
+    @property
+    def metrics(self) -> list:
+        """The loss tracker (a Mean named "loss") and the compiled metrics, in the order of
+        evaluate's results. Keras 3 lists the compiled metrics as one "compile_metrics"
+        container; cnnx lists them one by one (Keras 2's way), which is what code reading
+        ``metrics_names`` expects."""
+        if not self.compiled:
+            return []
+        return [self._loss_tracker] + [m for _, m, _, _ in self._metric_entries]
+
+    @property
+    def metrics_names(self) -> list[str]:
+        """["loss", then each metric's log key]: the names of evaluate's results."""
+        return ["loss", *self._metrics] if self.compiled else []
 
     # -- data checks ------------------------------------------------------------------------
     def _prepare_x(self, x: Any, who: str) -> np.ndarray:
@@ -581,12 +728,27 @@ class Model:
             )
 
     def _logs(self, t: _Tally, prefix: str = "") -> dict:
+        """The logs of a pass so far. The metric objects hold one pass at a time: a new tally
+        resets them, then they take in the batches that waited in it."""
+        if self._metrics_tally is not t:
+            self._metrics_tally = t
+            for _, m, src, _ in self._metric_entries:
+                if src == "py":
+                    m.reset_state()
+        for y_pred, y_true, sw in t.pending:
+            for _, m, src, weighted in self._metric_entries:
+                if src == "py":
+                    m.update_state(y_true, y_pred, sw if weighted else None)
+        t.pending.clear()
+        self._loss_tracker.total, self._loss_tracker.count = t.loss, float(t.samples)
         logs = {prefix + "loss": t.loss / max(t.samples, 1)}
-        for m in self._metrics:
-            if m.lower() in _TOP_K_NAMES:
-                logs[prefix + m] = t.top_k / max(t.samples * self._rows_per_sample, 1)
-            else:
-                logs[prefix + m] = t.correct / max(t.rows, 1)
+        for name, m, src, _ in self._metric_entries:
+            if src == "top_k":
+                m.total, m.count = float(t.top_k), float(t.samples * self._rows_per_sample)
+            elif src == "acc":
+                m.total, m.count = float(t.correct), float(t.rows)
+            value = m.result() if m is not None else t.correct / max(t.rows, 1)
+            logs[prefix + name] = value if isinstance(value, np.ndarray) else float(value)
         return logs
 
     @property
@@ -1044,16 +1206,26 @@ class Model:
         (print_fn or print)(text)
 
     def _compile_config(self) -> dict:
-        return {
+        """What compile was given, for the model file: metrics as strings or {"class_name",
+        "config"}; custom (Python) losses and metrics by name, with "registered_name" (Keras'
+        convention: load_model needs them in custom_objects)."""
+        metrics = [m for m in self._metric_specs if not isinstance(m, dict)]
+        weighted = [metrics_mod.serialize(m["weighted"]) for m in self._metric_specs if isinstance(m, dict)]
+        config = {
             "optimizer": {"class_name": type(self.optimizer).__name__, "config": self.optimizer.get_config()},
-            "loss": {"class_name": type(self.loss).__name__, "config": self.loss.get_config()},
-            "metrics": list(self._metrics),
+            "loss": losses_mod.serialize(self.loss),
+            "metrics": [metrics_mod.serialize(m) for m in metrics],
         }
+        if weighted:
+            config["weighted_metrics"] = weighted
+        return config
 
-    def _compile_from_config(self, config: dict) -> None:
+    def _compile_from_config(self, config: dict, custom_objects: dict | None = None) -> None:
         opt = optimizers_mod.from_config(config["optimizer"])
-        loss = losses_mod.from_config(config["loss"])
-        self.compile(optimizer=opt, loss=loss, metrics=config.get("metrics") or None)
+        loss = losses_mod.deserialize(config["loss"], custom_objects)
+        metrics = [metrics_mod.deserialize(m, custom_objects) for m in config.get("metrics") or []]
+        weighted = [metrics_mod.deserialize(m, custom_objects) for m in config.get("weighted_metrics") or []]
+        self.compile(optimizer=opt, loss=loss, metrics=metrics or None, weighted_metrics=weighted or None)
 
     def plan(self, batch_size: int = 32, input_shape: Any = None, measure: bool = True, steps: int = 5) -> Any:
         """Per-layer shapes, parameters, FLOPs and memory, and a measured epoch-time estimate
@@ -1206,11 +1378,15 @@ def clone_model(
     return clone
 
 
-def load_model(filepath: Any, compile: bool = True) -> Model:
-    """``cnnx.models.load_model``: rebuilds a model written by ``model.save``."""
+def load_model(
+    filepath: Any, custom_objects: dict | None = None, compile: bool = True, safe_mode: bool = True
+) -> Model:
+    """``cnnx.models.load_model``: rebuilds a model written by ``model.save``. A model compiled
+    with a loss or metric written in Python needs it in ``custom_objects`` ({name: function or
+    class}), as in Keras."""
     from .saving import load_model as _load
 
-    return _load(filepath, compile=compile)
+    return _load(filepath, compile=compile, custom_objects=custom_objects)
 
 
 # The two kinds of model build on Model above; imported last for that reason.

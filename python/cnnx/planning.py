@@ -259,12 +259,13 @@ def _time_steps(original: Any, core: Any, by_core: dict, batch_size: int, steps:
     from . import losses, optimizers
 
     probe, _ = _graph_copy(core, list(by_core.values()), tuple(core.input_shape))
-    if getattr(original, "compiled", False) and hasattr(original, "_compile_config"):
-        config = original._compile_config()
-        loss, opt = losses.from_config(config["loss"]), optimizers.from_config(config["optimizer"])
+    if getattr(original, "compiled", False) and getattr(original, "loss", None) is not None:
+        loss = original.loss  # may be written in Python: timed as it is
+        opt_type = type(original.optimizer).__name__
+        opt = optimizers.from_config({"class_name": opt_type, "config": original.optimizer.get_config()})
     else:
         loss, opt = losses.CategoricalCrossentropy(), optimizers.Adam()
-    probe.compile(loss._core, opt._core)
+    probe.compile(losses._core_loss(loss), opt._core)
     rng = np.random.default_rng(0)
     x = rng.random((batch_size, *probe.input_shape), dtype=np.float32)
     out = tuple(probe.output_shape)

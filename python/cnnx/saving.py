@@ -212,13 +212,13 @@ def save_model(model: Any, path: str | os.PathLike) -> None:
     write_file(path, tensors, meta, GRAPH_FORMAT_VERSION if graph else FORMAT_VERSION)
 
 
-def load_model(path: str | os.PathLike, compile: bool = True) -> Any:
+def load_model(path: str | os.PathLike, compile: bool = True, custom_objects: dict | None = None) -> Any:
     """Rebuilds a model saved by ``model.save``: architecture, weights and, with compile=True,
-    the optimizer (with its state), loss and metrics."""
+    the optimizer (with its state), loss and metrics (custom ones from ``custom_objects``)."""
     name = os.fspath(path)
     with _reading(name):
         tensors, meta = _read_path(name)
-        return _rebuild(tensors, meta, compile)
+        return _rebuild(tensors, meta, compile, custom_objects)
 
 
 def _load_model_bytes(blob: bytes, name: str = "<bytes>", compile: bool = True) -> Any:
@@ -228,7 +228,7 @@ def _load_model_bytes(blob: bytes, name: str = "<bytes>", compile: bool = True) 
         return _rebuild(tensors, meta, compile)
 
 
-def _rebuild(tensors: dict[str, np.ndarray], meta: dict[str, str], compile: bool) -> Any:
+def _rebuild(tensors: dict[str, np.ndarray], meta: dict[str, str], compile: bool, custom_objects: Any = None) -> Any:
     from .layers import _param_budget
     from .models import Sequential, model_from_config
 
@@ -250,7 +250,7 @@ def _rebuild(tensors: dict[str, np.ndarray], meta: dict[str, str], compile: bool
         model.class_names = json.loads(meta["class_names"])
     _assign_weights(model, tensors)
     if compile_config is not None:
-        model._compile_from_config(compile_config)
+        model._compile_from_config(compile_config, custom_objects)
         model.build()
         model.optimizer._core.iterations = int(meta.get("optimizer_iterations", "0"))
         params = model._trainable_params()

@@ -23,6 +23,7 @@
 #include <pybind11/stl.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <mutex>
 #include <optional>
@@ -145,6 +146,9 @@ struct ModelHandle {
   // Inference contexts not in use by a predict call; taken and given back under pool_mutex.
   std::mutex pool_mutex;
   std::vector<std::unique_ptr<InferenceContext>> contexts;
+  // train_step / test_step also return (y_pred, y_true, sample_weight) of the batch, for the
+  // metrics computed in Python (set_return_outputs).
+  bool return_outputs = false;
 
   // Called with `mutex` held shared or exclusive. A context made before the model was last
   // re-planned is dropped.
@@ -169,21 +173,158 @@ struct SequentialHandle : ModelHandle {
   Sequential& seq() { return static_cast<Sequential&>(*model); }
 };
 
+// The model whose lock this thread holds, if any. A Python loss runs inside a step, under the
+// lock: if it called back into the same model, that call would wait for the lock forever, so
+// locked() refuses it with an error instead.
+thread_local const ModelHandle* t_holding = nullptr;
+
+struct Holding {
+  explicit Holding(const ModelHandle& m) : previous(t_holding) { t_holding = &m; }
+  ~Holding() { t_holding = previous; }
+  const ModelHandle* previous;
+};
+
+void refuse_reentry(const ModelHandle& m) {
+  if (t_holding == &m)
+    throw std::runtime_error(std::string(m.who) +
+                             ": the model was used from inside its own training or evaluation step (a Python "
+                             "loss or metric calling the model); use the model only outside its steps");
+}
+
 // f() on the model under its lock, the GIL released while waiting and running. f must not
-// touch Python objects; exceptions leave through the lock and the GIL as usual.
+// touch Python objects (a Python loss takes the GIL back: see PythonLoss); exceptions leave
+// through the lock and the GIL as usual.
 template <class F>
 auto locked(ModelHandle& m, F&& f) -> decltype(f()) {
+  refuse_reentry(m);
   py::gil_scoped_release release;
   std::unique_lock<std::shared_mutex> lock(m.mutex);
+  Holding holding(m);
   return f();
 }
 
 // The same for readers that may run together (predict).
 template <class F>
 auto shared_locked(ModelHandle& m, F&& f) -> decltype(f()) {
+  refuse_reentry(m);
   py::gil_scoped_release release;
   std::shared_lock<std::shared_mutex> lock(m.mutex);
+  Holding holding(m);
   return f();
+}
+
+// A loss written in Python (cnnx.losses: a Loss subclass or a plain function). compute() takes
+// the GIL back and calls `fn(y_true, y_pred, sample_weight, need_grad)`, which returns the
+// reduced loss and, when asked, dL/dy_pred of that loss (float32, y_pred's shape). It runs
+// inside a step, under the model's lock: safe because no thread waits for that lock while
+// holding the GIL (locked() releases the GIL first, and so does save_model's with_os_errors). A Python
+// exception leaves compute as error_already_set, before backward and the update: the weights
+// are those of the last completed step, and Python sees its own exception.
+class PythonLoss : public Loss {
+ public:
+  PythonLoss(py::object fn, std::string name) : fn_(std::move(fn)), name_(std::move(name)) {}
+  ~PythonLoss() override {
+    if (!Py_IsInitialized()) {  // at interpreter exit: nothing left to release
+      fn_.release();
+      return;
+    }
+    py::gil_scoped_acquire gil;  // the model may be destroyed or recompiled without the GIL
+    fn_ = py::object();
+  }
+
+  std::string name() const override { return name_; }
+  bool sparse_targets() const override { return sparse_; }
+
+  // The core's accuracy reads the targets as one value per output (dense) or one class index per
+  // output row (sparse): those are the target shapes a Python loss may have.
+  void check_targets(const Shape& out, std::int64_t received) const override {
+    const std::int64_t size = shape_size(out), classes = out.empty() ? 1 : out.back();
+    if (received != size && !(classes > 1 && received * classes == size))
+      throw ValueError(name_ + ": expected targets with " + std::to_string(size) +
+                       " values per sample (the model output " + shape_str(out) + ") or " +
+                       std::to_string(size / classes) + " class index(es) per sample, received " +
+                       std::to_string(received));
+    output_shape_ = out;
+    target_dim_ = received;
+    sparse_ = received != size;
+  }
+
+  double compute(const float* out, const float* target, const float* row_weight, std::int64_t rows,
+                 std::int64_t classes, float* grad, bool) const override {
+    const std::int64_t per = shape_size(output_shape_) / classes;  // output rows per sample
+    const std::int64_t n = rows / per;
+    if (sparse_)  // the core's accuracy indexes outputs by these labels: check them first
+      for (std::int64_t i = 0; i < rows; ++i)
+        if (!(target[i] >= 0.0f) || target[i] >= float(classes) || target[i] != std::floor(target[i]))
+          throw ValueError(name_ + ": expected integer labels in [0, " + std::to_string(classes - 1) + "], received " +
+                           std::to_string(target[i]));
+    py::gil_scoped_acquire gil;
+    const Shape pred_shape = with_batch(n, output_shape_);
+    FloatArray y_pred(pred_shape);
+    std::memcpy(y_pred.mutable_data(), out, sizeof(float) * rows * classes);
+    Shape true_shape = sparse_ ? with_batch(n, Shape(output_shape_.begin(), output_shape_.end() - 1)) : pred_shape;
+    FloatArray y_true(true_shape);
+    std::memcpy(y_true.mutable_data(), target, sizeof(float) * n * target_dim_);
+    py::object w = py::none();
+    if (row_weight) {
+      FloatArray wa({n});
+      for (std::int64_t i = 0; i < n; ++i) wa.mutable_data()[i] = row_weight[i * per];
+      w = wa;
+    }
+    py::tuple r = fn_(y_true, y_pred, w, grad != nullptr);
+    const double loss = r[0].cast<double>();
+    if (grad) {
+      FloatArray g = py::cast<FloatArray>(r[1]);
+      if (g.size() != rows * classes)
+        throw ValueError(name_ + ": expected a gradient with " + std::to_string(rows * classes) + " values, received " +
+                         std::to_string(g.size()));
+      std::memcpy(grad, g.data(), sizeof(float) * rows * classes);
+    }
+    return loss;
+  }
+
+ private:
+  py::object fn_;
+  std::string name_;
+  // What the current step's targets look like (check_targets runs first in every step, under
+  // the same lock): one PythonLoss belongs to one model (compile makes a new one).
+  mutable Shape output_shape_;
+  mutable std::int64_t target_dim_ = 0;
+  mutable bool sparse_ = false;
+};
+
+// What a step returns: the loss and accuracy counts, then with return_outputs the batch's
+// (y_pred, y_true, sample_weight) copied under the lock.
+struct StepOutputs {
+  StepResult r;
+  std::vector<float> pred, truth, weight;
+};
+
+py::tuple step_tuple(const StepOutputs& o, const Shape& pred_shape, const Shape& true_shape, bool outputs,
+                     bool weighted) {
+  py::tuple base = py::make_tuple(o.r.loss, o.r.correct, o.r.rows, o.r.top_k_correct);
+  if (!outputs) return base;
+  auto array = [](const std::vector<float>& v, const Shape& shape) {
+    FloatArray a(shape);
+    if (!v.empty()) std::memcpy(a.mutable_data(), v.data(), sizeof(float) * v.size());
+    return a;
+  };
+  py::object w = weighted ? py::object(array(o.weight, {static_cast<std::int64_t>(o.weight.size())})) : py::none();
+  return py::make_tuple(o.r.loss, o.r.correct, o.r.rows, o.r.top_k_correct,
+                        py::make_tuple(array(o.pred, pred_shape), array(o.truth, true_shape), w));
+}
+
+// Under the lock, after a step on b: copies of its outputs, targets and weights.
+void copy_step_outputs(const Model& model, const Batch& b, StepOutputs& o) {
+  const std::int64_t os = model.output_size();
+  const float* out = model.last_step_output();
+  o.pred.assign(out, out + b.n * os);
+  o.truth.resize(static_cast<std::size_t>(b.n * b.target_dim));
+  for (std::int64_t i = 0; i < b.n; ++i) {
+    const std::int64_t k = b.index ? b.index[i] : i;
+    std::memcpy(o.truth.data() + i * b.target_dim, b.y + k * b.target_dim, sizeof(float) * b.target_dim);
+    if (b.sample_weight) o.weight.push_back(b.sample_weight[k]);
+  }
 }
 
 // The plain facts of a numpy array that a step reads without the GIL.
@@ -302,8 +443,6 @@ ConvAlgorithm parse_algorithm(const std::string& name, const std::string& who) {
     if (name == (a == ConvAlgorithm::none ? "auto" : conv_algorithm_name(a))) return a;
   throw ValueError(who + ": expected 'auto', 'im2col_gemm', 'implicit_gemm' or 'direct_1x1', received '" + name + "'");
 }
-
-py::tuple result_tuple(const StepResult& r) { return py::make_tuple(r.loss, r.correct, r.rows, r.top_k_correct); }
 
 // Optional per-sample weights: None, or a float32 array with one weight per row of x.
 const float* sample_weights(const py::object& w, std::int64_t count) {
@@ -921,6 +1060,8 @@ PYBIND11_MODULE(_core, m) {
       py::arg("from_logits"), py::arg("label_smoothing") = 0.0);
   m.def("make_mean_squared_error", [] { return std::shared_ptr<Loss>(make_mean_squared_error()); });
   m.def("make_mean_absolute_error", [] { return std::shared_ptr<Loss>(make_mean_absolute_error()); });
+  py::class_<PythonLoss, Loss, std::shared_ptr<PythonLoss>>(m, "PythonLoss")
+      .def(py::init<py::object, std::string>(), py::arg("fn"), py::arg("name"));
 
   py::class_<Optimizer, std::shared_ptr<Optimizer>>(m, "Optimizer")
       .def_property_readonly("name", &Optimizer::name)
@@ -1099,6 +1240,7 @@ PYBIND11_MODULE(_core, m) {
             });
           },
           py::arg("accuracy"), py::arg("threshold") = 0.5f, py::arg("top_k") = 0)
+      .def("set_return_outputs", [](ModelHandle& s, bool on) { locked(s, [&] { s.return_outputs = on; }); })
       .def(
           "train_step",
           [](ModelHandle& s, const FloatArray& x, const FloatArray& y, const IndexArray& index,
@@ -1108,13 +1250,22 @@ PYBIND11_MODULE(_core, m) {
             const ArrayView xv = view(x), yv = view(y);
             const std::int64_t* idx = index.data();
             const std::int64_t n = index.shape(0);
-            const StepResult r = locked(s, [&] {
+            const bool outputs = s.return_outputs;
+            Shape pred_shape;
+            StepOutputs o;
+            locked(s, [&] {
               Batch b = make_batch(*s.model, xv, yv, n, s.who);
               b.index = idx;
               b.sample_weight = w;
-              return s.model->train_step(b);
+              o.r = s.model->train_step(b);
+              if (outputs) {
+                copy_step_outputs(*s.model, b, o);
+                pred_shape = with_batch(n, s.model->output_shape());
+              }
             });
-            return result_tuple(r);
+            Shape true_shape = yv.shape;
+            if (!true_shape.empty()) true_shape[0] = n;
+            return step_tuple(o, pred_shape, true_shape, outputs, w != nullptr);
           },
           py::arg("x"), py::arg("y"), py::arg("index"), py::arg("sample_weight") = py::none())
       .def(
@@ -1122,12 +1273,19 @@ PYBIND11_MODULE(_core, m) {
           [](ModelHandle& s, const FloatArray& x, const FloatArray& y, const py::object& sample_weight) {
             const float* w = sample_weights(sample_weight, rows_of(x));
             const ArrayView xv = view(x), yv = view(y);
-            const StepResult r = locked(s, [&] {
+            const bool outputs = s.return_outputs;
+            Shape pred_shape;
+            StepOutputs o;
+            locked(s, [&] {
               Batch b = make_batch(*s.model, xv, yv, rows_of_shape(xv.shape), s.who);
               b.sample_weight = w;
-              return s.model->test_step(b);
+              o.r = s.model->test_step(b);
+              if (outputs) {
+                copy_step_outputs(*s.model, b, o);
+                pred_shape = with_batch(b.n, s.model->output_shape());
+              }
             });
-            return result_tuple(r);
+            return step_tuple(o, pred_shape, yv.shape, outputs, w != nullptr);
           },
           py::arg("x"), py::arg("y"), py::arg("sample_weight") = py::none())
       // Optimizer state, one list of slot arrays per trainable parameter (saving / loading).
@@ -1284,7 +1442,8 @@ PYBIND11_MODULE(_core, m) {
   m.def(
       "save_model",
       [](ModelHandle& s, const std::string& path) {
-        with_os_errors([&] {
+        refuse_reentry(s);
+        with_os_errors([&] {  // releases the GIL before waiting for the lock
           std::unique_lock<std::shared_mutex> lock(s.mutex);
           cnnx::save_model(*s.model, path);
         });

@@ -460,6 +460,11 @@ StepResult Model::test_step(const Batch& b) {
   return r;
 }
 
+const float* Model::last_step_output() const {
+  require_built("reading its outputs");
+  return activations_.empty() ? nullptr : activations_[plan_->nodes[output_].training_slot].data();
+}
+
 void Model::call(const float* x, std::int64_t n, float* out, bool training) {
   require_built("calling it");
   if (!training) return predict(x, n, out, std::max<std::int64_t>(n, 1));

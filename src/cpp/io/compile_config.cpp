@@ -14,6 +14,41 @@ namespace {
 
 const char* kAccuracy[] = {"accuracy", "acc", "categorical_accuracy", "sparse_categorical_accuracy", "binary_accuracy"};
 const char* kTopK[] = {"top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy"};
+// The other names cnnx.metrics knows: the Python package computes them from the step's outputs;
+// a model loaded here keeps them (and writes them back) but the core's fit does not report them.
+const char* kPythonMetrics[] = {"mse",
+                                "mae",
+                                "mape",
+                                "msle",
+                                "bce",
+                                "kld",
+                                "rmse",
+                                "auc",
+                                "logcosh",
+                                "mean_squared_error",
+                                "mean_absolute_error",
+                                "mean_absolute_percentage_error",
+                                "mean_squared_logarithmic_error",
+                                "root_mean_squared_error",
+                                "binary_crossentropy",
+                                "categorical_crossentropy",
+                                "sparse_categorical_crossentropy",
+                                "hinge",
+                                "squared_hinge",
+                                "categorical_hinge",
+                                "kl_divergence",
+                                "poisson",
+                                "log_cosh",
+                                "log_cosh_error",
+                                "cosine_similarity",
+                                "precision",
+                                "recall",
+                                "true_positives",
+                                "false_positives",
+                                "true_negatives",
+                                "false_negatives",
+                                "mean",
+                                "sum"};
 
 std::string lower(std::string s) {
   for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -109,6 +144,18 @@ std::shared_ptr<Loss> loss_from(const json& entry) {
       throw ValueError(c.where() + ": expected label_smoothing in [0, 1], received " + clip(json(ls)));
     return ls;
   };
+  // Keras 3's Loss arguments that must keep their defaults for the core's losses.
+  if (const json* r = c.find("reduction"); r && !(r->is_string() && r->get<std::string>() == "sum_over_batch_size"))
+    throw ValueError(c.where() + ": expected reduction 'sum_over_batch_size', received " + clip(*r));
+  if (const json* a = c.find("axis"); a && !(a->is_number_integer() && a->get<std::int64_t>() == -1))
+    throw ValueError(c.where() + ": expected axis -1, received " + clip(*a));
+  if (const json* ic = c.find("ignore_class"))
+    throw ValueError(c.where() + ": expected ignore_class null, received " + clip(*ic));
+  c.find("dtype");
+  if (entry.contains("registered_name") && !entry.at("registered_name").is_null())
+    throw ValueError(c.where() +
+                     ": the loss is written in Python (custom_objects); load the model with "
+                     "compile=false here");
   std::shared_ptr<Loss> loss;
   if (cls == "CategoricalCrossentropy") {
     const bool logits = c.boolean("from_logits", false);
@@ -154,13 +201,26 @@ CompileFromConfig compile_from_config(const json& config) {
   CompileFromConfig out;
   out.optimizer = optimizer_from(config.at("optimizer"));
   out.loss = loss_from(config.at("loss"));
-  auto it = config.find("metrics");
-  if (it != config.end() && it->is_array()) out.metrics = it->get<std::vector<std::string>>();
-  for (const auto& m : out.metrics)
-    if (!one_of(lower(m), kAccuracy) && !one_of(lower(m), kTopK))
-      throw ValueError("compile_config: unknown metric " + clip(m) +
-                       "; expected one of ['accuracy', 'acc', 'categorical_accuracy', 'sparse_categorical_accuracy', "
-                       "'binary_accuracy', 'top_k_categorical_accuracy', 'sparse_top_k_categorical_accuracy']");
+  for (const char* part : {"metrics", "weighted_metrics"}) {
+    auto it = config.find(part);
+    if (it == config.end() || !it->is_array()) continue;
+    for (const auto& m : *it) {
+      if (!m.is_string())
+        throw ValueError(std::string("compile_config: the metric object ") + clip(m) +
+                         " is computed by the Python package; load the model with compile=false here");
+      if (std::string(part) == "weighted_metrics")
+        throw ValueError(
+            "compile_config: weighted_metrics are computed by the Python package; load the model with compile=false "
+            "here");
+      const std::string name = m.get<std::string>();
+      if (!one_of(lower(name), kAccuracy) && !one_of(lower(name), kTopK) && !one_of(lower(name), kPythonMetrics))
+        throw ValueError("compile_config: unknown metric " + clip(name) +
+                         "; expected one of ['accuracy', 'acc', 'categorical_accuracy', "
+                         "'sparse_categorical_accuracy', 'binary_accuracy', 'top_k_categorical_accuracy', "
+                         "'sparse_top_k_categorical_accuracy'] or another name cnnx.metrics knows");
+      out.metrics.push_back(name);
+    }
+  }
   return out;
 }
 
@@ -220,10 +280,15 @@ ojson compile_config(const Model& model) {
   if (!cls) throw ValueError("save: loss " + loss.name() + " has no model-file configuration; cnnx cannot save it");
   ojson l;
   l["name"] = loss.name();
+  l["reduction"] = "sum_over_batch_size";  // the keys and order of the Python Loss.get_config()
   const std::string c = cls;
-  if (c == "CategoricalCrossentropy" || c == "BinaryCrossentropy" || c == "SparseCategoricalCrossentropy")
-    l["from_logits"] = loss.from_logits();
-  if (c == "CategoricalCrossentropy" || c == "BinaryCrossentropy") l["label_smoothing"] = loss.label_smoothing();
+  const bool with_axis = c == "CategoricalCrossentropy" || c == "BinaryCrossentropy";
+  if (with_axis || c == "SparseCategoricalCrossentropy") l["from_logits"] = loss.from_logits();
+  if (with_axis) {
+    l["label_smoothing"] = loss.label_smoothing();
+    l["axis"] = -1;
+  }
+  if (c == "SparseCategoricalCrossentropy") l["ignore_class"] = nullptr;
   ojson out;
   out["optimizer"] = {{"class_name", name}, {"config", o}};
   out["loss"] = {{"class_name", c}, {"config", l}};

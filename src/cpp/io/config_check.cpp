@@ -383,11 +383,18 @@ json check_compile_config(const std::string& text) {
       throw ValueError(std::string("compile_config: expected '") + part +
                        "' as {'class_name': str, 'config': {...}}, received " + clip(entry));
   }
-  const json& metrics = get(config, "metrics", kEmptyList);
-  bool ok = metrics.is_null() || metrics.is_array();
-  if (ok && metrics.is_array())
-    for (const auto& m : metrics) ok = ok && m.is_string();
-  if (!ok) throw ValueError("compile_config: expected 'metrics' to be a list of strings, received " + clip(metrics));
+  // A metric is its Keras name or, for a metric object, {'class_name': str, 'config': {...}}.
+  for (const char* part : {"metrics", "weighted_metrics"}) {
+    const json& metrics = get(config, part, kEmptyList);
+    bool ok = metrics.is_null() || metrics.is_array();
+    if (ok && metrics.is_array())
+      for (const auto& m : metrics)
+        ok = ok && (m.is_string() || (m.is_object() && get(m, "class_name", kNull).is_string() &&
+                                      get(m, "config", kEmptyObject).is_object()));
+    if (!ok)
+      throw ValueError(std::string("compile_config: expected '") + part +
+                       "' to be a list of names or {'class_name': str, 'config': {...}}, received " + clip(metrics));
+  }
   check_values(config, "compile_config");
   return config;
 }

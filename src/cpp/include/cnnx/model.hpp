@@ -162,6 +162,10 @@ class CNNX_API Model {
   StepResult train_step(const Batch& batch);
   // Loss and accuracy without updating (evaluate / validation).
   StepResult test_step(const Batch& batch);
+  // The model's output of the last train_step / test_step ([n, output_shape...], n that step's
+  // batch size; after softmax when the loss fused it), valid until the next step, call or
+  // reserve: metrics read it instead of running a second forward pass.
+  const float* last_step_output() const;
   // Forward only, in training mode when `training` (augmentation augments, dropout drops,
   // batch statistics are used but not kept), into out [n, output_shape...].
   void call(const float* x, std::int64_t n, float* out, bool training);
