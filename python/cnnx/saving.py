@@ -178,7 +178,7 @@ def _check_names(model: Any) -> None:
 
 # -- which file: by suffix when writing, by content when reading ---------------------------------
 def _suffix_kind(path: Any) -> str:
-    """"keras" (.keras), "weights_h5" (.weights.h5), "h5" (.h5, .hdf5), "cnnx" (.cnnx) or ""."""
+    """ "keras" (.keras), "weights_h5" (.weights.h5), "h5" (.h5, .hdf5), "cnnx" (.cnnx) or ""."""
     name = os.fspath(path)
     name = (name.decode("utf-8", "replace") if isinstance(name, bytes) else name).lower()
     if name.endswith(".keras"):
@@ -193,7 +193,7 @@ def _suffix_kind(path: Any) -> str:
 
 
 def _keras_kind(name: Any) -> str:
-    """"zip" or "hdf5" for a Keras file, "" for anything else (cnnx's own format, or not a
+    """ "zip" or "hdf5" for a Keras file, "" for anything else (cnnx's own format, or not a
     model file at all: the cnnx reader then says which). OSError for a missing file."""
     from .keras_format import file_kind
 

@@ -37,7 +37,7 @@ HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
 
 def file_kind(name: Any) -> str:
-    """"zip", "hdf5" or "other", from the file's first bytes (OSError for a missing file)."""
+    """ "zip", "hdf5" or "other", from the file's first bytes (OSError for a missing file)."""
     with open(name, "rb") as f:
         head = f.read(8)
     if head.startswith(ZIP_MAGIC):
@@ -118,8 +118,7 @@ def _set_layer(layer: Any, arrays: list[np.ndarray], where: str) -> None:
     expected = layer._core.weight_names()
     if len(arrays) != len(expected):
         raise _Bad(
-            f"layer '{layer.name}' expects {len(expected)} weights ({', '.join(expected)}), "
-            f"{where} holds {len(arrays)}"
+            f"layer '{layer.name}' expects {len(expected)} weights ({', '.join(expected)}), {where} holds {len(arrays)}"
         )
     for wname, w, have in zip(expected, arrays, layer.get_weights()):
         if tuple(np.shape(w)) != tuple(np.shape(have)):
@@ -211,7 +210,9 @@ def _open_archive(name: Any) -> tuple[dict, bytes]:
         with zipfile.ZipFile(name) as z:
             names = set(z.namelist())
             if "config.json" not in names:
-                raise _Bad(f"the archive holds no config.json (it holds {_clip(sorted(names))}): not a Keras .keras file")
+                raise _Bad(
+                    f"the archive holds no config.json (it holds {_clip(sorted(names))}): not a Keras .keras file"
+                )
             if "model.weights.h5" not in names:
                 raise _Bad("the archive holds no model.weights.h5: not a Keras .keras file")
             config_text = z.read("config.json")

@@ -77,9 +77,7 @@ def _node_from_keras(node: Any) -> dict:
     if isinstance(node, dict):
         return node
     if isinstance(node, list) and all(isinstance(r, list) and len(r) >= 3 for r in node):
-        refs = [
-            {"class_name": "__keras_tensor__", "config": {"keras_history": [r[0], r[1], r[2]]}} for r in node
-        ]
+        refs = [{"class_name": "__keras_tensor__", "config": {"keras_history": [r[0], r[1], r[2]]}} for r in node]
         return {"args": [refs if len(refs) > 1 else refs[0]], "kwargs": {}}
     raise _Bad(f"a layer call in the config is not in a form cnnx reads: {_clip(node)}")
 
@@ -322,7 +320,9 @@ def compile_from_keras(model: Any, config: Any) -> None:
         raise _Bad(f"the compile config names no optimizer ({_clip(opt)})")
     loss = config.get("loss")
     if isinstance(loss, dict):
-        loss_config = {k: v for k, v in dict(loss.get("config") or {}).items() if k not in ("name", "reduction", "axis")}
+        loss_config = {
+            k: v for k, v in dict(loss.get("config") or {}).items() if k not in ("name", "reduction", "axis")
+        }
         loss = losses.from_config({"class_name": loss.get("class_name"), "config": loss_config})
     metrics = config.get("metrics") or None
     if metrics is not None:
