@@ -114,7 +114,7 @@ def keras_paths_from_config(entry: dict, prefix: str = "") -> list[tuple[str, st
             continue  # Keras' Sequential.layers leaves its InputLayer out
         path = _count(counts, snake_case("Functional" if class_name == "Model" else class_name), prefix)
         if class_name in _MODELS:
-            out += keras_paths_from_config(item, path + "/layers/")
+            out += keras_paths_from_config(item, path + "/")
         elif class_name != "InputLayer":  # counted, but holds no weights
             out.append((path, (item.get("config") or {}).get("name")))
     return out
@@ -137,7 +137,7 @@ def keras_paths_from_model(model: Any, prefix: str = "") -> list[tuple[str, Any]
     for item in model.layers:
         if isinstance(item, Model):
             base = "sequential" if isinstance(item, Sequential) else "functional"
-            out += keras_paths_from_model(item, _count(counts, base, prefix) + "/layers/")
+            out += keras_paths_from_model(item, _count(counts, base, prefix) + "/")
         else:
             out.append((_count(counts, snake_case(type(item).__name__), prefix), item))
     return out
