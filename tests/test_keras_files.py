@@ -19,8 +19,9 @@ pytest.importorskip("h5py")
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
 
-import cnnx  # noqa: E402
 from test_keras_files_h5 import IMAGE, every_layer_class, inputs, model_with  # noqa: E402
+
+import cnnx  # noqa: E402
 
 TOL = 1e-5
 
