@@ -317,3 +317,230 @@ def test_weights_of_another_model_are_refused(tmp_path):
     model_with("Dense").save_weights(tmp_path / "w.weights.h5")
     with pytest.raises(ValueError, match=r"w\.weights\.h5.*layer 'conv2d"):
         model_with("Conv2D").load_weights(tmp_path / "w.weights.h5")
+
+
+# -- Keras 2 (tf.keras) legacy files, written here as tf.keras 2.15 wrote them --------------------
+def _keras2_layer(class_name, name, **config):
+    return {"class_name": class_name, "config": {"name": name, "trainable": True, "dtype": "float32", **config}}
+
+
+_GLOROT = {"class_name": "GlorotUniform", "config": {"seed": None}}
+_ZEROS = {"class_name": "Zeros", "config": {}}
+
+
+def _keras2_h5(path, config, weights: dict, training_config=None):
+    """weights: layer name -> [(weight name, array)], in the file's layer order."""
+    with h5py.File(path, "w") as f:
+        f.attrs["keras_version"] = "2.15.0"
+        f.attrs["backend"] = "tensorflow"
+        f.attrs["model_config"] = json.dumps(config)
+        if training_config is not None:
+            f.attrs["training_config"] = json.dumps(training_config)
+        root = f.create_group("model_weights")
+        root.attrs["layer_names"] = np.array([n.encode() for n in weights])
+        for lname, items in weights.items():
+            g = root.create_group(lname)
+            g.attrs["weight_names"] = np.array([f"{lname}/{w}:0".encode() for w, _ in items])
+            for w, a in items:
+                g.create_dataset(f"{lname}/{w}:0", data=a)
+
+
+def test_keras2_sequential_h5(tmp_path):
+    ref = cnnx.Sequential(
+        [
+            cnnx.Input(IMAGE),
+            layers.Conv2D(4, 3),
+            layers.BatchNormalization(),
+            layers.LeakyReLU(0.3),
+            layers.MaxPooling2D(),
+            layers.Flatten(),
+            layers.Dense(5, activation="softmax"),
+        ]
+    )
+    rng = np.random.default_rng(5)
+    ref.set_weights([np.abs(w) + 0.5 if i == 5 else rng.normal(size=w.shape) for i, w in enumerate(ref.get_weights())])
+    conv, bn, dense = (ref.layers[i].get_weights() for i in (0, 1, 5))
+    config = {
+        "class_name": "Sequential",
+        "config": {
+            "name": "sequential",
+            "layers": [
+                {
+                    "class_name": "InputLayer",
+                    "config": {
+                        "batch_input_shape": [None, *IMAGE],
+                        "dtype": "float32",
+                        "sparse": False,
+                        "ragged": False,
+                        "name": "conv2d_input",
+                    },
+                },
+                _keras2_layer(
+                    "Conv2D",
+                    "conv2d",
+                    batch_input_shape=[None, *IMAGE],
+                    filters=4,
+                    kernel_size=[3, 3],
+                    strides=[1, 1],
+                    padding="valid",
+                    data_format="channels_last",
+                    dilation_rate=[1, 1],
+                    groups=1,
+                    activation="linear",
+                    use_bias=True,
+                    kernel_initializer=_GLOROT,
+                    bias_initializer=_ZEROS,
+                    kernel_regularizer=None,
+                    bias_regularizer=None,
+                    activity_regularizer=None,
+                    kernel_constraint=None,
+                    bias_constraint=None,
+                ),  # fmt: skip
+                _keras2_layer(
+                    "BatchNormalization",
+                    "batch_normalization",
+                    axis=[3],
+                    momentum=0.99,
+                    epsilon=0.001,
+                    center=True,
+                    scale=True,
+                    beta_initializer=_ZEROS,
+                    gamma_initializer={"class_name": "Ones", "config": {}},
+                    moving_mean_initializer=_ZEROS,
+                    moving_variance_initializer={"class_name": "Ones", "config": {}},
+                    beta_regularizer=None,
+                    gamma_regularizer=None,
+                    beta_constraint=None,
+                    gamma_constraint=None,
+                ),  # fmt: skip
+                _keras2_layer("LeakyReLU", "leaky_re_lu", alpha=0.3),
+                _keras2_layer(
+                    "MaxPooling2D",
+                    "max_pooling2d",
+                    pool_size=[2, 2],
+                    padding="valid",
+                    strides=[2, 2],
+                    data_format="channels_last",
+                ),  # fmt: skip
+                _keras2_layer("Flatten", "flatten", data_format="channels_last"),
+                _keras2_layer(
+                    "Dense",
+                    "dense",
+                    units=5,
+                    activation="softmax",
+                    use_bias=True,
+                    kernel_initializer=_GLOROT,
+                    bias_initializer=_ZEROS,
+                    kernel_regularizer=None,
+                    bias_regularizer=None,
+                    activity_regularizer=None,
+                    kernel_constraint=None,
+                    bias_constraint=None,
+                ),  # fmt: skip
+            ],
+        },
+    }
+    weights = {
+        "conv2d": list(zip(["kernel", "bias"], conv)),
+        "batch_normalization": list(zip(["gamma", "beta", "moving_mean", "moving_variance"], bn)),
+        "leaky_re_lu": [],
+        "max_pooling2d": [],
+        "flatten": [],
+        "dense": list(zip(["kernel", "bias"], dense)),
+    }
+    training = {
+        "loss": "categorical_crossentropy",
+        "metrics": [[{"class_name": "MeanMetricWrapper", "config": {"name": "accuracy", "dtype": "float32"}}]],
+        "weighted_metrics": None,
+        "loss_weights": None,
+        "optimizer_config": {
+            "class_name": "Adam",
+            "config": {
+                "name": "Adam",
+                "learning_rate": 0.001,
+                "decay": 0.0,
+                "beta_1": 0.9,
+                "beta_2": 0.999,
+                "epsilon": 1e-07,
+                "amsgrad": False,
+                "is_legacy_optimizer": False,
+            },
+        },  # fmt: skip
+    }
+    _keras2_h5(tmp_path / "k2.h5", config, weights, training)
+    model = cnnx.models.load_model(tmp_path / "k2.h5")
+    assert model.compiled and model.layers[2].negative_slope == pytest.approx(0.3)
+    x = inputs()
+    np.testing.assert_array_equal(model.predict(x, verbose=0), ref.predict(x, verbose=0))
+    fresh = cnnx.models.load_model(tmp_path / "k2.h5", compile=False)
+    fresh.set_weights([np.zeros_like(w) for w in fresh.get_weights()])
+    fresh.load_weights(tmp_path / "k2.h5")  # a full-model file's weights, as Keras allows
+    np.testing.assert_array_equal(fresh.predict(x, verbose=0), ref.predict(x, verbose=0))
+
+
+def test_keras2_functional_h5(tmp_path):
+    inputs_ = cnnx.Input(IMAGE)
+    conv = layers.Conv2D(3, 3, padding="same")
+    out = layers.Dense(2)(layers.GlobalAveragePooling2D()(layers.Add()([inputs_, conv(inputs_)])))
+    ref = cnnx.Model(inputs_, out)
+    rng = np.random.default_rng(6)
+    ref.set_weights([rng.normal(size=w.shape) for w in ref.get_weights()])
+
+    def node(*names):
+        return [[[n, 0, 0, {}] for n in names]]
+
+    config = {
+        "class_name": "Functional",
+        "config": {
+            "name": "model",
+            "layers": [
+                {
+                    "class_name": "InputLayer",
+                    "config": {
+                        "batch_input_shape": [None, *IMAGE],
+                        "dtype": "float32",
+                        "sparse": False,
+                        "ragged": False,
+                        "name": "input_1",
+                    },
+                    "name": "input_1",
+                    "inbound_nodes": [],
+                },  # fmt: skip
+                {
+                    **_keras2_layer("Conv2D", "conv2d", filters=3, kernel_size=[3, 3], padding="same"),
+                    "name": "conv2d",
+                    "inbound_nodes": node("input_1"),
+                },
+                {**_keras2_layer("Add", "add"), "name": "add", "inbound_nodes": node("input_1", "conv2d")},
+                {
+                    **_keras2_layer("GlobalAveragePooling2D", "gap", data_format="channels_last", keepdims=False),
+                    "name": "gap",
+                    "inbound_nodes": node("add"),
+                },
+                {**_keras2_layer("Dense", "dense", units=2), "name": "dense", "inbound_nodes": node("gap")},
+            ],
+            "input_layers": [["input_1", 0, 0]],
+            "output_layers": [["dense", 0, 0]],
+        },
+    }
+    c, d = conv.get_weights(), ref.layers[-1].get_weights()
+    _keras2_h5(
+        tmp_path / "f2.h5",
+        config,
+        {"conv2d": list(zip(["kernel", "bias"], c)), "dense": list(zip(["kernel", "bias"], d))},
+    )
+    model = cnnx.models.load_model(tmp_path / "f2.h5")
+    x = inputs()
+    np.testing.assert_array_equal(model.predict(x, verbose=0), ref.predict(x, verbose=0))
+    # a Keras 2 weights-only file (model.save_weights("w.h5") in tf.keras): load_weights by layer names
+    with h5py.File(tmp_path / "f2.h5", "r") as src, h5py.File(tmp_path / "w2.h5", "w") as dst:
+        src.copy(src["model_weights"], dst, name="tmp")
+        for k in dst["tmp"]:
+            dst.move(f"tmp/{k}", k)
+        for k, v in src["model_weights"].attrs.items():
+            dst.attrs[k] = v
+        del dst["tmp"]
+    fresh = cnnx.models.load_model(tmp_path / "f2.h5", compile=False)
+    fresh.set_weights([np.zeros_like(w) for w in fresh.get_weights()])
+    fresh.load_weights(tmp_path / "w2.h5")
+    np.testing.assert_array_equal(fresh.predict(x, verbose=0), ref.predict(x, verbose=0))

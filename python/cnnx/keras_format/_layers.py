@@ -145,6 +145,8 @@ def layer_config_from_keras(class_name: Any, config: Any) -> dict:
     for key, value in config.items():
         if key == "dtype":
             check_dtype(value, where)
+        elif key == "batch_input_shape" and class_name == "InputLayer":
+            continue  # Keras 2's name for batch_shape: below
         elif key in ("batch_input_shape", "batch_shape") and class_name != "InputLayer":
             if value is not None:  # Keras 2: the first layer of a Sequential carries the input shape
                 out["input_shape"] = tuple(value)[1:]

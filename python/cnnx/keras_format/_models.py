@@ -288,7 +288,7 @@ _OPTIMIZER_KEYS_IGNORED = {
     "amsgrad": (False,),
     "centered": (False,),
     "name": None,
-    "decay": None,
+    "decay": (0.0, None),
     "is_legacy_optimizer": None,
     "jit_compile": None,
 }
@@ -296,6 +296,15 @@ _OPTIMIZER_KEYS_IGNORED = {
 
 def compile_from_keras(model: Any, config: Any) -> None:
     """Compiles a cnnx model as Keras' compile_config says; _Bad when cnnx cannot."""
+    try:
+        _compile_from_keras(model, config)
+    except (ValueError, TypeError) as e:
+        raise _Bad(
+            f"its compile config cannot be used by cnnx ({e}); load it with compile=False and compile the model"
+        ) from None
+
+
+def _compile_from_keras(model: Any, config: Any) -> None:
     from .. import losses, optimizers
 
     if not isinstance(config, dict) or not config:
@@ -324,10 +333,21 @@ def compile_from_keras(model: Any, config: Any) -> None:
             k: v for k, v in dict(loss.get("config") or {}).items() if k not in ("name", "reduction", "axis")
         }
         loss = losses.from_config({"class_name": loss.get("class_name"), "config": loss_config})
-    metrics = config.get("metrics") or None
-    if metrics is not None:
-        metrics = [m if isinstance(m, str) else (m.get("config") or {}).get("name", m) for m in metrics]
+    metrics = [_metric_name(m) for m in _flatten(config.get("metrics") or [])] or None
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
+
+
+def _flatten(items: Any) -> list:
+    """Keras 2 writes metrics per output, as a list of lists."""
+    if not isinstance(items, list):
+        return [items]
+    return [m for item in items for m in _flatten(item)]
+
+
+def _metric_name(metric: Any) -> Any:
+    if isinstance(metric, dict):  # {"class_name": "MeanMetricWrapper", "config": {"name": "accuracy", ...}}
+        return (metric.get("config") or {}).get("name", metric.get("class_name"))
+    return metric
 
 
 # -- optimizer variables --------------------------------------------------------------------------
