@@ -157,7 +157,13 @@ def _build(keras_config: Any, held: int) -> Any:
     from ..layers import _param_budget
     from ..models import model_from_config
 
+    from .. import _core
+
     config = _models.model_from_keras(keras_config)
+    # The core's checks of a cnnx file's configuration (structure, known classes, bounds on
+    # every size, graph references and cycles) apply to a Keras file's as well.
+    meta = {"format": "cnnx", "format_version": "2", "contents": "model", "model_config": json.dumps(config)}
+    _core.check_model_metadata(meta, False)
     with _param_budget(held):
         model = model_from_config(config)
         if not model.built:

@@ -71,11 +71,19 @@ def _entry_from_keras(entry: dict) -> dict:
     return {"class_name": class_name, "config": layer_config_from_keras(class_name, entry.get("config"))}
 
 
-def _node_from_keras(node: Any) -> dict:
-    """A call of a layer: Keras 3's {"args": [...], "kwargs": {}} as it is, Keras 2's
-    [[name, node, tensor, kwargs], ...] as Keras 3's."""
+def _node_from_keras(node: Any, layer: Any) -> dict:
+    """A call of a layer: Keras 3's {"args": [...], "kwargs": {...}}, or Keras 2's
+    [[name, node, tensor, kwargs], ...], as cnnx's {"args": [...], "kwargs": {}}. The call
+    arguments Keras records, training= (the model's call decides it, in Keras too) and an
+    absent mask, change nothing; any other is refused."""
     if isinstance(node, dict):
-        return node
+        kwargs = node.get("kwargs") or {}
+        if not isinstance(kwargs, dict):
+            raise _Bad(f"a call of layer {layer!r} has kwargs {_clip(kwargs)}, expected a JSON object")
+        for key, value in kwargs.items():
+            if key != "training" and not (key == "mask" and value is None):
+                raise _Bad(f"a call of layer {layer!r} passes {key}={_clip(value)}, which cnnx does not support")
+        return {**node, "kwargs": {}}
     if isinstance(node, list) and all(isinstance(r, list) and len(r) >= 3 for r in node):
         refs = [{"class_name": "__keras_tensor__", "config": {"keras_history": [r[0], r[1], r[2]]}} for r in node]
         return {"args": [refs if len(refs) > 1 else refs[0]], "kwargs": {}}
@@ -86,13 +94,11 @@ def _functional_from_keras(config: dict) -> dict:
     layers = []
     for entry in _entries(config, "Functional"):
         converted = _entry_from_keras(entry)
-        layers.append(
-            {
-                **converted,
-                "name": entry.get("name", (entry.get("config") or {}).get("name")),
-                "inbound_nodes": [_node_from_keras(n) for n in entry.get("inbound_nodes") or []],
-            }
-        )
+        name = entry.get("name", (entry.get("config") or {}).get("name"))
+        nodes = entry.get("inbound_nodes") or []
+        if not isinstance(nodes, list):
+            raise _Bad(f"layer {name!r}: its inbound_nodes are not a list")
+        layers.append({**converted, "name": name, "inbound_nodes": [_node_from_keras(n, name) for n in nodes]})
     return {
         "name": config.get("name"),
         "trainable": config.get("trainable", True),
