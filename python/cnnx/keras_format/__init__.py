@@ -154,10 +154,9 @@ def _dataset_floats(h5: Any) -> int:
 
 # -- building a cnnx model from a Keras config -------------------------------------------------------
 def _build(keras_config: Any, held: int) -> Any:
+    from .. import _core
     from ..layers import _param_budget
     from ..models import model_from_config
-
-    from .. import _core
 
     config = _models.model_from_keras(keras_config)
     # The core's checks of a cnnx file's configuration (structure, known classes, bounds on

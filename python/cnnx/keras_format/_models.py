@@ -86,6 +86,8 @@ def _node_from_keras(node: Any, layer: Any) -> dict:
         return {**node, "kwargs": {}}
     if isinstance(node, list) and all(isinstance(r, list) and len(r) >= 3 for r in node):
         refs = [{"class_name": "__keras_tensor__", "config": {"keras_history": [r[0], r[1], r[2]]}} for r in node]
+        for r in node:  # each reference may carry the call's kwargs
+            _node_from_keras({"args": [], "kwargs": r[3] if len(r) > 3 else {}}, layer)
         return {"args": [refs if len(refs) > 1 else refs[0]], "kwargs": {}}
     raise _Bad(f"a layer call in the config is not in a form cnnx reads: {_clip(node)}")
 
