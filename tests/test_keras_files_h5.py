@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 import zipfile
 
 import numpy as np
@@ -544,3 +545,21 @@ def test_keras2_functional_h5(tmp_path):
     fresh.set_weights([np.zeros_like(w) for w in fresh.get_weights()])
     fresh.load_weights(tmp_path / "w2.h5")
     np.testing.assert_array_equal(fresh.predict(x, verbose=0), ref.predict(x, verbose=0))
+
+
+def test_keras_file_given_to_the_container_reader(tmp_path):
+    model_with("Dense").save(tmp_path / "m.keras")
+    with pytest.raises(ValueError, match=r"m\.keras'.*Keras \.keras archive.*load_model") as info:
+        cnnx.saving.read_file(tmp_path / "m.keras")
+    assert "truncated" not in str(info.value)
+
+
+def test_without_h5py_the_message_says_what_to_install(tmp_path, monkeypatch):
+    model = model_with("Dense")
+    model.save(tmp_path / "m.keras")
+    monkeypatch.setitem(sys.modules, "h5py", None)  # import h5py now raises ImportError
+    with pytest.raises(ImportError, match=r"m\.keras.*needs h5py: pip install 'cnnx\[h5\]'"):
+        cnnx.models.load_model(tmp_path / "m.keras")
+    with pytest.raises(ImportError, match=r"needs h5py"):
+        model.save(tmp_path / "again.keras")
+    model.save(tmp_path / "m.cnnx")  # cnnx's own format needs nothing

@@ -112,6 +112,13 @@ def read_file(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str,
     """Reads a file written by write_file; ValueError naming the file and the problem if it is
     not one (see `_reading` for what is not turned into ValueError)."""
     name = os.fspath(path)
+    kind = _keras_kind(name)
+    if kind:
+        what = "a Keras .keras archive" if kind == "zip" else "an HDF5 file (Keras .h5 or .weights.h5)"
+        raise ValueError(
+            f"cannot load {name!r}: it is {what}, not a cnnx container; read it with "
+            "cnnx.models.load_model or model.load_weights"
+        )
     with _reading(name):
         return _read_path(name)
 
