@@ -563,3 +563,19 @@ def test_without_h5py_the_message_says_what_to_install(tmp_path, monkeypatch):
     with pytest.raises(ImportError, match=r"needs h5py"):
         model.save(tmp_path / "again.keras")
     model.save(tmp_path / "m.cnnx")  # cnnx's own format needs nothing
+
+
+def test_float16_policy_is_refused(tmp_path):
+    def edit(name, data):
+        if name != "config.json":
+            return data
+        config = json.loads(data)
+        config["config"]["layers"][1]["config"]["dtype"]["config"]["name"] = "mixed_float16"
+        return json.dumps(config)
+
+    bad = tmp_path / "half.keras"
+    bad.write_bytes(_rezip(_keras_bytes(tmp_path), edit))
+    with pytest.raises(
+        ValueError, match=r"half\.keras.*layer 'dense(_\d+)?' \(Dense\) has dtype policy 'mixed_float16'"
+    ):
+        cnnx.models.load_model(bad)

@@ -33,6 +33,9 @@ __all__ = ["file_kind", "save_keras", "save_legacy_h5", "save_weights_h5", "load
 # The Keras release whose file layout this module writes (what Keras reads the files as).
 KERAS_VERSION = "3.15.1"
 ZIP_MAGIC = b"PK\x03\x04"
+# A model's config is kilobytes; the bound keeps a hostile archive from inflating gigabytes of
+# JSON (zipfile stops at the declared size and checks the CRC, so the declaration holds).
+_MAX_CONFIG_BYTES = 64 << 20
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
 
@@ -220,6 +223,8 @@ def _open_archive(name: Any) -> tuple[dict, bytes]:
                 )
             if "model.weights.h5" not in names:
                 raise _Bad("the archive holds no model.weights.h5: not a Keras .keras file")
+            if z.getinfo("config.json").file_size > _MAX_CONFIG_BYTES:
+                raise _Bad(f"its config.json is larger than {_MAX_CONFIG_BYTES >> 20} MiB: not a model cnnx reads")
             config_text = z.read("config.json")
             weights = z.read("model.weights.h5")
     except zipfile.BadZipFile as e:
