@@ -112,6 +112,13 @@ def read_file(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str,
     """Reads a file written by write_file; ValueError naming the file and the problem if it is
     not one (see `_reading` for what is not turned into ValueError)."""
     name = os.fspath(path)
+    kind = _keras_kind(name)
+    if kind:
+        what = "a Keras .keras archive" if kind == "zip" else "an HDF5 file (Keras .h5 or .weights.h5)"
+        raise ValueError(
+            f"cannot load {name!r}: it is {what}, not a cnnx container; read it with "
+            "cnnx.models.load_model or model.load_weights"
+        )
     with _reading(name):
         return _read_path(name)
 
@@ -176,15 +183,58 @@ def _check_names(model: Any) -> None:
             stack.extend(item._sublayers())
 
 
+# -- which file: by suffix when writing, by content when reading ---------------------------------
+def _suffix_kind(path: Any) -> str:
+    """ "keras" (.keras), "weights_h5" (.weights.h5), "h5" (.h5, .hdf5), "cnnx" (.cnnx) or ""."""
+    name = os.fspath(path)
+    name = (name.decode("utf-8", "replace") if isinstance(name, bytes) else name).lower()
+    if name.endswith(".keras"):
+        return "keras"
+    if name.endswith(".weights.h5"):
+        return "weights_h5"
+    if name.endswith((".h5", ".hdf5")):
+        return "h5"
+    if name.endswith(".cnnx"):
+        return "cnnx"
+    return ""
+
+
+def _keras_kind(name: Any) -> str:
+    """ "zip" or "hdf5" for a Keras file, "" for anything else (cnnx's own format, or not a
+    model file at all: the cnnx reader then says which). OSError for a missing file."""
+    from .keras_format import file_kind
+
+    kind = file_kind(name)
+    return kind if kind in ("zip", "hdf5") else ""
+
+
 def save_model(model: Any, path: str | os.PathLike) -> None:
-    """``model.save(path)``: everything needed to rebuild, predict and resume training."""
+    """``model.save(path)``, by the path's suffix: ``.keras`` a Keras 3 file, ``.h5`` / ``.hdf5``
+    Keras' legacy HDF5 file (both need h5py), ``.cnnx`` cnnx's own format (everything needed to
+    rebuild, predict and resume training, read without h5py, also by native programs)."""
     from .models import Model, Sequential
 
     if not isinstance(model, Model):
         raise TypeError(f"save_model: expected a cnnx model (Sequential or Model), received {type(model).__name__}")
+    kind = _suffix_kind(path)
+    if kind not in ("keras", "h5", "weights_h5", "cnnx"):
+        raise ValueError(
+            "Invalid filepath extension for saving. Please add either a `.keras` extension for the native "
+            "Keras format (recommended), a `.h5` extension, or a `.cnnx` extension for cnnx's own format. "
+            f"Use `model.export(filepath)` if you want to export to ONNX. Received: filepath={os.fspath(path)}."
+        )
     model._require_built("save()")
     if not model.built:
         model.build()
+    if kind != "cnnx":
+        from . import keras_format
+
+        _check_names(model)
+        if kind == "keras":
+            keras_format.save_keras(model, path)
+        else:
+            keras_format.save_legacy_h5(model, path)
+        return
     graph = _is_graph(model)
     if graph:
         _check_names(model)
@@ -214,8 +264,17 @@ def save_model(model: Any, path: str | os.PathLike) -> None:
 
 def load_model(path: str | os.PathLike, compile: bool = True, custom_objects: dict | None = None) -> Any:
     """Rebuilds a model saved by ``model.save``: architecture, weights and, with compile=True,
-    the optimizer (with its state), loss and metrics (custom ones from ``custom_objects``)."""
+    the optimizer (with its state), loss and metrics (custom ones from ``custom_objects``).
+    Reads cnnx's own files and Keras' (a ``.keras`` zip, a legacy ``.h5``), told apart by their
+    content."""
     name = os.fspath(path)
+    kind = _keras_kind(name)
+    if kind:
+        from . import keras_format
+
+        keras_format._h5py(f"loading {name!r} (a Keras file)")
+        with _reading(name):
+            return keras_format.load_keras_model(name, kind, compile)
     with _reading(name):
         tensors, meta = _read_path(name)
         return _rebuild(tensors, meta, compile, custom_objects)
@@ -289,10 +348,23 @@ def _assign_weights(model: Any, tensors: dict[str, np.ndarray]) -> None:
 
 
 def save_weights(model: Any, path: str | os.PathLike) -> None:
-    """``model.save_weights(path)``: the weights alone, in the same container."""
+    """``model.save_weights(path)``: the weights alone; ``.weights.h5`` in Keras 3's layout (needs
+    h5py), ``.cnnx`` in cnnx's container."""
+    kind = _suffix_kind(path)
+    if kind not in ("weights_h5", "cnnx"):
+        raise ValueError(
+            "The filename must end in `.weights.h5` (Keras' weights file), or in `.cnnx` for cnnx's own "
+            f"format. Received: filepath={os.fspath(path)}"
+        )
     model._require_built("save_weights()")
     if not model.built:
         model.build()
+    if kind == "weights_h5":
+        from . import keras_format
+
+        _check_names(model)
+        keras_format.save_weights_h5(model, path)
+        return
     write_file(path, _weight_tensors(model), {"contents": "weights"})
 
 
@@ -300,6 +372,16 @@ def load_weights(model: Any, path: str | os.PathLike) -> None:
     """``model.load_weights(path)``: weights matched layer by layer, in order, shapes checked."""
     name = os.fspath(path)
     model._require_built("load_weights()")
+    kind = _keras_kind(name)
+    if kind:
+        from . import keras_format
+
+        keras_format._h5py(f"loading weights from {name!r} (a Keras file)")
+        if not model.built:
+            model.build()
+        with _reading(name):
+            keras_format.load_weights_into(model, name, kind)
+        return
     with _reading(name):
         tensors, _ = _read_path(name)
         _assign_by_order(model, tensors)
