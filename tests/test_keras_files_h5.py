@@ -579,3 +579,13 @@ def test_float16_policy_is_refused(tmp_path):
         ValueError, match=r"half\.keras.*layer 'dense(_\d+)?' \(Dense\) has dtype policy 'mixed_float16'"
     ):
         cnnx.models.load_model(bad)
+
+
+def test_saving_into_a_missing_folder_names_the_file(tmp_path):
+    """As Keras, no folder is made; the error names the file asked for, not a temp file."""
+    model = cnnx.Sequential([cnnx.Input((4,)), cnnx.layers.Dense(2)])
+    for name in ("m.keras", "m.weights.h5"):
+        target = tmp_path / "missing" / name
+        with pytest.raises(FileNotFoundError, match="no such directory") as info:
+            model.save_weights(target) if name.endswith(".weights.h5") else model.save(target)
+        assert info.value.filename == str(target) and ".tmp" not in str(info.value)

@@ -418,3 +418,59 @@ def test_user_metric_subclass_and_custom_objects(rng, tmp_path):
     loaded = cnnx.models.load_model(path, custom_objects={"CountAbove": CountAbove, "max_error": max_error})
     assert loaded.evaluate(x, y, batch_size=10, verbose=0, return_dict=True) == pytest.approx(logs)
     assert loaded.metrics[1].level == 0.4
+
+
+def test_user_metric_with_add_variable_as_in_the_keras_guide():
+    """keras-io's CategoricalTruePositives: state made with add_variable after super().__init__,
+    assign_add in update_state, the variable itself returned by result, reset by assign."""
+
+    class CategoricalTruePositives(cnnx.metrics.Metric):
+        def __init__(self, name="categorical_true_positives", **kwargs):
+            super().__init__(name=name, **kwargs)
+            self.true_positives = self.add_variable(shape=(), name="ctp", initializer="zeros")
+
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            y_pred = np.argmax(y_pred, axis=1)  # flat: the guide's (n, 1) broadcasts against (n,) labels
+            values = (np.asarray(y_true).reshape(-1).astype("int32") == y_pred.astype("int32")).astype("float32")
+            if sample_weight is not None:
+                values = values * np.asarray(sample_weight, "float32").reshape(-1)
+            self.true_positives.assign_add(np.sum(values))
+
+        def result(self):
+            return self.true_positives
+
+        def reset_state(self):
+            self.true_positives.assign(0.0)
+
+    m = CategoricalTruePositives()
+    m.update_state(np.array([[0], [2], [1]]), np.array([[0.9, 0.1, 0], [0.1, 0.2, 0.7], [0.8, 0.1, 0.1]]))
+    assert float(m.result()) == 2.0
+    m.reset_state()
+    assert float(m.result()) == 0.0
+    model = cnnx.Sequential([cnnx.Input((4,)), cnnx.layers.Dense(3, activation="softmax")])
+    model.compile("sgd", "sparse_categorical_crossentropy", metrics=[CategoricalTruePositives()])
+    x = np.random.default_rng(0).random((10, 4)).astype("float32")
+    y = np.arange(10) % 3
+    logs = model.evaluate(x, y, batch_size=4, return_dict=True, verbose=0)
+    assert logs["categorical_true_positives"] == float(np.sum(np.argmax(model.predict(x, verbose=0), 1) == y))
+
+
+def test_metric_variable_defaults_reset_with_reset_state():
+    class Count(cnnx.metrics.Metric):
+        def __init__(self):
+            super().__init__(name="count")
+            self.n = self.add_weight(name="n", shape=(2,), initializer="ones")
+
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            self.n.assign_add([len(y_true), 1])
+
+        def result(self):
+            return self.n.numpy()[0]
+
+    c = Count()
+    c.update_state(np.zeros(5), np.zeros(5))
+    assert c.result() == 6.0 and c.variables[0].shape == (2,)
+    c.reset_state()  # the base class puts every variable back to its initializer
+    np.testing.assert_array_equal(c.variables[0].numpy(), [1.0, 1.0])
+    with pytest.raises(ValueError, match="initializer"):
+        c.add_variable(initializer="glorot")

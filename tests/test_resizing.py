@@ -148,3 +148,21 @@ def test_preprocessing_takes_a_single_image_like_keras():
     assert cnnx.Sequential([layers.RandomRotation(0.2)])(img, training=True).shape == (40, 50, 3)
     with pytest.raises(ValueError, match="expected"):  # a model with other layers still needs a batch
         cnnx.Sequential([layers.Resizing(8, 8), layers.Conv2D(2, 3)])(img)
+
+
+def test_preprocessing_model_runs_on_other_image_sizes_like_keras():
+    """A Sequential of preprocessing layers built on 64x64 images still runs on 32x32 ones, as
+    Keras' does (the TF data-augmentation tutorial relies on it); other models stay strict."""
+    import cnnx
+    from cnnx import layers
+
+    rng = np.random.default_rng(1)
+    scale = cnnx.Sequential([layers.Rescaling(0.5), layers.RandomFlip("horizontal")])
+    scale(rng.random((1, 64, 64, 3), dtype=np.float32))
+    small = rng.random((2, 32, 32, 3), dtype=np.float32)
+    np.testing.assert_allclose(scale(small), small * 0.5)
+    assert scale(small, training=True).shape == (2, 32, 32, 3)
+    conv = cnnx.Sequential([layers.Conv2D(2, 3)])
+    conv(rng.random((1, 16, 16, 3), dtype=np.float32))
+    with pytest.raises(ValueError, match="expected shape"):
+        conv(small)

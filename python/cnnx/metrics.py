@@ -167,6 +167,88 @@ def cosine_similarity(y_true: Any, y_pred: Any, axis: int = -1) -> np.ndarray:
 
 
 # -- base classes ---------------------------------------------------------------------------------
+class MetricVariable:
+    """The state of a user's metric (``Metric.add_variable``), held in NumPy: ``assign``,
+    ``assign_add``, ``assign_sub``, ``numpy()``, and arithmetic on its value, like a Keras
+    variable."""
+
+    def __init__(self, shape: Any, initializer: Any, dtype: Any, name: str) -> None:
+        shape = (
+            () if shape is None else tuple(int(d) for d in np.atleast_1d(shape)) if np.ndim(shape) else (int(shape),)
+        )
+        if isinstance(initializer, str):
+            fills = {"zeros": 0.0, "ones": 1.0}
+            if initializer not in fills:
+                raise ValueError(
+                    f"Metric.add_variable: expected initializer 'zeros' or 'ones', received {initializer!r}"
+                )
+            initial = np.full(shape, fills[initializer], dtype=np.dtype(dtype))
+        elif callable(initializer):
+            initial = np.asarray(initializer(shape, dtype), dtype=np.dtype(dtype)).reshape(shape)
+        else:
+            initial = np.broadcast_to(np.asarray(initializer, dtype=np.dtype(dtype)), shape).copy()
+        self.name, self._initial, self._value = name, initial, initial.copy()
+
+    @property
+    def shape(self) -> tuple:
+        return self._value.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._value.dtype
+
+    @property
+    def value(self) -> np.ndarray:
+        return self._value
+
+    def numpy(self) -> np.ndarray:
+        return self._value.copy()
+
+    def reset(self) -> None:
+        self._value = self._initial.copy()
+
+    def assign(self, value: Any) -> MetricVariable:
+        self._value = np.broadcast_to(np.asarray(value, dtype=self._value.dtype), self._value.shape).copy()
+        return self
+
+    def assign_add(self, value: Any) -> MetricVariable:
+        return self.assign(self._value + np.asarray(value))
+
+    def assign_sub(self, value: Any) -> MetricVariable:
+        return self.assign(self._value - np.asarray(value))
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return self._value.astype(dtype) if dtype is not None else self._value.copy()
+
+    def __float__(self) -> float:
+        return float(self._value)
+
+    def __repr__(self) -> str:
+        return f"<MetricVariable {self.name} shape={self.shape} value={self._value}>"
+
+    def __add__(self, other: Any) -> Any:
+        return self._value + np.asarray(other)
+
+    __radd__ = __add__
+
+    def __sub__(self, other: Any) -> Any:
+        return self._value - np.asarray(other)
+
+    def __rsub__(self, other: Any) -> Any:
+        return np.asarray(other) - self._value
+
+    def __mul__(self, other: Any) -> Any:
+        return self._value * np.asarray(other)
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, other: Any) -> Any:
+        return self._value / np.asarray(other)
+
+    def __rtruediv__(self, other: Any) -> Any:
+        return np.asarray(other) / self._value
+
+
 class Metric:
     """Keras 3's ``Metric``: state that ``update_state`` accumulates and ``result`` reads;
     ``metric(y_true, y_pred)`` updates and returns the result."""
@@ -174,10 +256,36 @@ class Metric:
     def __init__(self, name: str | None = None, dtype: Any = None) -> None:
         self.name = name or _losses._snake(type(self).__name__)
         self.dtype = dtype or "float32"
-        self.reset_state()
+        self._variables: list[MetricVariable] = []
+        # cnnx's own metrics keep their state in plain attributes that reset_state sets; a
+        # user's subclass makes its state with add_variable after this returns, as in Keras.
+        owner = next(c for c in type(self).__mro__ if "reset_state" in c.__dict__)
+        if owner is not Metric and owner.__module__ == __name__:
+            self.reset_state()
+
+    def add_variable(
+        self, shape: Any = (), initializer: Any = "zeros", dtype: Any = None, aggregation: str = "sum", name: Any = None
+    ) -> MetricVariable:
+        """Keras' ``Metric.add_variable``: a state variable that ``reset_state`` (by default)
+        sets back to its initial value."""
+        variable = MetricVariable(shape, initializer, dtype or self.dtype, name or f"variable_{len(self._variables)}")
+        self._variables.append(variable)
+        return variable
+
+    def add_weight(
+        self, name: Any = None, shape: Any = (), initializer: Any = "zeros", dtype: Any = None, aggregation: str = "sum"
+    ) -> MetricVariable:
+        """Keras' older spelling of ``add_variable`` (name first)."""
+        return self.add_variable(shape=shape, initializer=initializer, dtype=dtype, aggregation=aggregation, name=name)
+
+    @property
+    def variables(self) -> list:
+        return list(self._variables)
 
     def reset_state(self) -> None:
-        raise NotImplementedError
+        """Sets every variable made with ``add_variable`` back to its initial value."""
+        for variable in self._variables:
+            variable.reset()
 
     def update_state(self, *args: Any, **kwargs: Any) -> None:
         raise NotImplementedError

@@ -449,6 +449,9 @@ class Model:
 
         if self._is_single_image(x):
             return self(np.asarray(x)[None], training)[0]
+        variant = self._preprocessing_variant(x)
+        if variant is not None:
+            return variant(x, training)
         x = self._prepare_x(x, self._where)
         # A Tensor (an ndarray with Keras' .numpy()), for code such as model(x).numpy()
         if not training:
@@ -462,6 +465,23 @@ class Model:
             return False
         layers = self._flat_layers()
         return bool(layers) and all(getattr(layer, "_accepts_single_image", False) for layer in layers)
+
+    def _preprocessing_variant(self, x: Any) -> Model | None:
+        """Keras runs a model of weightless image preprocessing layers (Resizing, Rescaling,
+        Random*) on images of any size, whatever size built it: cnnx keeps one copy of the
+        model per other image size (layers rebuilt from their configs)."""
+        if self._input_shape is None or np.ndim(x) != len(self._input_shape) + 1:
+            return None
+        if tuple(np.shape(x)[1:]) == tuple(self._input_shape):
+            return None
+        layers = self._flat_layers()
+        if not layers or not all(getattr(layer, "_accepts_single_image", False) for layer in layers):
+            return None
+        key = tuple(np.shape(x)[1:])
+        variants = self.__dict__.setdefault("_size_variants", {})
+        if key not in variants:
+            variants[key] = Sequential([type(layer).from_config(layer.get_config()) for layer in layers])
+        return variants[key]
 
     def _symbolic_call(self, x: Any) -> Any:
         from ._graph import KerasTensor, Node, symbolic_inputs

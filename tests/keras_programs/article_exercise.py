@@ -14,7 +14,7 @@ QUICK = os.environ.get("KERAS_PROGRAM_QUICK") == "1"  # cnnx test: a slice of th
 
 (train_X, train_Y), (test_X, test_Y) = keras.datasets.mnist.load_data()
 if QUICK:  # cnnx test
-    train_X, train_Y, test_X, test_Y = train_X[:4000], train_Y[:4000], test_X[:1000], test_Y[:1000]
+    train_X, train_Y, test_X, test_Y = train_X[:10000], train_Y[:10000], test_X[:1000], test_Y[:1000]
 print("Training data shape : ", train_X.shape, train_Y.shape)
 
 train_X = train_X.reshape(-1, 28, 28, 1)
@@ -32,7 +32,7 @@ train_X, valid_X = train_X[order[:cut]], train_X[order[cut:]]
 train_label, valid_label = train_Y_one_hot[order[:cut]], train_Y_one_hot[order[cut:]]
 
 batch_size = 64
-epochs = 1 if QUICK else 20  # cnnx test
+epochs = 2 if QUICK else 20  # cnnx test
 num_classes = 10
 
 fashion_model = Sequential()

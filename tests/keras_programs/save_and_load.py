@@ -77,6 +77,7 @@ assert acc > 0.6  # cnnx test
 # Include the epoch in the file name (uses `str.format`)
 checkpoint_path = "training_2/cp-{epoch:04d}.weights.h5"
 checkpoint_dir = os.path.dirname(checkpoint_path)
+os.mkdir(checkpoint_dir)
 
 batch_size = 32
 
@@ -124,6 +125,7 @@ loss, acc = model.evaluate(test_images, test_labels, verbose=2)
 print("Restored model, accuracy: {:5.2f}%".format(100 * acc))
 
 # Save the weights
+os.makedirs("./checkpoints", exist_ok=True)  # cnnx test: Keras 3.15's save_weights does not make it either
 model.save_weights("./checkpoints/my_checkpoint.weights.h5")
 
 # Create a new model instance

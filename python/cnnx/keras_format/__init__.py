@@ -16,6 +16,7 @@ Files are written atomically (a temp file next to the destination, then os.repla
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
@@ -62,6 +63,8 @@ def _write_atomically(path: Any, write: Any) -> None:
     """Calls write(file object) on a temp file next to `path`, then renames it over `path`."""
     name = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(name))
+    if not os.path.isdir(folder):  # as Keras, no folder is made; name the file asked for, not the temp file
+        raise FileNotFoundError(errno.ENOENT, f"cannot write {name!r}: no such directory {folder!r}", name)
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(name)}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
