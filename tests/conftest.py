@@ -211,3 +211,11 @@ def local_mnist_directory():
         if all((directory / name).is_file() for name in mnist.FILES):
             return directory
     return None
+
+
+def skip_interop_if_disabled() -> None:
+    """Called first by the modules that compare cnnx with another framework (Keras +
+    TensorFlow, onnxruntime). CNNX_TEST_INTEROP=0 skips them before they import it: .ci/sanitize
+    sets it, since those large uninstrumented libraries do not belong in the ASan run."""
+    if os.environ.get("CNNX_TEST_INTEROP", "1") == "0":
+        pytest.skip("CNNX_TEST_INTEROP=0: comparisons with other frameworks are off", allow_module_level=True)

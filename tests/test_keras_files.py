@@ -12,9 +12,11 @@ import os
 
 import numpy as np
 import pytest
+from conftest import skip_interop_if_disabled
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+skip_interop_if_disabled()
 pytest.importorskip("h5py")
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")

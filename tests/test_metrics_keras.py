@@ -5,9 +5,11 @@ import re
 
 import numpy as np
 import pytest
+from conftest import skip_interop_if_disabled
 
 import cnnx
 
+skip_interop_if_disabled()
 keras = pytest.importorskip("keras")
 
 

@@ -5,8 +5,9 @@ import os
 
 import numpy as np
 import pytest
-from conftest import article_model
+from conftest import article_model, skip_interop_if_disabled
 
+skip_interop_if_disabled()
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 

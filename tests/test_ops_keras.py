@@ -7,7 +7,9 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import skip_interop_if_disabled
 
+skip_interop_if_disabled()
 with warnings.catch_warnings():
     # TensorFlow and its dependencies warn about their own deprecations on import
     warnings.simplefilter("ignore", DeprecationWarning)
