@@ -87,3 +87,14 @@ def test_weighted_or_other_layers_keep_the_strict_error():
         cnnx.Sequential([cnnx.Input((8, 8, 3)), conv])
     with pytest.raises(ValueError, match="expected input shape"):
         conv.build((None, 8, 8, 3))
+
+
+def test_popped_from_the_old_model_it_moves_to_the_new_size():
+    flip = cnnx.Sequential([layers.RandomFlip()])
+    outer = cnnx.Sequential([cnnx.Input((32, 32, 3)), flip, layers.Flatten()])
+    outer.build()
+    outer.pop()
+    outer.pop()
+    model = cnnx.Sequential([cnnx.Input((16, 16, 3)), flip])
+    x = np.random.default_rng(4).random((2, 16, 16, 3), dtype=np.float32)
+    np.testing.assert_array_equal(model.predict(x, verbose=0), x)
