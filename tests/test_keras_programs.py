@@ -155,11 +155,6 @@ def test_flowers_classification(tmp_path, photos):
     assert "This image most likely belongs to" in out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: a Sequential of preprocessing layers built by a call on 256x256 images, then nested "
-    "in a model that feeds it 32x32 ones, is refused (Keras rebuilds it); eager calls at other sizes work",
-)
 def test_data_augmentation(tmp_path, photos):
     pytest.importorskip("PIL")
     folder = _write_folders(tmp_path / "flowers", photos, CLASSES[:5], 120)

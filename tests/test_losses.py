@@ -158,3 +158,16 @@ def test_sample_weights_scale_rows(rng):
 def test_binary_targets_checked():
     with pytest.raises(ValueError, match=r"expected targets in \[0, 1\], received 2"):
         losses.BinaryCrossentropy()(np.array([[2.0]]), np.array([[0.5]]))
+
+
+def test_function_forms_return_tensors_with_numpy_like_keras():
+    """``keras.losses.mean_squared_error(y, p).numpy()`` and the like: per-sample values."""
+    t = np.array([[0.0, 1.0], [1.0, 0.0]])
+    p = np.array([[0.2, 0.8], [0.6, 0.4]])
+    np.testing.assert_allclose(losses.mean_squared_error(t, p).numpy(), np.mean((t - p) ** 2, axis=-1))
+    np.testing.assert_allclose(losses.mae(t, p).numpy(), np.mean(np.abs(t - p), axis=-1))
+    np.testing.assert_allclose(losses.categorical_crossentropy(t, p).numpy(), -np.sum(t * np.log(p), axis=-1))
+    out = losses.sparse_categorical_crossentropy(np.array([1, 0]), p)
+    assert type(out.numpy()) is np.ndarray
+    np.testing.assert_allclose(out.numpy(), -np.log([0.8, 0.6]))
+    assert losses.mean_squared_error.__name__ == "mean_squared_error"

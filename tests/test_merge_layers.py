@@ -388,3 +388,17 @@ def test_symbolic_inputs_go_to_layer_call(monkeypatch):
     inputs = [Symbolic(), np.zeros((1, 2), np.float32)]
     assert layer(inputs, training=True) == "node"
     assert calls == [(layer, inputs, {"training": True})]
+
+
+def test_eager_results_have_numpy_like_keras():
+    """Merge layers called on arrays return tensors with Keras' ``.numpy()``."""
+    a = np.arange(6, dtype=np.float32).reshape(2, 3)
+    b = np.ones((2, 3), dtype=np.float32)
+    for out, expected in [
+        (cnnx.layers.Add()([a, b]), a + b),
+        (cnnx.layers.Subtract()([a, b]), a - b),
+        (cnnx.layers.maximum([a, b]), np.maximum(a, b)),
+        (cnnx.layers.concatenate([a, b]), np.concatenate([a, b], axis=-1)),
+    ]:
+        assert type(out.numpy()) is np.ndarray
+        np.testing.assert_array_equal(out.numpy(), expected)

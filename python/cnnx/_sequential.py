@@ -9,7 +9,7 @@ from typing import Any
 
 from . import _core
 from .layers import InputLayer, Layer, _check_bool
-from .models import Model, _CoreGraph, _emit_item, _layer_entry, _layer_from_entry, _shape
+from .models import Model, _CoreGraph, _emit_item, _layer_entry, _layer_from_entry, _note_container, _shape
 
 __all__ = ["Sequential"]
 
@@ -26,6 +26,7 @@ class Sequential(Model):
         self._input_layer: InputLayer | None = None
         self._graph_tail: int | None = None  # core node of the last element, once the core is a graph
         self._symbolic: tuple | None = None  # (input, output) KerasTensors, once made
+        self._building = False  # building its elements now (see _rebuild_for_size)
         self._flat_cache = []
         self._flat_ids: set[int] = set()
         self._flat_names: set[str] = set()
@@ -104,6 +105,9 @@ class Sequential(Model):
         for layer in removed._flat_layers() if isinstance(removed, Model) else [removed]:
             if id(layer) not in self._flat_ids:
                 layer._model_ref = None
+                layer.__dict__.get("_in_models", weakref.WeakSet()).discard(self)
+        if isinstance(removed, Model) and all(removed is not item for item in self._items):
+            removed.__dict__.get("_in_models", weakref.WeakSet()).discard(self)
         return removed
 
     def _restack(self, items: list) -> None:
@@ -114,11 +118,17 @@ class Sequential(Model):
         self._flat_cache, self._flat_ids, self._flat_names = [], set(), set()
         self._core = _core.Sequential()
         self._output_shape = self._input_shape
-        for item in items:
-            if self._output_shape is not None:
-                self._output_shape = _build_item(item, self._output_shape, self._where)
-            self._append(item)
+        self._building = True
+        try:
+            for item in items:
+                if self._output_shape is not None:
+                    self._output_shape = _build_item(item, self._output_shape, self._where)
+                self._append(item)
+        finally:
+            self._building = False
         self.compiled = False
+        if self.__dict__.pop("_stale_core", False):
+            self._restack(items)
 
     def _append(self, item: Any) -> None:
         # The distinct layers, kept up to date here: recomputing them per add would make
@@ -165,6 +175,8 @@ class Sequential(Model):
         self._flat_names = names
         for layer in new:
             layer._model_ref = weakref.ref(self)
+        for obj in [*new, *([item] if isinstance(item, Model) else [])]:
+            _note_container(obj, self)
 
     def _emit(self, g: Any, node: int) -> int:
         for item in self._items:
@@ -183,9 +195,18 @@ class Sequential(Model):
         """Builds every element for per-sample input `shape`, in order."""
         self._input_shape = tuple(int(d) for d in shape)
         out = self._input_shape
-        for item in self._items:
-            out = _build_item(item, out, self._where)
+        self._building = True
+        try:
+            for item in self._items:
+                out = _build_item(item, out, self._where)
+        finally:
+            self._building = False
         self._output_shape = out
+        if self.__dict__.pop("_stale_core", False):  # an element was rebuilt for another size
+            compiled = self.compiled
+            self._restack(list(self._items))
+            if compiled:  # compiled before it was built: no step was taken, compile the new core
+                self.compile(**self._compile_args)
 
     def build(self, input_shape: Any = None) -> None:
         """Builds every layer for ``input_shape`` ((None, h, w, c) or (h, w, c))."""
@@ -193,7 +214,11 @@ class Sequential(Model):
             shape = tuple(input_shape)
             if shape and shape[0] is None:
                 shape = shape[1:]
-            if self._input_shape is not None and tuple(shape) != self._input_shape:
+            if (
+                self._input_shape is not None
+                and tuple(shape) != self._input_shape
+                and not self._rebuild_for_size(tuple(shape))
+            ):
                 raise ValueError(
                     f"Sequential '{self.name}': expected input shape {_shape((None, *self._input_shape))}, "
                     f"received {_shape((None, *shape))}"
@@ -220,12 +245,53 @@ class Sequential(Model):
             if not self._items:
                 raise ValueError(f"{who}: Sequential '{self.name}' has no layers")
             self._set_input_shape(shape)
-        elif tuple(shape) != self._input_shape:
+        elif tuple(shape) != self._input_shape and not self._rebuild_for_size(tuple(shape)):
             raise ValueError(
                 f'Input 0 of layer "{self.name}" is incompatible with the layer: expected shape='
                 f"{_shape((None, *self._input_shape))}, found shape={_shape((None, *shape))}"
             )
         return self._output_shape
+
+    def _rebuild_for_size(self, shape: tuple) -> bool:
+        """Keras' image preprocessing layers hold no weights and take any image size, so a
+        Sequential made only of them runs at a new size even after a call built it for another.
+        cnnx's core layers are built for one size: this model's layers get new core layers
+        (from their configs: names, seeds and settings kept) and the model is built again for
+        `shape`. False (nothing changed) when the model is not of that kind; an error when it is
+        also part of another built model, which still runs the layers at the old size."""
+        models = _preprocessing_sequentials(self)
+        if models is None or len(shape) != 3 or len(self._input_shape) != 3:
+            return False
+        layers = self._flat_layers()
+        inside = {id(m) for m in models}
+        others: list = []
+        for obj in [*models, *layers]:
+            for m in list(obj.__dict__.get("_in_models", ())):
+                if id(m) not in inside and all(m is not o for o in others):
+                    others.append(m)
+        for m in others:
+            if m.built or (m._input_shape is not None and not m.__dict__.get("_building")):
+                old = _shape((None, *self._input_shape))
+                raise ValueError(
+                    f"{self._where} was built for input shape {old} and cannot be rebuilt for "
+                    f"{_shape((None, *shape))}: it is also part of {m._where}, which still needs {old}. "
+                    f"Use a copy for the new size, e.g. keras.models.clone_model({self.name})"
+                )
+        for layer in layers:
+            layer._core = type(layer).from_config(layer.get_config())._core
+        for m in models:  # nested ones first, so each outer stack takes their new core layers
+            m._input_shape = m._output_shape = None
+            m._input_layer = None
+            m._symbolic = None
+            if m is self:
+                m._input_shape = tuple(shape)
+            m._restack(list(m._items))
+        for m in others:  # models not built yet that hold the layers: take the new core layers
+            if m.__dict__.get("_building"):
+                m._stale_core = True  # it is building its elements now: it restacks when done
+            else:
+                m._restack(list(m._items))
+        return True
 
     # -- symbolic input and output (Keras: a built Sequential has them) ---------------------------
     def _ensure_symbolic(self) -> tuple:
@@ -287,6 +353,27 @@ class Sequential(Model):
         if config.get("trainable") is False:
             model._trainable = False  # the layers' own flags come from their configs
         return model
+
+
+def _preprocessing_sequentials(model: Sequential) -> list | None:
+    """`model` and the models nested in it, innermost first, when all are Sequentials run as a
+    chain and every layer is a weightless image preprocessing layer; None otherwise."""
+    found: list = []
+
+    def walk(m: Any) -> bool:
+        if not isinstance(m, Sequential) or m._graph_tail is not None or not m._items:
+            return False
+        for item in m._items:
+            if isinstance(item, Model):
+                if not walk(item):
+                    return False
+            elif not getattr(item, "_accepts_single_image", False):
+                return False
+        if all(m is not f for f in found):
+            found.append(m)
+        return True
+
+    return found if walk(model) else None
 
 
 def _build_item(item: Any, shape: tuple, who: str) -> tuple:

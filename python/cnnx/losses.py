@@ -22,12 +22,14 @@ The Python losses here (Huber, LogCosh, KLDivergence, ...) implement ``gradient`
 
 from __future__ import annotations
 
+import functools
 import inspect
 from typing import Any, Callable
 
 import numpy as np
 
 from . import _core
+from .ops import Tensor
 
 __all__ = [
     "Loss",
@@ -78,6 +80,17 @@ _REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", 
 MAX_NUMERIC_GRADIENT_OUTPUTS = 256
 
 
+def _returns_tensor(fn: Callable) -> Callable:
+    """The function forms return, as Keras' ops do, a tensor with ``.numpy()`` (cnnx.ops.Tensor:
+    an ndarray), e.g. ``keras.losses.mean_squared_error(y, p).numpy()``."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return np.asarray(fn(*args, **kwargs)).view(Tensor)
+
+    return wrapper
+
+
 def _f64(a: Any) -> np.ndarray:
     return np.asarray(a, dtype=np.float64)
 
@@ -97,21 +110,25 @@ def _pair(y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 # -- function forms (per-sample values, as keras.losses.*) --------------------------------------
+@_returns_tensor
 def mean_squared_error(y_true: Any, y_pred: Any) -> np.ndarray:
     t, p = _pair(y_true, y_pred)
     return np.mean(np.square(p - t), axis=-1)
 
 
+@_returns_tensor
 def mean_absolute_error(y_true: Any, y_pred: Any) -> np.ndarray:
     t, p = _pair(y_true, y_pred)
     return np.mean(np.abs(p - t), axis=-1)
 
 
+@_returns_tensor
 def mean_absolute_percentage_error(y_true: Any, y_pred: Any) -> np.ndarray:
     t, p = _pair(y_true, y_pred)
     return 100.0 * np.mean(np.abs((t - p) / np.maximum(np.abs(t), EPSILON)), axis=-1)
 
 
+@_returns_tensor
 def mean_squared_logarithmic_error(y_true: Any, y_pred: Any) -> np.ndarray:
     t, p = _pair(y_true, y_pred)
     return np.mean(np.square(np.log1p(np.maximum(p, EPSILON)) - np.log1p(np.maximum(t, EPSILON))), axis=-1)
@@ -128,6 +145,7 @@ def _log_softmax(z: np.ndarray, axis: int) -> np.ndarray:
     return z - np.log(np.exp(z).sum(axis=axis, keepdims=True))
 
 
+@_returns_tensor
 def categorical_crossentropy(
     y_true: Any, y_pred: Any, from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1
 ) -> np.ndarray:
@@ -147,6 +165,7 @@ def categorical_crossentropy(
     return -np.sum(t * np.log(np.clip(p, EPSILON, 1.0 - EPSILON)), axis=axis)
 
 
+@_returns_tensor
 def sparse_categorical_crossentropy(
     y_true: Any, y_pred: Any, from_logits: bool = False, ignore_class: int | None = None, axis: int = -1
 ) -> np.ndarray:
@@ -170,6 +189,7 @@ def sparse_categorical_crossentropy(
     return np.where(valid, out, 0.0)
 
 
+@_returns_tensor
 def binary_crossentropy(
     y_true: Any, y_pred: Any, from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1
 ) -> np.ndarray:
@@ -184,24 +204,28 @@ def binary_crossentropy(
     return np.mean(e, axis=axis)
 
 
+@_returns_tensor
 def huber(y_true: Any, y_pred: Any, delta: float = 1.0) -> np.ndarray:
     t, p = _pair(y_true, y_pred)
     a = np.abs(p - t)
     return np.mean(np.where(a <= delta, 0.5 * a * a, delta * a - 0.5 * delta * delta), axis=-1)
 
 
+@_returns_tensor
 def log_cosh(y_true: Any, y_pred: Any) -> np.ndarray:
     t, p = _pair(y_true, y_pred)
     x = p - t
     return np.mean(x + np.logaddexp(0.0, -2.0 * x) - np.log(2.0), axis=-1)
 
 
+@_returns_tensor
 def kl_divergence(y_true: Any, y_pred: Any) -> np.ndarray:
     t, p = _pair(y_true, y_pred)
     t, p = np.clip(t, EPSILON, 1.0), np.clip(p, EPSILON, 1.0)
     return np.sum(t * np.log(t / p), axis=-1)
 
 
+@_returns_tensor
 def poisson(y_true: Any, y_pred: Any) -> np.ndarray:
     t, p = _pair(y_true, y_pred)
     return np.mean(p - t * np.log(p + EPSILON), axis=-1)
@@ -212,16 +236,19 @@ def _signed(t: np.ndarray) -> np.ndarray:
     return 2.0 * t - 1.0 if np.all((t == 0) | (t == 1)) else t
 
 
+@_returns_tensor
 def hinge(y_true: Any, y_pred: Any) -> np.ndarray:
     t, p = _pair(y_true, y_pred)
     return np.mean(np.maximum(1.0 - _signed(t) * p, 0.0), axis=-1)
 
 
+@_returns_tensor
 def squared_hinge(y_true: Any, y_pred: Any) -> np.ndarray:
     t, p = _pair(y_true, y_pred)
     return np.mean(np.square(np.maximum(1.0 - _signed(t) * p, 0.0)), axis=-1)
 
 
+@_returns_tensor
 def categorical_hinge(y_true: Any, y_pred: Any) -> np.ndarray:
     t, p = _f64(y_true), _f64(y_pred)
     pos = np.sum(t * p, axis=-1)
@@ -233,6 +260,7 @@ def _l2_normalize(x: np.ndarray, axis: int) -> np.ndarray:
     return x / np.sqrt(np.maximum(np.sum(x * x, axis=axis, keepdims=True), 1e-12))
 
 
+@_returns_tensor
 def cosine_similarity(y_true: Any, y_pred: Any, axis: int = -1) -> np.ndarray:
     t, p = _pair(y_true, y_pred)
     return -np.sum(_l2_normalize(t, axis) * _l2_normalize(p, axis), axis=axis)

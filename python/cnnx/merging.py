@@ -116,7 +116,9 @@ class _MergeLayer(Layer):
             )
         if not self.built:
             self.build([x.shape[1:] for x in xs])
-        return self._core.forward_inputs(xs, bool(training))
+        from .ops import Tensor
+
+        return self._core.forward_inputs(xs, bool(training)).view(Tensor)  # with Keras' .numpy()
 
 
 class Add(_MergeLayer):

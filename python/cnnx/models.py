@@ -208,6 +208,13 @@ def _check_validation_split(split: Any, who: str) -> float:
     return float(split)
 
 
+def _note_container(obj: Any, model: Any) -> None:
+    """Remembers (weakly) that `model` runs `obj`, a layer or nested model: a preprocessing
+    model rebuilt for another image size (Sequential._rebuild_for_size) must not pull its
+    layers from under another model still built for the old size."""
+    obj.__dict__.setdefault("_in_models", weakref.WeakSet()).add(model)
+
+
 def _shape(shape: tuple) -> str:
     return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
@@ -393,6 +400,10 @@ class Model:
         # A layer's weights are read under the lock of the model that runs it (see Layer).
         for layer in self._flat_layers():
             layer._model_ref = weakref.ref(self)
+            _note_container(layer, self)
+        for item in self._sublayers():
+            if isinstance(item, Model):
+                _note_container(item, self)
 
     def _first_layer(self) -> Any:
         raise NotImplementedError
@@ -583,6 +594,15 @@ class Model:
         nothing: cnnx always runs one compiled C++ step per batch (batch callbacks run after every
         batch)."""
         who = "compile"
+        # Kept to compile again the core an unbuilt model may have to remake when it is built
+        # (a nested preprocessing model rebuilt for another image size: Sequential._set_input_shape).
+        self._compile_args = {
+            "optimizer": optimizer,
+            "loss": loss,
+            "loss_weights": loss_weights,
+            "metrics": metrics,
+            "weighted_metrics": weighted_metrics,
+        }
         if loss is None:
             raise ValueError("compile: expected a loss such as 'categorical_crossentropy', received loss=None")
         _check_int(steps_per_execution, "steps_per_execution", who, 1)
