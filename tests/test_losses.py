@@ -171,3 +171,17 @@ def test_function_forms_return_tensors_with_numpy_like_keras():
     assert type(out.numpy()) is np.ndarray
     np.testing.assert_allclose(out.numpy(), -np.log([0.8, 0.6]))
     assert losses.mean_squared_error.__name__ == "mean_squared_error"
+
+
+def test_loss_objects_return_a_float32_scalar_with_numpy_like_keras():
+    """The TensorFlow quickstart prints loss_fn(y_train[:1], predictions).numpy()."""
+    import cnnx
+
+    loss_fn = cnnx.losses.SparseCategoricalCrossentropy(from_logits=True)
+    logits = np.array([[2.0, -1.0, 0.5]], np.float32)
+    value = loss_fn(np.array([0]), logits)
+    expected = -np.log(np.exp(2.0) / np.exp(logits).sum())
+    assert value.numpy().dtype == np.float32 and value.numpy().shape == ()
+    assert abs(float(value.numpy()) - expected) < 1e-6
+    per_sample = cnnx.losses.MeanSquaredError(reduction=None)(np.zeros((2, 3)), np.ones((2, 3)))
+    np.testing.assert_allclose(per_sample.numpy(), [1.0, 1.0])

@@ -326,9 +326,13 @@ class Loss:
         self.dtype = dtype
 
     def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
+        """The reduced loss as Keras returns it: a float32 scalar (a 0-d ``cnnx.ops.Tensor``,
+        so ``loss_fn(y, p).numpy()`` works as in the TensorFlow quickstart)."""
         if type(self) in _BUILTIN and self.reduction == "sum_over_batch_size":
-            return self._core_call(self._core, y_true, y_pred, sample_weight)
-        return _reduce(self.call(y_true, y_pred), sample_weight, self.reduction)
+            value = self._core_call(self._core, y_true, y_pred, sample_weight)
+        else:
+            value = _reduce(self.call(y_true, y_pred), sample_weight, self.reduction)
+        return np.asarray(value, dtype=np.float32).view(Tensor)
 
     def _core_call(self, core: Any, y_true: Any, y_pred: Any, sample_weight: Any) -> float:
         y_pred = np.ascontiguousarray(y_pred, dtype=np.float32)
