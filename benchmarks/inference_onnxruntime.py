@@ -12,44 +12,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+from bench import cnnx_model, cpu_model  # the article's network as bench.py measures it
 
 import cnnx
-from cnnx.layers import Conv2D, Dense, Flatten, Input, MaxPooling2D
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
-def article_network() -> cnnx.Model:
-    return cnnx.Sequential(
-        [
-            Input((28, 28, 1)),
-            Conv2D(32, 3, activation="relu"),
-            MaxPooling2D(),
-            Conv2D(64, 3, activation="relu"),
-            MaxPooling2D(),
-            Conv2D(128, 3, activation="relu"),
-            MaxPooling2D(),
-            Flatten(),
-            Dense(100, activation="relu"),
-            Dense(10, activation="softmax"),
-        ]
-    )
 
 
 def timed(fn, reps: int) -> float:
@@ -69,7 +40,7 @@ def main() -> None:
     args = parser.parse_args()
     cnnx.set_num_threads(args.threads)
     cnnx.utils.set_random_seed(0)
-    model = article_network()
+    model = cnnx_model()
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "article.onnx")
         model.export(path, format="onnx", verbose=False)

@@ -17,22 +17,11 @@ import platform
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
+from bench import cnnx_model, cpu_model
 
 import cnnx
-from cnnx.layers import Conv2D, Dense, Flatten, Input, MaxPooling2D
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 class PythonCrossentropy(cnnx.losses.Loss):
@@ -53,22 +42,8 @@ def plain_crossentropy(y_true, y_pred):
 
 
 def model(loss, metrics, weights):
-    m = cnnx.Sequential(
-        [
-            Input((28, 28, 1)),
-            Conv2D(32, 3, padding="same", activation="relu"),
-            MaxPooling2D(2),
-            Conv2D(64, 3, padding="same", activation="relu"),
-            MaxPooling2D(2),
-            Conv2D(128, 3, padding="same", activation="relu"),
-            MaxPooling2D(2),
-            Flatten(),
-            Dense(100, activation="relu"),
-            Dense(10, activation="softmax"),
-        ]
-    )
+    m = cnnx_model()  # the article's network as bench.py measures it
     m.compile(optimizer=cnnx.optimizers.Adam(), loss=loss, metrics=metrics)
-    m.build()
     if weights is not None:
         m.set_weights(weights)
     return m
