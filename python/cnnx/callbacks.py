@@ -267,6 +267,8 @@ class ModelCheckpoint(Callback):
     fields such as {epoch:02d}, {batch} (with an integer save_freq) and {val_loss:.4f}; missing
     folders are created. Each save is atomic (cnnx.saving)."""
 
+    _primary_only = True  # with distribute=, only rank 0 runs it (prints or writes files)
+
     def __init__(
         self,
         filepath: Any,
@@ -363,6 +365,8 @@ class BackupAndRestore(Callback):
     The backup is deleted when training ends normally (``delete_checkpoint``). cnnx writes the
     weights in its own format (``latest.weights.cnnx``), the metadata as Keras does
     (``training_metadata.json``); the optimizer's state is not backed up, as in Keras."""
+
+    _primary_only = True  # with distribute=, only rank 0 runs it (prints or writes files)
 
     def __init__(
         self, backup_dir: Any, save_freq: Any = "epoch", double_checkpoint: bool = False, delete_checkpoint: bool = True
@@ -491,6 +495,8 @@ class ReduceLROnPlateau(Callback):
 class CSVLogger(Callback):
     """Writes one CSV row per epoch: epoch, then the logs (``keras.callbacks.CSVLogger``)."""
 
+    _primary_only = True  # with distribute=, only rank 0 runs it (prints or writes files)
+
     def __init__(self, filename: str, separator: str = ",", append: bool = False):
         super().__init__()
         self.filename, self.sep, self.append = str(filename), separator, bool(append)
@@ -543,6 +549,8 @@ def _format_time(seconds: float) -> str:
 class ProgbarLogger(Callback):
     """Keras-like progress: verbose=1 a bar redrawn in place (a final line when not a terminal),
     verbose=2 one line per epoch."""
+
+    _primary_only = True  # with distribute=, only rank 0 runs it (prints or writes files)
 
     def __init__(self, verbose: int = 1, stream: Any = None):
         super().__init__()

@@ -848,6 +848,7 @@ class Model:
         validation_steps: int | None = None,
         validation_batch_size: int | None = None,
         validation_freq: Any = 1,
+        distribute: Any = None,
     ) -> History:
         """Trains for ``epochs`` passes over (x, y); returns a ``History``.
 
@@ -862,9 +863,13 @@ class Model:
         ``validation_freq`` (an int, or a list of epochs counted from 1) behave as in Keras 3
         (see cnnx/_epoch.py); an infinite dataset (``repeat()``) needs ``steps_per_epoch``.
         Validation runs ``on_test_*`` hooks on the callbacks, and ``on_train_end`` gets the
-        last epoch's logs."""
+        last epoch's logs.
+
+        ``distribute=cnnx.distribute.DataParallel()`` trains on every process of an MPI launch
+        (``mpirun -np 4 python train.py``) with the same weights everywhere; see cnnx/distribute.py."""
         who = "fit"
         self._require_compiled(who)
+        run = self._distributed_run(distribute, who)
         batch_size = self._check_batch_size(batch_size, who, default=None)
         validation_batch_size = self._check_batch_size(
             validation_batch_size, who, default=None, arg="validation_batch_size"
@@ -887,6 +892,8 @@ class Model:
             train = self._stream_iterator(
                 x, kind, who, "train", steps_per_epoch, "steps_per_epoch", class_weight, shuffle
             )
+            if run is not None:
+                train = _epoch.EpochIterator(run.stream_source(train), steps_per_epoch)
         else:
             x, y, weights = self._prepare_data(x, y, sample_weight, class_weight, who)
             if validation_data is None and validation_split:
@@ -902,7 +909,10 @@ class Model:
                     validation_data = (x[split:], y[split:])
                 x, y = x[:split], y[:split]
             bs = _array_batch_size(batch_size, len(x), steps_per_epoch)
-            source = _epoch.Source(-(-len(x) // bs), self._array_batches(x, y, weights, bs, shuffle))
+            if run is not None:
+                source = run.array_source(x, y, weights, bs, shuffle)
+            else:
+                source = _epoch.Source(-(-len(x) // bs), self._array_batches(x, y, weights, bs, shuffle))
             train = _epoch.EpochIterator(source, steps_per_epoch)
         val = None
         if validation_data is not None:
@@ -911,6 +921,8 @@ class Model:
             if vkind != "arrays":
                 self._check_dataset_args(validation_data, vwho)
                 val = self._stream_iterator(validation_data, vkind, vwho, "test", validation_steps, "validation_steps")
+                if run is not None:
+                    val = _epoch.EpochIterator(run.stream_test_source(val), validation_steps)
             else:
                 if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
                     raise ValueError(
@@ -918,10 +930,20 @@ class Model:
                     )
                 vw = validation_data[2] if len(validation_data) == 3 else None
                 vx, vy, vw = self._prepare_data(validation_data[0], validation_data[1], vw, None, vwho, finite="x_val")
+                if run is not None:
+                    if len(vx) < run.size:
+                        raise ValueError(
+                            f"{vwho}: expected at least one validation sample per process ({run.size}), "
+                            f"received {len(vx)}"
+                        )
+                    vx, vy, vw = run.array_test_share(vx, vy, vw)
                 vbs = _array_batch_size(validation_batch_size or batch_size, len(vx), validation_steps)
                 val = _epoch.EpochIterator(self._array_test_source(vx, vy, vw, vbs), validation_steps)
 
         train.reset()
+        if run is not None and not run.dp.is_primary:  # rank 0 alone prints and writes files
+            verbose = 0
+            callbacks = [c for c in (callbacks or []) if not getattr(c, "_primary_only", False)]
         cb = CallbackList(
             callbacks,
             self,
@@ -930,14 +952,40 @@ class Model:
             add_progbar=bool(verbose),
         )
         self.stop_training = False
+        self._dp_run = run
         try:
             with _StopOnInterrupt() as interrupt:
                 self._fit_epochs(train, epochs, initial_epoch, val, validation_freq, cb, interrupt)
+        except BaseException as e:
+            if run is not None:
+                run.fail(e)  # the other processes would wait for this one: stop them all
+            raise
         finally:
+            self._dp_run = None
+            if run is not None:
+                run.close()
             train.close()
             if val is not None:
                 val.close()
         return cb.history
+
+    def _distributed_run(self, distribute: Any, who: str) -> Any:
+        if distribute is None:
+            return None
+        from .distribute import DataParallel
+
+        if not isinstance(distribute, DataParallel):
+            raise TypeError(
+                f"{who}: expected distribute=cnnx.distribute.DataParallel(...) or None, "
+                f"received {type(distribute).__name__}"
+            )
+        py_metrics = [name for name, _, src, _ in self._metric_entries if src == "py"]
+        if py_metrics:
+            raise ValueError(
+                f"{who}: metrics computed in Python ({', '.join(py_metrics)}) are not reduced across processes; "
+                "with distribute= use 'accuracy' or top-k accuracy, and evaluate other metrics after training"
+            )
+        return distribute._run(self)
 
     @staticmethod
     def _array_batches(x, y, weights, batch_size, shuffle):
@@ -1017,6 +1065,9 @@ class Model:
     def _fit_epochs(self, train, epochs, initial_epoch, val, validation_freq, cb, interrupt):
         # The hook order of Keras 3's Trainer.fit (keras/src/backend/tensorflow/trainer.py).
         cb.on_train_begin({})
+        run = self._dp_run
+        if run is not None:  # after on_train_begin: a restored backup on rank 0 reaches everyone
+            run.start()
         # BackupAndRestore sets _initial_epoch in on_train_begin to resume (Keras does the same);
         # cnnx clears it once used so that a later fit starts where it is told.
         resume, self._initial_epoch = getattr(self, "_initial_epoch", None), None
@@ -1025,11 +1076,20 @@ class Model:
             cb.on_epoch_begin(epoch, {})
             tally = _Tally()
             step = -1
-            for step, (xb, yb, idx, wb) in train.epoch():
+            if run is not None:
+                run.epoch = epoch
+            for step, batch in train.epoch():
                 cb.on_train_batch_begin(step, {})
                 self.optimizer._before_step()
-                tally.add(self._core.train_step(xb, yb, idx, wb), len(idx))
+                if run is not None:
+                    tally.add(*run.train_step(batch))
+                else:
+                    xb, yb, idx, wb = batch
+                    tally.add(self._core.train_step(xb, yb, idx, wb), len(idx))
                 cb.on_train_batch_end(step, self._logs(tally))
+                if run is not None:  # every process stops at the same step
+                    stop, interrupted = run.sum([self.stop_training, interrupt.requested], "agreeing on stop")
+                    self.stop_training, interrupt.requested = bool(stop), bool(interrupted)
                 if self.stop_training or interrupt.requested:
                     break
             if interrupt.requested:
@@ -1047,6 +1107,8 @@ class Model:
                 logs.update({"val_" + k: v for k, v in val_logs.items()})
             cb.on_epoch_end(epoch, logs)
             training_logs = logs
+            if run is not None:
+                self.stop_training = run.agree(self.stop_training)
             if self.stop_training:
                 break
         cb.on_train_end(training_logs if training_logs is not None else {})
@@ -1084,6 +1146,8 @@ class Model:
             cb.on_test_batch_end(step, self._logs(tally))
             if self.stop_evaluating:
                 break
+        if getattr(self, "_dp_run", None) is not None:
+            self._dp_run.reduce_tally(tally)
         logs = self._logs(tally)
         cb.on_test_end(logs)
         return logs

@@ -168,6 +168,11 @@ struct ModelHandle {
     contexts.push_back(std::move(ctx));
   }
 };
+struct DataParallelHandle {
+  DataParallelHandle(ModelHandle* m, std::unique_ptr<DataParallelStep> s) : model(m), step(std::move(s)) {}
+  ModelHandle* model;  // kept alive by the Python object (keep_alive)
+  std::unique_ptr<DataParallelStep> step;
+};
 struct SequentialHandle : ModelHandle {
   SequentialHandle() : ModelHandle(std::make_unique<Sequential>(), "Sequential") {}
   Sequential& seq() { return static_cast<Sequential&>(*model); }
@@ -1486,6 +1491,74 @@ PYBIND11_MODULE(_core, m) {
         return py::make_tuple(contents.metadata, tensors);
       },
       py::arg("model"));
+  // One process's data-parallel step (cnnx/data_parallel.hpp) on a model handle that the Python
+  // object keeps alive; python/cnnx/distribute.py runs the communicator thread over mpi4py.
+  py::class_<DataParallelHandle>(m, "DataParallelStep")
+      .def(py::init([](ModelHandle& model, std::int64_t micro_batches, int rank, int processes,
+                       std::int64_t bucket_floats, std::uint64_t seed) {
+             return locked(model, [&] {
+               return std::make_unique<DataParallelHandle>(
+                   &model, std::make_unique<DataParallelStep>(*model.model, micro_batches, rank, processes,
+                                                              bucket_floats, seed));
+             });
+           }),
+           py::arg("model"), py::arg("micro_batches"), py::arg("rank"), py::arg("processes"), py::arg("bucket_floats"),
+           py::arg("seed"), py::keep_alive<1, 2>())
+      .def_property_readonly("leaves_per_process", [](DataParallelHandle& h) { return h.step->leaves_per_process(); })
+      // The flat buffer the communicator reduces in place (a view: no copy).
+      .def("buffer",
+           [](py::object self) {
+             auto& h = self.cast<DataParallelHandle&>();
+             return FloatArray({h.step->buffer_floats()}, {static_cast<py::ssize_t>(sizeof(float))}, h.step->buffer(),
+                               self);
+           })
+      .def("buckets",
+           [](DataParallelHandle& h) {
+             std::vector<std::pair<std::int64_t, std::int64_t>> out;
+             for (int k = 0; k < h.step->bucket_count(); ++k)
+               out.push_back({h.step->bucket_begin(k), h.step->bucket_end(k)});
+             return out;
+           })
+      .def(
+          "train_step",
+          [](DataParallelHandle& h, const FloatArray& x, const FloatArray& y, const IndexArray& index,
+             const py::object& sample_weight, std::int64_t global_batch, double timeout) {
+            if (index.ndim() != 1) throw ValueError("DataParallel.train_step: expected a 1-D index array");
+            const float* w = sample_weights(sample_weight, rows_of(x));
+            const ArrayView xv = view(x), yv = view(y);
+            ModelHandle& s = *h.model;
+            StepResult r = locked(s, [&] {
+              Batch b = make_batch(*s.model, xv, yv, index.shape(0), s.who);
+              b.index = index.data();
+              b.sample_weight = w;
+              return h.step->run(b, global_batch, timeout);
+            });
+            return py::make_tuple(r.loss, r.correct, r.rows, r.top_k_correct);
+          },
+          py::arg("x"), py::arg("y"), py::arg("index"), py::arg("sample_weight"), py::arg("global_batch"),
+          py::arg("timeout"))
+      // The communicator's side: no model lock (the step holds it while the buckets are reduced).
+      .def(
+          "next_ready",
+          [](DataParallelHandle& h, double timeout) {
+            py::gil_scoped_release release;
+            return h.step->next_ready(timeout);
+          },
+          py::arg("timeout"))
+      .def("mark_reduced", [](DataParallelHandle& h, int bucket) { h.step->mark_reduced(bucket); })
+      .def("stop", [](DataParallelHandle& h) { h.step->stop(); })
+      .def("abort", [](DataParallelHandle& h, const std::string& why) { h.step->abort(why); })
+      .def("timeline", [](DataParallelHandle& h) {
+        const StepTimeline& t = h.step->last_timeline();
+        py::dict d;
+        d["backward_begin"] = t.backward_begin;
+        d["backward_end"] = t.backward_end;
+        d["step_end"] = t.step_end;
+        d["ready"] = t.ready;
+        d["taken"] = t.taken;
+        d["reduced"] = t.reduced;
+        return d;
+      });
   py::class_<SequentialHandle, ModelHandle>(m, "Sequential")
       .def(py::init<>())
       .def("add", [](SequentialHandle& s, std::shared_ptr<Layer> l) { locked(s, [&] { s.seq().add(std::move(l)); }); })

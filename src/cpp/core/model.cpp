@@ -381,6 +381,7 @@ void Model::backward(const float* x, std::int64_t n) {
       profile_[id - 1].backward_seconds += now_seconds() - t0;
       ++profile_[id - 1].backward_calls;
     }
+    if (after_backward_step_) after_backward_step_(s);
   }
   // A layer used at several nodes: its weight gradient is the sum over them, in node order.
   for (const auto& [later, first] : shared_uses_) {
@@ -394,6 +395,7 @@ void Model::backward(const float* x, std::int64_t n) {
       for (std::int64_t j = 0; j < to[k].grad.size(); ++j) g[j] += d[j];
     }
   }
+  if (after_backward_step_) after_backward_step_(0);
 }
 
 StepResult Model::score(const Batch& b, float* grad) {
@@ -482,17 +484,23 @@ double Model::apply_regularization(bool add_gradients) {
   for (auto* p : trainable_) {
     if (p->l1 == 0.0 && p->l2 == 0.0) continue;
     const float* w = p->value.data();
-    float* g = p->grad.data();
-    const float l1 = float(p->l1), l2x2 = float(2.0 * p->l2);
     double s1 = 0.0, s2 = 0.0;
     for (std::int64_t i = 0; i < p->value.size(); ++i) {
       s1 += std::abs(double(w[i]));
       s2 += double(w[i]) * w[i];
-      if (add_gradients) g[i] += l1 * float((w[i] > 0.0f) - (w[i] < 0.0f)) + l2x2 * w[i];
     }
+    if (add_gradients) add_regularization_gradient(*p);
     penalty += p->l1 * s1 + p->l2 * s2;
   }
   return penalty;
+}
+
+void Model::add_regularization_gradient(Param& p) {
+  if (p.l1 == 0.0 && p.l2 == 0.0) return;
+  const float* w = p.value.data();
+  float* g = p.grad.data();
+  const float l1 = float(p.l1), l2x2 = float(2.0 * p.l2);
+  for (std::int64_t i = 0; i < p.value.size(); ++i) g[i] += l1 * float((w[i] > 0.0f) - (w[i] < 0.0f)) + l2x2 * w[i];
 }
 
 // -- inference ------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ class BatchNormalization : public Layer {
   BatchNormalization(std::string name, BatchNormalizationConfig config);
   std::string class_name() const override { return "BatchNormalization"; }
   std::shared_ptr<Layer> clone() const override { return make_clone(*this); }
+  bool updates_state_in_training() const override { return trainable(); }
   const BatchNormalizationConfig& config() const { return cfg_; }
   bool backward_reads_output() const override { return false; }
 

@@ -17,6 +17,7 @@ class Dropout : public Layer {
   std::string class_name() const override { return "Dropout"; }
   std::shared_ptr<Layer> clone() const override { return make_clone(*this); }
   bool backward_reads_inputs() const override { return false; }
+  void reseed_noise(std::uint64_t seed) override { rng_.seed_with(seed); }
   bool backward_reads_output() const override { return false; }
   const DropoutConfig& config() const { return cfg_; }
 

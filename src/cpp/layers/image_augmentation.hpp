@@ -21,6 +21,7 @@ namespace cnnx {
 
 class ImageAugmentation : public Layer {
  public:
+  void reseed_noise(std::uint64_t seed) override { rng_.seed_with(seed); }
   void reserve(std::int64_t batch) override;
   std::int64_t workspace_floats(std::int64_t batch) const override {
     return checked_add(checked_mul(batch, per_image_), extra_workspace_floats(batch));

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "cnnx/activations.hpp"
+#include "cnnx/data_parallel.hpp"
 #include "cnnx/error.hpp"
 #include "cnnx/export.hpp"
 #include "cnnx/initializers.hpp"

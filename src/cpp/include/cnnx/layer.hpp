@@ -93,6 +93,14 @@ class CNNX_API Layer {
   virtual bool backward_reads_inputs() const { return true; }
   virtual bool backward_reads_output() const { return true; }
 
+  // Layers that draw random numbers in training (Dropout, the random augmentations) restart
+  // their stream from `seed`. Data-parallel training gives each micro-batch a seed of its own,
+  // so that its noise does not depend on which process runs it or what ran there before.
+  virtual void reseed_noise(std::uint64_t seed) { (void)seed; }
+  // Whether a training forward changes non-trainable params (BatchNormalization's moving
+  // statistics): data-parallel training averages them over the micro-batches of a step.
+  virtual bool updates_state_in_training() const { return false; }
+
   // Keras' layer.trainable. A frozen layer's weights are not updated and backward skips their
   // gradients (the input gradient still flows); a frozen BatchNormalization runs in inference
   // mode. Parameters that never train (moving statistics) have Param::trainable = false.

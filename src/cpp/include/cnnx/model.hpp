@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -242,6 +243,7 @@ class CNNX_API Model {
   }
 
  private:
+  friend class DataParallelStep;  // runs the steps' parts on micro-batches (data_parallel.hpp)
   struct Node {
     std::shared_ptr<Layer> layer;  // the user's layer; nullptr for the input node
     std::vector<int> inputs;
@@ -255,6 +257,8 @@ class CNNX_API Model {
   void backward(const float* x, std::int64_t n);
   StepResult score(const Batch& b, float* grad);
   double apply_regularization(bool add_gradients);
+  // Adds the gradient of p's penalty (l1 sign(w) + 2 l2 w) to p's gradient.
+  static void add_regularization_gradient(Param& p);
 
   std::vector<Node> nodes_;
   std::vector<std::shared_ptr<Layer>> layers_;
@@ -285,6 +289,8 @@ class CNNX_API Model {
   std::unique_ptr<InferenceContext> own_context_;
 
   bool profiling_ = false;
+  // Called after each backward step s (node ids >= s are then done) and with 0 at the end.
+  std::function<void(int)> after_backward_step_;
   std::vector<LayerProfile> profile_;
 
   std::string name_;

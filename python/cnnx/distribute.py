@@ -1,0 +1,349 @@
+"""Data-parallel training across processes over MPI: ``fit(..., distribute=DataParallel())``.
+
+Launch the same script on every process (``mpirun -np 4 python train.py``); each process holds
+the model, reads the data and calls ``fit`` with the same arguments and ``distribute=``. Then:
+
+- rank 0's weights and optimizer state are broadcast when fit starts (after ``on_train_begin``,
+  so a ``BackupAndRestore`` resume on rank 0 reaches everyone);
+- each step's global batch (``batch_size`` samples) is cut into ``micro_batches`` pieces and
+  each process computes the gradients of its share; the core sums them over one fixed binary
+  tree, completed across processes by recursive halving and doubling over mpi4py
+  (cnnx/data_parallel.hpp), bucket by bucket while the backward pass still runs. The weights
+  come out bit-identical on 1, 2, 4, ... processes (any power of two up to ``micro_batches``);
+- the logs (loss, accuracy, validation) are reduced across processes, so callbacks such as
+  EarlyStopping see the same numbers everywhere, and stop decisions are agreed on each step;
+- only rank 0 prints progress and runs the callbacks that write files (ModelCheckpoint,
+  BackupAndRestore, CSVLogger); other callbacks run on every process;
+- a process that raises inside fit prints the error and aborts every process (MPI_Abort);
+  gradients not summed within ``timeout`` seconds (a process died or hangs) do the same.
+
+The core links no MPI library: the collectives run here, through mpi4py
+(``pip install "cnnx[mpi]"`` installs mpi4py and Open MPI from PyPI).
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from typing import Any
+
+import numpy as np
+
+from . import _core, _epoch
+
+__all__ = ["DataParallel", "tree_allreduce"]
+
+
+def _is_power_of_two(v: int) -> bool:
+    return v > 0 and v & (v - 1) == 0
+
+
+def tree_allreduce(comm: Any, buf: np.ndarray, scratch: np.ndarray | None = None, tag: int = 0) -> np.ndarray:
+    """Sums ``buf`` (1-D, contiguous) over the processes of ``comm`` in place, over a fixed
+    balanced binary tree: process r is first paired with r^1, then r^2, r^4, ... (recursive
+    halving of the vector, then recursive doubling to gather it back: each process sends
+    2 (P-1)/P of the vector). Every process ends with the same bits, and a process's value is
+    always added to its partner's as one pair, so the result is ((b0+b1)+(b2+b3))+... whatever
+    the MPI library. Needs a power-of-two number of processes."""
+    size, rank = comm.Get_size(), comm.Get_rank()
+    if not _is_power_of_two(size):
+        raise ValueError(f"tree_allreduce: expected a power-of-two number of processes, received {size}")
+    if size == 1:
+        return buf
+    if scratch is None or len(scratch) < (len(buf) + 1) // 2:
+        scratch = np.empty((len(buf) + 1) // 2, dtype=buf.dtype)
+    lo, hi, d = 0, len(buf), 1
+    ranges = []
+    while d < size:  # reduce-scatter: keep one half, send the other, add what comes back
+        partner, mid = rank ^ d, (lo + hi) // 2
+        keep, give = ((mid, hi), (lo, mid)) if rank & d else ((lo, mid), (mid, hi))
+        recv = scratch[: keep[1] - keep[0]]
+        comm.Sendrecv(buf[give[0] : give[1]], dest=partner, sendtag=tag, recvbuf=recv, source=partner, recvtag=tag)
+        np.add(buf[keep[0] : keep[1]], recv, out=buf[keep[0] : keep[1]])
+        ranges.append((lo, hi))
+        lo, hi = keep
+        d <<= 1
+    while ranges:  # allgather: the reverse path, sending the finished part
+        d >>= 1
+        partner = rank ^ d
+        plo, phi = ranges.pop()
+        mid = (plo + phi) // 2
+        other = (mid, phi) if lo == plo else (plo, mid)
+        comm.Sendrecv(
+            buf[lo:hi], dest=partner, sendtag=tag, recvbuf=buf[other[0] : other[1]], source=partner, recvtag=tag
+        )
+        lo, hi = plo, phi
+    return buf
+
+
+class DataParallel:
+    """Data-parallel training over MPI; pass it to ``fit(..., distribute=...)``.
+
+    ``comm``: an mpi4py communicator (default ``MPI.COMM_WORLD``). ``micro_batches``: the
+    pieces each global batch is cut into (a power of two); weights are bit-identical for any
+    power-of-two number of processes up to it, and it must be at least the number of processes.
+    ``bucket_bytes``: gradients are summed in buckets of at least this size, each started as
+    soon as the backward pass has finished its layers. ``timeout``: seconds a step may wait for
+    the other processes before every process is stopped. ``seed``: of the shuffling and of the
+    dropout / augmentation noise (default: drawn on rank 0 and shared)."""
+
+    def __init__(
+        self,
+        comm: Any = None,
+        micro_batches: int = 4,
+        bucket_bytes: int = 256 * 1024,
+        timeout: float = 300.0,
+        seed: int | None = None,
+    ):
+        who = "DataParallel"
+        for name, value in (("micro_batches", micro_batches), ("bucket_bytes", bucket_bytes)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{who}: expected {name} to be a positive integer, received {name}={value!r}")
+        if not _is_power_of_two(int(micro_batches)):
+            raise ValueError(f"{who}: expected micro_batches to be a power of two, received {micro_batches}")
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+            raise ValueError(f"{who}: expected timeout to be a positive number of seconds, received {timeout!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+            raise ValueError(f"{who}: expected seed to be a non-negative integer or None, received {seed!r}")
+        if comm is None:
+            try:
+                from mpi4py import MPI
+            except ImportError as e:
+                raise ImportError(
+                    'DataParallel needs mpi4py and an MPI library: pip install "cnnx[mpi]" '
+                    "(mpi4py and Open MPI from PyPI), then launch with mpirun -np N python script.py"
+                ) from e
+            comm = MPI.COMM_WORLD
+        self.comm = comm
+        self.micro_batches = int(micro_batches)
+        self.bucket_bytes = int(bucket_bytes)
+        self.timeout = float(timeout)
+        self.seed = seed
+        self.rank = int(comm.Get_rank())
+        self.num_processes = int(comm.Get_size())
+        if not _is_power_of_two(self.num_processes) or self.num_processes > self.micro_batches:
+            raise ValueError(
+                f"{who}: expected a power-of-two number of processes up to micro_batches={self.micro_batches}, "
+                f"received {self.num_processes} processes"
+            )
+
+    @property
+    def is_primary(self) -> bool:
+        """True on rank 0, the process that prints and writes files."""
+        return self.rank == 0
+
+    def __repr__(self) -> str:
+        return f"DataParallel(rank={self.rank}, num_processes={self.num_processes}, micro_batches={self.micro_batches})"
+
+    def _run(self, model: Any) -> _Run:
+        return _Run(self, model)
+
+
+class _Run:
+    """One fit's distributed state: the core's step, the communicator thread, the watchdog."""
+
+    def __init__(self, dp: DataParallel, model: Any):
+        self.dp, self.model = dp, model
+        self.comm = dp.comm
+        self.rank, self.size = dp.rank, dp.num_processes
+        self.grad_comm = dp.comm.Dup() if self.size > 1 else dp.comm
+        self.epoch = 0
+        self.step: Any = None
+        self.thread: threading.Thread | None = None
+        self.seed = 0
+        self._busy: tuple[str, float] | None = None  # what the main thread waits for, since when
+        self._done = threading.Event()
+        self._watchdog = None
+
+    # -- start and end ------------------------------------------------------------------------
+    def start(self) -> None:
+        """After on_train_begin: rank 0's weights, optimizer state and resume epoch to everyone,
+        then the core's step and the communicator thread."""
+        m = self.model
+        if self.size > 1:
+            self._watchdog = threading.Thread(target=self._watch, name="cnnx-dp-watchdog", daemon=True)
+            self._watchdog.start()
+        seed = self.dp.seed if self.dp.seed is not None else int(np.random.randint(0, 2**31 - 1))
+        state = None
+        if self.rank == 0:
+            state = {
+                "weights": m.get_weights(),
+                "slots": m._core.get_optimizer_slots(),
+                "iterations": int(m.optimizer._core.iterations),
+                "initial_epoch": getattr(m, "_initial_epoch", None),
+                "seed": seed,
+            }
+        state = self.collective("sharing rank 0's weights", lambda: self.comm.bcast(state, root=0))
+        if self.rank != 0:
+            m.set_weights(state["weights"])
+            if state["slots"]:
+                m._core.set_optimizer_slots(state["slots"])
+            m.optimizer._core.iterations = state["iterations"]
+            m._initial_epoch = state["initial_epoch"]
+        self.seed = int(state["seed"])
+        bucket_floats = max(1, self.dp.bucket_bytes // 4)
+        self.step = _core.DataParallelStep(
+            m._core, self.dp.micro_batches, self.rank, self.size, bucket_floats, self.seed
+        )
+        if self.size > 1:
+            self.buffer = self.step.buffer()
+            self.buckets = self.step.buckets()
+            self.thread = threading.Thread(target=self._communicate, name="cnnx-dp-communicator", daemon=True)
+            self.thread.start()
+
+    def close(self) -> None:
+        self._done.set()
+        if self.step is not None:
+            self.step.stop()
+        if self.thread is not None:
+            self.thread.join()
+        if self.grad_comm is not self.comm:
+            self.grad_comm.Free()
+
+    def fail(self, error: BaseException) -> None:
+        """A process that fails inside fit stops every process: the others would wait for it."""
+        if self.size == 1:
+            return
+        print(
+            f"cnnx.distribute: process {self.rank} of {self.size} failed: {type(error).__name__}: {error}; "
+            "stopping every process (MPI_Abort)",
+            file=sys.stderr,
+            flush=True,
+        )
+        self.comm.Abort(1)
+
+    # -- the communicator thread and the watchdog --------------------------------------------
+    def _communicate(self) -> None:
+        scratch = np.empty((len(self.buffer) + 1) // 2, dtype=np.float32)
+        try:
+            while True:
+                k = self.step.next_ready(1.0)
+                if k == -1:
+                    return
+                if k == -2:  # between steps (validation, callbacks): nothing to do
+                    continue
+                begin, end = self.buckets[k]
+                tree_allreduce(self.grad_comm, self.buffer[begin:end], scratch, tag=k)
+                self.step.mark_reduced(k)
+        except BaseException as e:  # the step waiting for this bucket raises it
+            self.step.abort(f"DataParallel: process {self.rank}: summing gradients failed: {e}")
+
+    def collective(self, what: str, fn: Any) -> Any:
+        """fn() (a collective of the main thread) under the watchdog."""
+        self._busy = (what, time.monotonic())
+        try:
+            return fn()
+        finally:
+            self._busy = None
+
+    def _watch(self) -> None:
+        while not self._done.wait(0.5):
+            busy = self._busy
+            if busy is not None and time.monotonic() - busy[1] > self.dp.timeout:
+                print(
+                    f"cnnx.distribute: process {self.rank} of {self.size} waited more than {self.dp.timeout:g} s "
+                    f"for the other processes ({busy[0]}); one stopped or is stuck: stopping every process",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                self.comm.Abort(1)
+
+    # -- reductions ---------------------------------------------------------------------------
+    def sum(self, values: list[float], what: str) -> np.ndarray:
+        """The sums over processes, the same bits on every process."""
+        buf = np.asarray(values, dtype=np.float64)
+        if self.size == 1:
+            return buf
+        return self.collective(what, lambda: tree_allreduce(self.comm, buf))
+
+    def agree(self, flag: bool, what: str = "agreeing on stop_training") -> bool:
+        """True on every process when it is true on any."""
+        return bool(self.sum([1.0 if flag else 0.0], what)[0] > 0)
+
+    # -- data ---------------------------------------------------------------------------------
+    def _local_rows(self, n: int) -> tuple[int, int]:
+        """This process's rows [begin, end) of a global batch of n: its micro-batches."""
+        s, per = self.dp.micro_batches, self.step_leaves
+        q, extra = divmod(n, s)
+
+        def offset(i: int) -> int:
+            return i * q + min(i, extra)
+
+        return offset(self.rank * per), offset((self.rank + 1) * per)
+
+    @property
+    def step_leaves(self) -> int:
+        return self.dp.micro_batches // self.size
+
+    def array_source(self, x: Any, y: Any, weights: Any, batch_size: int, shuffle: bool) -> _epoch.Source:
+        """Every process holds the same arrays and the same order (seeded by epoch); each takes
+        its micro-batches' rows of every global batch."""
+
+        def one_pass():
+            n = len(x)
+            if shuffle:
+                order = np.random.default_rng([self.seed, self.epoch]).permutation(n).astype(np.int64)
+            else:
+                order = np.arange(n, dtype=np.int64)
+            for start in range(0, n, batch_size):
+                batch = order[start : start + batch_size]
+                begin, end = self._local_rows(len(batch))
+                yield x, y, batch[begin:end], weights, len(batch)
+
+        return _epoch.Source(-(-len(x) // batch_size), one_pass)
+
+    def stream_source(self, it: _epoch.EpochIterator) -> _epoch.Source:
+        """A dataset or generator: process r keeps batches r, r+P, r+2P, ... of each pass; a
+        step's global batch is P consecutive batches (the last len % P batches are dropped)."""
+        n = it.source.num_batches
+
+        def one_pass():
+            group = []
+            for batch in it.source.make_pass():
+                group.append(batch)
+                if len(group) == self.size:
+                    xb, yb, idx, wb = group[self.rank]
+                    yield xb, yb, idx, wb, sum(len(b[2]) for b in group)
+                    group = []
+
+        return _epoch.Source(None if n is None else n // self.size, one_pass, it.source._begin, it.source._end)
+
+    def train_step(self, batch: tuple) -> tuple[tuple, int]:
+        xb, yb, idx, wb, global_n = batch
+        loss_sum, correct, rows, top_k = self.step.train_step(xb, yb, idx, wb, global_n, self.dp.timeout)
+        if self.size > 1:
+            loss_sum, correct, rows, top_k = self.sum([loss_sum, correct, rows, top_k], "summing the step's logs")
+        return (float(loss_sum) / max(global_n, 1), int(correct), int(rows), int(top_k)), int(global_n)
+
+    def last_timeline(self) -> dict:
+        return self.step.timeline()
+
+    def reduce_tally(self, tally: Any) -> None:
+        """A pass's sums (validation) over every process."""
+        s = self.sum([tally.loss, tally.correct, tally.rows, tally.top_k, tally.samples], "summing validation logs")
+        tally.loss, tally.correct, tally.rows, tally.top_k, tally.samples = (
+            float(s[0]),
+            int(s[1]),
+            int(s[2]),
+            int(s[3]),
+            int(s[4]),
+        )
+
+    def array_test_share(self, x: Any, y: Any, weights: Any) -> tuple:
+        """This process's contiguous share of validation arrays."""
+        bounds = np.linspace(0, len(x), self.size + 1).astype(np.int64)
+        b, e = int(bounds[self.rank]), int(bounds[self.rank + 1])
+        return x[b:e], y[b:e], None if weights is None else weights[b:e]
+
+    def stream_test_source(self, it: _epoch.EpochIterator) -> _epoch.Source:
+        """Validation datasets: process r evaluates batches r, r+P, ... (all of them)."""
+
+        def one_pass():
+            for k, batch in enumerate(it.source.make_pass()):
+                if k % self.size == self.rank:
+                    yield batch
+
+        n = it.source.num_batches
+        mine = None if n is None else (n - self.rank + self.size - 1) // self.size
+        return _epoch.Source(mine, one_pass, it.source._begin, it.source._end)
