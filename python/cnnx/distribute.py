@@ -69,7 +69,7 @@ def tree_allreduce(comm: Any, buf: np.ndarray, scratch: np.ndarray | None = None
         partner = rank ^ d
         plo, phi = ranges.pop()
         mid = (plo + phi) // 2
-        other = (mid, phi) if lo == plo else (plo, mid)
+        other = (plo, mid) if rank & d else (mid, phi)  # the half the partner kept
         comm.Sendrecv(
             buf[lo:hi], dest=partner, sendtag=tag, recvbuf=buf[other[0] : other[1]], source=partner, recvtag=tag
         )
@@ -158,21 +158,28 @@ class _Run:
 
     # -- start and end ------------------------------------------------------------------------
     def start(self) -> None:
-        """After on_train_begin: rank 0's weights, optimizer state and resume epoch to everyone,
-        then the core's step and the communicator thread."""
+        """After on_train_begin: rank 0's resume epoch (BackupAndRestore) and seed to everyone.
+        The weights follow at the first step, once the model is built (a dataset builds it with
+        its first batch)."""
         m = self.model
         if self.size > 1:
             self._watchdog = threading.Thread(target=self._watch, name="cnnx-dp-watchdog", daemon=True)
             self._watchdog.start()
         seed = self.dp.seed if self.dp.seed is not None else int(np.random.randint(0, 2**31 - 1))
+        shared = (getattr(m, "_initial_epoch", None), seed)
+        shared = self.collective("sharing rank 0's settings", lambda: self.comm.bcast(shared, root=0))
+        m._initial_epoch, self.seed = shared[0], int(shared[1])
+
+    def _start_step(self) -> None:
+        """At the first step: rank 0's weights and optimizer state to everyone, then the core's
+        step and the communicator thread."""
+        m = self.model
         state = None
         if self.rank == 0:
             state = {
                 "weights": m.get_weights(),
                 "slots": m._core.get_optimizer_slots(),
                 "iterations": int(m.optimizer._core.iterations),
-                "initial_epoch": getattr(m, "_initial_epoch", None),
-                "seed": seed,
             }
         state = self.collective("sharing rank 0's weights", lambda: self.comm.bcast(state, root=0))
         if self.rank != 0:
@@ -180,8 +187,6 @@ class _Run:
             if state["slots"]:
                 m._core.set_optimizer_slots(state["slots"])
             m.optimizer._core.iterations = state["iterations"]
-            m._initial_epoch = state["initial_epoch"]
-        self.seed = int(state["seed"])
         bucket_floats = max(1, self.dp.bucket_bytes // 4)
         self.step = _core.DataParallelStep(
             m._core, self.dp.micro_batches, self.rank, self.size, bucket_floats, self.seed
@@ -311,6 +316,8 @@ class _Run:
 
     def train_step(self, batch: tuple) -> tuple[tuple, int]:
         xb, yb, idx, wb, global_n = batch
+        if self.step is None:
+            self._start_step()
         loss_sum, correct, rows, top_k = self.step.train_step(xb, yb, idx, wb, global_n, self.dp.timeout)
         if self.size > 1:
             loss_sum, correct, rows, top_k = self.sum([loss_sum, correct, rows, top_k], "summing the step's logs")

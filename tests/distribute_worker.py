@@ -1,0 +1,118 @@
+"""One process of the MPI tests in test_distribute.py, launched by mpirun (never collected by
+pytest). Trains a small network with BatchNormalization and Dropout on fixed random data with
+fit(distribute=DataParallel(...)) and writes, per rank, the SHA-256 of the weights after every
+step to <out>/rank<r>.json. Modes make one process fail at step 5 (kill, raise, hang), train
+from a dataset instead of arrays, or save / resume checkpoints."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import signal
+import time
+
+import numpy as np
+
+import cnnx
+from cnnx import layers
+from cnnx.distribute import DataParallel
+
+
+def weights_digest(model) -> str:
+    h = hashlib.sha256()
+    for w in model.get_weights():
+        h.update(np.ascontiguousarray(w).tobytes())
+    return h.hexdigest()
+
+
+def make_model(seed: int = 7):
+    cnnx.utils.set_random_seed(seed)
+    model = cnnx.Sequential(
+        [
+            layers.Input((10, 10, 2)),
+            layers.Conv2D(6, 3, activation="relu"),
+            layers.BatchNormalization(),
+            layers.MaxPooling2D(),
+            layers.Flatten(),
+            layers.Dropout(0.25),
+            layers.Dense(5, activation="softmax"),
+        ]
+    )
+    model.compile(optimizer=cnnx.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def make_data(n: int = 223):  # 200 training samples after validation_split=0.1: 25 steps of 8
+    rng = np.random.default_rng(3)
+    x = rng.random((n, 10, 10, 2), dtype=np.float32)
+    y = (x[:, :5, :5, 0].mean(axis=(1, 2)) * 12).astype(np.int64) % 5
+    return x, y
+
+
+class Record(cnnx.callbacks.Callback):
+    def __init__(self, rank: int, mode: str):
+        super().__init__()
+        self.rank, self.mode, self.digests, self.steps = rank, mode, [], 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
+        self.digests.append(weights_digest(self.model))
+        if self.steps == 5 and self.rank == 1:
+            if self.mode == "kill":
+                os.kill(os.getpid(), signal.SIGKILL)
+            if self.mode == "raise":
+                raise ValueError("deliberate failure on process 1")
+            if self.mode == "hang":
+                time.sleep(600)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--mode", default="train")
+    ap.add_argument("--epochs", type=int, default=4)
+    ap.add_argument("--initial-epoch", type=int, default=0)
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--micro-batches", type=int, default=4)
+    ap.add_argument("--timeout", type=float, default=60.0)
+    ap.add_argument("--load", default=None)
+    ap.add_argument("--checkpoint", default=None)
+    args = ap.parse_args()
+    cnnx.set_num_threads(1)
+    dp = DataParallel(micro_batches=args.micro_batches, timeout=args.timeout, seed=11)
+    x, y = make_data()
+    model = cnnx.models.load_model(args.load) if args.load else make_model()
+    record = Record(dp.rank, args.mode)
+    callbacks = [record]
+    if args.checkpoint:
+        callbacks.append(cnnx.callbacks.ModelCheckpoint(args.checkpoint))
+    if args.mode == "dataset":
+        data = cnnx.data.Dataset.from_tensor_slices((x, y)).batch(args.batch_size)
+        history = model.fit(data, epochs=args.epochs, verbose=0, callbacks=callbacks, distribute=dp)
+    else:
+        history = model.fit(
+            x,
+            y,
+            batch_size=args.batch_size,
+            epochs=args.epochs,
+            initial_epoch=args.initial_epoch,
+            validation_split=0.1,
+            verbose=0,
+            callbacks=callbacks,
+            distribute=dp,
+        )
+    result = {
+        "rank": dp.rank,
+        "processes": dp.num_processes,
+        "digests": record.digests,
+        "final": weights_digest(model),
+        "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
+    }
+    with open(os.path.join(args.out, f"rank{dp.rank}.json"), "w") as f:
+        json.dump(result, f)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,385 @@
+"""cnnx.distribute: data-parallel fit. Two kinds of tests:
+
+- in one process, the ranks as threads over a small in-memory communicator with mpi4py's call
+  shapes (ThreadComm): the tree reduction's bits and the core's step, fast, and in every CI stage;
+- under real Open MPI (mpirun -np 1/2/4 over loopback, tests/distribute_worker.py): weights equal
+  on every rank after every step and bit-identical to one process after 100 steps; a killed,
+  raising or stuck process ends the run with an error; a resume with another process count.
+  Skipped when mpi4py or mpirun is absent (the `mpi` extra installs both)."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import cnnx
+from cnnx import layers
+from cnnx.distribute import DataParallel, tree_allreduce
+
+HERE = Path(__file__).resolve().parent
+WORKER = HERE / "distribute_worker.py"
+
+
+# -- an in-memory communicator: ranks are threads ---------------------------------------------
+class _World:
+    def __init__(self, size: int):
+        self.size = size
+        self.lock = threading.Lock()
+        self.boxes: dict = {}
+        self.dups: list = []
+
+    def box(self, key) -> queue.Queue:
+        with self.lock:
+            return self.boxes.setdefault(key, queue.Queue())
+
+
+class ThreadComm:
+    """The subset of an mpi4py communicator cnnx.distribute uses, for ranks running as threads."""
+
+    def __init__(self, world: _World, rank: int):
+        self.world, self.rank, self.dup_count = world, rank, 0
+
+    def Get_rank(self) -> int:
+        return self.rank
+
+    def Get_size(self) -> int:
+        return self.world.size
+
+    def Sendrecv(self, sendbuf, dest, sendtag=0, recvbuf=None, source=0, recvtag=0):
+        self.world.box((self.rank, dest, sendtag)).put(np.array(sendbuf, copy=True))
+        data = self.world.box((source, self.rank, recvtag)).get(timeout=30)
+        recvbuf[...] = data
+
+    def bcast(self, obj, root=0):
+        if self.rank == root:
+            for r in range(self.world.size):
+                if r != root:
+                    self.world.box((root, r, "bcast")).put(obj)
+            return obj
+        return self.world.box((root, self.rank, "bcast")).get(timeout=30)
+
+    def Dup(self) -> ThreadComm:
+        with self.world.lock:
+            if len(self.world.dups) <= self.dup_count:
+                self.world.dups.append(_World(self.world.size))
+            world = self.world.dups[self.dup_count]
+        self.dup_count += 1
+        return ThreadComm(world, self.rank)
+
+    def Free(self) -> None:
+        pass
+
+    def Abort(self, code: int = 1) -> None:
+        raise RuntimeError(f"Abort({code})")
+
+
+def run_ranks(size: int, fn):
+    """fn(comm) on `size` threads; returns their results in rank order (re-raises a failure)."""
+    world = _World(size)
+    results: list = [None] * size
+    errors: list = []
+
+    def one(rank: int) -> None:
+        try:
+            results[rank] = fn(ThreadComm(world, rank))
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=one, args=(r,)) for r in range(size)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    if errors:
+        raise errors[0]
+    return results
+
+
+def balanced_sum(parts: list) -> np.ndarray:
+    """((p0 + p1) + (p2 + p3)) + ..., in float32: the order tree_allreduce promises."""
+    while len(parts) > 1:
+        parts = [parts[i] + parts[i + 1] for i in range(0, len(parts), 2)]
+    return parts[0]
+
+
+# -- tree_allreduce ----------------------------------------------------------------------------
+@pytest.mark.parametrize("size", [1, 2, 4, 8])
+@pytest.mark.parametrize("length", [0, 1, 5, 1001])
+def test_tree_allreduce_is_the_balanced_tree_on_every_rank(size, length):
+    rng = np.random.default_rng(size * 1000 + length)
+    # Values of very different sizes, so that another summation order would change the bits.
+    data = [(rng.standard_normal(length) * 10.0 ** rng.integers(-6, 6, length)).astype(np.float32) for _ in range(size)]
+    out = run_ranks(size, lambda comm: tree_allreduce(comm, data[comm.Get_rank()].copy()))
+    expect = balanced_sum([d.copy() for d in data])
+    for r in range(size):
+        np.testing.assert_array_equal(out[r], expect)
+    if size == 4 and length == 1001:  # the test can tell orders apart
+        sequential = ((data[0] + data[1]) + data[2]) + data[3]
+        assert not np.array_equal(sequential, expect)
+
+
+def test_tree_allreduce_float64_and_refuses_three_processes():
+    out = run_ranks(2, lambda comm: tree_allreduce(comm, np.array([1.5, comm.Get_rank()], dtype=np.float64)))
+    np.testing.assert_array_equal(out[0], [3.0, 1.0])
+    with pytest.raises(ValueError, match="power-of-two number of processes, received 3"):
+        run_ranks(3, lambda comm: tree_allreduce(comm, np.zeros(4, np.float32)))
+
+
+# -- arguments ---------------------------------------------------------------------------------
+def one_rank():
+    return ThreadComm(_World(1), 0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"micro_batches": 3}, "micro_batches to be a power of two, received 3"),
+        ({"micro_batches": 0}, "micro_batches to be a positive integer"),
+        ({"bucket_bytes": -1}, "bucket_bytes to be a positive integer"),
+        ({"timeout": 0}, "timeout to be a positive number"),
+        ({"seed": -2}, "seed to be a non-negative integer"),
+    ],
+)
+def test_data_parallel_validates_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        DataParallel(comm=one_rank(), **kwargs)
+
+
+def test_more_processes_than_micro_batches_is_refused():
+    with pytest.raises(ValueError, match="up to micro_batches=2, received 4 processes"):
+        DataParallel(comm=ThreadComm(_World(4), 0), micro_batches=2)
+
+
+def small_model(seed: int = 5, dropout: float = 0.25, batch_norm: bool = True):
+    cnnx.utils.set_random_seed(seed)
+    stack = [layers.Input((9, 9, 3)), layers.Conv2D(5, 3, activation="relu")]
+    if batch_norm:
+        stack.append(layers.BatchNormalization())
+    stack += [layers.MaxPooling2D(), layers.Flatten(), layers.Dropout(dropout), layers.Dense(4, activation="softmax")]
+    model = cnnx.Sequential(stack)
+    model.compile(optimizer=cnnx.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def small_data(n: int = 70):
+    rng = np.random.default_rng(1)
+    x = rng.random((n, 9, 9, 3), dtype=np.float32)
+    return x, rng.integers(0, 4, n)
+
+
+def test_fit_refuses_other_distribute_values_and_python_metrics():
+    x, y = small_data()
+    model = small_model()
+    with pytest.raises(TypeError, match="expected distribute=cnnx.distribute.DataParallel"):
+        model.fit(x, y, distribute="mirrored", verbose=0)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=[cnnx.metrics.AUC()])
+    with pytest.raises(ValueError, match="metrics computed in Python"):
+        model.fit(x, y, distribute=DataParallel(comm=one_rank()), verbose=0)
+
+
+def test_core_step_validates():
+    model = small_model()
+    model.build((None, 9, 9, 3))
+    with pytest.raises(ValueError, match="power-of-two number of processes up to micro_batches=4, received 8"):
+        cnnx._core.DataParallelStep(model._core, 4, 0, 8, 1024, 0)
+    with pytest.raises(ValueError, match=r"expected rank in \[0, 2\), received 2"):
+        cnnx._core.DataParallelStep(model._core, 4, 2, 2, 1024, 0)
+
+
+# -- the step, ranks as threads ----------------------------------------------------------------
+def fit_on(size: int, micro_batches: int = 4, batch_size: int = 10, epochs: int = 2, **model_kwargs):
+    x, y = small_data()
+    # Built here, one after another: the seed generator is process-wide.
+    models = [small_model(**model_kwargs) for _ in range(size)]
+
+    def train(comm):
+        model = models[comm.Get_rank()]
+        dp = DataParallel(comm=comm, micro_batches=micro_batches, seed=3, bucket_bytes=256)
+        history = model.fit(x, y, batch_size=batch_size, epochs=epochs, validation_split=0.2, verbose=0, distribute=dp)
+        return model.get_weights(), history.history
+
+    return run_ranks(size, train)
+
+
+@pytest.mark.parametrize("model_kwargs", [{}, {"batch_norm": False, "dropout": 0.0}])
+def test_weights_are_bit_identical_on_1_2_4_ranks(model_kwargs):
+    # 56 training samples in batches of 10: the last batch (6) leaves some micro-batches short.
+    runs = {size: fit_on(size, **model_kwargs) for size in (1, 2, 4)}
+    reference, ref_history = runs[1][0]
+    for size, results in runs.items():
+        for weights, history in results:
+            for a, b in zip(weights, reference):
+                np.testing.assert_array_equal(a, b, err_msg=f"{size} ranks")
+            assert history == results[0][1]  # the same logs on every rank (callbacks agree)
+            for key, values in ref_history.items():  # and the same up to summation order
+                np.testing.assert_allclose(history[key], values, rtol=1e-12)
+    assert ref_history["loss"][1] < ref_history["loss"][0]
+
+
+def test_micro_batches_change_the_result_and_plain_fit_differs():
+    # The guarantee is per micro_batches: another cut is another summation order (and other
+    # BatchNormalization statistics), so the bits differ. This is what the test above can catch.
+    (w4, _), *_ = fit_on(1, micro_batches=4)
+    (w8, _), *_ = fit_on(1, micro_batches=8)
+    assert any(not np.array_equal(a, b) for a, b in zip(w4, w8))
+
+
+def test_batch_smaller_than_micro_batches():
+    # 3 samples over 8 micro-batches: empty micro-batches contribute nothing.
+    results = {size: fit_on(size, micro_batches=8, batch_size=3, epochs=1) for size in (1, 8)}
+    for weights, _ in results[8]:
+        for a, b in zip(weights, results[1][0][0]):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_one_process_matches_a_plain_step_without_dropout_or_batch_norm():
+    # With one micro-batch and one process, the step is the model's own train_step.
+    x, y = small_data(20)
+    plain, dist = small_model(batch_norm=False, dropout=0.0), small_model(batch_norm=False, dropout=0.0)
+    plain.fit(x, y, batch_size=20, epochs=3, shuffle=False, verbose=0)
+    dist.fit(
+        x,
+        y,
+        batch_size=20,
+        epochs=3,
+        shuffle=False,
+        verbose=0,
+        distribute=DataParallel(comm=one_rank(), micro_batches=1),
+    )
+    for a, b in zip(plain.get_weights(), dist.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_buckets_cover_the_buffer_and_the_timeline_is_ordered():
+    model = small_model()
+    model.build((None, 9, 9, 3))
+    step = cnnx._core.DataParallelStep(model._core, 4, 0, 1, 16, 0)
+    buckets = step.buckets()
+    size = len(step.buffer())
+    assert buckets[0] == (size - 10, size)  # the moving statistics (2 x 5 channels) come first
+    grads = sorted(buckets[1:])
+    assert grads[0][0] == 0 and grads[-1][1] == size - 10
+    assert all(a[1] == b[0] for a, b in zip(grads, grads[1:]))
+    # Gradient buckets go from the last layer to the first: the Dense layer's (45 x 4 + 4) first.
+    # BatchNormalization's 10 floats are under the 16 asked for: its bucket takes in the Conv2D's.
+    assert buckets[1] == (0, 184) and buckets[2] == (184, size - 10) and len(buckets) == 3
+    x, y = small_data(8)
+    step.train_step(x, y.astype(np.float32).reshape(-1, 1), np.arange(8, dtype=np.int64), None, 8, 10.0)
+    t = step.timeline()
+    assert 0 <= t["backward_begin"] <= t["backward_end"] <= t["step_end"]
+    assert all(r <= t["backward_end"] for r in t["ready"])
+
+
+# -- under Open MPI ------------------------------------------------------------------------------
+def mpirun_path() -> str | None:
+    beside = Path(sys.executable).parent / "mpirun"
+    return str(beside) if beside.exists() else shutil.which("mpirun")
+
+
+def mpi_available() -> bool:
+    try:
+        import mpi4py  # noqa: F401
+    except ImportError:
+        return False
+    return mpirun_path() is not None and os.environ.get("CNNX_TEST_MPI", "1") != "0"
+
+
+needs_mpi = pytest.mark.skipif(not mpi_available(), reason="needs mpi4py and mpirun (pip install 'cnnx[mpi]')")
+
+
+def mpirun(np_: int, out: Path, *args: str, timeout: float = 240) -> tuple[subprocess.CompletedProcess, float]:
+    cmd = [mpirun_path(), "-np", str(np_)]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-run-as-root")
+    if np_ > (os.cpu_count() or 1):
+        cmd.append("--oversubscribe")
+    # One host: shared memory between the ranks, and TCP (if used at all) on loopback only.
+    cmd += ["--mca", "btl_tcp_if_include", "lo"]
+    cmd += [sys.executable, str(WORKER), "--out", str(out), *args]
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    start = time.monotonic()
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    return proc, time.monotonic() - start
+
+
+def read_ranks(out: Path, np_: int) -> list[dict]:
+    return [json.loads((out / f"rank{r}.json").read_text()) for r in range(np_)]
+
+
+@needs_mpi
+@pytest.mark.slow
+def test_mpirun_weights_equal_on_every_rank_every_step_and_across_process_counts(tmp_path):
+    finals = {}
+    for np_ in (1, 2, 4):
+        out = tmp_path / f"np{np_}"
+        out.mkdir()
+        proc, _ = mpirun(np_, out)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        ranks = read_ranks(out, np_)
+        assert len(ranks[0]["digests"]) == 100  # 4 epochs of 25 steps
+        for r in ranks:
+            assert r["processes"] == np_
+            assert r["digests"] == ranks[0]["digests"], f"rank {r['rank']} of {np_} differs"
+            assert r["history"] == ranks[0]["history"]
+        finals[np_] = ranks[0]["final"]
+    assert finals[1] == finals[2] == finals[4]
+
+
+@needs_mpi
+@pytest.mark.slow
+def test_mpirun_dataset_input_keeps_ranks_equal(tmp_path):
+    proc, _ = mpirun(2, tmp_path, "--mode", "dataset", "--epochs", "2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ranks = read_ranks(tmp_path, 2)
+    # 223 samples in batches of 8: 28 batches, 14 steps of two batches per epoch.
+    assert len(ranks[0]["digests"]) == 28
+    assert ranks[0]["digests"] == ranks[1]["digests"]
+
+
+@needs_mpi
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("mode", "message"),
+    [
+        ("kill", "signal 9 (Killed)"),  # Open MPI names the rank and the signal
+        ("raise", "cnnx.distribute: process 1 of 2 failed: ValueError: deliberate failure on process 1"),
+        ("hang", "waited more than 3 s for the other processes"),
+    ],
+)
+def test_mpirun_a_failing_process_ends_the_run(tmp_path, mode, message):
+    proc, seconds = mpirun(2, tmp_path, "--mode", mode, "--timeout", "3", timeout=120)
+    assert proc.returncode != 0
+    assert seconds < 60
+    text = proc.stdout + proc.stderr
+    assert message in text, text[-3000:]
+    assert not (tmp_path / "rank0.json").exists()
+
+
+@needs_mpi
+@pytest.mark.slow
+def test_mpirun_resume_with_another_process_count(tmp_path):
+    straight = tmp_path / "straight"
+    straight.mkdir()
+    proc, _ = mpirun(1, straight, "--epochs", "2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    first = tmp_path / "first"
+    first.mkdir()
+    checkpoint = str(tmp_path / "ckpt_{epoch}.cnnx")
+    proc, _ = mpirun(2, first, "--epochs", "1", "--checkpoint", checkpoint)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / "ckpt_1.cnnx").exists()
+    resumed = tmp_path / "resumed"
+    resumed.mkdir()
+    proc, _ = mpirun(4, resumed, "--epochs", "2", "--initial-epoch", "1", "--load", str(tmp_path / "ckpt_1.cnnx"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert read_ranks(resumed, 4)[3]["final"] == read_ranks(straight, 1)[0]["final"]
