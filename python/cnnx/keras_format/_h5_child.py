@@ -43,7 +43,7 @@ def _plain(value, np, h5py):
         return None
     if isinstance(value, np.generic):
         if value.dtype.kind in "biufSU":
-            return value.item()
+            return value
         raise TypeError(f"a value of type {value.dtype}")
     if isinstance(value, np.ndarray):
         if value.dtype.kind in "biufSU":
