@@ -55,7 +55,7 @@ def test_hanging_file_is_refused_in_time(tmp_path, short_limit):
         with pytest.raises(
             ValueError,
             match=rf"cannot load '.*hang\.h5': it is a corrupt or unreadable HDF5 file "
-            rf"\(libhdf5 did not finish reading it within {LIMIT:g} s\)",
+            rf"\(libhdf5 did not finish reading it within {LIMIT:g} s; .*CNNX_H5_READ_TIMEOUT",
         ):
             call(path)
         assert time.monotonic() - start < LIMIT + MARGIN
@@ -136,6 +136,15 @@ def test_a_crashing_reader_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(_h5_guard, "_CHILD", str(child))
     with pytest.raises(
         ValueError, match=r"'.*m\.h5': it is a corrupt or unreadable HDF5 file \(reading it with libhdf5 ended in"
+    ):
+        cnnx.models.load_model(tmp_path / "m.h5")
+
+
+def test_a_reader_that_cannot_start_is_named(tmp_path, monkeypatch):
+    small_model().save(tmp_path / "m.h5")
+    monkeypatch.setattr(_h5_guard.sys, "executable", str(tmp_path / "no-python"))
+    with pytest.raises(
+        ValueError, match=r"'.*m\.h5': the process that reads HDF5 files, '.*no-python', could not be started"
     ):
         cnnx.models.load_model(tmp_path / "m.h5")
 

@@ -61,8 +61,11 @@ def read_bytes(blob: bytes, what: str = "it") -> Group:
         done = subprocess.run(command, input=blob, capture_output=True, timeout=limit)
     except subprocess.TimeoutExpired:  # run() has killed the child
         raise _Bad(
-            f"{what} is a corrupt or unreadable HDF5 file (libhdf5 did not finish reading it within {limit:.3g} s)"
+            f"{what} is a corrupt or unreadable HDF5 file (libhdf5 did not finish reading it within {limit:.3g} s; "
+            "for a file that is merely large, CNNX_H5_READ_TIMEOUT=<seconds> gives it longer)"
         ) from None
+    except OSError as e:  # not the file's fault: said so, rather than an OSError carrying the file's name
+        raise _Bad(f"the process that reads HDF5 files, {command[0]!r}, could not be started ({e})") from None
     if done.returncode != 0:
         how = f"signal {-done.returncode}" if done.returncode < 0 else f"exit status {done.returncode}"
         last = done.stderr.decode("utf-8", "replace").strip().splitlines()[-1:]
