@@ -11,7 +11,9 @@ does not have, or an argument it cannot honour (a constraint, groups > 1, a floa
 policy, ...), is refused with a ValueError naming the layer. A model compiled with a loss or
 metric Keras has no name for (a custom Python loss) is written without its compile config.
 
-Files are written atomically (a temp file next to the destination, then os.replace).
+Files are written atomically (a temp file next to the destination, then os.replace). Files are
+read through _h5_guard: libhdf5 runs on a user's file only in a child process with a time limit,
+since a corrupt file can make it hang or crash.
 """
 
 from __future__ import annotations

@@ -61,7 +61,7 @@ def read_bytes(blob: bytes, what: str = "it") -> Group:
         done = subprocess.run(command, input=blob, capture_output=True, timeout=limit)
     except subprocess.TimeoutExpired:  # run() has killed the child
         raise _Bad(
-            f"{what} is a corrupt or unreadable HDF5 file (libhdf5 did not finish reading it within {limit:.3g} s; "
+            f"{what} is a corrupt or unreadable HDF5 file (libhdf5 did not finish reading it within {round(limit, 1):g} s; "
             "for a file that is merely large, CNNX_H5_READ_TIMEOUT=<seconds> gives it longer)"
         ) from None
     except OSError as e:  # not the file's fault: said so, rather than an OSError carrying the file's name
