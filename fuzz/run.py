@@ -13,6 +13,10 @@ directory (or --keep). A finding (crash, sanitizer report, an exception other th
 timeout, out-of-memory) is saved under fuzz/findings/ and makes this script exit nonzero;
 reproduce it with `fuzz/build/fuzz_model_file fuzz/findings/<file>`. The full libFuzzer log is
 written to fuzz/findings/last-run.log.
+
+Then, when cnnx and h5py are installed, fuzz/h5_mutate.py mutates Keras HDF5 files (.h5,
+.weights.h5, .keras) for --h5-seconds (default 10) through cnnx's Python readers; its findings
+are saved as fuzz/findings/h5-* and also make this script exit nonzero.
 """
 
 from __future__ import annotations
@@ -68,6 +72,9 @@ def main() -> int:
     parser.add_argument("--keep", help="directory for the grown corpus (default: a temporary directory)")
     parser.add_argument("--memory-mb", type=int, default=2048, help="RSS limit, and limit of one allocation")
     parser.add_argument("--timeout", type=int, default=10, help="seconds one input may take before it is a finding")
+    parser.add_argument(
+        "--h5-seconds", type=float, default=10, help="then mutate Keras HDF5 files for this long (fuzz/h5_mutate.py)"
+    )
     args = parser.parse_args()
 
     model = build()
@@ -94,6 +101,7 @@ def main() -> int:
         corpus_files = len(os.listdir(work))
         corpus_bytes = sum(os.path.getsize(os.path.join(work, f)) for f in os.listdir(work))
 
+    h5_findings = h5_stage(args.h5_seconds)
     status = re.findall(r"^#(\d+)\s+\w+\s+cov: (\d+) ft: (\d+) corp: (\d+)/(\S+)", text, re.M)
     runs = re.search(r"stat::number_of_executed_units: (\d+)", text)
     speed = re.search(r"stat::average_exec_per_sec:\s+(\d+)", text)
@@ -115,8 +123,27 @@ def main() -> int:
         print(text[start if start >= 0 else max(0, len(text) - 3000) :][:6000])
         print(f"FINDING (exit {rc}): {', '.join(artifacts) or 'see ' + log_path}")
         return rc or 1
+    if h5_findings:
+        print(f"FINDING: {h5_findings} in the HDF5 mutation run (fuzz/findings/h5-*)")
+        return 1
     print("findings: none")
     return 0
+
+
+def h5_stage(seconds: float) -> int:
+    """The Keras HDF5 readers (Python, through cnnx's libhdf5 watchdog) under byte mutations,
+    when cnnx and h5py are installed; the number of findings."""
+    try:
+        import h5py  # noqa: F401
+
+        import cnnx  # noqa: F401
+    except ImportError as e:
+        print(f"HDF5 mutations: skipped ({e})")
+        return 0
+    sys.path.insert(0, HERE)
+    import h5_mutate
+
+    return h5_mutate.run(seconds)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,9 @@ does not have, or an argument it cannot honour (a constraint, groups > 1, a floa
 policy, ...), is refused with a ValueError naming the layer. A model compiled with a loss or
 metric Keras has no name for (a custom Python loss) is written without its compile config.
 
-Files are written atomically (a temp file next to the destination, then os.replace).
+Files are written atomically (a temp file next to the destination, then os.replace). Files are
+read through _h5_guard: libhdf5 runs on a user's file only in a child process with a time limit,
+since a corrupt file can make it hang or crash.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from ..saving import _Bad, _clip
-from . import _models
+from . import _h5_guard, _models
 
 __all__ = ["file_kind", "save_keras", "save_legacy_h5", "save_weights_h5", "load_keras_model", "load_weights_into"]
 
@@ -104,8 +106,7 @@ def _write_store(h5: Any, model: Any, paths: list, optimizer_vars: list | None) 
 def _read_vars(h5: Any, path: str) -> list[np.ndarray]:
     """The arrays of group path/vars, in order 0, 1, ...; [] when the group is absent (a layer
     without weights)."""
-    h5py = _h5py("reading a Keras weights file")
-    if path not in h5 or not isinstance(h5[path], h5py.Group) or "vars" not in h5[path]:
+    if path not in h5 or not isinstance(h5[path], _h5_guard.Group) or "vars" not in h5[path]:
         return []
     group = h5[path]["vars"]
     keys = list(group.keys())
@@ -114,7 +115,7 @@ def _read_vars(h5: Any, path: str) -> list[np.ndarray]:
     out = []
     for i in range(len(keys)):
         item = group[str(i)]
-        if not isinstance(item, h5py.Dataset):
+        if not isinstance(item, _h5_guard.Dataset):
             raise _Bad(f"{path}/vars/{i} is not an array")
         out.append(np.asarray(item[()]))
     return out
@@ -147,11 +148,10 @@ def _assign_store(h5: Any, pairs: list[tuple[str, Any]]) -> None:
 
 def _dataset_floats(h5: Any) -> int:
     """All the numbers the file's arrays hold: the most weights its config may ask for."""
-    h5py = _h5py("reading a Keras file")
     total = [0]
 
     def visit(_: str, item: Any) -> None:
-        if isinstance(item, h5py.Dataset):
+        if isinstance(item, _h5_guard.Dataset):
             total[0] += int(item.size)
 
     h5.visititems(visit)
@@ -241,17 +241,9 @@ def _open_archive(name: Any) -> tuple[dict, bytes]:
     return config, weights
 
 
-def _open_h5_bytes(blob: bytes, what: str) -> Any:
-    h5py = _h5py("reading a .keras file")
-    try:
-        return h5py.File(io.BytesIO(blob), "r")
-    except OSError as e:
-        raise _Bad(f"{what} is not a readable HDF5 file ({e})") from None
-
-
 def _load_keras_zip(name: Any, compile: bool) -> Any:
     config, blob = _open_archive(name)
-    with _open_h5_bytes(blob, "model.weights.h5") as h5:
+    with _h5_guard.read_bytes(blob, "its model.weights.h5") as h5:
         model = _build(config, _dataset_floats(h5))
         by_name = _layers_by_name(model)
         keras_paths = _models.keras_paths_from_config(config)
@@ -431,15 +423,11 @@ def save_weights_h5(model: Any, path: Any) -> None:
 def load_weights_into(model: Any, name: Any, kind: str) -> None:
     """model.load_weights on a Keras file: a Keras 3 weights file, a legacy (Keras 2) weights or
     full-model .h5, or a .keras archive (its weights)."""
-    h5py = _h5py("reading a Keras weights file")
     if kind == "zip":
         _, blob = _open_archive(name)
-        h5 = _open_h5_bytes(blob, "model.weights.h5")
+        h5 = _h5_guard.read_bytes(blob, "its model.weights.h5")
     else:
-        try:
-            h5 = h5py.File(name, "r")
-        except OSError as e:
-            raise _Bad(f"it is not a readable HDF5 file, or it is truncated ({e})") from None
+        h5 = _h5_guard.read_file(name)
     with h5:
         if "layers" in h5:
             paths = _models.keras_paths_from_model(model)
@@ -455,12 +443,7 @@ def load_weights_into(model: Any, name: Any, kind: str) -> None:
 
 def load_keras_model(name: Any, kind: str, compile: bool) -> Any:
     """load_model on a Keras file whose kind ("zip" or "hdf5") file_kind found."""
-    h5py = _h5py("reading a Keras file")
     if kind == "zip":
         return _load_keras_zip(name, compile)
-    try:
-        h5 = h5py.File(name, "r")
-    except OSError as e:
-        raise _Bad(f"it is not a readable HDF5 file, or it is truncated ({e})") from None
-    with h5:
+    with _h5_guard.read_file(name) as h5:
         return _load_legacy_h5(h5, compile)
