@@ -27,11 +27,11 @@ def weights_digest(model) -> str:
     return h.hexdigest()
 
 
-def make_model(seed: int = 7):
+def make_model(seed: int = 7, channels: int = 2):
     cnnx.utils.set_random_seed(seed)
     model = cnnx.Sequential(
         [
-            layers.Input((10, 10, 2)),
+            layers.Input((10, 10, channels)),
             layers.Conv2D(6, 3, activation="relu"),
             layers.BatchNormalization(),
             layers.MaxPooling2D(),
@@ -79,6 +79,9 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=60.0)
     ap.add_argument("--load", default=None)
     ap.add_argument("--checkpoint", default=None)
+    ap.add_argument("--images", default=None, help="an image folder: train from it (mode images)")
+    ap.add_argument("--image-seed", type=int, default=5)
+    ap.add_argument("--seed-per-rank", action="store_true", help="a different split on each process (refused)")
     args = ap.parse_args()
     cnnx.set_num_threads(1)
     dp = DataParallel(micro_batches=args.micro_batches, timeout=args.timeout, seed=11)
@@ -88,7 +91,20 @@ def main() -> None:
     callbacks = [record]
     if args.checkpoint:
         callbacks.append(cnnx.callbacks.ModelCheckpoint(args.checkpoint))
-    if args.mode == "dataset":
+    if args.mode == "images":
+        train, val = cnnx.utils.image_dataset_from_directory(
+            args.images,
+            image_size=(10, 10),
+            batch_size=4,
+            seed=args.image_seed + (dp.rank if args.seed_per_rank else 0),
+            validation_split=0.25,
+            subset="both",
+        )
+        model = make_model(channels=3)
+        history = model.fit(
+            train, validation_data=val, epochs=args.epochs, verbose=0, callbacks=callbacks, distribute=dp
+        )
+    elif args.mode == "dataset":
         data = cnnx.data.Dataset.from_tensor_slices((x, y)).batch(args.batch_size)
         history = model.fit(data, epochs=args.epochs, verbose=0, callbacks=callbacks, distribute=dp)
     else:

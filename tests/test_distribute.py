@@ -346,6 +346,36 @@ def test_mpirun_dataset_input_keeps_ranks_equal(tmp_path):
     assert ranks[0]["digests"] == ranks[1]["digests"]
 
 
+def image_folder(root: Path, per_class: int = 12) -> Path:
+    from PIL import Image
+
+    rng = np.random.default_rng(4)
+    for c in range(3):
+        (root / f"class{c}").mkdir(parents=True)
+        for i in range(per_class):
+            pixels = (rng.random((10, 10, 3)) * 80 + 60 * c).astype(np.uint8)
+            Image.fromarray(pixels).save(root / f"class{c}" / f"{i}.png")
+    return root
+
+
+@needs_mpi
+@pytest.mark.slow
+def test_mpirun_image_folder_is_read_in_shards(tmp_path):
+    pytest.importorskip("PIL")
+    images = image_folder(tmp_path / "images")
+    proc, _ = mpirun(2, tmp_path, "--mode", "images", "--images", str(images), "--epochs", "2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ranks = read_ranks(tmp_path, 2)
+    # 27 training images in batches of 4: 7 batches, 3 steps of two per epoch (one dropped).
+    assert len(ranks[0]["digests"]) == 6
+    assert ranks[0]["digests"] == ranks[1]["digests"]
+    assert ranks[0]["history"] == ranks[1]["history"]
+    # Another seed on each process: another split and file order; refused, not trained on.
+    proc, seconds = mpirun(2, tmp_path, "--mode", "images", "--images", str(images), "--seed-per-rank", timeout=120)
+    assert proc.returncode != 0 and seconds < 60
+    assert "the image dataset's files differ between processes" in proc.stderr
+
+
 @needs_mpi
 @pytest.mark.slow
 @pytest.mark.parametrize(
@@ -383,3 +413,19 @@ def test_mpirun_resume_with_another_process_count(tmp_path):
     proc, _ = mpirun(4, resumed, "--epochs", "2", "--initial-epoch", "1", "--load", str(tmp_path / "ckpt_1.cnnx"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert read_ranks(resumed, 4)[3]["final"] == read_ranks(straight, 1)[0]["final"]
+
+
+def test_image_dataset_shards_partition_a_pass(tmp_path):
+    pytest.importorskip("PIL")
+    images = image_folder(tmp_path / "images", per_class=5)  # 15 images: batches 4, 4, 4, 3
+
+    def dataset():
+        return cnnx.utils.image_dataset_from_directory(images, image_size=(10, 10), batch_size=4, seed=2)
+
+    full = [np.asarray(x) for x, _ in dataset()]
+    shards = [[np.asarray(x) for x, _ in dataset()._iter_shard(2, r, drop_remainder=False)] for r in range(2)]
+    assert [len(s) for s in shards] == [2, 2]
+    for k, batch in enumerate(full):
+        np.testing.assert_array_equal(shards[k % 2][k // 2], batch)
+    dropped = [list(dataset()._iter_shard(3, r, drop_remainder=True)) for r in range(3)]
+    assert [len(s) for s in dropped] == [1, 1, 1]  # 4 batches over 3 shards: the 4th is dropped

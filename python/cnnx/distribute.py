@@ -154,6 +154,7 @@ class _Run:
         self.seed = 0
         self._busy: tuple[str, float] | None = None  # what the main thread waits for, since when
         self._done = threading.Event()
+        self._sharded: list = []  # image datasets read in shards (shard_batches)
         self._watchdog = None
 
     # -- start and end ------------------------------------------------------------------------
@@ -169,6 +170,7 @@ class _Run:
         shared = (getattr(m, "_initial_epoch", None), seed)
         shared = self.collective("sharing rank 0's settings", lambda: self.comm.bcast(shared, root=0))
         m._initial_epoch, self.seed = shared[0], int(shared[1])
+        self._share_datasets()
 
     def _start_step(self) -> None:
         """At the first step: rank 0's weights and optimizer state to everyone, then the core's
@@ -298,10 +300,47 @@ class _Run:
 
         return _epoch.Source(-(-len(x) // batch_size), one_pass)
 
+    def shard_batches(self, data: Any, drop_remainder: bool) -> tuple | None:
+        """(batches per pass, a pass of this process's batches) for a dataset that can decode
+        only its share (an image-folder dataset), else None. Its shuffling generator takes rank
+        0's state when fit starts, so every process draws the same file order; a dataset whose
+        files or split differ between processes is refused then."""
+        from .data._images import ImageDataset
+
+        if not isinstance(data, ImageDataset) or data.batch_size is None:
+            return None
+        self._sharded.append(data)
+        n = len(data)
+        mine = n // self.size if drop_remainder else (n - self.rank + self.size - 1) // self.size
+        return mine, lambda: data._iter_shard(self.size, self.rank, drop_remainder)
+
+    def _share_datasets(self) -> None:
+        import hashlib
+
+        for data in self._sharded:
+            digest = hashlib.sha256("\n".join(map(str, data.file_paths)).encode()).hexdigest()
+            mine = (digest, data._rng.bit_generator.state)
+            first = self.collective("comparing datasets", lambda mine=mine: self.comm.bcast(mine, root=0))
+            differs = self.agree(first[0] != digest, "comparing datasets")
+            if differs:
+                raise ValueError(
+                    "DataParallel: the image dataset's files differ between processes (another order or "
+                    "validation split); pass the same seed= to image_dataset_from_directory on every process"
+                )
+            data._rng.bit_generator.state = first[1]
+
     def stream_source(self, it: _epoch.EpochIterator) -> _epoch.Source:
         """A dataset or generator: process r keeps batches r, r+P, r+2P, ... of each pass; a
-        step's global batch is P consecutive batches (the last len % P batches are dropped)."""
+        step's global batch is P consecutive batches (the last len % P batches are dropped).
+        A sharded source (shard_batches) yields this process's batches only."""
         n = it.source.num_batches
+        if getattr(it.source, "sharded", False):
+
+            def own_pass():
+                for xb, yb, idx, wb in it.source.make_pass():
+                    yield xb, yb, idx, wb, None  # the global batch: summed at the step
+
+            return _epoch.Source(n, own_pass)
 
         def one_pass():
             group = []
@@ -316,6 +355,8 @@ class _Run:
 
     def train_step(self, batch: tuple) -> tuple[tuple, int]:
         xb, yb, idx, wb, global_n = batch
+        if global_n is None:
+            global_n = int(self.sum([len(idx)], "summing the global batch size")[0])
         if self.step is None:
             self._start_step()
         loss_sum, correct, rows, top_k = self.step.train_step(xb, yb, idx, wb, global_n, self.dp.timeout)
@@ -345,6 +386,8 @@ class _Run:
 
     def stream_test_source(self, it: _epoch.EpochIterator) -> _epoch.Source:
         """Validation datasets: process r evaluates batches r, r+P, ... (all of them)."""
+        if getattr(it.source, "sharded", False):
+            return it.source
 
         def one_pass():
             for k, batch in enumerate(it.source.make_pass()):

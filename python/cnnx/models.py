@@ -890,7 +890,7 @@ class Model:
             if getattr(x, "class_names", None) and self.class_names is None:
                 self.class_names = list(x.class_names)  # kept, and saved with the model
             train = self._stream_iterator(
-                x, kind, who, "train", steps_per_epoch, "steps_per_epoch", class_weight, shuffle
+                x, kind, who, "train", steps_per_epoch, "steps_per_epoch", class_weight, shuffle, run
             )
             if run is not None:
                 train = _epoch.EpochIterator(run.stream_source(train), steps_per_epoch)
@@ -920,7 +920,9 @@ class Model:
             vkind = _epoch.data_kind(validation_data)
             if vkind != "arrays":
                 self._check_dataset_args(validation_data, vwho)
-                val = self._stream_iterator(validation_data, vkind, vwho, "test", validation_steps, "validation_steps")
+                val = self._stream_iterator(
+                    validation_data, vkind, vwho, "test", validation_steps, "validation_steps", run=run
+                )
                 if run is not None:
                     val = _epoch.EpochIterator(run.stream_test_source(val), validation_steps)
             else:
@@ -1010,11 +1012,18 @@ class Model:
         return _epoch.Source(-(-len(x) // batch_size), one_pass)
 
     def _stream_iterator(
-        self, data, kind, who, mode, steps, steps_arg, class_weight=None, shuffle=False
+        self, data, kind, who, mode, steps, steps_arg, class_weight=None, shuffle=False, run=None
     ) -> _epoch.EpochIterator:
         """An EpochIterator over a dataset, PyDataset or generator whose batches are converted
-        and checked one at a time as they arrive (``mode``: "train", "test" or "predict")."""
-        if kind == "pydataset":
+        and checked one at a time as they arrive (``mode``: "train", "test" or "predict").
+        With a distributed ``run``, a dataset that can read only this process's share does
+        (the source is then marked ``sharded``)."""
+        sharded = run.shard_batches(data, drop_remainder=mode == "train") if run is not None else None
+        if sharded is not None:
+            n, raw = sharded
+            begin = end = None
+            infinite = False
+        elif kind == "pydataset":
             n, raw, begin, end, infinite = _epoch.pydataset_batches(data, shuffle and mode == "train")
         else:
             n, raw, begin, end, infinite = _epoch.stream_batches(data, kind)
@@ -1040,7 +1049,9 @@ class Model:
                 if it is not data:  # a user's generator is theirs to close
                     getattr(it, "close", lambda: None)()
 
-        return _epoch.EpochIterator(_epoch.Source(n, one_pass, begin, end), steps)
+        source = _epoch.Source(n, one_pass, begin, end)
+        source.sharded = sharded is not None
+        return _epoch.EpochIterator(source, steps)
 
     @staticmethod
     def _check_dataset_args(dataset, who, y=None, sample_weight=None, validation_split=0.0):

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ._dataset import Cardinality, Dataset
+from ._dataset import Cardinality, Dataset, _as_tensor, _map_leaves
 
 __all__ = ["ImageDataset", "image_dataset_from_directory", "ALLOWLIST_FORMATS"]
 
@@ -305,7 +305,20 @@ class ImageDataset(Dataset):
     def _iter(self) -> Iterator[Any]:
         n = len(self.file_paths)
         order = self._rng.permutation(n) if self._shuffle else np.arange(n)
-        starts = range(0, n, self._chunk)
+        return self._decode(order, range(0, n, self._chunk))
+
+    def _iter_shard(self, num_shards: int, index: int, drop_remainder: bool) -> Iterator[Any]:
+        """Batches index, index + num_shards, ... of one pass (data-parallel training: each
+        process decodes only its own). The pass's file order is drawn as a full pass draws it,
+        so processes whose generators share a state agree on it. With drop_remainder, only the
+        first len // num_shards * num_shards batches are dealt, so every shard has as many."""
+        n = len(self.file_paths)
+        order = self._rng.permutation(n) if self._shuffle else np.arange(n)
+        batches = len(self) // num_shards * num_shards if drop_remainder else len(self)
+        starts = [b * self._chunk for b in range(index, batches, num_shards)]
+        return (_map_leaves(_as_tensor, e) for e in self._decode(order, starts))
+
+    def _decode(self, order: np.ndarray, starts: Any) -> Iterator[Any]:
         with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="cnnx-decode") as pool:
             pending = None
             for start in starts:
