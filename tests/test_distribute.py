@@ -429,3 +429,29 @@ def test_image_dataset_shards_partition_a_pass(tmp_path):
         np.testing.assert_array_equal(shards[k % 2][k // 2], batch)
     dropped = [list(dataset()._iter_shard(3, r, drop_remainder=True)) for r in range(3)]
     assert [len(s) for s in dropped] == [1, 1, 1]  # 4 batches over 3 shards: the 4th is dropped
+
+
+def test_a_stop_on_one_rank_stops_every_rank_at_the_same_step():
+    x, y = small_data()
+    models = [small_model() for _ in range(2)]
+
+    class StopOnRank1(cnnx.callbacks.Callback):
+        def __init__(self, rank):
+            super().__init__()
+            self.rank, self.steps = rank, 0
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.steps += 1
+            if self.rank == 1 and self.steps == 3:
+                self.model.stop_training = True
+
+    def train(comm):
+        rank = comm.Get_rank()
+        stopper = StopOnRank1(rank)
+        early = cnnx.callbacks.EarlyStopping(monitor="loss", patience=0, min_delta=10.0)  # stops after epoch 2
+        dp = DataParallel(comm=comm, seed=1)
+        first = models[rank].fit(x, y, batch_size=8, epochs=5, verbose=0, callbacks=[stopper], distribute=dp)
+        second = models[rank].fit(x, y, batch_size=8, epochs=5, verbose=0, callbacks=[early], distribute=dp)
+        return stopper.steps, len(first.history["loss"]), len(second.history["loss"])
+
+    assert run_ranks(2, train) == [(3, 1, 2), (3, 1, 2)]
