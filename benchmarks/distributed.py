@@ -13,8 +13,10 @@ b) np=2 with 1 thread each against np=1 with 2 threads, same global batch (time 
 c) the communication overlap at np=2, from the core's timeline of each step
    (model._dp_run.step.timeline(), read in on_train_batch_end): bucket k is on the wire during
    [taken_k, reduced_k]; the hidden share is the part of the union of those intervals that lies
-   inside the last micro-batch's backward [backward_begin, backward_end], over the union's length.
-   For bucket_bytes 64 KiB, 256 KiB (the default) and 4 MiB;
+   inside the last micro-batch's backward [backward_begin, backward_end], over the union's length;
+   also up to the last bucket's announcement instead of backward_end (see overlap(): with more
+   threads than cores the stamp of backward_end waits for the communicator threads). For
+   bucket_bytes 64 KiB, 256 KiB (the default) and 4 MiB;
 d) the bytes each process sends per step (recursive halving + doubling: 2 (P-1)/P of the
    buffer) for the article's network and the ResNet example (examples/resnet_cifar10.py),
    and the one-process step times the scaling model at the end starts from.
@@ -152,13 +154,22 @@ def union(intervals: list[tuple[float, float]]) -> list[tuple[float, float]]:
     return [(b, e) for b, e in merged]
 
 
-def overlap(tl: dict) -> tuple[float, float]:
-    """(communication time: the union's length, its share inside the last backward)."""
+def overlap(tl: dict) -> tuple[float, float, float]:
+    """(communication time: the union's length, the share of it inside the last backward
+    [backward_begin, backward_end], the share inside [backward_begin, the last announcement]).
+
+    The second end is the honest one on a machine with fewer cores than threads: once the last
+    bucket is announced the backward has nothing left to do, but its end is stamped only when
+    the compute thread runs again, after a communicator thread that took its core."""
     wire = union(list(zip(tl["taken"], tl["reduced"])))
     total = sum(e - b for b, e in wire)
-    lo, hi = tl["backward_begin"], tl["backward_end"]
-    inside = sum(max(0.0, min(e, hi) - max(b, lo)) for b, e in wire)
-    return total, (inside / total if total > 0 else float("nan"))
+
+    def inside(lo: float, hi: float) -> float:
+        part = sum(max(0.0, min(e, hi) - max(b, lo)) for b, e in wire)
+        return part / total if total > 0 else float("nan")
+
+    lo = tl["backward_begin"]
+    return total, inside(lo, tl["backward_end"]), inside(lo, min(tl["backward_end"], max(tl["ready"])))
 
 
 # -- what the parent measures itself: parameter counts and one-process step times ---------------
@@ -229,7 +240,7 @@ def ms(v: float) -> str:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rounds", type=int, default=3, help="np=1 / np=2 launches in turns")
-    p.add_argument("--steps", type=int, default=30, help="timed steps per variant per launch")
+    p.add_argument("--steps", type=int, default=40, help="timed steps per variant per launch")
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--batch", type=int, default=128, help="the global batch")
     p.add_argument("--micro-batches", type=int, default=4)
@@ -253,6 +264,7 @@ def main() -> None:
         f"DataParallel(micro_batches={args.micro_batches}); medians over {args.rounds} rounds x {args.steps} steps",
     ]
     print("\n".join(header), file=sys.stderr, flush=True)
+    load_start = os.getloadavg()[0]
     one = ["plain", "dp:256K"]
     two = ["dp:256K", "dp:64K", "dp:4M"]
     got: dict[str, dict] = {}
@@ -279,6 +291,10 @@ def main() -> None:
         resnets[blocks] = (*buffer_floats(m), step_times({args.batch: m}, (32, 32, 3), args.rounds, 2)[args.batch])
 
     med = {k: statistics.median(v["step_s"]) for k, v in got.items()}
+    # The machine is shared: say how busy it was (1-minute load average, at the start and the end).
+    header.append(
+        f"load average {load_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end, {os.cpu_count()} CPUs"
+    )
     out = ["\n".join(("- " + h) if args.markdown else h for h in header)]
 
     plain, dp1, dp2 = med["np1 plain"], med["np1 dp:256K"], med["np2 dp:256K"]
@@ -304,7 +320,7 @@ def main() -> None:
         d = got[f"np2 dp:{name}"]
         sizes = [(e - b) * 4 for b, e in d["buckets"]]
         comm = [overlap(t) for t in d["timelines"]]
-        share = statistics.median(s for _, s in comm)
+        share = statistics.median(c[2] for c in comm)
         shares[name] = share
         bwd = statistics.median(t["backward_end"] - t["backward_begin"] for t in d["timelines"])
         tail = statistics.median(t["step_end"] - t["backward_end"] for t in d["timelines"])
@@ -312,14 +328,23 @@ def main() -> None:
             [
                 f"{name} ({len(sizes)} buckets, {min(sizes) / KIB:.0f}-{max(sizes) / KIB:.0f} KiB)",
                 ms(med[f"np2 dp:{name}"]),
-                ms(statistics.median(c for c, _ in comm)),
+                ms(statistics.median(c[0] for c in comm)),
                 ms(bwd),
                 ms(tail),
+                f"{statistics.median(c[1] for c in comm):.0%}",
                 f"{share:.0%}",
             ]
         )
     t3 = table(
-        ["c) np=2, bucket_bytes", "ms/step", "comm ms", "last bwd ms", "bwd end->step end ms", "hidden"],
+        [
+            "c) np=2, bucket_bytes",
+            "ms/step",
+            "comm ms",
+            "last bwd ms",
+            "bwd end->step end ms",
+            "hidden to bwd end",
+            "to last bucket",
+        ],
         rows,
         args.markdown,
     )
@@ -364,10 +389,14 @@ def main() -> None:
             args.markdown,
         )
     )
-    srows = [[str(b), ms(t), f"{b / t:,.0f}"] for b, t in sweep.items()]
+    top = max(sweep)
+    srows = [
+        [str(b), ms(t), f"{b / t:,.0f}", f"{top // b}", f"{top / b * t / sweep[top]:.2f}x"] for b, t in sweep.items()
+    ]
     out.append(
-        "plain step of the article's network, one process, 2 threads, by batch (strong scaling's share per machine)\n"
-        + table(["batch", "ms/step", "images/s"], srows, args.markdown)
+        "plain steps of the article's network, one process, 2 threads, by batch (a machine's share in strong "
+        f"scaling; S steps of batch {top}/S: what S micro-batches cost one process, without the leaf sums)\n"
+        + table(["batch", "ms/step", "images/s", "S", f"S steps vs one of {top}"], srows, args.markdown)
     )
 
     # The model: allreduce time over each link, and the efficiency it predicts (see BENCHMARKS.md).
