@@ -182,12 +182,29 @@ def resnet_model(blocks: int):
     return model
 
 
-def buffer_floats(model) -> tuple[int, int, int]:
-    """(floats in the data-parallel buffer: gradients + moving statistics, trainable params,
-    buckets at the default bucket_bytes)."""
-    step = cnnx._core.DataParallelStep(model._core, 1, 0, 1, BUCKETS["256K"] // 4, 0)
-    params = int(sum(int(np.prod(w.shape)) for w in model.trainable_weights))
-    return len(step.buffer()), params, len(step.buckets())
+def dp_profile(model, shape: tuple, batch: int, micro_batches: int, steps: int) -> dict:
+    """One process's DataParallel steps (no MPI: the core's step alone, 2 threads): the buffer's
+    floats, the trainable params, the bucket sizes at the default bucket_bytes, the median step
+    time and the timeline of the median step."""
+    step = cnnx._core.DataParallelStep(model._core, micro_batches, 0, 1, BUCKETS["256K"] // 4, 0)
+    rng = np.random.default_rng(2)
+    x = rng.random((batch, *shape), dtype=np.float32)
+    y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, batch)]
+    index = np.arange(batch, dtype=np.int64)
+    step.train_step(x, y, index, None, batch, 60.0)
+    runs = []
+    for _ in range(steps):
+        t = time.perf_counter()
+        step.train_step(x, y, index, None, batch, 60.0)
+        runs.append((time.perf_counter() - t, step.timeline()))
+    runs.sort(key=lambda r: r[0])
+    return {
+        "floats": len(step.buffer()),
+        "params": int(sum(int(np.prod(w.shape)) for w in model.trainable_weights)),
+        "bucket_bytes": [(e - b) * 4 for b, e in step.buckets()],
+        "step_s": runs[len(runs) // 2][0],
+        "timeline": runs[len(runs) // 2][1],
+    }
 
 
 def step_times(models: dict, shape: tuple, rounds: int, steps: int) -> dict:
@@ -282,13 +299,14 @@ def main() -> None:
     # The parent alone now: parameter counts and the one-process step times of the model.
     cnnx.set_num_threads(min(2, os.cpu_count() or 1))
     article = cnnx_model(cnnx.optimizers.Adam())
-    art = buffer_floats(article)
+    art = dp_profile(article, (28, 28, 1), args.batch, args.micro_batches, 3 * args.rounds)
     sizes = (128, 64, 32, 16, 8, 4, 2)
     sweep = step_times({b: cnnx_model(cnnx.optimizers.Adam()) for b in sizes}, (28, 28, 1), args.rounds, 8)
     resnets = {}
     for blocks in (1, 3):  # ResNet-8 and ResNet-20
         m = resnet_model(blocks)
-        resnets[blocks] = (*buffer_floats(m), step_times({args.batch: m}, (32, 32, 3), args.rounds, 2)[args.batch])
+        resnets[blocks] = dp_profile(m, (32, 32, 3), args.batch, args.micro_batches, args.rounds)
+        resnets[blocks]["plain_s"] = step_times({args.batch: m}, (32, 32, 3), args.rounds, 1)[args.batch]
 
     med = {k: statistics.median(v["step_s"]) for k, v in got.items()}
     # The machine is shared: say how busy it was (1-minute load average, at the start and the end).
@@ -364,15 +382,17 @@ def main() -> None:
     )
 
     # d) bytes per step, and the model.
-    nets = [("article's network", *art, sweep.get(args.batch, plain))]
-    nets += [(f"ResNet-{6 * b + 2} (resnet_cifar10.py --blocks {b})", *v) for b, v in resnets.items()]
+    art["plain_s"] = sweep.get(args.batch, plain)
+    nets = [("article's network", art)]
+    nets += [(f"ResNet-{6 * b + 2} (resnet_cifar10.py --blocks {b})", v) for b, v in resnets.items()]
     brows = []
-    for name, floats, params, _, t in nets:
+    for name, v in nets:
+        floats = v["floats"]
         sent = [2 * (p - 1) / p * floats * 4 for p in MACHINES]
         brows.append(
-            [name, f"{params:,}", f"{floats:,}", f"{floats * 4 / 2**20:.2f}"]
+            [name, f"{v['params']:,}", f"{floats:,}", f"{floats * 4 / 2**20:.2f}", str(len(v["bucket_bytes"]))]
             + [f"{s / 2**20:.2f}" for s in (sent[0], sent[-1])]
-            + [ms(t)]
+            + [ms(v["plain_s"]), ms(v["step_s"])]
         )
     out.append(
         table(
@@ -381,9 +401,11 @@ def main() -> None:
                 "params",
                 "buffer floats",
                 "buffer MiB",
+                "buckets @256K",
                 "sent/step P=2 MiB",
                 "P=64 MiB",
-                "1 proc ms/step @128",
+                f"1 proc plain ms/step @{args.batch}",
+                "DataParallel",
             ],
             brows,
             args.markdown,
@@ -400,57 +422,54 @@ def main() -> None:
     )
 
     # The model: allreduce time over each link, and the efficiency it predicts (see BENCHMARKS.md).
-    factor = dp1 / plain  # the micro-batches' cost, measured in a)
     h = shares["256K"]  # the hidden share measured at np=2 (shared memory: communication is fast here)
-    # Communication can only hide behind the last micro-batch's backward, from the first gradient
-    # bucket's announcement on: that window as a share of the one-process DataParallel step.
-    one_tl = got["np1 dp:256K"]["timelines"]
-    frac = statistics.median(
-        (t["backward_end"] - min([r for r in t["ready"] if r >= t["backward_begin"]] or [t["backward_end"]]))
-        / t["step_end"]
-        for t in one_tl
-    )
 
-    def allreduce(floats: int, buckets: int, p: int, gbit: float) -> float:
-        return 2 * (p - 1) / p * floats * 4 * 8 / (gbit * 1e9) + buckets * 2 * math.log2(p) * ALPHA_US * 1e-6
+    def bucket_time(nbytes: float, p: int, gbit: float) -> float:
+        """Recursive halving + doubling of one bucket: bandwidth term + latency term."""
+        return 2 * (p - 1) / p * nbytes * 8 / (gbit * 1e9) + 2 * math.log2(p) * ALPHA_US * 1e-6
 
-    def efficiency(compute: float, t_ar: float) -> tuple[float, float]:
-        exposed = t_ar - min(h * t_ar, frac * compute)
-        return compute / (compute + t_ar), compute / (compute + exposed)
+    def predict(v: dict, compute: float, p: int, gbit: float) -> tuple[float, float, float, float]:
+        """(allreduce s, efficiency without overlap, with the measured hidden share, pipelined:
+        the buckets one after the other from their measured announcement times, the timeline of
+        the one-process step scaled to `compute`)."""
+        times = [bucket_time(b, p, gbit) for b in v["bucket_bytes"]]
+        t_ar = sum(times)
+        tl = v["timeline"]
+        scale = compute / tl["step_end"]
+        end = 0.0
+        for ready, t in zip(tl["ready"], times):
+            end = max(end, ready * scale) + t
+        exposed = max(0.0, end - tl["backward_end"] * scale)
+        return t_ar, compute / (compute + t_ar), compute / (compute + (1 - h) * t_ar), compute / (compute + exposed)
 
+    head = ["network, link"] + [f"P={p}" for p in MACHINES]
     wrows = []
-    for name, floats, _, buckets, t in nets:
-        compute = dp1 if name.startswith("article") else t * factor
+    for name, v in nets:
         for gbit in LINKS_GBIT:
             cells = [f"{name.split(' (')[0]}, {gbit} Gbit/s"]
             for p in MACHINES:
-                t_ar = allreduce(floats, buckets, p, gbit)
-                e0, e1 = efficiency(compute, t_ar)
-                cells.append(f"{ms(t_ar)} / {e0:.0%} / {e1:.0%}")
+                t_ar, e0, e1, e2 = predict(v, v["step_s"], p, gbit)
+                cells.append(f"{ms(t_ar)} / {e0:.0%} / {e1:.0%} / {e2:.0%}")
             wrows.append(cells)
     out.append(
-        f"weak scaling model (per-process batch {args.batch}, {args.micro_batches} micro-batches per process): "
-        "allreduce ms / efficiency without overlap / with overlap; compute = the one-process DataParallel step "
-        f"(article: measured; ResNet: its plain step x {factor:.2f}, the article's micro-batch factor); "
-        f"hidden = min({h:.0%} of the allreduce, {frac:.0%} of the step: the last backward after the first bucket); "
-        f"alpha {ALPHA_US:g} us per message, each bucket its own allreduce\n"
-        + table(["network, link"] + [f"P={p}" for p in MACHINES], wrows, args.markdown)
+        f"weak scaling model (per-process batch {args.batch}, {args.micro_batches} micro-batches per process; "
+        "compute = the one-process DataParallel step measured in d)): allreduce ms / efficiency without overlap / "
+        f"with the measured hidden share {h:.0%} / pipelined on the measured announcement times; "
+        f"alpha {ALPHA_US:g} us per message, each bucket its own allreduce\n" + table(head, wrows, args.markdown)
     )
     srows = []
-    floats, buckets = art[0], art[2]
     for gbit in LINKS_GBIT:
         cells = [f"article's network, {gbit} Gbit/s"]
         for p in MACHINES:
             s = max(args.micro_batches, p)  # bit-identical weights need micro_batches >= P
             compute = s // p * sweep.get(args.batch // s, float("nan")) if args.batch == 128 else float("nan")
-            t_ar = allreduce(floats, buckets, p, gbit)
-            e0, e1 = efficiency(compute, t_ar)
-            cells.append(f"{ms(compute)} / {plain / (p * (compute + t_ar)):.0%} / {e1 * plain / (p * compute):.0%}")
+            _, e0, e1, e2 = predict(art, compute, p, gbit)
+            cells.append(f"{ms(compute)} / " + " / ".join(f"{e * plain / (p * compute):.0%}" for e in (e0, e1, e2)))
         srows.append(cells)
     out.append(
         f"strong scaling model (global batch {args.batch} fixed, micro_batches = max({args.micro_batches}, P)): "
         "compute ms per machine (S/P plain steps of batch B/S, measured above) / efficiency against one plain "
-        "process without overlap / with overlap\n"
+        "process at the whole batch: without overlap / measured share / pipelined\n"
         + table(["link"] + [f"P={p}" for p in MACHINES], srows, args.markdown)
     )
     print()
