@@ -342,10 +342,12 @@ def main() -> None:
         shares[name] = share
         bwd = statistics.median(t["backward_end"] - t["backward_begin"] for t in d["timelines"])
         tail = statistics.median(t["step_end"] - t["backward_end"] for t in d["timelines"])
+        lag = statistics.median(x for t in d["timelines"] for x in np.subtract(t["taken"], t["ready"]))
         rows.append(
             [
                 f"{name} ({len(sizes)} buckets, {min(sizes) / KIB:.0f}-{max(sizes) / KIB:.0f} KiB)",
                 ms(med[f"np2 dp:{name}"]),
+                ms(lag),
                 ms(statistics.median(c[0] for c in comm)),
                 ms(bwd),
                 ms(tail),
@@ -357,6 +359,7 @@ def main() -> None:
         [
             "c) np=2, bucket_bytes",
             "ms/step",
+            "ready->taken ms",
             "comm ms",
             "last bwd ms",
             "bwd end->step end ms",
