@@ -66,7 +66,6 @@ class StepClock(cnnx.callbacks.Callback):
         self.ends: list[float] = []
         self.timelines: list[dict] = []
         self.buckets: list[tuple[int, int]] = []
-        self.buffer_floats = 0
 
     def on_train_batch_end(self, batch, logs=None):
         self.ends.append(time.perf_counter())
@@ -75,7 +74,6 @@ class StepClock(cnnx.callbacks.Callback):
             self.timelines.append(run.step.timeline())
             if not self.buckets:
                 self.buckets = [(int(b), int(e)) for b, e in run.step.buckets()]
-                self.buffer_floats = len(run.step.buffer())
 
 
 def worker(args) -> None:
@@ -111,7 +109,6 @@ def worker(args) -> None:
             "step_s": times,
             "timelines": clock.timelines[args.warmup + 1 :],
             "buckets": clock.buckets,
-            "buffer_floats": clock.buffer_floats,
         }
     if rank == 0:
         print("RESULT " + json.dumps(results), flush=True)
@@ -182,21 +179,25 @@ def resnet_model(blocks: int):
     return model
 
 
-def dp_profile(model, shape: tuple, batch: int, micro_batches: int, steps: int) -> dict:
-    """One process's DataParallel steps (no MPI: the core's step alone, 2 threads): the buffer's
-    floats, the trainable params, the bucket sizes at the default bucket_bytes, the median step
-    time and the timeline of the median step."""
+def dp_profile(model, plain, shape: tuple, batch: int, micro_batches: int, steps: int) -> dict:
+    """One process's DataParallel steps (no MPI: the core's step alone) in turns with plain steps
+    of a second model: the buffer's floats, the trainable params, the bucket sizes at the default
+    bucket_bytes, both median step times and the timeline of the median DataParallel step."""
     step = cnnx._core.DataParallelStep(model._core, micro_batches, 0, 1, BUCKETS["256K"] // 4, 0)
     rng = np.random.default_rng(2)
     x = rng.random((batch, *shape), dtype=np.float32)
     y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, batch)]
     index = np.arange(batch, dtype=np.int64)
     step.train_step(x, y, index, None, batch, 60.0)
-    runs = []
+    plain._core.train_step(x, y, index)
+    runs, plain_s = [], []
     for _ in range(steps):
         t = time.perf_counter()
         step.train_step(x, y, index, None, batch, 60.0)
         runs.append((time.perf_counter() - t, step.timeline()))
+        t = time.perf_counter()
+        plain._core.train_step(x, y, index)
+        plain_s.append(time.perf_counter() - t)
     runs.sort(key=lambda r: r[0])
     return {
         "floats": len(step.buffer()),
@@ -204,6 +205,7 @@ def dp_profile(model, shape: tuple, batch: int, micro_batches: int, steps: int) 
         "bucket_bytes": [(e - b) * 4 for b, e in step.buckets()],
         "step_s": runs[len(runs) // 2][0],
         "timeline": runs[len(runs) // 2][1],
+        "plain_s": statistics.median(plain_s),
     }
 
 
@@ -291,22 +293,22 @@ def main() -> None:
             res = launch(processes, threads, variants, args, r)
             for v, d in res.items():
                 key = f"np{processes} {v}"
-                acc = got.setdefault(key, {"step_s": [], "timelines": [], "buckets": [], "buffer_floats": 0})
+                acc = got.setdefault(key, {"step_s": [], "timelines": [], "buckets": []})
                 acc["step_s"] += d["step_s"]
                 acc["timelines"] += d["timelines"]
-                acc["buckets"], acc["buffer_floats"] = d["buckets"] or acc["buckets"], d["buffer_floats"]
+                acc["buckets"] = d["buckets"] or acc["buckets"]
 
-    # The parent alone now: parameter counts and the one-process step times of the model.
+    # The parent alone now: the buffers, the one-process DataParallel steps and plain steps.
     cnnx.set_num_threads(min(2, os.cpu_count() or 1))
     article = cnnx_model(cnnx.optimizers.Adam())
-    art = dp_profile(article, (28, 28, 1), args.batch, args.micro_batches, 3 * args.rounds)
+    art = dp_profile(article, cnnx_model(), (28, 28, 1), args.batch, args.micro_batches, 5 * args.rounds)
     sizes = (128, 64, 32, 16, 8, 4, 2)
     sweep = step_times({b: cnnx_model(cnnx.optimizers.Adam()) for b in sizes}, (28, 28, 1), args.rounds, 8)
     resnets = {}
     for blocks in (1, 3):  # ResNet-8 and ResNet-20
-        m = resnet_model(blocks)
-        resnets[blocks] = dp_profile(m, (32, 32, 3), args.batch, args.micro_batches, args.rounds)
-        resnets[blocks]["plain_s"] = step_times({args.batch: m}, (32, 32, 3), args.rounds, 1)[args.batch]
+        resnets[blocks] = dp_profile(
+            resnet_model(blocks), resnet_model(blocks), (32, 32, 3), args.batch, args.micro_batches, 2 * args.rounds
+        )
 
     med = {k: statistics.median(v["step_s"]) for k, v in got.items()}
     # The machine is shared: say how busy it was (1-minute load average, at the start and the end).
@@ -385,7 +387,6 @@ def main() -> None:
     )
 
     # d) bytes per step, and the model.
-    art["plain_s"] = sweep.get(args.batch, plain)
     nets = [("article's network", art)]
     nets += [(f"ResNet-{6 * b + 2} (resnet_cifar10.py --blocks {b})", v) for b, v in resnets.items()]
     brows = []
@@ -395,7 +396,7 @@ def main() -> None:
         brows.append(
             [name, f"{v['params']:,}", f"{floats:,}", f"{floats * 4 / 2**20:.2f}", str(len(v["bucket_bytes"]))]
             + [f"{s / 2**20:.2f}" for s in (sent[0], sent[-1])]
-            + [ms(v["plain_s"]), ms(v["step_s"])]
+            + [ms(v["plain_s"]), ms(v["step_s"]), f"{v['step_s'] / v['plain_s']:.2f}x"]
         )
     out.append(
         table(
@@ -408,7 +409,8 @@ def main() -> None:
                 "sent/step P=2 MiB",
                 "P=64 MiB",
                 f"1 proc plain ms/step @{args.batch}",
-                "DataParallel",
+                f"DataParallel({args.micro_batches})",
+                "vs plain",
             ],
             brows,
             args.markdown,
