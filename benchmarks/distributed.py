@@ -373,9 +373,9 @@ def main() -> None:
     )
     out.append("\n\n".join([t1, t2, t3]) if args.markdown else side_by_side([t1, t2]) + "\n\n" + t3)
 
-    # One step's timeline at np=2, the default buckets: the middle step of the last launch.
+    # One step's timeline at np=2, the default buckets: a step of median length.
     d = got["np2 dp:256K"]
-    tl = d["timelines"][len(d["timelines"]) // 2]
+    tl = sorted(d["timelines"], key=lambda t: t["step_end"])[len(d["timelines"]) // 2]
     trows = [
         [str(k), f"{(e - b) * 4 / KIB:.0f}", ms(tl["ready"][k]), ms(tl["taken"][k]), ms(tl["reduced"][k])]
         for k, (b, e) in enumerate(d["buckets"])
