@@ -1,6 +1,7 @@
 """Data-parallel training over MPI on this machine, and the numbers a scaling model needs.
 
-    python benchmarks/distributed.py [--rounds 3] [--steps 30] [--batch 128] [--markdown]
+    python benchmarks/distributed.py [--rounds 3] [--steps 40] [--batch 128] [--micro-batches 4]
+                                     [--markdown]        # about 30 s; needs mpi4py and mpirun
 
 The article's network (bench.py's cnnx_model), MNIST-shaped random data (a step's time does not
 depend on the values), Adam. The script launches `mpirun` itself (--allow-run-as-root only as
@@ -18,8 +19,16 @@ c) the communication overlap at np=2, from the core's timeline of each step
    threads than cores the stamp of backward_end waits for the communicator threads). For
    bucket_bytes 64 KiB, 256 KiB (the default) and 4 MiB;
 d) the bytes each process sends per step (recursive halving + doubling: 2 (P-1)/P of the
-   buffer) for the article's network and the ResNet example (examples/resnet_cifar10.py),
-   and the one-process step times the scaling model at the end starts from.
+   buffer) for the article's network and the ResNet example (examples/resnet_cifar10.py,
+   ResNet-8 and ResNet-20), and the one-process step times the scaling model starts from: plain
+   and DataParallel steps (in turns, in this process), and plain steps of the article's network
+   at batch 128 down to 2 (a machine's share of a fixed global batch).
+
+The scaling model: each bucket an allreduce of 2 (P-1)/P * bytes / bandwidth + 2 log2(P) * alpha
+(10, 25, 100 Gbit/s; alpha = ALPHA_US), the buckets one after another; efficiency without
+overlap, with the hidden share measured in c), and pipelined: each bucket sent from its
+announcement time in the one-process step's timeline, what is left after the backward exposed.
+Weak scaling (per-process batch fixed) and strong scaling (global batch fixed) for 2-64 machines.
 
 The launches run in turns, round after round (np=1, np=2, np=1, ...; inside a launch the variants
 take turns too, each round led by the next one), and the tables show medians over all steps of
