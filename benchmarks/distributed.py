@@ -311,7 +311,7 @@ def main() -> None:
     cnnx.set_num_threads(min(2, os.cpu_count() or 1))
     article = cnnx_model(cnnx.optimizers.Adam())
     art = dp_profile(article, cnnx_model(), (28, 28, 1), args.batch, args.micro_batches, 5 * args.rounds)
-    sizes = (128, 64, 32, 16, 8, 4, 2)
+    sizes = tuple(args.batch >> k for k in range(7) if args.batch >> k >= 1)  # the batch down to batch / 64
     sweep = step_times({b: cnnx_model(cnnx.optimizers.Adam()) for b in sizes}, (28, 28, 1), args.rounds, 8)
     resnets = {}
     for blocks in (1, 3):  # ResNet-8 and ResNet-20
@@ -476,7 +476,7 @@ def main() -> None:
         cells = [f"article's network, {gbit} Gbit/s"]
         for p in MACHINES:
             s = max(args.micro_batches, p)  # bit-identical weights need micro_batches >= P
-            compute = s // p * sweep.get(args.batch // s, float("nan")) if args.batch == 128 else float("nan")
+            compute = s // p * sweep.get(args.batch // s, float("nan"))
             _, e0, e1, e2 = predict(art, compute, p, gbit)
             cells.append(f"{ms(compute)} / " + " / ".join(f"{e * plain / (p * compute):.0%}" for e in (e0, e1, e2)))
         srows.append(cells)
