@@ -455,3 +455,21 @@ def test_a_stop_on_one_rank_stops_every_rank_at_the_same_step():
         return stopper.steps, len(first.history["loss"]), len(second.history["loss"])
 
     assert run_ranks(2, train) == [(3, 1, 2), (3, 1, 2)]
+
+
+def test_each_bucket_is_announced_as_soon_as_its_layers_are_done():
+    # The article's network with a bucket per layer: each is announced right after its own
+    # layer's backward, the fused conv + max-pool ones included (their conv's node reports).
+    from conftest import article_model
+
+    model = article_model()
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    model.build((None, 28, 28, 1))
+    step = cnnx._core.DataParallelStep(model._core, 1, 0, 1, 1, 0)
+    rng = np.random.default_rng(0)
+    x = rng.random((4, 28, 28, 1), dtype=np.float32)
+    y = np.eye(10, dtype=np.float32)[[1, 2, 3, 4]]
+    step.train_step(x, y, np.arange(4, dtype=np.int64), None, 4, 10.0)
+    nodes = step.timeline()["ready_at_node"]
+    trainable = [i + 1 for i, layer in enumerate(model.layers) if layer.count_params()]
+    assert nodes == sorted(trainable, reverse=True)  # conv3, conv2, conv1: each at its own node

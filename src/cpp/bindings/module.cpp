@@ -1557,6 +1557,7 @@ PYBIND11_MODULE(_core, m) {
         d["ready"] = t.ready;
         d["taken"] = t.taken;
         d["reduced"] = t.reduced;
+        d["ready_at_node"] = t.ready_at_node;
         return d;
       });
   py::class_<SequentialHandle, ModelHandle>(m, "Sequential")

@@ -148,9 +148,12 @@ void DataParallelStep::add_leaf(std::int64_t leaf, std::int64_t begin, std::int6
   std::memcpy(levels_[d].data() + begin, v + begin, sizeof(float) * (end - begin));
 }
 
-void DataParallelStep::announce_through(std::int64_t bucket) {
+void DataParallelStep::announce_through(std::int64_t bucket, int node) {
   std::lock_guard<std::mutex> lock(mutex_);
-  while (announced_ <= bucket) timeline_.ready[announced_++] = clock();
+  for (; announced_ <= bucket; ++announced_) {
+    timeline_.ready[announced_] = clock();
+    timeline_.ready_at_node[announced_] = node;
+  }
   changed_.notify_all();
 }
 
@@ -171,6 +174,7 @@ StepResult DataParallelStep::run(const Batch& local, std::int64_t global_batch, 
     timeline_.ready.assign(buckets, 0.0);
     timeline_.taken.assign(buckets, 0.0);
     timeline_.reduced.assign(buckets, 0.0);
+    timeline_.ready_at_node.assign(buckets, 0);
   }
   const std::int64_t q = local.n / leaves_, extra = local.n % leaves_;
   const std::int64_t* index = local.index;
@@ -199,7 +203,7 @@ StepResult DataParallelStep::run(const Batch& local, std::int64_t global_batch, 
     if (m == 0) {  // fewer samples than micro-batches: an empty leaf adds zeros
       std::fill(leaf_.data(), leaf_.data() + floats_, 0.0f);
       add_leaf(j, 0, floats_);
-      if (last) announce_through(buckets - 1);
+      if (last) announce_through(buckets - 1, 0);
       continue;
     }
     Batch sub = local;
@@ -224,13 +228,13 @@ StepResult DataParallelStep::run(const Batch& local, std::int64_t global_batch, 
       add_leaf(j, 0, state_begin_);
       continue;
     }
-    if (!states_.empty()) announce_through(0);
+    if (!states_.empty()) announce_through(0, -1);
     int next = first_grad_bucket;  // the first bucket not yet announced
     model_.after_backward_step_ = [&](int s) {
       while (next < buckets && bucket_node_[next] >= s) {
         leaf_from_model(scale, bucket_begin_[next], bucket_end_[next]);
         add_leaf(j, bucket_begin_[next], bucket_end_[next]);
-        announce_through(next++);
+        announce_through(next++, s);
       }
     };
     {

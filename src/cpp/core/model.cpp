@@ -381,7 +381,9 @@ void Model::backward(const float* x, std::int64_t n) {
       profile_[id - 1].backward_seconds += now_seconds() - t0;
       ++profile_[id - 1].backward_calls;
     }
-    if (after_backward_step_) after_backward_step_(s);
+    // Nodes >= s are done; after a conv fused with the pool right after it, so is the conv's node
+    // (its own step is skipped): report that, so a bucket ending at the conv is announced now.
+    if (after_backward_step_) after_backward_step_(step.fused_conv == s - 1 ? step.fused_conv : s);
   }
   // A layer used at several nodes: its weight gradient is the sum over them, in node order.
   for (const auto& [later, first] : shared_uses_) {

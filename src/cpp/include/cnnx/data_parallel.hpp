@@ -43,6 +43,9 @@ struct StepTimeline {
   double backward_begin = 0.0, backward_end = 0.0;  // the last micro-batch's backward
   double step_end = 0.0;                            // after the optimizer update
   std::vector<double> ready, taken, reduced;        // per bucket
+  // Per bucket: backward had finished every node from this one on when the bucket was
+  // announced (0: at the end of backward, -1: before it, the moving statistics).
+  std::vector<int> ready_at_node;
 };
 
 class CNNX_API DataParallelStep {
@@ -90,7 +93,7 @@ class CNNX_API DataParallelStep {
  private:
   void add_leaf(std::int64_t leaf, std::int64_t begin, std::int64_t end);
   void leaf_from_model(float scale, std::int64_t begin, std::int64_t end);
-  void announce_through(std::int64_t bucket);
+  void announce_through(std::int64_t bucket, int node);
   double clock() const;
 
   Model& model_;
