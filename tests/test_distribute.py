@@ -68,6 +68,15 @@ class ThreadComm:
             return obj
         return self.world.box((root, self.rank, "bcast")).get(timeout=30)
 
+    def allgather(self, obj):
+        for r in range(self.world.size):
+            if r != self.rank:
+                self.world.box((self.rank, r, "allgather")).put(obj)
+        return [
+            obj if r == self.rank else self.world.box((r, self.rank, "allgather")).get(timeout=30)
+            for r in range(self.world.size)
+        ]
+
     def Dup(self) -> ThreadComm:
         with self.world.lock:
             if len(self.world.dups) <= self.dup_count:
@@ -177,14 +186,43 @@ def small_data(n: int = 70):
     return x, rng.integers(0, 4, n)
 
 
-def test_fit_refuses_other_distribute_values_and_python_metrics():
+def test_fit_refuses_other_distribute_values():
     x, y = small_data()
     model = small_model()
     with pytest.raises(TypeError, match="expected distribute=cnnx.distribute.DataParallel"):
         model.fit(x, y, distribute="mirrored", verbose=0)
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=[cnnx.metrics.AUC()])
-    with pytest.raises(ValueError, match="metrics computed in Python"):
-        model.fit(x, y, distribute=DataParallel(comm=one_rank()), verbose=0)
+
+
+def test_python_metrics_see_the_whole_global_batch_on_every_rank():
+    # AUC and Precision are computed in Python from the outputs: every rank gathers all of them,
+    # so the logs are the same on every rank and for every rank count, training and validation.
+    x, y = small_data()
+    onehot = np.eye(4, dtype=np.float32)[y]
+
+    def run(size):
+        models = [small_model() for _ in range(size)]
+        for m in models:
+            m.compile(
+                optimizer=cnnx.optimizers.Adam(0.01),
+                loss="categorical_crossentropy",
+                metrics=["accuracy", cnnx.metrics.AUC(), cnnx.metrics.Precision()],
+            )
+
+        def train(comm):
+            dp = DataParallel(comm=comm, seed=3)
+            h = models[comm.Get_rank()].fit(
+                x, onehot, batch_size=10, epochs=2, validation_split=0.2, verbose=0, distribute=dp
+            )
+            return h.history
+
+        return run_ranks(size, train)
+
+    one = run(1)[0]
+    assert {"auc", "precision", "val_auc", "val_precision"} <= set(one)
+    for size in (2, 4):
+        for history in run(size):
+            for key in ("auc", "precision", "val_auc", "val_precision", "accuracy"):
+                assert history[key] == one[key], (size, key)
 
 
 def test_core_step_validates():
@@ -319,7 +357,7 @@ def read_ranks(out: Path, np_: int) -> list[dict]:
 @needs_mpi
 @pytest.mark.slow
 def test_mpirun_weights_equal_on_every_rank_every_step_and_across_process_counts(tmp_path):
-    finals = {}
+    finals, metric = {}, {}
     for np_ in (1, 2, 4):
         out = tmp_path / f"np{np_}"
         out.mkdir()
@@ -332,7 +370,9 @@ def test_mpirun_weights_equal_on_every_rank_every_step_and_across_process_counts
             assert r["digests"] == ranks[0]["digests"], f"rank {r['rank']} of {np_} differs"
             assert r["history"] == ranks[0]["history"]
         finals[np_] = ranks[0]["final"]
+        metric[np_] = ranks[0]["history"]["sparse_categorical_crossentropy"]
     assert finals[1] == finals[2] == finals[4]
+    assert metric[1] == metric[2] == metric[4]  # a Python metric over the gathered outputs
 
 
 @needs_mpi

@@ -359,10 +359,35 @@ class _Run:
             global_n = int(self.sum([len(idx)], "summing the global batch size")[0])
         if self.step is None:
             self._start_step()
-        loss_sum, correct, rows, top_k = self.step.train_step(xb, yb, idx, wb, global_n, self.dp.timeout)
+        result = self.step.train_step(xb, yb, idx, wb, global_n, self.dp.timeout)
+        loss_sum, correct, rows, top_k = result[:4]
         if self.size > 1:
             loss_sum, correct, rows, top_k = self.sum([loss_sum, correct, rows, top_k], "summing the step's logs")
-        return (float(loss_sum) / max(global_n, 1), int(correct), int(rows), int(top_k)), int(global_n)
+        logs = (float(loss_sum) / max(global_n, 1), int(correct), int(rows), int(top_k))
+        if len(result) > 4:  # metrics computed in Python: every process feeds them the whole batch
+            logs += (self.gather_outputs([result[4]], "gathering the outputs for the metrics"),)
+        return logs, int(global_n)
+
+    def gather_outputs(self, parts: list, what: str) -> tuple | None:
+        """This process's (y_pred, y_true, sample_weight) batches joined with every other
+        process's, in rank order: the metrics computed in Python then see every sample of the
+        global batch on every process, so any metric (additive state or not) agrees."""
+
+        def join(batches: list) -> tuple | None:
+            if not batches:
+                return None
+            weights = [b[2] for b in batches]
+            return (
+                np.concatenate([b[0] for b in batches]),
+                np.concatenate([b[1] for b in batches]),
+                None if any(w is None for w in weights) else np.concatenate(weights),
+            )
+
+        mine = join(parts)
+        if self.size == 1:
+            return mine
+        everyone = self.collective(what, lambda: self.comm.allgather(mine))
+        return join([p for p in everyone if p is not None])
 
     def last_timeline(self) -> dict:
         return self.step.timeline()
@@ -377,6 +402,10 @@ class _Run:
             int(s[3]),
             int(s[4]),
         )
+        if tally.kept is not None and any(src == "py" for _, _, src, _ in self.model._metric_entries):
+            joined = self.gather_outputs(tally.kept, "gathering validation outputs for the metrics")
+            tally.pending = [joined] if joined is not None else []
+            self.model._metrics_tally = None  # the metric objects start again from every process's outputs
 
     def array_test_share(self, x: Any, y: Any, weights: Any) -> tuple:
         """This process's contiguous share of validation arrays."""

@@ -42,11 +42,14 @@ class _Tally:
         self.loss = 0.0
         self.correct = self.rows = self.top_k = self.samples = 0
         self.pending: list = []
+        self.kept: list | None = None  # a copy of every batch's outputs, when set to a list
 
     def add(self, result: tuple, n: int) -> None:
         loss, correct, rows, top_k = result[:4]
         if len(result) > 4:
             self.pending.append(result[4])
+            if self.kept is not None:
+                self.kept.append(result[4])
         self.loss += loss * n
         self.correct += correct
         self.rows += rows
@@ -981,12 +984,6 @@ class Model:
                 f"{who}: expected distribute=cnnx.distribute.DataParallel(...) or None, "
                 f"received {type(distribute).__name__}"
             )
-        py_metrics = [name for name, _, src, _ in self._metric_entries if src == "py"]
-        if py_metrics:
-            raise ValueError(
-                f"{who}: metrics computed in Python ({', '.join(py_metrics)}) are not reduced across processes; "
-                "with distribute= use 'accuracy' or top-k accuracy, and evaluate other metrics after training"
-            )
         return distribute._run(self)
 
     @staticmethod
@@ -1148,6 +1145,8 @@ class Model:
         """One evaluation pass with Keras' on_test_* hooks; the logs without prefix."""
         cb.on_test_begin({})
         tally = _Tally()
+        if getattr(self, "_dp_run", None) is not None:
+            tally.kept = []  # the metrics' inputs, gathered from every process at the end
         self.stop_evaluating = False
         self._test_steps = 0
         for step, (xb, yb, wb) in it.epoch():

@@ -319,17 +319,21 @@ py::tuple step_tuple(const StepOutputs& o, const Shape& pred_shape, const Shape&
                         py::make_tuple(array(o.pred, pred_shape), array(o.truth, true_shape), w));
 }
 
-// Under the lock, after a step on b: copies of its outputs, targets and weights.
-void copy_step_outputs(const Model& model, const Batch& b, StepOutputs& o) {
-  const std::int64_t os = model.output_size();
-  const float* out = model.last_step_output();
-  o.pred.assign(out, out + b.n * os);
+// Copies of b's targets and weights (under the lock).
+void copy_step_targets(const Batch& b, StepOutputs& o) {
   o.truth.resize(static_cast<std::size_t>(b.n * b.target_dim));
   for (std::int64_t i = 0; i < b.n; ++i) {
     const std::int64_t k = b.index ? b.index[i] : i;
     std::memcpy(o.truth.data() + i * b.target_dim, b.y + k * b.target_dim, sizeof(float) * b.target_dim);
     if (b.sample_weight) o.weight.push_back(b.sample_weight[k]);
   }
+}
+
+// Under the lock, after a step on b: copies of its outputs, targets and weights.
+void copy_step_outputs(const Model& model, const Batch& b, StepOutputs& o) {
+  const float* out = model.last_step_output();
+  o.pred.assign(out, out + b.n * model.output_size());
+  copy_step_targets(b, o);
 }
 
 // The plain facts of a numpy array that a step reads without the GIL.
@@ -1527,13 +1531,24 @@ PYBIND11_MODULE(_core, m) {
             const float* w = sample_weights(sample_weight, rows_of(x));
             const ArrayView xv = view(x), yv = view(y);
             ModelHandle& s = *h.model;
-            StepResult r = locked(s, [&] {
-              Batch b = make_batch(*s.model, xv, yv, index.shape(0), s.who);
+            const bool outputs = s.return_outputs;  // metrics computed in Python read them
+            const std::int64_t n = index.shape(0);
+            Shape pred_shape;
+            StepOutputs o;
+            locked(s, [&] {
+              Batch b = make_batch(*s.model, xv, yv, n, s.who);
               b.index = index.data();
               b.sample_weight = w;
-              return h.step->run(b, global_batch, timeout);
+              if (outputs) {
+                o.pred.resize(static_cast<std::size_t>(checked_mul(n, s.model->output_size())));
+                pred_shape = with_batch(n, s.model->output_shape());
+              }
+              o.r = h.step->run(b, global_batch, timeout, outputs ? o.pred.data() : nullptr);
+              if (outputs) copy_step_targets(b, o);
             });
-            return py::make_tuple(r.loss, r.correct, r.rows, r.top_k_correct);
+            Shape true_shape = yv.shape;
+            if (!true_shape.empty()) true_shape[0] = n;
+            return step_tuple(o, pred_shape, true_shape, outputs, w != nullptr);
           },
           py::arg("x"), py::arg("y"), py::arg("index"), py::arg("sample_weight"), py::arg("global_batch"),
           py::arg("timeout"))

@@ -157,7 +157,8 @@ void DataParallelStep::announce_through(std::int64_t bucket, int node) {
   changed_.notify_all();
 }
 
-StepResult DataParallelStep::run(const Batch& local, std::int64_t global_batch, double timeout_seconds) {
+StepResult DataParallelStep::run(const Batch& local, std::int64_t global_batch, double timeout_seconds,
+                                 float* outputs) {
   const std::string who = "DataParallel: ";
   if (global_batch < local.n || local.n < 0)
     throw ValueError(who + "expected a global batch of at least the local " + std::to_string(local.n) +
@@ -209,7 +210,6 @@ StepResult DataParallelStep::run(const Batch& local, std::int64_t global_batch, 
     Batch sub = local;
     sub.index = index + offset;
     sub.n = m;
-    offset += m;
     model_.check_batch(sub);
     for (int i = 1; i < model_.node_count(); ++i)
       model_.runners_[i]->reseed_noise(mix(mix(mix(seed_, step), static_cast<std::uint64_t>(leaf)), i));
@@ -220,6 +220,11 @@ StepResult DataParallelStep::run(const Batch& local, std::int64_t global_batch, 
     total.correct += r.correct;
     total.rows += r.rows;
     total.top_k_correct += r.top_k_correct;
+    if (outputs) {
+      const std::int64_t os = model_.output_size();
+      std::memcpy(outputs + offset * os, model_.last_step_output(), sizeof(float) * m * os);
+    }
+    offset += m;
     leaf_from_model(scale, state_begin_, floats_);
     add_leaf(j, state_begin_, floats_);
     if (!last) {

@@ -76,7 +76,9 @@ class CNNX_API DataParallelStep {
   // (StepResult::loss holds the sample-weighted sum, not the mean), correct and rows counts.
   // With several processes, blocks until the communicator has reduced every bucket; a bucket
   // not handed back within timeout_seconds throws RuntimeError (another process stopped).
-  StepResult run(const Batch& local, std::int64_t global_batch, double timeout_seconds);
+  // outputs: nullptr, or room for local.n * output_size floats that receive the model's outputs
+  // of the local rows (for metrics computed outside the core).
+  StepResult run(const Batch& local, std::int64_t global_batch, double timeout_seconds, float* outputs = nullptr);
 
   // -- the communicator's side (another thread) --
   // The next bucket to reduce, waiting for it; -1 once stop() or abort() was called, -2 after
