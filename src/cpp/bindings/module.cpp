@@ -1495,6 +1495,21 @@ PYBIND11_MODULE(_core, m) {
         return py::make_tuple(contents.metadata, tensors);
       },
       py::arg("model"));
+  // The summation tree of the data-parallel step and each process's part of it.
+  py::class_<ReductionTree>(m, "ReductionTree")
+      .def(py::init<std::int64_t, int>(), py::arg("leaves"), py::arg("processes"))
+      .def_property_readonly("leaves", &ReductionTree::leaves)
+      .def_property_readonly("processes", &ReductionTree::processes)
+      .def("leaf_begin", &ReductionTree::leaf_begin, py::arg("rank"))
+      .def("row_begin", &ReductionTree::row_begin, py::arg("rank"), py::arg("global_batch"))
+      .def_property_readonly("fragments",
+                             [](const ReductionTree& t) {
+                               std::vector<std::tuple<std::int64_t, std::int64_t, int>> out;
+                               for (const auto& f : t.fragments()) out.emplace_back(f.first, f.end, f.rank);
+                               return out;
+                             })
+      .def_property_readonly("combine", &ReductionTree::combine)
+      .def_property_readonly("pairs_by_rank_bits", &ReductionTree::pairs_by_rank_bits);
   // One process's data-parallel step (cnnx/data_parallel.hpp) on a model handle that the Python
   // object keeps alive; python/cnnx/distribute.py runs the communicator thread over mpi4py.
   py::class_<DataParallelHandle>(m, "DataParallelStep")
@@ -1515,6 +1530,16 @@ PYBIND11_MODULE(_core, m) {
              auto& h = self.cast<DataParallelHandle&>();
              return FloatArray({h.step->buffer_floats()}, {static_cast<py::ssize_t>(sizeof(float))}, h.step->buffer(),
                                self);
+           })
+      // This process's fragment sums, in the tree's order (views; fragment 0 is buffer()).
+      .def("fragments",
+           [](py::object self) {
+             auto& h = self.cast<DataParallelHandle&>();
+             py::list out;
+             for (int i = 0; i < h.step->fragment_count(); ++i)
+               out.append(FloatArray({h.step->buffer_floats()}, {static_cast<py::ssize_t>(sizeof(float))},
+                                     h.step->fragment(i), self));
+             return out;
            })
       .def("buckets",
            [](DataParallelHandle& h) {

@@ -1,9 +1,10 @@
 // The data-parallel step (cnnx/data_parallel.hpp): micro-batches run one after another on this
 // process, each with the model's own (thread-count independent) forward and backward; their
-// scaled gradients are merged into a binary tree as they come, like a binary counter: leaf j
-// joins the pending subtrees of heights 0, 1, ... while bit d of j is set. The last leaf's
-// merges run bucket by bucket inside its backward, so the communicator can start on a bucket
-// while earlier layers are still computing.
+// scaled gradients are merged into each fragment's tree as they come, like a binary counter:
+// leaf j of a fragment joins the pending subtrees of heights 0, 1, ... while bit d of j is set,
+// and the fragment's last leaf also folds in the higher pending ones (ReductionTree's shape). The
+// last leaf's merges run bucket by bucket inside its backward, so the communicator can start on
+// a bucket while earlier layers are still computing.
 #include "cnnx/data_parallel.hpp"
 
 #include <algorithm>
@@ -17,8 +18,6 @@
 namespace cnnx {
 namespace {
 
-bool is_power_of_two(std::int64_t v) { return v > 0 && (v & (v - 1)) == 0; }
-
 // splitmix64 finaliser over the step, micro-batch and node: independent streams per draw site.
 std::uint64_t mix(std::uint64_t h, std::uint64_t v) {
   h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
@@ -31,20 +30,16 @@ std::uint64_t mix(std::uint64_t h, std::uint64_t v) {
 
 DataParallelStep::DataParallelStep(Model& model, std::int64_t micro_batches, int rank, int processes,
                                    std::int64_t bucket_floats, std::uint64_t seed)
-    : model_(model), micro_batches_(micro_batches), rank_(rank), processes_(processes), seed_(seed) {
+    : model_(model), tree_(micro_batches, processes), rank_(rank), seed_(seed) {
   const std::string who = "DataParallel: ";
   model.require_built("training it across processes");
   if (!model.compiled()) throw ValueError(who + "call compile() before training the model");
-  if (!is_power_of_two(micro_batches))
-    throw ValueError(who + "expected micro_batches to be a power of two, received " + std::to_string(micro_batches));
-  if (!is_power_of_two(processes) || processes > micro_batches)
-    throw ValueError(who + "expected a power-of-two number of processes up to micro_batches=" +
-                     std::to_string(micro_batches) + ", received " + std::to_string(processes));
   if (rank < 0 || rank >= processes)
     throw ValueError(who + "expected rank in [0, " + std::to_string(processes) + "), received " + std::to_string(rank));
   if (bucket_floats < 1)
     throw ValueError(who + "expected bucket_floats >= 1, received " + std::to_string(bucket_floats));
-  leaves_ = micro_batches / processes;
+  first_leaf_ = tree_.leaf_begin(rank);
+  leaves_ = tree_.leaf_begin(rank + 1) - first_leaf_;
 
   // Gradients in backward order (the last nodes first); a layer used at several nodes has its
   // gradient summed only at the end of backward, so its params go last, with node 0.
@@ -101,8 +96,21 @@ DataParallelStep::DataParallelStep(Model& model, std::int64_t micro_batches, int
     bucket_node_.insert(bucket_node_.begin(), -1);
   }
 
-  int heights = 1;
-  while ((std::int64_t{1} << (heights - 1)) < leaves_) ++heights;
+  // A fragment's leaf j (not its last) is stored at the height of j's trailing one bits.
+  int heights = 0;
+  for (const ReductionTree::Fragment& f : tree_.fragments()) {
+    if (f.rank != rank) continue;
+    const int index = static_cast<int>(fragment_sums_.size());
+    fragment_sums_.emplace_back();
+    fragment_sums_.back().resize(std::max<std::int64_t>(floats_, 1));
+    for (std::int64_t j = 0; j < f.end - f.first; ++j) {
+      const bool last = f.first + j + 1 == f.end;
+      leaf_place_.push_back({index, j, last});
+      int d = 0;
+      while ((j >> d) & 1) ++d;
+      if (!last) heights = std::max(heights, d + 1);
+    }
+  }
   levels_.resize(heights);
   for (auto& level : levels_) level.resize(std::max<std::int64_t>(floats_, 1));
   leaf_.resize(std::max<std::int64_t>(floats_, 1));
@@ -136,16 +144,28 @@ void DataParallelStep::leaf_from_model(float scale, std::int64_t begin, std::int
   }
 }
 
-// Leaf j of this process joins the tree over [begin, end): it is the right sibling of the
-// pending subtree of height d for each set bit d of j, from the lowest up.
-void DataParallelStep::add_leaf(std::int64_t leaf, std::int64_t begin, std::int64_t end) {
+// This process's leaf j joins its fragment's tree over [begin, end): as the fragment's leaf t, it
+// is the right sibling of the pending subtree of height d for each low set bit d of t; the
+// fragment's last leaf is then the right sibling of every higher pending subtree too.
+void DataParallelStep::add_leaf(std::int64_t j, std::int64_t begin, std::int64_t end) {
+  const LeafPlace& place = leaf_place_[j];
+  const std::int64_t t = place.index;
   float* v = leaf_.data();
   int d = 0;
-  for (; (leaf >> d) & 1; ++d) {
+  for (; (t >> d) & 1; ++d) {
     const float* left = levels_[d].data();
     for (std::int64_t i = begin; i < end; ++i) v[i] = left[i] + v[i];
   }
-  std::memcpy(levels_[d].data() + begin, v + begin, sizeof(float) * (end - begin));
+  if (!place.last) {
+    std::memcpy(levels_[d].data() + begin, v + begin, sizeof(float) * (end - begin));
+    return;
+  }
+  for (++d; (t >> d) != 0; ++d) {
+    if (!((t >> d) & 1)) continue;
+    const float* left = levels_[d].data();
+    for (std::int64_t i = begin; i < end; ++i) v[i] = left[i] + v[i];
+  }
+  std::memcpy(fragment_sums_[place.fragment].data() + begin, v + begin, sizeof(float) * (end - begin));
 }
 
 void DataParallelStep::announce_through(std::int64_t bucket, int node) {
@@ -195,7 +215,7 @@ StepResult DataParallelStep::run(const Batch& local, std::int64_t global_batch, 
   StepResult total;
   std::int64_t offset = 0;
   for (std::int64_t j = 0; j < leaves_; ++j) {
-    const std::int64_t m = q + (j < extra), leaf = rank_ * leaves_ + j;
+    const std::int64_t m = q + (j < extra), leaf = first_leaf_ + j;
     const bool last = j + 1 == leaves_;
     const float scale = static_cast<float>(static_cast<double>(m) / static_cast<double>(global_batch));
     for (std::int64_t k = 0; k < static_cast<std::int64_t>(states_.size()); ++k)
@@ -257,19 +277,19 @@ StepResult DataParallelStep::run(const Batch& local, std::int64_t global_batch, 
   }
   total.loss += model_.apply_regularization(false) * static_cast<double>(local.n);
 
-  if (processes_ > 1) {  // the communicator reduces the buckets in place
+  if (tree_.processes() > 1) {  // the communicator reduces the buckets in place
     std::unique_lock<std::mutex> lock(mutex_);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_seconds);
     while (reduced_ < buckets && abort_reason_.empty()) {
       if (changed_.wait_until(lock, deadline) == std::cv_status::timeout && reduced_ < buckets)
-        throw std::runtime_error(who + "the gradients were not summed across the " + std::to_string(processes_) +
+        throw std::runtime_error(who + "the gradients were not summed across the " + std::to_string(tree_.processes()) +
                                  " processes within " + std::to_string(timeout_seconds) + " s (bucket " +
                                  std::to_string(reduced_) + " of " + std::to_string(buckets) +
                                  "); another process stopped or is stuck");
     }
     if (!abort_reason_.empty()) throw std::runtime_error(abort_reason_);
   }
-  const float* sum = levels_.back().data();
+  const float* sum = buffer();
   for (std::size_t k = 0; k < grads_.size(); ++k)
     std::memcpy(grads_[k]->grad.data(), sum + grad_at_[k], sizeof(float) * grads_[k]->grad.size());
   for (std::size_t k = 0; k < states_.size(); ++k)
