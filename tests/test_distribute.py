@@ -24,6 +24,7 @@ import pytest
 
 import cnnx
 from cnnx import layers
+from cnnx._allreduce import BucketReducer
 from cnnx.distribute import DataParallel, tree_allreduce
 
 HERE = Path(__file__).resolve().parent
@@ -144,6 +145,72 @@ def test_tree_allreduce_float64_and_refuses_three_processes():
         run_ranks(3, lambda comm: tree_allreduce(comm, np.zeros(4, np.float32)))
 
 
+# -- BucketReducer: any process count ---------------------------------------------------------
+def tree_sum(leaves: list, first: int = 0, end: int | None = None) -> np.ndarray:
+    """The step's tree, written out independently: a node of n > 1 leaves splits after the
+    largest power of two below n."""
+    end = len(leaves) if end is None else end
+    if end - first == 1:
+        return leaves[first].copy()
+    half = 1
+    while half * 2 < end - first:
+        half *= 2
+    return tree_sum(leaves, first, first + half) + tree_sum(leaves, first + half, end)
+
+
+def reduce_on_ranks(micro_batches: int, size: int, length: int, force_general: bool = False):
+    """Every rank's result of BucketReducer over random leaves, and the tree's sum of them."""
+    rng = np.random.default_rng(micro_batches * 100 + size)
+    leaves = [
+        (rng.standard_normal(length) * 10.0 ** rng.integers(-6, 6, length)).astype(np.float32)
+        for _ in range(micro_batches)
+    ]
+    tree = cnnx._core.ReductionTree(micro_batches, size)
+
+    def one(comm):
+        mine = [tree_sum(leaves, a, b) for a, b, r in tree.fragments if r == comm.Get_rank()]
+        layout = _NotByRankBits(tree) if force_general else tree
+        reducer = BucketReducer(comm, layout, mine, length)
+        # Two buckets, as the step announces them, each reduced in place into fragment 0.
+        cut = length // 3
+        reducer.reduce(0, cut, tag=0)
+        reducer.reduce(cut, length, tag=1)
+        return mine[0]
+
+    return run_ranks(size, one), tree_sum(leaves), leaves
+
+
+class _NotByRankBits:
+    """The same tree, taken as if recursive halving could not apply."""
+
+    def __init__(self, tree):
+        self.fragments, self.combine, self.pairs_by_rank_bits = tree.fragments, tree.combine, False
+
+
+@pytest.mark.parametrize(
+    ("micro_batches", "size"), [(4, 3), (6, 2), (6, 4), (6, 5), (12, 3), (12, 5), (12, 7), (7, 7), (5, 1)]
+)
+@pytest.mark.parametrize("length", [2, 5, 1001])
+def test_bucket_reducer_gives_the_tree_sum_on_every_rank(micro_batches, size, length):
+    out, expect, leaves = reduce_on_ranks(micro_batches, size, length)
+    for r in range(size):
+        np.testing.assert_array_equal(out[r], expect, err_msg=f"rank {r}")
+    if length == 1001 and micro_batches == 6:  # the test can tell orders apart
+        sequential = leaves[0].copy()
+        for leaf in leaves[1:]:
+            sequential = sequential + leaf
+        assert not np.array_equal(sequential, expect)
+
+
+@pytest.mark.parametrize("size", [2, 4])
+def test_bucket_reducer_general_path_matches_recursive_halving(size):
+    halving, expect, _ = reduce_on_ranks(8, size, 333)
+    general, _, _ = reduce_on_ranks(8, size, 333, force_general=True)
+    for r in range(size):
+        np.testing.assert_array_equal(halving[r], expect)
+        np.testing.assert_array_equal(general[r], expect)
+
+
 # -- arguments ---------------------------------------------------------------------------------
 def one_rank():
     return ThreadComm(_World(1), 0)
@@ -152,7 +219,6 @@ def one_rank():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"micro_batches": 3}, "micro_batches to be a power of two, received 3"),
         ({"micro_batches": 0}, "micro_batches to be a positive integer"),
         ({"bucket_bytes": -1}, "bucket_bytes to be a positive integer"),
         ({"timeout": 0}, "timeout to be a positive number"),
@@ -165,8 +231,9 @@ def test_data_parallel_validates_arguments(kwargs, message):
 
 
 def test_more_processes_than_micro_batches_is_refused():
-    with pytest.raises(ValueError, match="up to micro_batches=2, received 4 processes"):
+    with pytest.raises(ValueError, match="between 1 and micro_batches=2 processes, received 4"):
         DataParallel(comm=ThreadComm(_World(4), 0), micro_batches=2)
+    assert DataParallel(comm=ThreadComm(_World(3), 0), micro_batches=3).tree.leaves == 3
 
 
 def small_model(seed: int = 5, dropout: float = 0.25, batch_norm: bool = True):
@@ -228,7 +295,7 @@ def test_python_metrics_see_the_whole_global_batch_on_every_rank():
 def test_core_step_validates():
     model = small_model()
     model.build((None, 9, 9, 3))
-    with pytest.raises(ValueError, match="power-of-two number of processes up to micro_batches=4, received 8"):
+    with pytest.raises(ValueError, match="between 1 and micro_batches=4 processes, received 8"):
         cnnx._core.DataParallelStep(model._core, 4, 0, 8, 1024, 0)
     with pytest.raises(ValueError, match=r"expected rank in \[0, 2\), received 2"):
         cnnx._core.DataParallelStep(model._core, 4, 2, 2, 1024, 0)
@@ -262,6 +329,19 @@ def test_weights_are_bit_identical_on_1_2_4_ranks(model_kwargs):
             for key, values in ref_history.items():  # and the same up to summation order
                 np.testing.assert_allclose(history[key], values, rtol=1e-12)
     assert ref_history["loss"][1] < ref_history["loss"][0]
+
+
+@pytest.mark.parametrize(("micro_batches", "sizes"), [(4, (3,)), (6, (2, 3, 5, 6))])
+def test_weights_are_bit_identical_on_process_counts_that_are_not_powers_of_two(micro_batches, sizes):
+    # 4 micro-batches on 3 ranks: leaves 2, 1, 1 (uneven work, the same bits); 6 on 2 to 6 ranks.
+    (reference, ref_history), *_ = fit_on(1, micro_batches=micro_batches)
+    for size in sizes:
+        results = fit_on(size, micro_batches=micro_batches)
+        for weights, history in results:
+            for a, b in zip(weights, reference):
+                np.testing.assert_array_equal(a, b, err_msg=f"{size} ranks")
+            assert history == results[0][1]
+            np.testing.assert_allclose(history["loss"], ref_history["loss"], rtol=1e-12)
 
 
 def test_micro_batches_change_the_result_and_plain_fit_differs():
@@ -358,7 +438,7 @@ def read_ranks(out: Path, np_: int) -> list[dict]:
 @pytest.mark.slow
 def test_mpirun_weights_equal_on_every_rank_every_step_and_across_process_counts(tmp_path):
     finals, metric = {}, {}
-    for np_ in (1, 2, 4):
+    for np_ in (1, 2, 3, 4):  # 3: micro-batches 2, 1, 1; the general reducer
         out = tmp_path / f"np{np_}"
         out.mkdir()
         proc, _ = mpirun(np_, out)
@@ -371,8 +451,8 @@ def test_mpirun_weights_equal_on_every_rank_every_step_and_across_process_counts
             assert r["history"] == ranks[0]["history"]
         finals[np_] = ranks[0]["final"]
         metric[np_] = ranks[0]["history"]["sparse_categorical_crossentropy"]
-    assert finals[1] == finals[2] == finals[4]
-    assert metric[1] == metric[2] == metric[4]  # a Python metric over the gathered outputs
+    assert finals[1] == finals[2] == finals[3] == finals[4]
+    assert metric[1] == metric[2] == metric[3] == metric[4]  # a Python metric over the gathered outputs
 
 
 @needs_mpi

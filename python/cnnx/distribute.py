@@ -7,9 +7,9 @@ the model, reads the data and calls ``fit`` with the same arguments and ``distri
   so a ``BackupAndRestore`` resume on rank 0 reaches everyone);
 - each step's global batch (``batch_size`` samples) is cut into ``micro_batches`` pieces and
   each process computes the gradients of its share; the core sums them over one fixed binary
-  tree, completed across processes by recursive halving and doubling over mpi4py
-  (cnnx/data_parallel.hpp), bucket by bucket while the backward pass still runs. The weights
-  come out bit-identical on 1, 2, 4, ... processes (any power of two up to ``micro_batches``);
+  tree, completed across processes over mpi4py (cnnx/data_parallel.hpp, ``_allreduce.py``),
+  bucket by bucket while the backward pass still runs. The weights come out bit-identical on any
+  number of processes up to ``micro_batches`` (work is even when it divides ``micro_batches``);
 - the logs (loss, accuracy, validation) are reduced across processes, so callbacks such as
   EarlyStopping see the same numbers everywhere, and stop decisions are agreed on each step;
 - only rank 0 prints progress and runs the callbacks that write files (ModelCheckpoint,
@@ -31,58 +31,18 @@ from typing import Any
 import numpy as np
 
 from . import _core, _epoch
+from ._allreduce import BucketReducer, tree_allreduce
 
 __all__ = ["DataParallel", "tree_allreduce"]
-
-
-def _is_power_of_two(v: int) -> bool:
-    return v > 0 and v & (v - 1) == 0
-
-
-def tree_allreduce(comm: Any, buf: np.ndarray, scratch: np.ndarray | None = None, tag: int = 0) -> np.ndarray:
-    """Sums ``buf`` (1-D, contiguous) over the processes of ``comm`` in place, over a fixed
-    balanced binary tree: process r is first paired with r^1, then r^2, r^4, ... (recursive
-    halving of the vector, then recursive doubling to gather it back: each process sends
-    2 (P-1)/P of the vector). Every process ends with the same bits, and a process's value is
-    always added to its partner's as one pair, so the result is ((b0+b1)+(b2+b3))+... whatever
-    the MPI library. Needs a power-of-two number of processes."""
-    size, rank = comm.Get_size(), comm.Get_rank()
-    if not _is_power_of_two(size):
-        raise ValueError(f"tree_allreduce: expected a power-of-two number of processes, received {size}")
-    if size == 1:
-        return buf
-    if scratch is None or len(scratch) < (len(buf) + 1) // 2:
-        scratch = np.empty((len(buf) + 1) // 2, dtype=buf.dtype)
-    lo, hi, d = 0, len(buf), 1
-    ranges = []
-    while d < size:  # reduce-scatter: keep one half, send the other, add what comes back
-        partner, mid = rank ^ d, (lo + hi) // 2
-        keep, give = ((mid, hi), (lo, mid)) if rank & d else ((lo, mid), (mid, hi))
-        recv = scratch[: keep[1] - keep[0]]
-        comm.Sendrecv(buf[give[0] : give[1]], dest=partner, sendtag=tag, recvbuf=recv, source=partner, recvtag=tag)
-        np.add(buf[keep[0] : keep[1]], recv, out=buf[keep[0] : keep[1]])
-        ranges.append((lo, hi))
-        lo, hi = keep
-        d <<= 1
-    while ranges:  # allgather: the reverse path, sending the finished part
-        d >>= 1
-        partner = rank ^ d
-        plo, phi = ranges.pop()
-        mid = (plo + phi) // 2
-        other = (plo, mid) if rank & d else (mid, phi)  # the half the partner kept
-        comm.Sendrecv(
-            buf[lo:hi], dest=partner, sendtag=tag, recvbuf=buf[other[0] : other[1]], source=partner, recvtag=tag
-        )
-        lo, hi = plo, phi
-    return buf
 
 
 class DataParallel:
     """Data-parallel training over MPI; pass it to ``fit(..., distribute=...)``.
 
     ``comm``: an mpi4py communicator (default ``MPI.COMM_WORLD``). ``micro_batches``: the
-    pieces each global batch is cut into (a power of two); weights are bit-identical for any
-    power-of-two number of processes up to it, and it must be at least the number of processes.
+    pieces each global batch is cut into; weights are bit-identical for any number of processes
+    up to it (it must be at least the number of processes; a multiple of it shares the work
+    evenly: 12 suits 1, 2, 3, 4, 6 and 12 processes).
     ``bucket_bytes``: gradients are summed in buckets of at least this size, each started as
     soon as the backward pass has finished its layers. ``timeout``: seconds a step may wait for
     the other processes before every process is stopped. ``seed``: of the shuffling and of the
@@ -100,8 +60,6 @@ class DataParallel:
         for name, value in (("micro_batches", micro_batches), ("bucket_bytes", bucket_bytes)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{who}: expected {name} to be a positive integer, received {name}={value!r}")
-        if not _is_power_of_two(int(micro_batches)):
-            raise ValueError(f"{who}: expected micro_batches to be a power of two, received {micro_batches}")
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
             raise ValueError(f"{who}: expected timeout to be a positive number of seconds, received {timeout!r}")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
@@ -122,11 +80,7 @@ class DataParallel:
         self.seed = seed
         self.rank = int(comm.Get_rank())
         self.num_processes = int(comm.Get_size())
-        if not _is_power_of_two(self.num_processes) or self.num_processes > self.micro_batches:
-            raise ValueError(
-                f"{who}: expected a power-of-two number of processes up to micro_batches={self.micro_batches}, "
-                f"received {self.num_processes} processes"
-            )
+        self.tree = _core.ReductionTree(self.micro_batches, self.num_processes)  # refuses more processes
 
     @property
     def is_primary(self) -> bool:
@@ -194,8 +148,9 @@ class _Run:
             m._core, self.dp.micro_batches, self.rank, self.size, bucket_floats, self.seed
         )
         if self.size > 1:
-            self.buffer = self.step.buffer()
             self.buckets = self.step.buckets()
+            largest = max((end - begin for begin, end in self.buckets), default=0)
+            self.reducer = BucketReducer(self.grad_comm, self.dp.tree, self.step.fragments(), largest)
             self.thread = threading.Thread(target=self._communicate, name="cnnx-dp-communicator", daemon=True)
             self.thread.start()
 
@@ -222,7 +177,6 @@ class _Run:
 
     # -- the communicator thread and the watchdog --------------------------------------------
     def _communicate(self) -> None:
-        scratch = np.empty((len(self.buffer) + 1) // 2, dtype=np.float32)
         try:
             while True:
                 k = self.step.next_ready(1.0)
@@ -231,7 +185,7 @@ class _Run:
                 if k == -2:  # between steps (validation, callbacks): nothing to do
                     continue
                 begin, end = self.buckets[k]
-                tree_allreduce(self.grad_comm, self.buffer[begin:end], scratch, tag=k)
+                self.reducer.reduce(begin, end, tag=k)
                 self.step.mark_reduced(k)
         except BaseException as e:  # the step waiting for this bucket raises it
             self.step.abort(f"DataParallel: process {self.rank}: summing gradients failed: {e}")
@@ -258,11 +212,15 @@ class _Run:
 
     # -- reductions ---------------------------------------------------------------------------
     def sum(self, values: list[float], what: str) -> np.ndarray:
-        """The sums over processes, the same bits on every process."""
+        """The sums over processes in rank order, the same bits on every process."""
         buf = np.asarray(values, dtype=np.float64)
         if self.size == 1:
             return buf
-        return self.collective(what, lambda: tree_allreduce(self.comm, buf))
+        parts = self.collective(what, lambda: self.comm.allgather(buf))
+        total = parts[0].copy()
+        for part in parts[1:]:
+            total += part
+        return total
 
     def agree(self, flag: bool, what: str = "agreeing on stop_training") -> bool:
         """True on every process when it is true on any."""
@@ -271,17 +229,8 @@ class _Run:
     # -- data ---------------------------------------------------------------------------------
     def _local_rows(self, n: int) -> tuple[int, int]:
         """This process's rows [begin, end) of a global batch of n: its micro-batches."""
-        s, per = self.dp.micro_batches, self.step_leaves
-        q, extra = divmod(n, s)
-
-        def offset(i: int) -> int:
-            return i * q + min(i, extra)
-
-        return offset(self.rank * per), offset((self.rank + 1) * per)
-
-    @property
-    def step_leaves(self) -> int:
-        return self.dp.micro_batches // self.size
+        tree = self.dp.tree
+        return tree.row_begin(self.rank, n), tree.row_begin(self.rank + 1, n)
 
     def array_source(self, x: Any, y: Any, weights: Any, batch_size: int, shuffle: bool) -> _epoch.Source:
         """Every process holds the same arrays and the same order (seeded by epoch); each takes

@@ -26,8 +26,8 @@ ReductionTree::ReductionTree(std::int64_t leaves, int processes) : leaves_(leave
   const std::string who = "DataParallel: ";
   if (leaves < 1) throw ValueError(who + "expected micro_batches >= 1, received " + std::to_string(leaves));
   if (processes < 1 || processes > leaves)
-    throw ValueError(who + "expected between 1 and micro_batches=" + std::to_string(leaves) +
-                     " processes, received " + std::to_string(processes));
+    throw ValueError(who + "expected between 1 and micro_batches=" + std::to_string(leaves) + " processes, received " +
+                     std::to_string(processes));
   split(0, leaves);
   by_rank_bits_ = is_power_of_two(leaves) && is_power_of_two(processes);
 }

@@ -155,7 +155,7 @@ class CNNX_API DataParallelStep {
   std::vector<std::int64_t> state_at_;  // their offsets
   std::int64_t floats_ = 0, state_begin_ = 0;
   std::vector<std::int64_t> bucket_begin_, bucket_end_;
-  std::vector<int> bucket_node_;    // a gradient bucket is final once backward is done with this node
+  std::vector<int> bucket_node_;       // a gradient bucket is final once backward is done with this node
   std::vector<Buffer> levels_;         // levels_[d]: the pending left subtree of height d
   std::vector<Buffer> fragment_sums_;  // one per fragment of this process
   struct LeafPlace {
@@ -165,8 +165,8 @@ class CNNX_API DataParallelStep {
   };
   std::vector<LeafPlace> leaf_place_;  // per local leaf
   Buffer leaf_;                        // the current micro-batch's scaled gradient
-  std::vector<float> state_start_;  // the moving statistics at the step's start
-  std::vector<std::int64_t> rows_;  // index of the local rows when the caller gives none
+  std::vector<float> state_start_;     // the moving statistics at the step's start
+  std::vector<std::int64_t> rows_;     // index of the local rows when the caller gives none
 
   std::mutex mutex_;
   std::condition_variable changed_;
