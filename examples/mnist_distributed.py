@@ -75,7 +75,7 @@ def main() -> None:
         "--micro-batches",
         type=int,
         default=4,
-        help="pieces of each batch (a power of two); the weights are the same on 1 to this many processes",
+        help="pieces of each batch; the weights are the same on 1 to this many processes",
     )
     parser.add_argument("--checkpoint", metavar="PATH", default=None, help="save here each epoch; resume if it exists")
     parser.add_argument("--threads", type=int, default=None, help="per process (default: cores / processes)")
