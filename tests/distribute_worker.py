@@ -70,6 +70,19 @@ class Record(cnnx.callbacks.Callback):
                 time.sleep(600)
 
 
+class Batches(cnnx.utils.PyDataset):
+    def __init__(self, x, y, batch_size):
+        super().__init__()
+        self.x, self.y, self.batch_size = x, y, batch_size
+
+    def __len__(self):
+        return -(-len(self.x) // self.batch_size)
+
+    def __getitem__(self, i):
+        rows = slice(i * self.batch_size, (i + 1) * self.batch_size)
+        return self.x[rows], self.y[rows]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
@@ -106,9 +119,24 @@ def main() -> None:
         history = model.fit(
             train, validation_data=val, epochs=args.epochs, verbose=0, callbacks=callbacks, distribute=dp
         )
-    elif args.mode == "dataset":
-        data = cnnx.data.Dataset.from_tensor_slices((x, y)).batch(args.batch_size)
+    elif args.mode == "dataset":  # shuffled without a seed: fit gives every process rank 0's
+        if args.seed_per_rank:
+            np.random.seed(100 + dp.rank)
+        data = cnnx.data.Dataset.from_tensor_slices((x, y)).shuffle(64).batch(args.batch_size)
         history = model.fit(data, epochs=args.epochs, verbose=0, callbacks=callbacks, distribute=dp)
+    elif args.mode == "pydataset":  # each process fetches only its batches
+        history = model.fit(
+            Batches(x, y, args.batch_size), epochs=args.epochs, verbose=0, callbacks=callbacks, distribute=dp
+        )
+    elif args.mode == "generator":  # with --seed-per-rank, another order on each process: refused
+        order = np.random.default_rng(dp.rank if args.seed_per_rank else 0).permutation(len(x))
+
+        def batches():
+            for start in range(0, len(x), args.batch_size):
+                rows = order[start : start + args.batch_size]
+                yield x[rows], y[rows]
+
+        history = model.fit(batches(), epochs=1, verbose=0, callbacks=callbacks, distribute=dp)
     else:
         history = model.fit(
             x,

@@ -457,13 +457,25 @@ def test_mpirun_weights_equal_on_every_rank_every_step_and_across_process_counts
 
 @needs_mpi
 @pytest.mark.slow
-def test_mpirun_dataset_input_keeps_ranks_equal(tmp_path):
-    proc, _ = mpirun(2, tmp_path, "--mode", "dataset", "--epochs", "2")
+@pytest.mark.parametrize("mode", ["dataset", "pydataset"])
+def test_mpirun_dataset_input_keeps_ranks_equal(tmp_path, mode):
+    # dataset: shuffled without a seed, NumPy seeded differently on each process (fit shares
+    # rank 0's shuffle seed; the per-step fingerprint check would refuse other orders).
+    proc, _ = mpirun(2, tmp_path, "--mode", mode, "--epochs", "2", "--seed-per-rank")
     assert proc.returncode == 0, proc.stderr[-3000:]
     ranks = read_ranks(tmp_path, 2)
     # 223 samples in batches of 8: 28 batches, 14 steps of two batches per epoch.
     assert len(ranks[0]["digests"]) == 28
     assert ranks[0]["digests"] == ranks[1]["digests"]
+
+
+@needs_mpi
+@pytest.mark.slow
+def test_mpirun_a_generator_that_differs_between_processes_is_refused(tmp_path):
+    proc, seconds = mpirun(2, tmp_path, "--mode", "generator", "--seed-per-rank", timeout=120)
+    assert proc.returncode != 0
+    assert "processes 0 and 1 read different batches in epoch 1" in proc.stderr, proc.stderr[-3000:]
+    assert seconds < 60
 
 
 def image_folder(root: Path, per_class: int = 12) -> Path:
@@ -575,6 +587,89 @@ def test_a_stop_on_one_rank_stops_every_rank_at_the_same_step():
         return stopper.steps, len(first.history["loss"]), len(second.history["loss"])
 
     assert run_ranks(2, train) == [(3, 1, 2), (3, 1, 2)]
+
+
+# -- data that is not arrays: every process must deal the same batches --------------------------
+class CountingBatches(cnnx.utils.PyDataset):
+    """7 batches of 8 samples; records the indices it was asked for."""
+
+    def __init__(self, x, y):
+        super().__init__()
+        self.x, self.y, self.fetched = x, y, []
+
+    def __len__(self):
+        return 7
+
+    def __getitem__(self, i):
+        self.fetched.append(i)
+        return self.x[i * 8 : (i + 1) * 8], self.y[i * 8 : (i + 1) * 8]
+
+
+@pytest.mark.parametrize("size", [2, 3])
+def test_a_pydataset_is_read_in_shards_of_one_shared_order(size):
+    # Each process fetches only its batches, dealt from one order drawn from the run's seed (not
+    # from each process's `random`): every batch of an epoch is read once, by one process.
+    x, y = small_data(56)
+    models = [small_model() for _ in range(size)]
+
+    def train(comm):
+        rank = comm.Get_rank()
+        data = CountingBatches(x, y)
+        models[rank].fit(data, epochs=2, verbose=0, distribute=DataParallel(comm=comm, seed=4))
+        return data.fetched, models[rank].get_weights()
+
+    results = run_ranks(size, train)
+    dealt = 7 // size * size  # each step takes one batch from each process; the rest is dropped
+    per_rank = dealt // size
+    epochs = [sorted(i for fetched, _ in results for i in fetched[e * per_rank : (e + 1) * per_rank]) for e in (0, 1)]
+    for e in (0, 1):
+        assert len(epochs[e]) == dealt and len(set(epochs[e])) == dealt, epochs[e]
+    first_order = [fetched[:per_rank] for fetched, _ in results]
+    second_order = [fetched[per_rank:] for fetched, _ in results]
+    assert first_order != second_order  # shuffled again each epoch
+    for _, weights in results[1:]:
+        for a, b in zip(weights, results[0][1]):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_a_dataset_shuffled_without_a_seed_gets_rank_0s_order():
+    # Dataset.shuffle(seed=None) draws its seed from NumPy's global generator when it is built:
+    # another seed on every process. fit gives every process rank 0's, so they deal one order.
+    x, y = small_data(60)
+    models = [small_model() for _ in range(2)]
+    datasets = [cnnx.data.Dataset.from_tensor_slices((x, y)).shuffle(60).batch(10) for _ in range(2)]
+
+    def train(comm):
+        rank = comm.Get_rank()
+        models[rank].fit(datasets[rank], epochs=2, verbose=0, distribute=DataParallel(comm=comm, seed=4))
+        return models[rank].get_weights()
+
+    w0, w1 = run_ranks(2, train)
+    for a, b in zip(w0, w1):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_generator_that_differs_between_processes_is_refused_on_every_process():
+    x, y = small_data(60)
+    models = [small_model() for _ in range(2)]
+
+    def train(comm):
+        rank = comm.Get_rank()
+        order = np.random.default_rng(rank).permutation(60)  # another order on each process
+
+        def batches():
+            for start in range(0, 60, 10):
+                rows = order[start : start + 10]
+                yield x[rows], y[rows]
+
+        try:
+            models[rank].fit(batches(), epochs=1, verbose=0, distribute=DataParallel(comm=comm, seed=4))
+        except ValueError as e:
+            return str(e)
+        return None
+
+    messages = run_ranks(2, train)  # a ValueError on both, not Abort (ThreadComm.Abort raises RuntimeError)
+    assert all(m is not None and "processes 0 and 1 read different batches in epoch 1" in m for m in messages)
 
 
 def test_each_bucket_is_announced_as_soon_as_its_layers_are_done():

@@ -169,10 +169,13 @@ def stream_batches(data: Any, kind: str) -> tuple[int | None, Callable[[], Itera
     return len(data), data.__iter__, None, None, False
 
 
-def pydataset_batches(data: Any, shuffle: bool) -> tuple[int | None, Callable[[], Iterator[Any]], Any, Any, bool]:
+def pydataset_batches(
+    data: Any, shuffle: bool, indices_of_pass: Callable[[], list[int]] | None = None
+) -> tuple[int | None, Callable[[], Iterator[Any]], Any, Any, bool]:
     """Keras' PyDatasetAdapter: batches by index (indices shuffled with Python's ``random``, as
     Keras does, when fit's shuffle is on and the length is known); with ``workers > 1`` read
-    ahead in threads, ``max_queue_size`` at most, used in index order."""
+    ahead in threads, ``max_queue_size`` at most, used in index order. ``indices_of_pass``: the
+    indices to read in a pass instead (a process's share in data-parallel training)."""
     n = data.num_batches
     workers = data.workers
     threaded = workers > 1 or (workers > 0 and data.use_multiprocessing)
@@ -193,8 +196,10 @@ def pydataset_batches(data: Any, shuffle: bool) -> tuple[int | None, Callable[[]
         return batch if len(batch) > 1 else batch[0]
 
     def one_pass() -> Iterator[Any]:
-        if n is None:
-            indices: Any = itertools.count()
+        if indices_of_pass is not None:
+            indices: Any = indices_of_pass()
+        elif n is None:
+            indices = itertools.count()
         else:
             indices = list(range(n))
             if shuffle:

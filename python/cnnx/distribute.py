@@ -23,6 +23,7 @@ The core links no MPI library: the collectives run here, through mpi4py
 
 from __future__ import annotations
 
+import hashlib
 import sys
 import threading
 import time
@@ -109,6 +110,7 @@ class _Run:
         self._busy: tuple[str, float] | None = None  # what the main thread waits for, since when
         self._done = threading.Event()
         self._sharded: list = []  # image datasets read in shards (shard_batches)
+        self._pipelines: list = []  # cnnx.data.Datasets, whose shuffle seeds rank 0 gives
         self._watchdog = None
 
     # -- start and end ------------------------------------------------------------------------
@@ -165,7 +167,7 @@ class _Run:
 
     def fail(self, error: BaseException) -> None:
         """A process that fails inside fit stops every process: the others would wait for it."""
-        if self.size == 1:
+        if self.size == 1 or getattr(error, "_cnnx_every_process", False):
             return
         print(
             f"cnnx.distribute: process {self.rank} of {self.size} failed: {type(error).__name__}: {error}; "
@@ -211,14 +213,26 @@ class _Run:
                 self.comm.Abort(1)
 
     # -- reductions ---------------------------------------------------------------------------
-    def sum(self, values: list[float], what: str) -> np.ndarray:
-        """The sums over processes in rank order, the same bits on every process."""
+    def sum(self, values: list[float], what: str, fingerprint: int | None = None) -> np.ndarray:
+        """The sums over processes in rank order, the same bits on every process. With a
+        fingerprint of the data this process dealt from, checks that every process has the same."""
         buf = np.asarray(values, dtype=np.float64)
         if self.size == 1:
             return buf
-        parts = self.collective(what, lambda: self.comm.allgather(buf))
-        total = parts[0].copy()
-        for part in parts[1:]:
+        parts = self.collective(what, lambda: self.comm.allgather((buf, fingerprint)))
+        prints = [p[1] for p in parts]
+        if any(p != prints[0] for p in prints):
+            other = next(r for r, p in enumerate(prints) if p != prints[0])
+            raise _every_process(
+                ValueError(
+                    f"DataParallel: processes 0 and {other} read different batches in epoch {self.epoch + 1}: "
+                    "a dataset or generator that shuffles on its own must draw the same order on every process "
+                    "(a fixed seed, e.g. cnnx.utils.set_random_seed(s) on every process before building it); "
+                    "arrays, a cnnx.data.Dataset, a PyDataset and image folders are ordered by cnnx"
+                )
+            )
+        total = parts[0][0].copy()
+        for part, _ in parts[1:]:
             total += part
         return total
 
@@ -249,34 +263,71 @@ class _Run:
 
         return _epoch.Source(-(-len(x) // batch_size), one_pass)
 
-    def shard_batches(self, data: Any, drop_remainder: bool) -> tuple | None:
-        """(batches per pass, a pass of this process's batches) for a dataset that can decode
-        only its share (an image-folder dataset), else None. Its shuffling generator takes rank
-        0's state when fit starts, so every process draws the same file order; a dataset whose
-        files or split differ between processes is refused then."""
+    def shard_batches(self, data: Any, drop_remainder: bool, shuffle: bool = False) -> tuple | None:
+        """(batches per pass, a pass of this process's batches, epoch begin / end hooks) for a
+        dataset that can read only its share, else None:
+        - an image-folder dataset decodes only this process's batches; its shuffling generator
+          takes rank 0's state when fit starts, so every process draws the same file order (a
+          dataset whose files or split differ between processes is refused then);
+        - a PyDataset of known length reads only this process's indices, of an order drawn from
+          the run's seed and the epoch when ``shuffle`` (not from each process's ``random``).
+        A cnnx.data.Dataset is read in full by every process (stream_source deals its batches);
+        its shuffle seeds take rank 0's when fit starts, so every process sees the same order."""
+        from .data._dataset import Dataset
         from .data._images import ImageDataset
+        from .data._pydataset import PyDataset
 
-        if not isinstance(data, ImageDataset) or data.batch_size is None:
+        p, rank = self.size, self.rank
+        if isinstance(data, ImageDataset) and data.batch_size is not None:
+            self._sharded.append(data)
+            n = len(data)
+            mine = n // p if drop_remainder else (n - rank + p - 1) // p
+            return mine, lambda: data._iter_shard(p, rank, drop_remainder), None, None
+        if isinstance(data, Dataset):
+            self._pipelines.append(data)
             return None
-        self._sharded.append(data)
-        n = len(data)
-        mine = n // self.size if drop_remainder else (n - self.rank + self.size - 1) // self.size
-        return mine, lambda: data._iter_shard(self.size, self.rank, drop_remainder)
+        if isinstance(data, PyDataset) and data.num_batches is not None:
+            n = int(data.num_batches)
+            dealt = n // p * p if drop_remainder else n
+
+            def indices() -> list[int]:
+                order = np.random.default_rng([self.seed, self.epoch]).permutation(n) if shuffle else np.arange(n)
+                return order[rank:dealt:p].tolist()
+
+            _, one_pass, begin, end, _ = _epoch.pydataset_batches(data, False, indices)
+            return (dealt - rank + p - 1) // p, one_pass, begin, end
+        return None
 
     def _share_datasets(self) -> None:
-        import hashlib
-
         for data in self._sharded:
             digest = hashlib.sha256("\n".join(map(str, data.file_paths)).encode()).hexdigest()
             mine = (digest, data._rng.bit_generator.state)
             first = self.collective("comparing datasets", lambda mine=mine: self.comm.bcast(mine, root=0))
             differs = self.agree(first[0] != digest, "comparing datasets")
             if differs:
-                raise ValueError(
-                    "DataParallel: the image dataset's files differ between processes (another order or "
-                    "validation split); pass the same seed= to image_dataset_from_directory on every process"
+                raise _every_process(
+                    ValueError(
+                        "DataParallel: the image dataset's files differ between processes (another order or "
+                        "validation split); pass the same seed= to image_dataset_from_directory on every process"
+                    )
                 )
             data._rng.bit_generator.state = first[1]
+        for data in self._pipelines:
+            stages = _random_stages(data)
+            states = [_stage_state(s) for s in stages]
+            first = self.collective("sharing shuffle seeds", lambda states=states: self.comm.bcast(states, root=0))
+            differs = self.agree(
+                [kind for kind, _ in first] != [kind for kind, _ in states], "comparing dataset pipelines"
+            )
+            if differs:
+                raise _every_process(
+                    ValueError(
+                        "DataParallel: the dataset pipelines differ between processes (their shuffle or image "
+                        "stages); build the same pipeline on every process"
+                    )
+                )
+            for stage, state in zip(stages, first):
+                _set_stage_state(stage, state)
 
     def stream_source(self, it: _epoch.EpochIterator) -> _epoch.Source:
         """A dataset or generator: process r keeps batches r, r+P, r+2P, ... of each pass; a
@@ -289,7 +340,7 @@ class _Run:
                 for xb, yb, idx, wb in it.source.make_pass():
                     yield xb, yb, idx, wb, None  # the global batch: summed at the step
 
-            return _epoch.Source(n, own_pass)
+            return _epoch.Source(n, own_pass, it.source._begin, it.source._end)
 
         def one_pass():
             group = []
@@ -297,13 +348,15 @@ class _Run:
                 group.append(batch)
                 if len(group) == self.size:
                     xb, yb, idx, wb = group[self.rank]
-                    yield xb, yb, idx, wb, sum(len(b[2]) for b in group)
+                    yield xb, yb, idx, wb, sum(len(b[2]) for b in group), _fingerprint(group)
                     group = []
 
         return _epoch.Source(None if n is None else n // self.size, one_pass, it.source._begin, it.source._end)
 
     def train_step(self, batch: tuple) -> tuple[tuple, int]:
-        xb, yb, idx, wb, global_n = batch
+        """One step on this process's rows. A batch dealt from a stream carries a fingerprint of
+        the step's global batch, checked against every other process's with the logs."""
+        xb, yb, idx, wb, global_n, *fingerprint = batch
         if global_n is None:
             global_n = int(self.sum([len(idx)], "summing the global batch size")[0])
         if self.step is None:
@@ -311,7 +364,9 @@ class _Run:
         result = self.step.train_step(xb, yb, idx, wb, global_n, self.dp.timeout)
         loss_sum, correct, rows, top_k = result[:4]
         if self.size > 1:
-            loss_sum, correct, rows, top_k = self.sum([loss_sum, correct, rows, top_k], "summing the step's logs")
+            loss_sum, correct, rows, top_k = self.sum(
+                [loss_sum, correct, rows, top_k], "summing the step's logs", *fingerprint
+            )
         logs = (float(loss_sum) / max(global_n, 1), int(correct), int(rows), int(top_k))
         if len(result) > 4:  # metrics computed in Python: every process feeds them the whole batch
             logs += (self.gather_outputs([result[4]], "gathering the outputs for the metrics"),)
@@ -375,3 +430,59 @@ class _Run:
         n = it.source.num_batches
         mine = None if n is None else (n - self.rank + self.size - 1) // self.size
         return _epoch.Source(mine, one_pass, it.source._begin, it.source._end)
+
+
+def _random_stages(data: Any) -> list:
+    """The stages of a cnnx.data.Dataset pipeline that draw random numbers (shuffles, image
+    folders), in a fixed order (depth first)."""
+    from .data._dataset import _Shuffle
+    from .data._images import ImageDataset
+
+    stages, todo, seen = [], [data], set()
+    while todo:
+        node = todo.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, (_Shuffle, ImageDataset)):
+            stages.append(node)
+        todo.extend(reversed(getattr(node, "_datasets", ())))
+        parent = getattr(node, "_parent", None)
+        if parent is not None:
+            todo.append(parent)
+    return stages
+
+
+def _stage_state(stage: Any) -> tuple[str, Any]:
+    if hasattr(stage, "_passes"):  # a shuffle: its orders follow from the seed and the pass count
+        return "shuffle", (stage._seed, stage._passes)
+    return "images", stage._rng.bit_generator.state
+
+
+def _set_stage_state(stage: Any, state: tuple[str, Any]) -> None:
+    kind, value = state
+    if kind == "shuffle":
+        stage._seed, stage._passes = value
+    else:
+        stage._rng.bit_generator.state = value
+
+
+def _every_process(error: BaseException) -> BaseException:
+    """Marks an error that every process raises at the same point: fit ends with it everywhere,
+    no MPI_Abort needed."""
+    error._cnnx_every_process = True  # type: ignore[attr-defined]
+    return error
+
+
+def _fingerprint(batches: list) -> int:
+    """A cheap digest of a step's batches (a few thousand values of each array), to check that
+    every process dealt the same ones."""
+    h = hashlib.blake2b(digest_size=8)
+    for batch in batches:
+        for a in (batch[0], batch[1], batch[3]):
+            if a is None:
+                continue
+            flat = np.ascontiguousarray(a).reshape(-1)
+            h.update(str(flat.shape).encode())
+            h.update(np.ascontiguousarray(flat[:: max(1, flat.size // 4096)]).tobytes())
+    return int.from_bytes(h.digest(), "little")

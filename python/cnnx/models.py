@@ -1015,10 +1015,11 @@ class Model:
         and checked one at a time as they arrive (``mode``: "train", "test" or "predict").
         With a distributed ``run``, a dataset that can read only this process's share does
         (the source is then marked ``sharded``)."""
-        sharded = run.shard_batches(data, drop_remainder=mode == "train") if run is not None else None
+        sharded = None
+        if run is not None:
+            sharded = run.shard_batches(data, drop_remainder=mode == "train", shuffle=shuffle and mode == "train")
         if sharded is not None:
-            n, raw = sharded
-            begin = end = None
+            n, raw, begin, end = sharded
             infinite = False
         elif kind == "pydataset":
             n, raw, begin, end, infinite = _epoch.pydataset_batches(data, shuffle and mode == "train")
