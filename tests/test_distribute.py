@@ -220,6 +220,7 @@ def one_rank():
     ("kwargs", "message"),
     [
         ({"micro_batches": 0}, "micro_batches to be a positive integer"),
+        ({"micro_batches": 2**40}, "micro_batches between 1 and 65536, received 1099511627776"),
         ({"bucket_bytes": -1}, "bucket_bytes to be a positive integer"),
         ({"timeout": 0}, "timeout to be a positive number"),
         ({"seed": -2}, "seed to be a non-negative integer"),

@@ -9,7 +9,7 @@ the model, reads the data and calls ``fit`` with the same arguments and ``distri
   each process computes the gradients of its share; the core sums them over one fixed binary
   tree, completed across processes over mpi4py (cnnx/data_parallel.hpp, ``_allreduce.py``),
   bucket by bucket while the backward pass still runs. The weights come out bit-identical on any
-  number of processes up to ``micro_batches`` (work is even when it divides ``micro_batches``);
+  number of processes up to ``micro_batches`` (the work is even when that number divides it);
 - the logs (loss, accuracy, validation) are reduced across processes, so callbacks such as
   EarlyStopping see the same numbers everywhere, and stop decisions are agreed on each step;
 - only rank 0 prints progress and runs the callbacks that write files (ModelCheckpoint,

@@ -161,6 +161,7 @@ TEST(ReductionTree, FragmentsAndCombineStepsFollowTheTree) {
   EXPECT_EQ(uneven.combine(), (Pairs{{1, 2}, {0, 1}}));
   EXPECT_EQ(cnnx::ReductionTree(7, 1).fragments().size(), 1u);
   EXPECT_THROW(cnnx::ReductionTree(0, 1), cnnx::ValueError);
+  EXPECT_THROW(cnnx::ReductionTree(cnnx::ReductionTree::kMaxLeaves + 1, 1), cnnx::ValueError);
   EXPECT_THROW(cnnx::ReductionTree(4, 5), cnnx::ValueError);  // more processes than micro-batches
   EXPECT_THROW(cnnx::ReductionTree(4, 0), cnnx::ValueError);
 }

@@ -24,7 +24,10 @@ std::int64_t left_leaves(std::int64_t n) {
 
 ReductionTree::ReductionTree(std::int64_t leaves, int processes) : leaves_(leaves), processes_(processes) {
   const std::string who = "DataParallel: ";
-  if (leaves < 1) throw ValueError(who + "expected micro_batches >= 1, received " + std::to_string(leaves));
+  // Each process keeps a record per leaf and a buffer per fragment: a bound keeps them small.
+  if (leaves < 1 || leaves > kMaxLeaves)
+    throw ValueError(who + "expected micro_batches between 1 and " + std::to_string(kMaxLeaves) + ", received " +
+                     std::to_string(leaves));
   if (processes < 1 || processes > leaves)
     throw ValueError(who + "expected between 1 and micro_batches=" + std::to_string(leaves) + " processes, received " +
                      std::to_string(processes));

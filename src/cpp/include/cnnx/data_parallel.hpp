@@ -50,7 +50,8 @@ class CNNX_API ReductionTree {
     std::int64_t first, end;  // leaves [first, end)
     int rank;                 // the process that sums it
   };
-  // Throws ValueError unless leaves >= 1 and 1 <= processes <= leaves.
+  static constexpr std::int64_t kMaxLeaves = 65536;
+  // Throws ValueError unless 1 <= leaves <= kMaxLeaves and 1 <= processes <= leaves.
   ReductionTree(std::int64_t leaves, int processes);
 
   std::int64_t leaves() const { return leaves_; }
