@@ -9,7 +9,8 @@ to the training script is ``fit(..., distribute=cnnx.distribute.DataParallel())`
 "Training on several processes or machines"). Every process runs this whole script; fit
 broadcasts rank 0's weights, gives each process its share of every batch of --batch-size
 images and sums the gradients, so the weights stay identical everywhere. Rank 0 alone prints
-progress, writes the checkpoint and evaluates; the last line is ``test_accuracy=0.xxxx``.
+progress, writes the checkpoint and reports the test accuracy of the evaluation all the processes
+share; the last line is ``test_accuracy=0.xxxx``.
 
 --checkpoint PATH saves the model (with the optimizer's state) after every epoch and, when PATH
 exists, resumes from it, with any number of processes: for example 2 epochs with -np 2, then
@@ -136,8 +137,9 @@ def main() -> None:
     )
     train_seconds = time.perf_counter() - start
 
-    if dp.is_primary:  # the weights are the same on every process: one evaluation is enough
-        loss, acc = model.evaluate(x_test, y_test, batch_size=256, verbose=0)
+    # Every process evaluates its share of the test set; every one gets the logs of all of it.
+    loss, acc = model.evaluate(x_test, y_test, batch_size=256, verbose=0, distribute=dp)
+    if dp.is_primary:
         checksum = float(np.sum([np.sum(w, dtype=np.float64) for w in model.get_weights()]))
         epochs_run = max(args.epochs - initial_epoch, 0)
         processes = f"{dp.num_processes} process" + ("es" if dp.num_processes > 1 else "")

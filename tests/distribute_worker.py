@@ -149,7 +149,11 @@ def main() -> None:
             callbacks=callbacks,
             distribute=dp,
         )
+    evaluation = None
+    if args.mode == "train":  # every process evaluates its share; all get the logs of all the data
+        evaluation = model.evaluate(x, y, batch_size=16, verbose=0, return_dict=True, distribute=dp)
     result = {
+        "evaluation": evaluation,
         "rank": dp.rank,
         "processes": dp.num_processes,
         "digests": record.digests,

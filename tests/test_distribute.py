@@ -438,7 +438,7 @@ def read_ranks(out: Path, np_: int) -> list[dict]:
 @needs_mpi
 @pytest.mark.slow
 def test_mpirun_weights_equal_on_every_rank_every_step_and_across_process_counts(tmp_path):
-    finals, metric = {}, {}
+    finals, metric, evaluations = {}, {}, {}
     for np_ in (1, 2, 3, 4):  # 3: micro-batches 2, 1, 1; the general reducer
         out = tmp_path / f"np{np_}"
         out.mkdir()
@@ -450,10 +450,17 @@ def test_mpirun_weights_equal_on_every_rank_every_step_and_across_process_counts
             assert r["processes"] == np_
             assert r["digests"] == ranks[0]["digests"], f"rank {r['rank']} of {np_} differs"
             assert r["history"] == ranks[0]["history"]
+            assert r["evaluation"] == ranks[0]["evaluation"]
         finals[np_] = ranks[0]["final"]
+        evaluations[np_] = ranks[0]["evaluation"]
         metric[np_] = ranks[0]["history"]["sparse_categorical_crossentropy"]
     assert finals[1] == finals[2] == finals[3] == finals[4]
-    assert metric[1] == metric[2] == metric[3] == metric[4]  # a Python metric over the gathered outputs
+    assert metric[1] == metric[2] == metric[3] == metric[4]
+    for np_ in (2, 3, 4):  # evaluate(distribute=): the same model, every sample counted once
+        assert evaluations[np_]["accuracy"] == evaluations[1]["accuracy"]
+        assert evaluations[np_]["loss"] == pytest.approx(
+            evaluations[1]["loss"], rel=1e-6
+        )  # a Python metric over the gathered outputs
 
 
 @needs_mpi
@@ -671,6 +678,86 @@ def test_a_generator_that_differs_between_processes_is_refused_on_every_process(
 
     messages = run_ranks(2, train)  # a ValueError on both, not Abort (ThreadComm.Abort raises RuntimeError)
     assert all(m is not None and "processes 0 and 1 read different batches in epoch 1" in m for m in messages)
+
+
+# -- evaluate ----------------------------------------------------------------------------------
+def eval_model(seed: int = 5):
+    model = small_model(seed)
+    model.compile(
+        optimizer=cnnx.optimizers.Adam(0.01),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy", "sparse_categorical_crossentropy"],  # the second computed in Python
+    )
+    return model
+
+
+@pytest.mark.parametrize("size", [2, 3])
+@pytest.mark.parametrize("data", ["arrays", "dataset"])
+def test_a_distributed_evaluate_gives_every_process_the_logs_of_all_the_data(size, data):
+    x, y = small_data(70)
+    models = [eval_model() for _ in range(size + 1)]
+    batches = cnnx.data.Dataset.from_tensor_slices((x, y)).batch(8)
+    args = (x, y) if data == "arrays" else (batches,)
+    alone = models[size].evaluate(*args, batch_size=8 if data == "arrays" else None, verbose=0, return_dict=True)
+
+    def evaluate(comm):
+        model = models[comm.Get_rank()]
+        kwargs = {"batch_size": 8} if data == "arrays" else {}
+        return model.evaluate(*args, **kwargs, verbose=0, return_dict=True, distribute=DataParallel(comm=comm))
+
+    results = run_ranks(size, evaluate)
+    for logs in results:
+        assert logs == results[0]  # the same bits on every process
+        assert logs["accuracy"] == alone["accuracy"]  # every sample counted once
+        for key in ("loss", "sparse_categorical_crossentropy"):
+            np.testing.assert_allclose(logs[key], alone[key], rtol=1e-6)
+
+
+def test_a_distributed_evaluate_refuses_different_weights_on_every_process():
+    x, y = small_data(20)
+    models = [eval_model(seed=5), eval_model(seed=6)]
+
+    def evaluate(comm):
+        try:
+            models[comm.Get_rank()].evaluate(x, y, verbose=0, distribute=DataParallel(comm=comm))
+        except ValueError as e:
+            return str(e)
+        return None
+
+    for message in run_ranks(2, evaluate):
+        assert message is not None and "the weights of process 1 differ from process 0's" in message
+
+
+def test_a_plain_evaluate_inside_a_distributed_fit_stays_on_its_process():
+    # A callback that evaluates on rank 0 alone must not wait for the other processes.
+    x, y = small_data(40)
+    models = [small_model() for _ in range(2)]
+
+    class EvaluateOnRank0(cnnx.callbacks.Callback):
+        def __init__(self, rank):
+            super().__init__()
+            self.rank, self.logs = rank, []
+
+        def on_epoch_end(self, epoch, logs=None):
+            if self.rank == 0:
+                self.logs.append(self.model.evaluate(x, y, verbose=0, return_dict=True))
+
+    def train(comm):
+        rank = comm.Get_rank()
+        probe = EvaluateOnRank0(rank)
+        models[rank].fit(
+            x,
+            y,
+            batch_size=8,
+            epochs=2,
+            validation_split=0.25,
+            verbose=0,
+            callbacks=[probe],
+            distribute=DataParallel(comm=comm, seed=2),
+        )
+        return len(probe.logs)
+
+    assert run_ranks(2, train) == [2, 0]
 
 
 def test_each_bucket_is_announced_as_soon_as_its_layers_are_done():

@@ -128,6 +128,29 @@ class _Run:
         m._initial_epoch, self.seed = shared[0], int(shared[1])
         self._share_datasets()
 
+    def start_evaluation(self) -> None:
+        """Before a distributed evaluate: every process must hold the same weights (as after a
+        distributed fit); each evaluates its share of the data and the sums are reduced."""
+        if self.size > 1:
+            self._watchdog = threading.Thread(target=self._watch, name="cnnx-dp-watchdog", daemon=True)
+            self._watchdog.start()
+        h = hashlib.blake2b(digest_size=16)
+        for w in self.model.get_weights():
+            h.update(np.ascontiguousarray(w).tobytes())
+        mine = h.hexdigest()
+        if self.size > 1:
+            digests = self.collective("comparing weights", lambda: self.comm.allgather(mine))
+            differ = [r for r, d in enumerate(digests) if d != digests[0]]
+            if differ:
+                raise _every_process(
+                    ValueError(
+                        f"evaluate: the weights of process {differ[0]} differ from process 0's; a distributed "
+                        "evaluate needs the same model on every process (as a distributed fit leaves it, or "
+                        "the same file loaded everywhere)"
+                    )
+                )
+        self._share_datasets()
+
     def _start_step(self) -> None:
         """At the first step: rank 0's weights and optimizer state to everyone, then the core's
         step and the communicator thread."""

@@ -1173,11 +1173,14 @@ class Model:
         steps: int | None = None,
         callbacks: Any = None,
         return_dict: bool = False,
+        distribute: Any = None,
         **kwargs: Any,
     ) -> Any:
         """Loss (and metrics) over (x, y), in batches; Keras' return convention. ``x`` may be
         any input ``fit`` takes; ``steps`` limits the batches; ``callbacks`` get the
-        ``on_test_*`` hooks."""
+        ``on_test_*`` hooks. ``distribute=cnnx.distribute.DataParallel()``: every process of an
+        MPI launch evaluates its share (as fit's validation does) and every process gets the
+        logs of the whole data; the weights must be the same on every process."""
         who = "evaluate"
         if kwargs:
             raise ValueError(f"Arguments not recognized: {kwargs}")
@@ -1185,23 +1188,45 @@ class Model:
         batch_size = self._check_batch_size(batch_size, who, default=None)
         verbose = _check_verbose(verbose, who)
         steps = _epoch.check_steps(steps, "steps", who)
+        run = self._distributed_run(distribute, who)
         start = time.perf_counter()
         kind = _epoch.data_kind(x)
         if kind != "arrays":
             self._check_dataset_args(x, who, y=y, sample_weight=sample_weight)
-            it = self._stream_iterator(x, kind, who, "test", steps, "steps")
+            it = self._stream_iterator(x, kind, who, "test", steps, "steps", run=run)
+            if run is not None:
+                it = _epoch.EpochIterator(run.stream_test_source(it), steps)
         else:
             x, y, w = self._prepare_data(x, y, sample_weight, None, who, finite=None)
+            if run is not None:
+                if len(x) < run.size:
+                    raise ValueError(f"{who}: expected at least one sample per process ({run.size}), received {len(x)}")
+                x, y, w = run.array_test_share(x, y, w)
             bs = _array_batch_size(batch_size, len(x), steps)
             it = _epoch.EpochIterator(self._array_test_source(x, y, w, bs), steps)
         it.reset()
+        if run is not None and not run.dp.is_primary:  # rank 0 alone prints and writes files
+            verbose = 0
+            if not isinstance(callbacks, CallbackList):
+                callbacks = [c for c in (callbacks or []) if not getattr(c, "_primary_only", False)]
         if not isinstance(callbacks, CallbackList):
             callbacks = CallbackList(
                 callbacks, self, {"verbose": verbose, "epochs": 1, "steps": it.num_batches}, who=who
             )
+        # Inside a distributed fit (a callback's evaluate) a plain evaluate stays on this process.
+        outer, self._dp_run = getattr(self, "_dp_run", None), run
         try:
+            if run is not None:
+                run.start_evaluation()
             logs = self._test_loop(it, callbacks)
+        except BaseException as e:
+            if run is not None:
+                run.fail(e)  # the other processes would wait for this one: stop them all
+            raise
         finally:
+            self._dp_run = outer
+            if run is not None:
+                run.close()
             it.close()
         if verbose:
             from .callbacks import _format_logs, _format_time
