@@ -88,9 +88,7 @@ class BucketReducer:
 
     def reduce(self, begin: int, end: int, tag: int = 0) -> None:
         out = self.fragments[0]
-        if self.size == 1 and len(self.fragments) == 1:
-            return
-        if self.aligned:
+        if self.aligned:  # one process included
             tree_allreduce(self.comm, out[begin:end], self.scratch, tag)
             return
         size, rank, comm = self.size, self.rank, self.comm
