@@ -22,10 +22,8 @@ oversubscribed (Open MPI yields the CPU while waiting), so compare variants with
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import shlex
 import statistics
 import subprocess
@@ -33,8 +31,7 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-from bench import cnnx_model, cpu_model
+from bench import cnnx_model, run_header
 from distributed import mpirun, table
 
 import cnnx
@@ -108,12 +105,7 @@ def main() -> None:
     if args.worker:
         worker(args)
         return
-    header = [
-        f"machine: {cpu_model()}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}",
-        f"date: {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}",
-        f"cnnx {cnnx.__version__} (kernels: {cnnx._core.get_isa()}), numpy {np.__version__}, "
-        f"python {platform.python_version()}",
-        f"command: python {shlex.join(sys.argv)}",
+    header = run_header() + [
         f"the article network's gradient buffer in 256 KiB buckets; medians over {args.rounds} rounds x "
         f"{args.repeats} sums of every bucket; 1 thread per process, shared memory over loopback",
     ]

@@ -407,6 +407,18 @@ def cpu_model() -> str:
     return platform.processor() or "unknown CPU"
 
 
+def run_header(peers: str = "") -> list[str]:
+    """The lines every benchmark prints first: the machine, the date (UTC), the versions and the
+    command. ``peers``: the compared libraries' versions, appended to the versions line."""
+    return [
+        f"machine: {cpu_model()}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}",
+        f"date: {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}",
+        f"cnnx {cnnx.__version__} (kernels: {cnnx._core.get_isa()}), {peers + ', ' if peers else ''}"
+        f"numpy {np.__version__}, python {platform.python_version()}",
+        f"command: python {shlex.join(sys.argv)}",
+    ]
+
+
 def load_torch(vs: str):
     if vs == "none":
         return None
@@ -432,13 +444,7 @@ def main() -> None:
     budget = Budget(args.quick)
     torch = load_torch(args.vs)
 
-    header = [
-        f"machine: {cpu_model()}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}",
-        f"date: {datetime.datetime.now().isoformat(timespec='seconds')}",
-        f"cnnx {cnnx.__version__} (kernels: {cnnx._core.get_isa()}), "
-        + (f"torch {torch.__version__} (channels_last, float32)" if torch else "torch: not compared")
-        + f", numpy {np.__version__}, python {platform.python_version()}",
-        f"command: python {shlex.join(sys.argv)}",
+    header = run_header(f"torch {torch.__version__} (channels_last, float32)" if torch else "torch: not compared") + [
         f"medians of {repeats} alternating round(s) after warm-up; ratio > 1 means cnnx is faster/leaner",
         "conv GFLOP/s count every tap, as usual; of those, "
         + ", ".join(f"{name} {padding_share(*shape[:2]):.1%}" for name, shape, _ in CONVS)

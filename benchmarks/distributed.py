@@ -39,11 +39,9 @@ is arithmetic on these measurements: the network's bandwidth and latency are ass
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import math
 import os
-import platform
 import shlex
 import shutil
 import statistics
@@ -53,7 +51,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from bench import cnnx_model, cpu_model
+from bench import cnnx_model, run_header
 
 import cnnx
 from cnnx.distribute import DataParallel
@@ -282,12 +280,7 @@ def main() -> None:
         worker(args)
         return
 
-    header = [
-        f"machine: {cpu_model()}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}",
-        f"date: {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}",
-        f"cnnx {cnnx.__version__} (kernels: {cnnx._core.get_isa()}), numpy {np.__version__}, "
-        f"python {platform.python_version()}",
-        f"command: python {shlex.join(sys.argv)}",
+    header = run_header() + [
         f"the article's network, Adam, global batch {args.batch}, random MNIST-shaped data; "
         f"DataParallel(micro_batches={args.micro_batches}); medians over {args.rounds} rounds x {args.steps} steps",
     ]
