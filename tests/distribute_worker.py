@@ -149,11 +149,13 @@ def main() -> None:
             callbacks=callbacks,
             distribute=dp,
         )
-    evaluation = None
-    if args.mode == "train":  # every process evaluates its share; all get the logs of all the data
+    evaluation = predictions = None
+    if args.mode == "train":  # every process evaluates / predicts its share; all get all of it
         evaluation = model.evaluate(x, y, batch_size=16, verbose=0, return_dict=True, distribute=dp)
+        predictions = model.predict(x[:61], batch_size=16, verbose=0, distribute=dp).tolist()
     result = {
         "evaluation": evaluation,
+        "predictions": predictions,
         "rank": dp.rank,
         "processes": dp.num_processes,
         "digests": record.digests,

@@ -438,7 +438,7 @@ def read_ranks(out: Path, np_: int) -> list[dict]:
 @needs_mpi
 @pytest.mark.slow
 def test_mpirun_weights_equal_on_every_rank_every_step_and_across_process_counts(tmp_path):
-    finals, metric, evaluations = {}, {}, {}
+    finals, metric, evaluations, predictions = {}, {}, {}, {}
     for np_ in (1, 2, 3, 4):  # 3: micro-batches 2, 1, 1; the general reducer
         out = tmp_path / f"np{np_}"
         out.mkdir()
@@ -451,16 +451,20 @@ def test_mpirun_weights_equal_on_every_rank_every_step_and_across_process_counts
             assert r["digests"] == ranks[0]["digests"], f"rank {r['rank']} of {np_} differs"
             assert r["history"] == ranks[0]["history"]
             assert r["evaluation"] == ranks[0]["evaluation"]
+            assert r["predictions"] == ranks[0]["predictions"]
         finals[np_] = ranks[0]["final"]
         evaluations[np_] = ranks[0]["evaluation"]
+        predictions[np_] = np.array(ranks[0]["predictions"])
         metric[np_] = ranks[0]["history"]["sparse_categorical_crossentropy"]
     assert finals[1] == finals[2] == finals[3] == finals[4]
-    assert metric[1] == metric[2] == metric[3] == metric[4]
-    for np_ in (2, 3, 4):  # evaluate(distribute=): the same model, every sample counted once
+    assert metric[1] == metric[2] == metric[3] == metric[4]  # a Python metric over the gathered outputs
+    for np_ in (2, 3, 4):
+        # evaluate(distribute=): the same model, every sample counted once
         assert evaluations[np_]["accuracy"] == evaluations[1]["accuracy"]
-        assert evaluations[np_]["loss"] == pytest.approx(
-            evaluations[1]["loss"], rel=1e-6
-        )  # a Python metric over the gathered outputs
+        assert evaluations[np_]["loss"] == pytest.approx(evaluations[1]["loss"], rel=1e-6)
+        # predict(distribute=): every output, in order
+        assert predictions[np_].shape == predictions[1].shape == (61, 5)
+        np.testing.assert_allclose(predictions[np_], predictions[1], rtol=1e-6, atol=1e-7)
 
 
 @needs_mpi
@@ -726,6 +730,33 @@ def test_a_distributed_evaluate_refuses_different_weights_on_every_process():
 
     for message in run_ranks(2, evaluate):
         assert message is not None and "the weights of process 1 differ from process 0's" in message
+
+
+@pytest.mark.parametrize("size", [2, 3])
+@pytest.mark.parametrize("data", ["arrays", "dataset", "pydataset"])
+def test_a_distributed_predict_gives_every_process_all_the_outputs_in_order(size, data):
+    x, y = small_data(53)  # 7 batches of 8 (the last of 5): uneven shares
+    models = [eval_model() for _ in range(size + 1)]
+    inputs = {
+        "arrays": lambda: (x,),
+        "dataset": lambda: (cnnx.data.Dataset.from_tensor_slices(x).batch(8),),
+        "pydataset": lambda: (CountingBatches(x, y),),
+    }[data]
+    alone = models[size].predict(*inputs(), batch_size=8 if data == "arrays" else None, verbose=0)
+
+    def predict(comm):
+        source = inputs()
+        kwargs = {"batch_size": 8} if data == "arrays" else {}
+        out = models[comm.Get_rank()].predict(*source, **kwargs, verbose=0, distribute=DataParallel(comm=comm))
+        return out, getattr(source[0], "fetched", None)
+
+    results = run_ranks(size, predict)
+    for out, _ in results:
+        np.testing.assert_array_equal(out, results[0][0])  # the same on every process
+    np.testing.assert_allclose(results[0][0], alone, rtol=1e-6, atol=1e-7)  # every sample, in order
+    if data == "pydataset":  # each process fetched only its batches, every batch once
+        fetched = sorted(i for _, f in results for i in f)
+        assert fetched == list(range(7))
 
 
 def test_a_plain_evaluate_inside_a_distributed_fit_stays_on_its_process():

@@ -128,9 +128,9 @@ class _Run:
         m._initial_epoch, self.seed = shared[0], int(shared[1])
         self._share_datasets()
 
-    def start_evaluation(self) -> None:
-        """Before a distributed evaluate: every process must hold the same weights (as after a
-        distributed fit); each evaluates its share of the data and the sums are reduced."""
+    def start_evaluation(self, who: str = "evaluate") -> None:
+        """Before a distributed evaluate or predict: every process must hold the same weights (as
+        after a distributed fit); each works on its share of the data."""
         if self.size > 1:
             self._watchdog = threading.Thread(target=self._watch, name="cnnx-dp-watchdog", daemon=True)
             self._watchdog.start()
@@ -144,8 +144,8 @@ class _Run:
             if differ:
                 raise _every_process(
                     ValueError(
-                        f"evaluate: the weights of process {differ[0]} differ from process 0's; a distributed "
-                        "evaluate needs the same model on every process (as a distributed fit leaves it, or "
+                        f"{who}: the weights of process {differ[0]} differ from process 0's; a distributed "
+                        f"{who} needs the same model on every process (as a distributed fit leaves it, or "
                         "the same file loaded everywhere)"
                     )
                 )
@@ -434,11 +434,23 @@ class _Run:
             tally.pending = [joined] if joined is not None else []
             self.model._metrics_tally = None  # the metric objects start again from every process's outputs
 
-    def array_test_share(self, x: Any, y: Any, weights: Any) -> tuple:
-        """This process's contiguous share of validation arrays."""
-        bounds = np.linspace(0, len(x), self.size + 1).astype(np.int64)
+    def array_test_share(self, *arrays: Any) -> tuple:
+        """This process's contiguous share of validation / evaluation / prediction arrays (None
+        stays None); the shares follow one another in rank order."""
+        bounds = np.linspace(0, len(arrays[0]), self.size + 1).astype(np.int64)
         b, e = int(bounds[self.rank]), int(bounds[self.rank + 1])
-        return x[b:e], y[b:e], None if weights is None else weights[b:e]
+        return tuple(None if a is None else a[b:e] for a in arrays)
+
+    def gather_predictions(self, batches: list, dealt: bool) -> list:
+        """Every process's prediction batches in the data's order: the shares one after another
+        (arrays), or, for ``dealt`` batches (process r had batches r, r+P, ...), interleaved."""
+        if self.size == 1:
+            return batches
+        everyone = self.collective("gathering the predictions", lambda: self.comm.allgather(batches))
+        if not dealt:
+            return [b for part in everyone for b in part]
+        longest = max(len(part) for part in everyone)
+        return [part[j] for j in range(longest) for part in everyone if j < len(part)]
 
     def stream_test_source(self, it: _epoch.EpochIterator) -> _epoch.Source:
         """Validation datasets: process r evaluates batches r, r+P, ... (all of them)."""

@@ -1217,7 +1217,7 @@ class Model:
         outer, self._dp_run = getattr(self, "_dp_run", None), run
         try:
             if run is not None:
-                run.start_evaluation()
+                run.start_evaluation(who)
             logs = self._test_loop(it, callbacks)
         except BaseException as e:
             if run is not None:
@@ -1248,20 +1248,29 @@ class Model:
         verbose: Any = "auto",
         steps: int | None = None,
         callbacks: Any = None,
+        distribute: Any = None,
     ) -> np.ndarray:
         """Model outputs for x, computed in batches of ``batch_size`` (default 32). ``x`` may be
         any input ``fit`` takes (batches of x, or of (x, y[, sample_weight]) whose labels are
         ignored); the outputs are in the order of the batches. ``steps`` limits the batches;
-        ``callbacks`` get the ``on_predict_*`` hooks (batch logs ``{"outputs": ...}``)."""
+        ``callbacks`` get the ``on_predict_*`` hooks (batch logs ``{"outputs": ...}``).
+        ``distribute=cnnx.distribute.DataParallel()``: every process of an MPI launch predicts
+        its share (arrays: a contiguous part; datasets: batches r, r+P, ...; ``steps`` then counts
+        this process's batches) and every process gets all the outputs, in the data's order."""
         who = "predict"
         batch_size = self._check_batch_size(batch_size, who, default=None)
         verbose = _check_verbose(verbose, who)
         steps = _epoch.check_steps(steps, "steps", who)
+        run = self._distributed_run(distribute, who)
         kind = _epoch.data_kind(x)
         if kind == "arrays":
             x = self._prepare_x(x, who)
+            if run is not None:
+                if len(x) < run.size:
+                    raise ValueError(f"{who}: expected at least one sample per process ({run.size}), received {len(x)}")
+                (x,) = run.array_test_share(x)
             bs = _array_batch_size(batch_size, len(x), steps)
-            if steps is None and not callbacks:  # the whole loop in one core call
+            if steps is None and not callbacks and run is None:  # the whole loop in one core call
                 return self._core.predict(x, bs)
 
             def one_pass():
@@ -1271,16 +1280,24 @@ class Model:
             it = _epoch.EpochIterator(_epoch.Source(-(-len(x) // bs), one_pass), steps)
         else:
             self._check_dataset_args(x, who)
-            it = self._stream_iterator(x, kind, who, "predict", steps, "steps")
+            it = self._stream_iterator(x, kind, who, "predict", steps, "steps", run=run)
+            if run is not None:
+                it = _epoch.EpochIterator(run.stream_test_source(it), steps)
         it.reset()
+        if run is not None and not run.dp.is_primary:  # rank 0 alone prints and writes files
+            verbose = 0
+            if not isinstance(callbacks, CallbackList):
+                callbacks = [c for c in (callbacks or []) if not getattr(c, "_primary_only", False)]
         if not isinstance(callbacks, CallbackList):
             callbacks = CallbackList(
                 callbacks, self, {"verbose": verbose, "epochs": 1, "steps": it.num_batches}, who=who
             )
         outputs = []
-        callbacks.on_predict_begin({})
-        self.stop_predicting = False
         try:
+            if run is not None:
+                run.start_evaluation(who)
+            callbacks.on_predict_begin({})
+            self.stop_predicting = False
             for step, xb in it.epoch():
                 callbacks.on_predict_batch_begin(step, {})
                 out = self._core.predict(xb, len(xb))
@@ -1288,9 +1305,17 @@ class Model:
                 callbacks.on_predict_batch_end(step, {"outputs": out})
                 if self.stop_predicting:
                     break
+            callbacks.on_predict_end({})
+            if run is not None:
+                outputs = run.gather_predictions(outputs, dealt=kind != "arrays")
+        except BaseException as e:
+            if run is not None:
+                run.fail(e)  # the other processes would wait for this one: stop them all
+            raise
         finally:
             it.close()
-        callbacks.on_predict_end({})
+            if run is not None:
+                run.close()
         if not outputs:
             raise ValueError("predict: the data yielded no batches")
         return np.concatenate(outputs)
