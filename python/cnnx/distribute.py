@@ -434,9 +434,22 @@ class _Run:
             tally.pending = [joined] if joined is not None else []
             self.model._metrics_tally = None  # the metric objects start again from every process's outputs
 
-    def array_test_share(self, *arrays: Any) -> tuple:
+    def primary_view(self, verbose: Any, callbacks: Any) -> tuple:
+        """(verbose, callbacks) for this process: rank 0 alone prints and runs the callbacks that
+        write files (marked ``_primary_only``)."""
+        if self.dp.is_primary:
+            return verbose, callbacks
+        if isinstance(callbacks, (list, tuple, type(None))):  # not an already made CallbackList
+            callbacks = [c for c in (callbacks or []) if not getattr(c, "_primary_only", False)]
+        return 0, callbacks
+
+    def array_test_share(self, who: str, *arrays: Any) -> tuple:
         """This process's contiguous share of validation / evaluation / prediction arrays (None
         stays None); the shares follow one another in rank order."""
+        if len(arrays[0]) < self.size:
+            raise ValueError(
+                f"{who}: expected at least one sample per process ({self.size}), received {len(arrays[0])}"
+            )
         bounds = np.linspace(0, len(arrays[0]), self.size + 1).astype(np.int64)
         b, e = int(bounds[self.rank]), int(bounds[self.rank + 1])
         return tuple(None if a is None else a[b:e] for a in arrays)

@@ -936,19 +936,13 @@ class Model:
                 vw = validation_data[2] if len(validation_data) == 3 else None
                 vx, vy, vw = self._prepare_data(validation_data[0], validation_data[1], vw, None, vwho, finite="x_val")
                 if run is not None:
-                    if len(vx) < run.size:
-                        raise ValueError(
-                            f"{vwho}: expected at least one validation sample per process ({run.size}), "
-                            f"received {len(vx)}"
-                        )
-                    vx, vy, vw = run.array_test_share(vx, vy, vw)
+                    vx, vy, vw = run.array_test_share(vwho, vx, vy, vw)
                 vbs = _array_batch_size(validation_batch_size or batch_size, len(vx), validation_steps)
                 val = _epoch.EpochIterator(self._array_test_source(vx, vy, vw, vbs), validation_steps)
 
         train.reset()
-        if run is not None and not run.dp.is_primary:  # rank 0 alone prints and writes files
-            verbose = 0
-            callbacks = [c for c in (callbacks or []) if not getattr(c, "_primary_only", False)]
+        if run is not None:
+            verbose, callbacks = run.primary_view(verbose, callbacks)
         cb = CallbackList(
             callbacks,
             self,
@@ -1199,16 +1193,12 @@ class Model:
         else:
             x, y, w = self._prepare_data(x, y, sample_weight, None, who, finite=None)
             if run is not None:
-                if len(x) < run.size:
-                    raise ValueError(f"{who}: expected at least one sample per process ({run.size}), received {len(x)}")
-                x, y, w = run.array_test_share(x, y, w)
+                x, y, w = run.array_test_share(who, x, y, w)
             bs = _array_batch_size(batch_size, len(x), steps)
             it = _epoch.EpochIterator(self._array_test_source(x, y, w, bs), steps)
         it.reset()
-        if run is not None and not run.dp.is_primary:  # rank 0 alone prints and writes files
-            verbose = 0
-            if not isinstance(callbacks, CallbackList):
-                callbacks = [c for c in (callbacks or []) if not getattr(c, "_primary_only", False)]
+        if run is not None:
+            verbose, callbacks = run.primary_view(verbose, callbacks)
         if not isinstance(callbacks, CallbackList):
             callbacks = CallbackList(
                 callbacks, self, {"verbose": verbose, "epochs": 1, "steps": it.num_batches}, who=who
@@ -1266,9 +1256,7 @@ class Model:
         if kind == "arrays":
             x = self._prepare_x(x, who)
             if run is not None:
-                if len(x) < run.size:
-                    raise ValueError(f"{who}: expected at least one sample per process ({run.size}), received {len(x)}")
-                (x,) = run.array_test_share(x)
+                (x,) = run.array_test_share(who, x)
             bs = _array_batch_size(batch_size, len(x), steps)
             if steps is None and not callbacks and run is None:  # the whole loop in one core call
                 return self._core.predict(x, bs)
@@ -1284,10 +1272,8 @@ class Model:
             if run is not None:
                 it = _epoch.EpochIterator(run.stream_test_source(it), steps)
         it.reset()
-        if run is not None and not run.dp.is_primary:  # rank 0 alone prints and writes files
-            verbose = 0
-            if not isinstance(callbacks, CallbackList):
-                callbacks = [c for c in (callbacks or []) if not getattr(c, "_primary_only", False)]
+        if run is not None:
+            verbose, callbacks = run.primary_view(verbose, callbacks)
         if not isinstance(callbacks, CallbackList):
             callbacks = CallbackList(
                 callbacks, self, {"verbose": verbose, "epochs": 1, "steps": it.num_batches}, who=who
